@@ -1,0 +1,21 @@
+# The two commands of the README:
+#   make lab    set up (if needed), then start JupyterLab on notebooks/ at http://127.0.0.1:$(LAB_PORT)
+#   make test   set up (if needed), then ruff and the pytest suite
+# Also: make setup (only the set-up: Graphviz's dot, .venv, pip install -e '.[test]').
+#   make test PYTEST_ARGS='-k model -x'      make lab LAB_PORT=8899
+
+LAB_PORT ?= 8888
+PYTEST_ARGS ?=
+VENV := .venv
+
+.PHONY: setup test lab
+
+setup:
+	@bash scripts/setup.sh
+
+test: setup
+	$(VENV)/bin/ruff check spfteach tests
+	$(VENV)/bin/python -m pytest -q $(PYTEST_ARGS)
+
+lab: setup
+	@LAB_PORT='$(LAB_PORT)' bash scripts/lab.sh

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Start JupyterLab on notebooks/, on loopback only, without opening a browser.
+# `make lab` runs this (after scripts/setup.sh); tests/test_lab.py runs exactly this too.
+#   LAB_PORT=8899 scripts/lab.sh    # port (default 8888; if taken, Jupyter tries the next ones)
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+JUPYTER="$ROOT/.venv/bin/jupyter"
+PORT="${LAB_PORT:-8888}"
+
+[ -x "$JUPYTER" ] || { echo "lab: $JUPYTER not found: run 'make setup' first" >&2; exit 2; }
+[[ "$PORT" =~ ^[0-9]+$ ]] || { echo "lab: LAB_PORT must be a number, got '$PORT'" >&2; exit 2; }
+
+args=(lab
+    --no-browser
+    --ServerApp.ip=127.0.0.1
+    --ServerApp.port="$PORT"
+    --ServerApp.root_dir="$ROOT/notebooks")
+[ "$(id -u)" -eq 0 ] && args+=(--allow-root)
+
+echo "lab: starting JupyterLab on http://127.0.0.1:$PORT (notebooks/); open the URL with ?token=... printed below; Ctrl-C to stop"
+exec "$JUPYTER" "${args[@]}"

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Set up everything spfteach needs, idempotently: Graphviz's `dot` (Debian package), a virtual
+# environment in .venv, and the package with its test tools (`pip install -e '.[test]'`).
+# A second run with an unchanged pyproject.toml only checks and returns.
+#   PYTHON=python3.12 scripts/setup.sh   # choose the interpreter for .venv (default: python3)
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$ROOT/.venv"
+STAMP="$VENV/.spfteach-setup-stamp"
+PYTHON="${PYTHON:-python3}"
+
+say() { printf 'setup: %s\n' "$*"; }
+die() { printf 'setup: %s\n' "$*" >&2; exit "${2:-1}"; }
+
+SUDO=()
+[ "$(id -u)" -eq 0 ] || SUDO=(sudo)
+
+APT_UPDATED=0
+apt_install() {
+    if ! command -v apt-get >/dev/null 2>&1; then
+        printf 'setup: no apt-get here (not Debian/Ubuntu): install %s with your package manager, then run this again\n' "$*" >&2
+        exit 2
+    fi
+    if [ "${#SUDO[@]}" -gt 0 ] && ! command -v sudo >/dev/null 2>&1; then
+        die "need root to install $* (no sudo found): run as root, or install it yourself" 2
+    fi
+    if [ "$APT_UPDATED" -eq 0 ]; then
+        say "apt-get update"
+        "${SUDO[@]}" apt-get update -qq
+        APT_UPDATED=1
+    fi
+    say "apt-get install $*"
+    DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+# 1. Graphviz's `dot`, which the graphviz Python binding calls to draw.
+if command -v dot >/dev/null 2>&1; then
+    say "dot: $(command -v dot)"
+else
+    apt_install graphviz
+    command -v dot >/dev/null 2>&1 || die "graphviz installed but \`dot\` is still not on PATH"
+fi
+
+# 2. A Python >= 3.10 that can make a venv (Debian ships venv/ensurepip as python3-venv).
+command -v "$PYTHON" >/dev/null 2>&1 || die "$PYTHON not found: install Python >= 3.10 (apt: python3)" 2
+"$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 10))' \
+    || die "$("$PYTHON" -V 2>&1) is too old: spfteach needs Python >= 3.10 (set PYTHON=...)" 2
+
+venv_ok() { [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c 'import sys' >/dev/null 2>&1; }
+
+if ! venv_ok; then
+    if ! "$PYTHON" -c 'import venv, ensurepip' >/dev/null 2>&1; then
+        apt_install python3-venv
+    fi
+    [ -e "$VENV" ] && { say "removing broken $VENV"; rm -rf "$VENV"; }
+    say "creating $VENV ($("$PYTHON" -V 2>&1))"
+    "$PYTHON" -m venv "$VENV"
+fi
+
+# 3. The package and its test tools, re-installed only when pyproject.toml changes.
+KEY="$(cat "$ROOT/pyproject.toml" | sha256sum | cut -d' ' -f1) $("$VENV/bin/python" -V 2>&1)"
+if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$KEY" ]; then
+    say "up to date (.venv matches pyproject.toml)"
+    exit 0
+fi
+say "pip install -e '.[test]' (the first time takes a few minutes)"
+start=$SECONDS
+rm -f "$STAMP"
+"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e "$ROOT[test]"
+printf '%s\n' "$KEY" > "$STAMP"
+say "done in $((SECONDS - start)) s"
