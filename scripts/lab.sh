@@ -11,6 +11,8 @@ PORT="${LAB_PORT:-8888}"
 [ -x "$JUPYTER" ] || { echo "lab: $JUPYTER not found: run 'make setup' first" >&2; exit 2; }
 [[ "$PORT" =~ ^[0-9]+$ ]] || { echo "lab: LAB_PORT must be a number, got '$PORT'" >&2; exit 2; }
 
+mkdir -p "$ROOT/notebooks"  # git keeps no empty folder; a fresh clone may not have it yet
+
 args=(lab
     --no-browser
     --ServerApp.ip=127.0.0.1

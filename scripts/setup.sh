@@ -64,7 +64,7 @@ if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$KEY" ]; then
     say "up to date (.venv matches pyproject.toml)"
     exit 0
 fi
-say "pip install -e '.[test]' (the first time takes a few minutes)"
+say "pip install -e '.[test]' (a minute or two the first time)"
 start=$SECONDS
 rm -f "$STAMP"
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e "$ROOT[test]"
