@@ -1,0 +1,177 @@
+"""The registry of the speculative path's checks.
+
+Each check is a test the speculative fault makes before it trusts what it read
+without ``mmap_sem``.  Its name is stable (tests, mutants and exercises refer to
+it); ``snippet`` is the C line that makes the test; ``reason`` says in one
+sentence what would go wrong without it; ``exit`` says what the path does when
+the check fires: ``abort`` (``VM_FAULT_RETRY``: fall back to the classic path
+under ``mmap_sem``), ``sigsegv`` (``VM_FAULT_SIGSEGV``: the access is illegal
+whoever looks), ``branch`` (go on another way) or ``step`` (a statement the
+path must execute, whose removal is a mutant too).
+
+The order is the seed's order (patch v9 18/24,
+Message-Id <1520963994-28477-19-git-send-email-ldufour@linux.vnet.ibm.com>).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from .task import Src
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    src: Src
+    exit: str
+    reason: str
+
+    @property
+    def function(self) -> str:
+        return self.src.function
+
+    @property
+    def snippet(self) -> str:
+        return self.src.snippet
+
+    def as_dict(self) -> dict[str, str]:
+        d = {"name": self.name, "function": self.function, "file": self.src.file}
+        d.update(snippet=self.snippet, exit=self.exit, reason=self.reason)
+        return d
+
+
+def _c(name: str, file: str, fn: str, snippet: str, exit: str, reason: str) -> Check:
+    return Check(name, Src(file, fn, snippet), exit, reason)
+
+
+M = "mm/memory.c"
+HSF = "handle_speculative_fault"
+
+CHECKS: tuple[Check, ...] = (
+    _c("spf_flags", M, HSF, "flags |= FAULT_FLAG_SPECULATIVE;", "step",
+       "Clearing ALLOW_RETRY/KILLABLE and setting SPECULATIVE stops every callee from "
+       "dropping an mmap_sem this path never took, and tells them they run speculatively."),
+    _c("spf_no_vma", M, HSF, "if (!vma)", "abort",
+       "Without a VMA at or above the address there is nothing to fault in; the classic "
+       "path decides between stack expansion and SIGSEGV."),
+    _c("spf_seq_odd", M, HSF, "if (seq & 1)", "abort",
+       "An odd count means a writer is half-way through changing the VMA: a snapshot "
+       "taken now could mix old and new fields and still validate later."),
+    _c("spf_vm_ops", M, HSF, "if (vma->vm_ops)", "abort",
+       "vm_ops callbacks (file systems, hugetlbfs, drivers) may sleep or expect "
+       "mmap_sem held; only plain anonymous memory is handled speculatively."),
+    _c("spf_no_anon_vma", M, HSF, "if (unlikely(!vma->anon_vma))", "abort",
+       "Preparing an anon_vma links it to neighbouring VMAs, which needs mmap_sem; "
+       "the first fault of a VMA must take the classic path."),
+    _c("spf_uffd_missing", M, HSF, "if (unlikely(vmf.vma_flags & VM_UFFD_MISSING))",
+       "abort",
+       "A userfaultfd-registered range hands missing faults to user space, which "
+       "releases mmap_sem and sleeps: impossible without holding it."),
+    _c("spf_grows", M, HSF, "if (vmf.vma_flags & VM_GROWSDOWN || vmf.vma_flags & VM_GROWSUP)",
+       "abort",
+       "A stack VMA may be expanded by the fault itself, which changes vm_start and "
+       "needs mmap_sem; it is refused as unsupported rather than as changed."),
+    _c("spf_bounds", M, HSF, "if (address < READ_ONCE(vma->vm_start)", "abort",
+       "The lookup returns the first VMA ending above the address, which need not "
+       "contain it (a hole below, or bounds that moved after the lookup)."),
+    _c("spf_arch_access", M, HSF, "if (!arch_vma_access_permitted(vma,", "sigsegv",
+       "Protection keys can forbid the access even where vm_flags allow it: a "
+       "fault that maps the page would bypass the key."),
+    _c("spf_write_access", M, HSF, "if (unlikely(!(vmf.vma_flags & VM_WRITE)))", "sigsegv",
+       "A write to a VMA without VM_WRITE must not get a writable PTE."),
+    _c("spf_read_access", M, HSF,
+       "} else if (unlikely(!(vmf.vma_flags & (VM_READ|VM_EXEC|VM_WRITE)))) {", "sigsegv",
+       "A PROT_NONE VMA allows no access at all."),
+    _c("spf_mpol_interleave", M, HSF, "if (pol && pol->mode == MPOL_INTERLEAVE)", "abort",
+       "Interleave placement computes the node from the VMA's offset in mpol_misplaced(), "
+       "work that assumes a stable VMA."),
+    _c("spf_pgd", M, HSF, "if (pgd_none(pgdval) || unlikely(pgd_bad(pgdval)))", "abort",
+       "The speculative path never allocates page tables: one allocated after "
+       "free_pgtables() would leak. (Constant false with 4-level paging, where p4d is "
+       "folded into the pgd.)"),
+    _c("spf_p4d", M, HSF, "if (p4d_none(p4dval) || unlikely(p4d_bad(p4dval)))", "abort",
+       "Same as the pgd: an empty or corrupt p4d entry means a classic fault must "
+       "build the path."),
+    _c("spf_pud", M, HSF, "if (pud_none(pudval) || unlikely(pud_bad(pudval)))", "abort",
+       "An empty pud needs a pmd table allocated, which only the classic path may do."),
+    _c("spf_pud_trans_huge", M, HSF, "if (unlikely(pud_trans_huge(pudval)))", "abort",
+       "A 1 GiB leaf has no pmd level to walk; huge pages are not handled speculatively."),
+    _c("spf_pmd_devmap", M, HSF, "if (unlikely(pmd_devmap(vmf.orig_pmd) ||", "abort",
+       "A device huge mapping has no pte table and needs its driver."),
+    _c("spf_pmd_none", M, HSF, "pmd_none(vmf.orig_pmd) || pmd_trans_huge(vmf.orig_pmd) ||",
+       "abort",
+       "An empty pmd needs a pte table allocated; it may also be a THP collapse in "
+       "progress, which clears the pmd before its IPI."),
+    _c("spf_pmd_trans_huge", M, HSF, "pmd_none(vmf.orig_pmd) || pmd_trans_huge(vmf.orig_pmd) ||",
+       "abort", "A 2 MiB leaf has no pte table: treating it as one would read page data "
+       "as page-table entries."),
+    _c("spf_pmd_swap", M, HSF, "is_swap_pmd(vmf.orig_pmd)))", "abort",
+       "A migrating huge pmd is not a table either."),
+    _c("spf_pte_none", M, HSF, "if (pte_none(vmf.orig_pte)) {", "branch",
+       "An empty PTE means a new anonymous page (do_anonymous_page); otherwise the "
+       "PTE exists and only its bits change."),
+    _c("spf_seq_retry", M, HSF, "if (read_seqcount_retry(&vma->vm_sequence, seq))", "abort",
+       "The flags and bounds were read one by one: a writer that ran between the first "
+       "count read and now may have made them inconsistent."),
+    _c("hpf_pmd_none", M, "handle_pte_fault", "if (vmf->flags & FAULT_FLAG_SPECULATIVE)",
+       "abort",
+       "The pmd was valid during the walk; if it is empty now its pte table went away "
+       "(or a THP collapse is under way) and do_anonymous_page must not allocate one."),
+    _c("hpf_no_do_fault", M, "handle_pte_fault",
+       "else if (vmf->flags & FAULT_FLAG_SPECULATIVE)", "abort",
+       "do_fault() calls vm_ops->fault(), which may release mmap_sem — not held here."),
+    _c("spinlock_vma_changed", M, "pte_spinlock", "if (vma_has_changed(vmf))", "abort",
+       "With IRQs now off the page tables cannot be freed under us, but they may already "
+       "be gone: check before touching the PTE lock inside them."),
+    _c("spinlock_pmd_same", M, "pte_spinlock", "if (!pmd_same(pmdval, vmf->orig_pmd))",
+       "abort",
+       "khugepaged may have replaced the pte table by a huge pmd without touching the "
+       "VMA's count; the lock would be the old table's."),
+    _c("spinlock_trylock", M, "pte_spinlock", "if (unlikely(!spin_trylock(vmf->ptl)))",
+       "abort",
+       "The holder may be waiting for this CPU to answer a TLB-flush IPI, which it "
+       "cannot with IRQs off: spinning would deadlock."),
+    _c("spinlock_vma_changed_locked", M, "pte_spinlock", "if (vma_has_changed(vmf)) {",
+       "abort",
+       "A writer may have changed the VMA between the first check and taking the lock; "
+       "once we hold the PTL, zap and change_protection wait for us."),
+    _c("maplock_vma_changed", M, "pte_map_lock", "if (vma_has_changed(vmf))", "abort",
+       "As in pte_spinlock: the PTE about to be written must still belong to the VMA "
+       "and page tables the walk validated."),
+    _c("maplock_pmd_same", M, "pte_map_lock", "if (!pmd_same(pmdval, vmf->orig_pmd))", "abort",
+       "The pte table may have been collapsed into a huge page or replaced."),
+    _c("maplock_trylock", M, "pte_map_lock", "if (unlikely(!spin_trylock(ptl))) {", "abort",
+       "The unmap path can hold this PTL while it waits for our IPI answer: with IRQs "
+       "off, spin_lock() here would deadlock."),
+    _c("maplock_vma_changed_locked", M, "pte_map_lock", "if (vma_has_changed(vmf)) {",
+       "abort",
+       "The VMA may have changed while we took the lock; after this check, writers "
+       "that need the PTL are held off until we are done."),
+    _c("anon_uffd_zero", M, "do_anonymous_page", "goto setpte;", "branch",
+       "The speculative path already refused VM_UFFD_MISSING; if it was set since, this "
+       "fault is ignored rather than calling handle_userfault() without mmap_sem."),
+    _c("anon_uffd", M, "do_anonymous_page",
+       "if (!(vmf->flags & FAULT_FLAG_SPECULATIVE) && userfaultfd_missing(vma)) {", "branch",
+       "Same for a write fault: handle_userfault() releases mmap_sem, which a speculative "
+       "fault does not hold."),
+    _c("spf_put_vma", M, HSF, "put_vma(vma);", "step",
+       "The reference get_vma() took keeps a removed VMA alive while we read it; "
+       "without the matching put the VMA is never freed."),
+)
+
+BY_NAME: dict[str, Check] = {c.name: c for c in CHECKS}
+
+
+def get(name: str) -> Check:
+    try:
+        return BY_NAME[name]
+    except KeyError:
+        raise KeyError(f"unknown check {name!r}") from None
+
+
+def as_json() -> list[dict[str, str]]:
+    return [c.as_dict() for c in CHECKS]
+
+
+__all__ = ["CHECKS", "BY_NAME", "Check", "get", "as_json", "asdict"]

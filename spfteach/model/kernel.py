@@ -1,0 +1,250 @@
+"""The whole modelled machine: CPUs, one address space, page-table pages, pages.
+
+Plain data, so that a snapshot after every step is cheap and two runs can be
+compared key by key.  Set-up helpers (``add_vma``, ``populate``) build the
+initial memory map directly — they are the "before the story starts" part of a
+scenario, not steps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from . import pgtable
+from .locking import Spinlock
+from .mm_types import MPOL_DEFAULT, MmStruct, VmAreaStruct, flags_str
+from .pgtable import Entry, Kind, PageTablePage, PtState
+from .smp import Cpu
+from .task import Task
+
+#: pfn of the shared zero page, mapped (special, read-only) by read faults.
+ZERO_PFN = 0
+
+
+@dataclass(frozen=True)
+class WalkLevel:
+    """One level of a walk: which table, which index, what entry was found."""
+
+    level: str
+    table: int | None  # page-table page id (None: level not reached)
+    index: int
+    entry: Entry | None
+    folded: bool = False
+
+
+@dataclass
+class Kernel:
+    """Everything the threads share."""
+
+    ncpus: int = 2
+    la57: bool = False
+    mutants: frozenset[str] = frozenset()
+    #: mmu_gather batch size: a zap that fills it flushes the TLB *before* it
+    #: drops the PTE lock (``force_flush`` in ``zap_pte_range()``).
+    tlb_batch: int = 64
+    cpus: list[Cpu] = field(default_factory=list)
+    pt_pages: dict[int, PageTablePage] = field(default_factory=dict)
+    ptl: dict[int, Spinlock] = field(default_factory=dict)
+    pages: dict[int, str] = field(default_factory=dict)
+    vmas: dict[int, VmAreaStruct] = field(default_factory=dict)
+    tasks: list[Task] = field(default_factory=list)
+    #: protection keys the threads' PKRU register denies (x86 pkeys)
+    pkru_denied: frozenset[int] = frozenset()
+    violations: list[str] = field(default_factory=list)
+    _next_pt: int = 0
+    _next_pfn: int = 1
+    _next_vma: int = 0
+    _next_anon: int = 0
+
+    def __post_init__(self) -> None:
+        self.cpus = [Cpu(i) for i in range(self.ncpus)]
+        pgd = self.alloc_pt("pgd")
+        pgd.state = PtState.LINKED
+        self.mm = MmStruct(pgd=pgd, la57=self.la57)
+        self.pages[ZERO_PFN] = "zero page"
+
+    @property
+    def folded(self) -> bool:
+        """p4d folded into the pgd (4-level paging)."""
+        return not self.la57
+
+    # --- allocation --------------------------------------------------------
+
+    def alloc_pt(self, level: str, address: int = 0) -> PageTablePage:
+        """A new, not yet linked, table page of ``level`` for ``address``."""
+        base = address & ~((1 << (pgtable.SHIFT[level] + 9)) - 1) if level != "pgd" else 0
+        pt = PageTablePage(self._next_pt, level, base)
+        self._next_pt += 1
+        self.pt_pages[pt.id] = pt
+        if level == "pte":
+            self.ptl[pt.id] = Spinlock(f"ptl(pt{pt.id})")
+        return pt
+
+    def alloc_page(self) -> int:
+        pfn = self._next_pfn
+        self._next_pfn += 1
+        self.pages[pfn] = "allocated"
+        return pfn
+
+    def new_anon_vma(self) -> int:
+        self._next_anon += 1
+        return self._next_anon
+
+    # --- tasks -------------------------------------------------------------
+
+    def add_task(self, name: str, cpu: int | None = None) -> Task:
+        tid = len(self.tasks)
+        if cpu is None:
+            cpu = tid
+        if not 0 <= cpu < self.ncpus:
+            raise ValueError(f"cpu{cpu} does not exist (the machine has {self.ncpus})")
+        t = Task(self, tid, name, cpu)
+        self.tasks.append(t)
+        return t
+
+    # --- set-up helpers (not steps) --------------------------------------------
+
+    def add_vma(
+        self,
+        start: int,
+        end: int,
+        flags: int,
+        *,
+        anon_vma: bool = True,
+        vm_ops: str | None = None,
+        policy: str | None = None,
+    ) -> VmAreaStruct:
+        """Insert a VMA into the tree before the scenario starts."""
+        for a in (start, end):
+            if a % pgtable.PAGE_SIZE:
+                raise ValueError(f"VMA bound {a:#x} is not page aligned")
+        if end <= start:
+            raise ValueError(f"empty VMA {start:#x}-{end:#x}")
+        pgtable.check_user_address(end - 1, self.la57)
+        for v in self.mm.mmap:
+            if v.vm_start < end and start < v.vm_end:
+                raise ValueError(f"VMA {start:#x}-{end:#x} overlaps vma{v.id}")
+        vma = VmAreaStruct(
+            self._next_vma,
+            start,
+            end,
+            flags,
+            anon_vma=self.new_anon_vma() if anon_vma else None,
+            vm_ops=vm_ops,
+            vm_policy=policy,
+        )
+        self._next_vma += 1
+        self.vmas[vma.id] = vma
+        self.mm.mmap.append(vma)
+        self.mm.mmap.sort(key=lambda v: v.vm_start)
+        return vma
+
+    def table_for(self, address: int, level: str, create: bool) -> PageTablePage | None:
+        """The page-table page of ``level`` covering ``address`` (set-up only)."""
+        pt = self.mm.pgd
+        for upper, lower in zip(pgtable.LEVELS, pgtable.LEVELS[1:], strict=False):
+            if upper == level:
+                return pt
+            if upper == "pgd" and self.folded:
+                continue  # the p4d table is the pgd itself
+            idx = pgtable.index(upper, address, self.la57)
+            e = pt.get(idx)
+            if e.kind is Kind.NONE and create:
+                child = self.alloc_pt(lower, address)
+                child.state = PtState.LINKED
+                pt.set(idx, Entry(Kind.TABLE, child.id))
+                e = pt.get(idx)
+            if e.kind is not Kind.TABLE:
+                return None
+            pt = self.pt_pages[e.target]
+        return pt
+
+    def set_entry(self, address: int, level: str, entry: Entry) -> None:
+        """Set-up: write ``entry`` at ``level`` for ``address``, creating tables."""
+        pt = self.table_for(address, level, create=True)
+        assert pt is not None, f"no {level} table for {address:#x}"
+        pt.set(pgtable.index(level, address, self.la57), entry)
+
+    def populate(self, address: int, write: bool = True) -> int:
+        """Set-up: map a fresh anonymous page at ``address``; returns its pfn."""
+        pfn = self.alloc_page()
+        self.pages[pfn] = "mapped"
+        self.set_entry(address, "pte", Entry(Kind.PAGE, pfn, write=write, accessed=True))
+        return pfn
+
+    # --- inspection --------------------------------------------------------
+
+    def walk(self, address: int) -> list[WalkLevel]:
+        """The walk of ``address`` level by level, stopping where it stops."""
+        out: list[WalkLevel] = []
+        pt: PageTablePage | None = self.mm.pgd
+        for level in pgtable.LEVELS:
+            idx = pgtable.index(level, address, self.la57)
+            if level == "p4d" and self.folded:
+                prev = out[-1]
+                out.append(WalkLevel("p4d", prev.table, idx, prev.entry, folded=True))
+                e = prev.entry
+            else:
+                if pt is None:
+                    out.append(WalkLevel(level, None, idx, None))
+                    continue
+                e = pt.get(idx)
+                out.append(WalkLevel(level, pt.id, idx, e))
+            if level == "pgd" and self.folded:
+                continue  # the p4d step reads the same entry
+            if e is not None and e.kind is Kind.TABLE:
+                pt = self.pt_pages[e.target]
+            else:
+                pt = None
+        return out
+
+    def find_vma_at(self, address: int) -> VmAreaStruct | None:
+        for v in self.mm.mmap:
+            if v.contains(address):
+                return v
+        return None
+
+    def snapshot(self) -> dict[str, object]:
+        """Flat key → value view of the shared state (for traces and diffs)."""
+        s: dict[str, object] = {}
+        for c in self.cpus:
+            s[f"cpu{c.id}"] = c.snapshot()
+        s["mmap_sem"] = self.mm.mmap_sem.snapshot()
+        s["mm_rb_lock"] = self.mm.mm_rb_lock.snapshot()
+        s["page_table_lock"] = self.mm.page_table_lock.snapshot()
+        s["tree"] = ",".join(f"vma{v.id}" for v in self.mm.mmap) or "empty"
+        for v in self.vmas.values():
+            s.update(v.snapshot())
+        for pt in self.pt_pages.values():
+            s[f"pt{pt.id}"] = f"{pt.level} {pt.state.value}"
+            for idx, e in sorted(pt.entries.items()):
+                s[f"pt{pt.id}[{idx}]"] = str(e)
+            if pt.id in self.ptl:
+                s[f"ptl(pt{pt.id})"] = self.ptl[pt.id].snapshot()
+        for pfn, state in self.pages.items():
+            s[f"page{pfn}"] = state
+        return s
+
+    def describe(self) -> str:
+        """A short human summary of the memory map."""
+        lines = []
+        for v in self.mm.mmap:
+            lines.append(
+                f"vma{v.id} [{v.vm_start:#x}, {v.vm_end:#x}) {flags_str(v.vm_flags)} "
+                f"seq={v.vm_sequence.sequence}"
+                + (" no-anon_vma" if v.anon_vma is None else "")
+                + (f" vm_ops={v.vm_ops}" if v.vm_ops else "")
+                + (f" policy={v.vm_policy}" if v.vm_policy not in (None, MPOL_DEFAULT) else "")
+            )
+        return "\n".join(lines)
+
+    # --- checked accesses ----------------------------------------------------
+
+    def read_entry(self, t: Task, pt: PageTablePage, idx: int) -> Entry:
+        """Read an entry, flagging a read of a freed page-table page."""
+        if pt.state is PtState.FREED:
+            self.violate(t, f"T{t.tid} reads entry {idx} of freed page table pt{pt.id}")
+        return pt.get(idx)
+
+    def violate(self, t: Task | None, what: str) -> None:
+        self.violations.append(what)

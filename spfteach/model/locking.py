@@ -1,0 +1,105 @@
+"""Locks: spinlocks with trylock, reader/writer locks and the ``mmap_sem`` rwsem.
+
+Mirrors ``include/linux/spinlock.h``, ``rwlock.h`` and ``rwsem.h``.  A lock
+operation is a step: ``spin_lock()`` on a held lock *announces* itself and the
+task stays blocked (not runnable) until the lock is free — so "every thread is
+blocked" is a visible deadlock instead of an endless spin.  Whether a spinning
+CPU can take interrupts is decided by its IRQ flag, not by the lock: that is
+exactly the trap ``spin_trylock()`` avoids in ``pte_map_lock()``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .task import Gen, Src, Task
+
+
+@dataclass
+class Spinlock:
+    """A spinlock with its holder's thread id (or None)."""
+
+    name: str
+    owner: int | None = None
+
+    def free(self) -> bool:
+        return self.owner is None
+
+    def snapshot(self) -> str:
+        return "free" if self.owner is None else f"T{self.owner}"
+
+
+@dataclass
+class RwLock:
+    """A reader/writer lock (``rwlock_t`` or ``struct rw_semaphore``)."""
+
+    name: str
+    readers: set[int] = field(default_factory=set)
+    writer: int | None = None
+
+    def snapshot(self) -> str:
+        if self.writer is not None:
+            return f"write:T{self.writer}"
+        if self.readers:
+            return "read:" + ",".join(f"T{r}" for r in sorted(self.readers))
+        return "free"
+
+    def held_by(self, tid: int) -> bool:
+        return self.writer == tid or tid in self.readers
+
+
+def spin_lock(t: Task, lock: Spinlock, src: Src) -> Gen:
+    yield t.at(src, enabled=lock.free, waits_for=lock.name)
+    lock.owner = t.tid
+    t.did(f"takes {lock.name}")
+
+
+def spin_trylock(t: Task, lock: Spinlock, src: Src) -> Gen:
+    """Never blocks: returns False when the lock is held."""
+    yield t.at(src)
+    if lock.owner is None:
+        lock.owner = t.tid
+        t.did(f"trylock takes {lock.name}")
+        return True
+    t.did(f"trylock fails: {lock.name} is held by T{lock.owner}")
+    return False
+
+
+def spin_unlock(t: Task, lock: Spinlock, src: Src) -> Gen:
+    yield t.at(src)
+    assert lock.owner == t.tid, f"T{t.tid} unlocks {lock.name} held by {lock.owner}"
+    lock.owner = None
+    t.did(f"releases {lock.name}")
+
+
+def read_lock(t: Task, lock: RwLock, src: Src) -> Gen:
+    yield t.at(src, enabled=lambda: lock.writer is None, waits_for=lock.name)
+    lock.readers.add(t.tid)
+    t.did(f"takes {lock.name} for reading")
+
+
+def read_unlock(t: Task, lock: RwLock, src: Src) -> Gen:
+    yield t.at(src)
+    lock.readers.discard(t.tid)
+    t.did(f"releases {lock.name} (read)")
+
+
+def write_lock(t: Task, lock: RwLock, src: Src) -> Gen:
+    yield t.at(
+        src, enabled=lambda: lock.writer is None and not lock.readers, waits_for=lock.name
+    )
+    lock.writer = t.tid
+    t.did(f"takes {lock.name} for writing")
+
+
+def write_unlock(t: Task, lock: RwLock, src: Src) -> Gen:
+    yield t.at(src)
+    lock.writer = None
+    t.did(f"releases {lock.name} (write)")
+
+
+# The rwsem and the rwlock behave alike in the model; the kernel names differ.
+down_read = read_lock
+up_read = read_unlock
+down_write = write_lock
+up_write = write_unlock

@@ -1,0 +1,674 @@
+"""``mm/memory.c``: the fault handlers, classic and speculative.
+
+Read top to bottom beside the C.  Each ``yield`` is one step another CPU can
+interleave with; between two yields a task only computes on its own stack.
+``t.check(NAME, cond)`` is one of the registered checks (``checks.py``): it
+returns whether the check fires, and a mutant can switch it off.
+
+The speculative path (``handle_speculative_fault``) takes no ``mmap_sem``.  It
+takes a reference on the VMA, samples its sequence count, reads what it needs
+into ``vmf``, walks the page tables with IRQs off (so they cannot be freed under
+it) without allocating anything, and re-validates the count before and after
+taking the PTE lock.  Any doubt gives ``VM_FAULT_RETRY``: the caller then takes
+the classic path under ``mmap_sem``.
+"""
+
+from __future__ import annotations
+
+from . import pgtable
+from .internal import vma_has_changed
+from .locking import spin_lock, spin_trylock, spin_unlock
+from .mempolicy import __get_vma_policy, get_task_policy
+from .mm_types import (
+    FAULT_FLAG_ALLOW_RETRY,
+    FAULT_FLAG_INSTRUCTION,
+    FAULT_FLAG_KILLABLE,
+    FAULT_FLAG_REMOTE,
+    FAULT_FLAG_SPECULATIVE,
+    FAULT_FLAG_WRITE,
+    MPOL_INTERLEAVE,
+    VM_EXEC,
+    VM_FAULT_OOM,
+    VM_FAULT_RETRY,
+    VM_FAULT_SIGSEGV,
+    VM_GROWSDOWN,
+    VM_GROWSUP,
+    VM_READ,
+    VM_UFFD_MISSING,
+    VM_WRITE,
+    MmStruct,
+    VmAreaStruct,
+    VmFault,
+    fault_str,
+    flags_str,
+)
+from .mmap import get_vma, put_vma
+from .pgtable import Entry, Kind, PageTablePage, PtState
+from .seqlock import raw_read_seqcount, read_seqcount_retry
+from .smp import local_irq_disable, local_irq_enable
+from .task import Gen, Src, Task
+
+F = "mm/memory.c"
+
+
+def _s(fn: str, snippet: str, after: str = "") -> Src:
+    return Src(F, fn, snippet, after)
+
+
+class NotModelled(RuntimeError):
+    """A kernel path the model does not implement (said plainly, not faked)."""
+
+
+def _spec(vmf: VmFault) -> bool:
+    return bool(vmf.flags & FAULT_FLAG_SPECULATIVE)
+
+
+def _write_entry(t: Task, pt: PageTablePage, idx: int, e: Entry) -> None:
+    """A store into a page-table page, flagging stores into dead tables."""
+    if pt.state is PtState.FREED:
+        t.kernel.violate(t, f"T{t.tid} writes entry {idx} of freed page table pt{pt.id}")
+    pt.set(idx, e)
+
+
+# --- the PTE lock helpers -----------------------------------------------------
+
+
+def pte_spinlock(t: Task, vmf: VmFault) -> Gen:
+    """Lock the PTE ``vmf->pte`` points to; speculatively, only if still valid."""
+    fn = "pte_spinlock"
+    k = t.kernel
+    pte_pt, _ = vmf.pte  # type: ignore[misc]
+    if not _spec(vmf):
+        vmf.ptl = k.ptl[pte_pt.id]
+        yield from spin_lock(t, vmf.ptl, _s(fn, "spin_lock(vmf->ptl);"))
+        return True
+    # IRQs off: from here on the page tables cannot be freed under us.
+    yield from local_irq_disable(t, _s(fn, "local_irq_disable();"))
+    ret = False
+    if (yield from _lock_checks(t, vmf, fn, "spinlock")):
+        ret = True
+    yield from local_irq_enable(t, _s(fn, "local_irq_enable();"))
+    return ret
+
+
+def pte_map_lock(t: Task, vmf: VmFault) -> Gen:
+    """Map and lock the PTE for ``vmf->address``; speculatively, only if valid."""
+    fn = "pte_map_lock"
+    k = t.kernel
+    pmd_pt, pmd_idx = vmf.pmd  # type: ignore[misc]
+    if not _spec(vmf):
+        yield t.at(_s(fn, "vmf->pte = pte_offset_map_lock(vmf->vma->vm_mm, vmf->pmd,"),
+                   enabled=lambda: _ptl_of(k, pmd_pt, pmd_idx).free(),
+                   waits_for="PTE lock")
+        e = k.read_entry(t, pmd_pt, pmd_idx)
+        pte_pt = k.pt_pages[e.target]
+        vmf.ptl = k.ptl[pte_pt.id]
+        vmf.ptl.owner = t.tid
+        vmf.pte = (pte_pt, pgtable.index("pte", vmf.address, k.la57))
+        t.did(f"maps pt{pte_pt.id} and takes {vmf.ptl.name}")
+        return True
+    yield from local_irq_disable(t, _s(fn, "local_irq_disable();"))
+    ret = (yield from _lock_checks(t, vmf, fn, "maplock"))
+    yield from local_irq_enable(t, _s(fn, "local_irq_enable();"))
+    return ret
+
+
+def _ptl_of(k, pmd_pt: PageTablePage, pmd_idx: int):
+    e = pmd_pt.get(pmd_idx)
+    if e.kind is not Kind.TABLE:
+        return _ALWAYS_FREE
+    return k.ptl[e.target]
+
+
+class _Free:
+    @staticmethod
+    def free() -> bool:
+        return True
+
+
+_ALWAYS_FREE = _Free()
+
+
+def _lock_checks(t: Task, vmf: VmFault, fn: str, prefix: str) -> Gen:
+    """The part both lock helpers share, in the seed's order, IRQs off."""
+    k = t.kernel
+    if t.check(f"{prefix}_vma_changed",
+               (yield from vma_has_changed(t, vmf, _s(fn, "if (vma_has_changed(vmf))")))):
+        return False
+    # Is the pmd still the one the walk saw?  A THP collapse replaces it.
+    pmd_pt, pmd_idx = vmf.pmd  # type: ignore[misc]
+    yield t.at(_s(fn, "pmdval = READ_ONCE(*vmf->pmd);"))
+    pmdval = k.read_entry(t, pmd_pt, pmd_idx)
+    t.did(f"re-reads pmd = {pmdval} (walk saw {vmf.orig_pmd})")
+    if t.check(f"{prefix}_pmd_same", not pgtable.pmd_same(pmdval, vmf.orig_pmd)):
+        return False
+    pte_pt = k.pt_pages[vmf.orig_pmd.target]  # type: ignore[union-attr]
+    ptl = k.ptl[pte_pt.id]
+    trysrc = (_s(fn, "if (unlikely(!spin_trylock(vmf->ptl)))") if prefix == "spinlock"
+              else _s(fn, "if (unlikely(!spin_trylock(ptl))) {"))
+    if "trylock_is_lock" in k.mutants:
+        yield from spin_lock(t, ptl, trysrc)
+        got = True
+    else:
+        got = yield from spin_trylock(t, ptl, trysrc)
+    if t.check(f"{prefix}_trylock", not got, "" if got else f"{ptl.name} is busy"):
+        return False
+    if not got:  # the trylock check was mutated away: carry on without the lock
+        t.note("(mutant) proceeds without holding the PTE lock")
+    changed = yield from vma_has_changed(t, vmf, _s(fn, "if (vma_has_changed(vmf)) {"))
+    if t.check(f"{prefix}_vma_changed_locked", changed):
+        if got:
+            yield from spin_unlock(t, ptl, _s(fn, "pte_unmap_unlock(pte, ptl);")
+                                   if prefix == "maplock" else _s(fn, "spin_unlock(vmf->ptl);"))
+        return False
+    vmf.ptl = ptl
+    vmf.pte = (pte_pt, pgtable.index("pte", vmf.address, k.la57))
+    return True
+
+
+def pte_unmap_unlock(t: Task, vmf: VmFault, src: Src) -> Gen:
+    yield t.at(src)
+    assert vmf.ptl is not None
+    if vmf.ptl.owner == t.tid:
+        vmf.ptl.owner = None
+        t.did(f"releases {vmf.ptl.name}")
+    else:
+        t.did(f"would release {vmf.ptl.name}, not held (mutant)")
+
+
+# --- handle_pte_fault and the anonymous fault ----------------------------------
+
+
+def handle_pte_fault(t: Task, vmf: VmFault) -> Gen:
+    fn = "handle_pte_fault"
+    k = t.kernel
+    pmd_pt, pmd_idx = vmf.pmd  # type: ignore[misc]
+    yield t.at(_s(fn, "if (unlikely(pmd_none(*vmf->pmd))) {"))
+    pmdval = k.read_entry(t, pmd_pt, pmd_idx)
+    t.did(f"reads pmd = {pmdval}")
+    if pgtable.pmd_none(pmdval):
+        # Speculatively an empty pmd means the pte table went away (or a THP
+        # collapse is under way): do_anonymous_page must not allocate one.
+        if t.check("hpf_pmd_none", _spec(vmf), "pmd emptied since the walk"):
+            return VM_FAULT_RETRY
+        vmf.pte = None
+    elif not _spec(vmf):
+        if pmdval.kind is not Kind.TABLE:
+            raise NotModelled("huge pmd in the classic path (THP) is not modelled")
+        pte_pt = k.pt_pages[pmdval.target]
+        idx = pgtable.index("pte", vmf.address, k.la57)
+        yield t.at(_s(fn, "vmf->orig_pte = *vmf->pte;"))
+        vmf.orig_pte = k.read_entry(t, pte_pt, idx)
+        vmf.pte = (pte_pt, idx)
+        t.did(f"reads pte = {vmf.orig_pte}")
+        if pgtable.pte_none(vmf.orig_pte):
+            vmf.pte = None
+    # Speculatively, vmf->pte and vmf->orig_pte come from the walk.
+    if vmf.pte is None:
+        vma = vmf.vma
+        assert vma is not None
+        if vma.vm_ops is None:  # vma_is_anonymous()
+            return (yield from do_anonymous_page(t, vmf))
+        if t.check("hpf_no_do_fault", _spec(vmf), "do_fault() may drop mmap_sem"):
+            return VM_FAULT_RETRY
+        return (yield from do_fault(t, vmf))
+    assert vmf.orig_pte is not None
+    if not pgtable.pte_present(vmf.orig_pte):
+        raise NotModelled("do_swap_page(): swapped-out PTEs are not modelled")
+    if not (yield from pte_spinlock(t, vmf)):
+        return VM_FAULT_RETRY
+    entry = vmf.orig_pte
+    pte_pt, idx = vmf.pte
+    yield t.at(_s(fn, "if (unlikely(!pte_same(*vmf->pte, entry)))"))
+    cur = k.read_entry(t, pte_pt, idx)
+    same = pgtable.pte_same(cur, entry)
+    t.did(f"re-reads pte = {cur}: " + ("unchanged" if same else "changed, nothing to do"))
+    if same:
+        if vmf.flags & FAULT_FLAG_WRITE:
+            if not pgtable.pte_write(entry):
+                return (yield from do_wp_page(t, vmf))
+            entry = Entry(entry.kind, entry.target, entry.write, entry.user, entry.accessed,
+                          True, entry.special)
+        entry = Entry(entry.kind, entry.target, entry.write, entry.user, True,
+                      entry.dirty, entry.special)
+        yield t.at(_s(fn, "if (ptep_set_access_flags(vmf->vma, vmf->address, vmf->pte, entry,"))
+        _write_entry(t, pte_pt, idx, entry)
+        t.did(f"sets access flags: pte = {entry}")
+    yield from pte_unmap_unlock(t, vmf, _s(fn, "pte_unmap_unlock(vmf->pte, vmf->ptl);"))
+    return 0
+
+
+def pte_alloc(t: Task, mm: MmStruct, vmf: VmFault) -> Gen:
+    """``pte_alloc()``: allocate a pte table if the pmd is empty.  False = OOM."""
+    k = t.kernel
+    pmd_pt, pmd_idx = vmf.pmd  # type: ignore[misc]
+    yield t.at(_s("do_anonymous_page", "if (pte_alloc(vma->vm_mm, vmf->pmd))"))
+    e = k.read_entry(t, pmd_pt, pmd_idx)
+    t.did(f"pte_alloc(): pmd = {e}")
+    if not pgtable.pmd_none(e):
+        return True
+    return (yield from __pXd_alloc(t, mm, pmd_pt, pmd_idx, "pte", vmf.address))
+
+
+def __pXd_alloc(t: Task, mm: MmStruct, parent: PageTablePage, idx: int, level: str,
+                address: int) -> Gen:
+    """``__pte_alloc()`` / ``__pmd_alloc()`` …: allocate, then populate under the
+    page-table lock unless another thread populated the entry first."""
+    k = t.kernel
+    fn = {"pte": "__pte_alloc", "pmd": "__pmd_alloc", "pud": "__pud_alloc",
+          "p4d": "__p4d_alloc"}[level]
+    new = k.alloc_pt(level, address)
+    yield from spin_lock(t, mm.page_table_lock, _s(fn, "spin_lock(&mm->page_table_lock);")
+                         if level != "pte" else _s(fn, "ptl = pmd_lock(mm, pmd);"))
+    populate = {"pte": "pmd_populate(mm, pmd, new);", "pmd": "pud_populate(mm, pud, new);",
+                "pud": "p4d_populate(mm, p4d, new);", "p4d": "pgd_populate(mm, pgd, new);"}
+    yield t.at(_s(fn, populate[level]))
+    if parent.get(idx).kind is Kind.NONE:
+        _write_entry(t, parent, idx, Entry(Kind.TABLE, new.id))
+        new.state = PtState.LINKED
+        if parent.state is not PtState.LINKED:
+            k.violate(t, f"T{t.tid} links new table pt{new.id} into {parent.state.value} "
+                         f"table pt{parent.id}")
+        t.did(f"links new {level} table pt{new.id} at pt{parent.id}[{idx}]")
+    else:
+        new.state = PtState.FREED
+        t.did(f"pt{parent.id}[{idx}] was populated meanwhile; frees pt{new.id}")
+    yield from spin_unlock(t, mm.page_table_lock, _s(fn, "spin_unlock(&mm->page_table_lock);")
+                           if level != "pte" else _s(fn, "spin_unlock(ptl);"))
+    return True
+
+
+def do_anonymous_page(t: Task, vmf: VmFault) -> Gen:
+    """A fault on an empty PTE of an anonymous VMA.
+
+    Reads map the shared zero page read-only; writes get a fresh zeroed page.
+    The PTE value is built from ``vmf->vma_flags``/``vma_page_prot`` — the
+    snapshot validated by ``pte_map_lock()`` — not from the live VMA.
+    """
+    fn = "do_anonymous_page"
+    k = t.kernel
+    vma = vmf.vma
+    assert vma is not None
+    if not (yield from pte_alloc(t, vma_mm(k), vmf)):
+        return VM_FAULT_OOM
+    pmd_pt, pmd_idx = vmf.pmd  # type: ignore[misc]
+    yield t.at(_s(fn, "if (unlikely(pmd_trans_unstable(vmf->pmd)))"))
+    e = k.read_entry(t, pmd_pt, pmd_idx)
+    unstable = e.kind is not Kind.TABLE
+    t.did(f"pmd = {e}" + (": unstable, return and refault" if unstable else ": stable"))
+    if unstable:
+        return 0
+    if not vmf.flags & FAULT_FLAG_WRITE:
+        entry = Entry(Kind.PAGE, 0, write=False, special=True)  # my_zero_pfn()
+        if not (yield from pte_map_lock(t, vmf)):
+            return VM_FAULT_RETRY
+        if not (yield from _pte_still_none(t, vmf, fn)):
+            yield from pte_unmap_unlock(t, vmf, _s(fn, "pte_unmap_unlock(vmf->pte, vmf->ptl);"))
+            return 0
+        # The speculative path refused VM_UFFD_MISSING at its start; if the range
+        # was registered since, ignore it this once.
+        if t.check("anon_uffd_zero", _spec(vmf), "speculative: skip userfaultfd"):
+            return (yield from _setpte(t, vmf, entry))
+        if (yield from _userfaultfd_missing(t, vma, fn)):
+            return (yield from handle_userfault(t, vmf))
+        return (yield from _setpte(t, vmf, entry))
+    # Allocate our own private page.
+    yield t.at(_s(fn, "page = vma_alloc_zeroed_movable_folio(vma, vmf->address);"))
+    pfn = k.alloc_page()
+    t.did(f"allocates page{pfn}")
+    write = bool(vmf.vma_flags & VM_WRITE)
+    entry = Entry(Kind.PAGE, pfn, write=write, accessed=True, dirty=write)
+    if not (yield from pte_map_lock(t, vmf)):
+        k.pages[pfn] = "freed"
+        return VM_FAULT_RETRY
+    if not (yield from _pte_still_none(t, vmf, fn)):
+        yield from pte_unmap_unlock(t, vmf, _s(fn, "pte_unmap_unlock(vmf->pte, vmf->ptl);"))
+        k.pages[pfn] = "freed"
+        return 0
+    uffd = False
+    if not t.check("anon_uffd", _spec(vmf), "speculative: skip userfaultfd"):
+        uffd = yield from _userfaultfd_missing(t, vma, fn)
+    if uffd:
+        k.pages[pfn] = "freed"
+        return (yield from handle_userfault(t, vmf))
+    return (yield from _setpte(t, vmf, entry))
+
+
+def vma_mm(k) -> MmStruct:
+    return k.mm
+
+
+def _pte_still_none(t: Task, vmf: VmFault, fn: str) -> Gen:
+    yield t.at(_s(fn, "if (!pte_none(*vmf->pte))"))
+    pte_pt, idx = vmf.pte  # type: ignore[misc]
+    cur = t.kernel.read_entry(t, pte_pt, idx)
+    t.did(f"pte = {cur}" + ("" if pgtable.pte_none(cur) else ": someone mapped it first"))
+    return pgtable.pte_none(cur)
+
+
+def _userfaultfd_missing(t: Task, vma: VmAreaStruct, fn: str) -> Gen:
+    yield t.at(_s(fn, "if (userfaultfd_missing(vma)) {"))
+    missing = bool(vma.vm_flags & VM_UFFD_MISSING)
+    t.did("userfaultfd_missing(): " + ("yes" if missing else "no"))
+    return missing
+
+
+def handle_userfault(t: Task, vmf: VmFault) -> Gen:
+    """Hand the fault to user space.  It releases ``mmap_sem`` while it waits —
+    which is only legal for a fault that holds it."""
+    yield t.at(Src("fs/userfaultfd.c", "handle_userfault", "mmap_read_unlock(mm);"))
+    pte_pt, _ = vmf.pte  # type: ignore[misc]
+    if vmf.ptl is not None and vmf.ptl.owner == t.tid:
+        vmf.ptl.owner = None
+    if not vma_mm(t.kernel).mmap_sem.held_by(t.tid):
+        t.kernel.violate(t, f"T{t.tid} calls handle_userfault() without mmap_sem")
+    t.did("hands the fault to the userfaultfd monitor (VM_FAULT_RETRY)")
+    return VM_FAULT_RETRY
+
+
+def _setpte(t: Task, vmf: VmFault, entry: Entry) -> Gen:
+    fn = "do_anonymous_page"
+    k = t.kernel
+    pte_pt, idx = vmf.pte  # type: ignore[misc]
+    yield t.at(_s(fn, "set_pte_at(vma->vm_mm, vmf->address, vmf->pte, entry);"))
+    _write_entry(t, pte_pt, idx, entry)
+    if entry.kind is Kind.PAGE and not entry.special:
+        k.pages[entry.target] = "mapped"
+    t.did(f"installs pte = {entry} at pt{pte_pt.id}[{idx}]")
+    yield from pte_unmap_unlock(t, vmf, _s(fn, "pte_unmap_unlock(vmf->pte, vmf->ptl);"))
+    return 0
+
+
+def do_fault(t: Task, vmf: VmFault) -> Gen:
+    """A fault in a VMA with ``vm_ops``: ``->fault()`` supplies the page.
+
+    The model's ``vm_ops`` provide a fresh page (a file page brought in), mapped
+    with the VMA's rights — enough to give the classic path something to do.
+    """
+    fn = "do_fault"
+    k = t.kernel
+    vma = vmf.vma
+    assert vma is not None
+    yield t.at(Src(F, "__do_fault", "ret = vma->vm_ops->fault(vmf);"))
+    pfn = k.alloc_page()
+    t.did(f"{vma.vm_ops}->fault() returns page{pfn}")
+    if not (yield from pte_alloc(t, vma_mm(k), vmf)):
+        return VM_FAULT_OOM
+    if not (yield from pte_map_lock(t, vmf)):
+        return VM_FAULT_RETRY
+    if not (yield from _pte_still_none(t, vmf, fn)):
+        yield from pte_unmap_unlock(t, vmf, _s(fn, "pte_unmap_unlock(vmf->pte, vmf->ptl);"))
+        return 0
+    pte_pt, idx = vmf.pte  # type: ignore[misc]
+    entry = Entry(Kind.PAGE, pfn, write=bool(vmf.vma_flags & VM_WRITE), accessed=True)
+    yield t.at(Src(F, "finish_fault", "do_set_pte(vmf, page, vmf->address);"))
+    _write_entry(t, pte_pt, idx, entry)
+    k.pages[pfn] = "mapped"
+    t.did(f"installs pte = {entry} at pt{pte_pt.id}[{idx}]")
+    yield from pte_unmap_unlock(t, vmf, _s(fn, "pte_unmap_unlock(vmf->pte, vmf->ptl);"))
+    return 0
+
+
+def do_wp_page(t: Task, vmf: VmFault) -> Gen:
+    """A write to a present read-only PTE, PTE lock held.
+
+    An anonymous page only this VMA maps is reused (made writable in place);
+    the zero page is copied (``wp_page_copy()``).
+    """
+    fn = "do_wp_page"
+    k = t.kernel
+    entry = vmf.orig_pte
+    assert entry is not None and vmf.pte is not None
+    pte_pt, idx = vmf.pte
+    if not entry.special:
+        yield t.at(Src(F, "wp_page_reuse", "if (ptep_set_access_flags(vma, vmf->address, vmf->pte, entry, 1))"))
+        new = Entry(Kind.PAGE, entry.target, write=True, accessed=True, dirty=True)
+        _write_entry(t, pte_pt, idx, new)
+        t.did(f"reuses page{entry.target}: pte = {new}")
+        yield from pte_unmap_unlock(t, vmf, _s(fn, "pte_unmap_unlock(vmf->pte, vmf->ptl);"))
+        return 0
+    # Copy the zero page: drop the lock, allocate, take it again and re-check.
+    yield from pte_unmap_unlock(t, vmf, _s(fn, "pte_unmap_unlock(vmf->pte, vmf->ptl);"))
+    yield t.at(Src(F, "wp_page_copy", "new_page = alloc_zeroed_user_highpage_movable(vma,"))
+    pfn = k.alloc_page()
+    t.did(f"allocates page{pfn} to replace the zero page")
+    if not (yield from pte_map_lock(t, vmf)):
+        k.pages[pfn] = "freed"
+        return VM_FAULT_RETRY
+    yield t.at(Src(F, "wp_page_copy", "if (likely(pte_same(*vmf->pte, vmf->orig_pte))) {"))
+    cur = k.read_entry(t, pte_pt, idx)
+    if pgtable.pte_same(cur, entry):
+        new = Entry(Kind.PAGE, pfn, write=bool(vmf.vma_flags & VM_WRITE), accessed=True,
+                    dirty=True)
+        _write_entry(t, pte_pt, idx, new)
+        k.pages[pfn] = "mapped"
+        t.did(f"installs pte = {new}")
+    else:
+        k.pages[pfn] = "freed"
+        t.did("pte changed meanwhile; drops the copy")
+    yield from pte_unmap_unlock(t, vmf, Src(F, "wp_page_copy", "pte_unmap_unlock(vmf->pte, vmf->ptl);"))
+    return 0
+
+
+# --- the classic entry ---------------------------------------------------------
+
+
+def __handle_mm_fault(t: Task, vma: VmAreaStruct, address: int, flags: int) -> Gen:
+    """Walk, allocating missing levels; ``mmap_sem`` is held for reading."""
+    fn = "__handle_mm_fault"
+    k = t.kernel
+    mm = vma_mm(k)
+    vmf = VmFault(address, flags=flags, vma=vma)
+    vmf.vma_flags = vma.vm_flags
+    vmf.vma_page_prot = vma.vm_page_prot
+    pt: PageTablePage = mm.pgd
+    alloc_src = {"p4d": "p4d = p4d_alloc(mm, pgd, address);",
+                 "pud": "vmf.pud = pud_alloc(mm, p4d, address);",
+                 "pmd": "vmf.pmd = pmd_alloc(mm, vmf.pud, address);"}
+    for upper, lower in (("pgd", "p4d"), ("p4d", "pud"), ("pud", "pmd")):
+        if upper == "pgd" and k.folded:
+            continue  # p4d_alloc() of a folded p4d returns the pgd itself
+        idx = pgtable.index(upper, address, k.la57)
+        yield t.at(_s(fn, alloc_src[lower]))
+        e = k.read_entry(t, pt, idx)
+        t.did(f"{upper}[{idx}] = {e}")
+        if e.kind is Kind.NONE:
+            yield from __pXd_alloc(t, mm, pt, idx, lower, address)
+            e = pt.get(idx)
+        if e.kind is not Kind.TABLE:
+            raise NotModelled(f"huge or bad {upper} entry in the classic path")
+        pt = k.pt_pages[e.target]
+    vmf.pmd = (pt, pgtable.index("pmd", address, k.la57))
+    # Record the count even on the classic path: the PTE lock helpers compare
+    # against it (they do not re-check when not speculative, but the value is
+    # what a speculative retry of this fault would have started from).
+    vmf.sequence = (yield from raw_read_seqcount(
+        t, vma.vm_sequence, _s(fn, "vmf.sequence = raw_read_seqcount(&vma->vm_sequence);")))
+    return (yield from handle_pte_fault(t, vmf))
+
+
+def handle_mm_fault(t: Task, vma: VmAreaStruct, address: int, flags: int) -> Gen:
+    ret = yield from __handle_mm_fault(t, vma, address, flags)
+    return ret
+
+
+# --- the speculative entry -------------------------------------------------------
+
+
+def handle_speculative_fault(t: Task, mm: MmStruct, address: int, flags: int) -> Gen:
+    """Try to handle a user fault without ``mmap_sem``; ``VM_FAULT_RETRY`` = give up."""
+    fn = "handle_speculative_fault"
+    vmf = VmFault(address)
+    # Nothing below may drop mmap_sem (it is not held) or wait killably for it.
+    yield t.at(_s(fn, "flags |= FAULT_FLAG_SPECULATIVE;"), local=True)
+    if "spf_flags" not in t.kernel.mutants:
+        flags &= ~(FAULT_FLAG_ALLOW_RETRY | FAULT_FLAG_KILLABLE)
+        flags |= FAULT_FLAG_SPECULATIVE
+        t.did("flags: ALLOW_RETRY and KILLABLE cleared, SPECULATIVE set")
+    else:
+        t.did("(mutant) flags left as the caller passed them")
+
+    vma = yield from get_vma(t, mm, address)
+    if t.check("spf_no_vma", vma is None):
+        return VM_FAULT_RETRY
+    assert vma is not None
+    ret, irqs_off = yield from _speculative_body(t, mm, vma, vmf, address, flags)
+    if irqs_off:
+        yield from local_irq_enable(t, _s(fn, "local_irq_enable();", after="out_walk:"))
+    # One exit: every path that took the reference drops it here.
+    if "spf_put_vma" in t.kernel.mutants:
+        yield t.at(_s(fn, "put_vma(vma);"))
+        t.did("(mutant) returns without put_vma(): the reference leaks")
+    else:
+        yield from put_vma(t, vma, _s(fn, "put_vma(vma);"))
+    t.note(f"handle_speculative_fault returns {fault_str(ret)}")
+    return ret
+
+
+def _speculative_body(t: Task, mm: MmStruct, vma: VmAreaStruct, vmf: VmFault, address: int,
+                      flags: int) -> Gen:
+    """Checks, walk and fault proper.  Returns ``(ret, irqs_still_off)``: the caller
+    owns the two labels ``out_walk`` (re-enable IRQs) and ``out_put``."""
+    fn = "handle_speculative_fault"
+    k = t.kernel
+    RETRY, SEGV = VM_FAULT_RETRY, VM_FAULT_SIGSEGV
+    seq = yield from raw_read_seqcount(
+        t, vma.vm_sequence, _s(fn, "seq = raw_read_seqcount(&vma->vm_sequence);"))
+    if t.check("spf_seq_odd", bool(seq & 1), f"seq {seq}"):
+        return RETRY, False
+
+    yield t.at(_s(fn, "if (vma->vm_ops)"))
+    ops = vma.vm_ops
+    t.did(f"vma->vm_ops = {ops or 'NULL'}")
+    if t.check("spf_vm_ops", ops is not None, f"vm_ops {ops}"):
+        return RETRY, False
+
+    yield t.at(_s(fn, "if (unlikely(!vma->anon_vma))"))
+    anon = vma.anon_vma
+    t.did(f"vma->anon_vma = {'av%d' % anon if anon is not None else 'NULL'}")
+    if t.check("spf_no_anon_vma", anon is None):
+        return RETRY, False
+
+    yield t.at(_s(fn, "vmf.vma_flags = READ_ONCE(vma->vm_flags);"))
+    vmf.vma_flags = vma.vm_flags
+    t.did(f"vmf.vma_flags = {flags_str(vmf.vma_flags)}")
+    yield t.at(_s(fn, "vmf.vma_page_prot = READ_ONCE(vma->vm_page_prot);"))
+    vmf.vma_page_prot = vma.vm_page_prot
+    t.did(f"vmf.vma_page_prot = {vmf.vma_page_prot}")
+    if t.check("spf_uffd_missing", bool(vmf.vma_flags & VM_UFFD_MISSING)):
+        return RETRY, False
+    if t.check("spf_grows", bool(vmf.vma_flags & VM_GROWSDOWN or vmf.vma_flags & VM_GROWSUP)):
+        return RETRY, False
+
+    yield t.at(_s(fn, "if (address < READ_ONCE(vma->vm_start)"))
+    start, end = vma.vm_start, vma.vm_end
+    t.did(f"vma bounds [{start:#x}, {end:#x})")
+    if t.check("spf_bounds", address < start or end <= address, f"address {address:#x}"):
+        return RETRY, False
+
+    write = bool(flags & FAULT_FLAG_WRITE)
+    yield t.at(_s(fn, "if (!arch_vma_access_permitted(vma,"))
+    pkey = vma.vm_pkey
+    allowed = arch_vma_access_permitted(k, pkey, write, bool(flags & FAULT_FLAG_INSTRUCTION),
+                                        bool(flags & FAULT_FLAG_REMOTE))
+    t.did(f"protection key {pkey}: " + ("access allowed" if allowed else "access denied by PKRU"))
+    if t.check("spf_arch_access", not allowed):
+        return SEGV, False
+    if write:
+        if t.check("spf_write_access", not vmf.vma_flags & VM_WRITE, "write to a VMA without VM_WRITE"):
+            return SEGV, False
+    elif t.check("spf_read_access", not vmf.vma_flags & (VM_READ | VM_EXEC | VM_WRITE),
+                 "PROT_NONE"):
+        return SEGV, False
+
+    yield t.at(_s(fn, "pol = __get_vma_policy(vma, address);"))
+    pol = __get_vma_policy(vma, address)
+    if pol is None:
+        pol = get_task_policy(mm)
+    t.did(f"memory policy: {pol}")
+    if t.check("spf_mpol_interleave", pol == MPOL_INTERLEAVE):
+        return RETRY, False
+
+    # The walk.  With IRQs off this CPU cannot answer the IPI that munmap() sends
+    # before freeing page tables, so whatever table we reach stays allocated.
+    yield from local_irq_disable(t, _s(fn, "local_irq_disable();"))
+    folded = k.folded
+    pgd_idx = pgtable.index("pgd", address, k.la57)
+    yield t.at(_s(fn, "pgdval = READ_ONCE(*pgd);"))
+    pgdval = k.read_entry(t, mm.pgd, pgd_idx)
+    t.did(f"pgd[{pgd_idx}] = {pgdval}" + (" (p4d folded: pgd_none() is 0)" if folded else ""))
+    if t.check("spf_pgd", pgtable.pgd_none(pgdval, folded) or pgtable.pgd_bad(pgdval, folded)):
+        return RETRY, True
+
+    if folded:
+        p4d_table, p4d_idx = mm.pgd, pgd_idx
+    else:
+        p4d_table, p4d_idx = k.pt_pages[pgdval.target], pgtable.index("p4d", address, True)
+    yield t.at(_s(fn, "p4dval = READ_ONCE(*p4d);"))
+    p4dval = k.read_entry(t, p4d_table, p4d_idx)
+    t.did(f"p4d = {p4dval}" + (" (same entry as the pgd)" if folded else ""))
+    if t.check("spf_p4d", pgtable.p4d_none(p4dval) or pgtable.p4d_bad(p4dval)):
+        return RETRY, True
+
+    pud_table = k.pt_pages[p4dval.target]
+    vmf.pud = (pud_table, pgtable.index("pud", address, k.la57))
+    yield t.at(_s(fn, "pudval = READ_ONCE(*vmf.pud);"))
+    pudval = k.read_entry(t, *vmf.pud)
+    t.did(f"pud[{vmf.pud[1]}] = {pudval}")
+    if t.check("spf_pud", pgtable.pud_none(pudval) or pgtable.pud_bad(pudval)):
+        return RETRY, True
+    if t.check("spf_pud_trans_huge", pgtable.pud_trans_huge(pudval)):
+        return RETRY, True
+
+    pmd_table = k.pt_pages[pudval.target]
+    vmf.pmd = (pmd_table, pgtable.index("pmd", address, k.la57))
+    yield t.at(_s(fn, "vmf.orig_pmd = READ_ONCE(*vmf.pmd);"))
+    vmf.orig_pmd = k.read_entry(t, *vmf.pmd)
+    t.did(f"pmd[{vmf.pmd[1]}] = {vmf.orig_pmd}")
+    o = vmf.orig_pmd
+    if (t.check("spf_pmd_devmap", pgtable.pmd_devmap(o))
+            or t.check("spf_pmd_none", pgtable.pmd_none(o))
+            or t.check("spf_pmd_trans_huge", pgtable.pmd_trans_huge(o))
+            or t.check("spf_pmd_swap", pgtable.is_swap_pmd(o))):
+        return RETRY, True
+    if o.kind is not Kind.TABLE:
+        # Reachable only with the pmd checks mutated away: the "table" is a leaf.
+        k.violate(t, f"T{t.tid} walks a {o.kind.value} pmd as if it were a pte table")
+        return RETRY, True
+
+    pte_table = k.pt_pages[o.target]
+    pte_idx = pgtable.index("pte", address, k.la57)
+    yield t.at(_s(fn, "vmf.orig_pte = READ_ONCE(*vmf.pte);"))
+    vmf.orig_pte = k.read_entry(t, pte_table, pte_idx)
+    vmf.pte = (pte_table, pte_idx)
+    t.did(f"pte[{pte_idx}] of pt{pte_table.id} = {vmf.orig_pte}")
+    if t.check("spf_pte_none", pgtable.pte_none(vmf.orig_pte), "new page: do_anonymous_page"):
+        vmf.pte = None
+
+    vmf.vma = vma
+    vmf.sequence = seq
+    vmf.flags = flags
+    yield from local_irq_enable(t, _s(fn, "local_irq_enable();"))
+
+    # Flags and bounds were read one at a time; only now do we know they were
+    # read from one consistent version of the VMA.
+    if t.check("spf_seq_retry", (yield from read_seqcount_retry(
+            t, vma.vm_sequence, seq,
+            _s(fn, "if (read_seqcount_retry(&vma->vm_sequence, seq))")))):
+        return RETRY, False
+
+    ret = yield from handle_pte_fault(t, vmf)
+    return ret, False
+
+
+def arch_vma_access_permitted(k, pkey: int, write: bool, execute: bool, foreign: bool) -> bool:
+    """x86 protection keys: the thread's PKRU may deny access to a key."""
+    if execute or foreign:
+        return True
+    return pkey not in k.pkru_denied
+
+
+__all__ = [
+    "handle_speculative_fault", "handle_mm_fault", "handle_pte_fault", "do_anonymous_page",
+    "pte_spinlock", "pte_map_lock", "NotModelled",
+]

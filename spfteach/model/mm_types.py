@@ -1,0 +1,167 @@
+"""``mm_struct``, ``vm_area_struct`` and ``vm_fault``; flags from ``include/linux/mm.h``.
+
+The fields are the ones the speculative path reads.  ``vm_sequence`` and
+``vm_ref_count`` are the SPF additions: the first tells a lockless reader that
+a writer changed the VMA, the second keeps a VMA that ``munmap()`` removed
+alive until the reader lets go of it (``get_vma()``/``put_vma()``).
+``rb_detached`` plays ``RB_EMPTY_NODE(&vma->vm_rb)``: the VMA has left the tree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .locking import RwLock, Spinlock
+from .pgtable import Entry, PageTablePage
+from .seqlock import SeqCount
+
+# vm_flags (values as in include/linux/mm.h)
+VM_NONE = 0x0
+VM_READ = 0x1
+VM_WRITE = 0x2
+VM_EXEC = 0x4
+VM_SHARED = 0x8
+VM_GROWSDOWN = 0x100
+VM_UFFD_MISSING = 0x200
+#: x86 has no stack growing up: the kernel defines VM_GROWSUP as VM_NONE there,
+#: so this half of the seed's test is compiled to nothing on x86-64.
+VM_GROWSUP = VM_NONE
+
+FLAG_NAMES = {
+    VM_READ: "VM_READ",
+    VM_WRITE: "VM_WRITE",
+    VM_EXEC: "VM_EXEC",
+    VM_SHARED: "VM_SHARED",
+    VM_GROWSDOWN: "VM_GROWSDOWN",
+    VM_UFFD_MISSING: "VM_UFFD_MISSING",
+}
+
+# enum fault_flag
+FAULT_FLAG_WRITE = 0x01
+FAULT_FLAG_ALLOW_RETRY = 0x04
+FAULT_FLAG_KILLABLE = 0x10
+FAULT_FLAG_USER = 0x40
+FAULT_FLAG_REMOTE = 0x80
+FAULT_FLAG_INSTRUCTION = 0x100
+FAULT_FLAG_SPECULATIVE = 0x1000
+
+# vm_fault_t
+VM_FAULT_OOM = 0x0001
+VM_FAULT_SIGBUS = 0x0002
+VM_FAULT_SIGSEGV = 0x0040
+VM_FAULT_RETRY = 0x0400
+VM_FAULT_ERROR = VM_FAULT_OOM | VM_FAULT_SIGBUS | VM_FAULT_SIGSEGV
+
+# Memory policies (include/uapi/linux/mempolicy.h)
+MPOL_DEFAULT = "default"
+MPOL_INTERLEAVE = "interleave"
+
+
+def flags_str(flags: int) -> str:
+    names = [n for bit, n in FLAG_NAMES.items() if flags & bit]
+    return "|".join(names) if names else "VM_NONE"
+
+
+def fault_str(ret: int) -> str:
+    """A fault result in the kernel's words."""
+    if ret == 0:
+        return "0 (handled)"
+    names = {
+        VM_FAULT_OOM: "VM_FAULT_OOM",
+        VM_FAULT_SIGBUS: "VM_FAULT_SIGBUS",
+        VM_FAULT_SIGSEGV: "VM_FAULT_SIGSEGV",
+        VM_FAULT_RETRY: "VM_FAULT_RETRY",
+    }
+    return "|".join(n for bit, n in names.items() if ret & bit) or hex(ret)
+
+
+def vm_get_page_prot(flags: int) -> str:
+    """``vm_get_page_prot()``: the PTE protection of a private mapping.
+
+    Private writable mappings get a read-only protection (copy on write); the
+    fault handler adds the write bit with ``pte_mkwrite()`` when VM_WRITE is set.
+    """
+    if not flags & (VM_READ | VM_WRITE | VM_EXEC):
+        return "PAGE_NONE"
+    if flags & VM_SHARED and flags & VM_WRITE:
+        return "PAGE_SHARED"
+    return "PAGE_COPY" if flags & VM_WRITE else "PAGE_READONLY"
+
+
+@dataclass
+class VmAreaStruct:
+    """A VMA: ``[vm_start, vm_end)`` with flags, protection and SPF state."""
+
+    id: int
+    vm_start: int
+    vm_end: int
+    vm_flags: int
+    vm_page_prot: str = ""
+    anon_vma: int | None = None
+    vm_ops: str | None = None
+    vm_policy: str | None = None
+    vm_pkey: int = 0  # x86 protection key (bits of vm_flags in the kernel)
+    vm_sequence: SeqCount = field(default_factory=lambda: SeqCount("vm_sequence"))
+    vm_ref_count: int = 1  # the tree's reference
+    rb_detached: bool = False  # RB_EMPTY_NODE(&vma->vm_rb)
+    freed: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.vm_page_prot:
+            self.vm_page_prot = vm_get_page_prot(self.vm_flags)
+        self.vm_sequence.name = f"vma{self.id}.vm_sequence"
+
+    def contains(self, address: int) -> bool:
+        return self.vm_start <= address < self.vm_end
+
+    def snapshot(self) -> dict[str, object]:
+        p = f"vma{self.id}."
+        return {
+            p + "range": f"{self.vm_start:#x}-{self.vm_end:#x}",
+            p + "vm_flags": flags_str(self.vm_flags),
+            p + "vm_page_prot": self.vm_page_prot,
+            p + "anon_vma": "none" if self.anon_vma is None else f"av{self.anon_vma}",
+            p + "vm_ops": self.vm_ops or "none",
+            p + "vm_policy": self.vm_policy or "none",
+            p + "vm_sequence": self.vm_sequence.sequence,
+            p + "vm_ref_count": self.vm_ref_count,
+            p + "in_tree": "no (RB_EMPTY_NODE)" if self.rb_detached else "yes",
+            p + "freed": self.freed,
+        }
+
+
+@dataclass
+class MmStruct:
+    """The address space: its VMA tree, its page tables and their locks."""
+
+    pgd: PageTablePage
+    la57: bool = False
+    mmap: list[VmAreaStruct] = field(default_factory=list)  # the tree, sorted
+    mmap_sem: RwLock = field(default_factory=lambda: RwLock("mmap_sem"))
+    #: protects the tree for the lockless lookup in get_vma()
+    mm_rb_lock: RwLock = field(default_factory=lambda: RwLock("mm_rb_lock"))
+    page_table_lock: Spinlock = field(default_factory=lambda: Spinlock("page_table_lock"))
+    task_policy: str = MPOL_DEFAULT
+
+
+@dataclass
+class VmFault:
+    """``struct vm_fault``: what one fault carries from step to step.
+
+    ``sequence``, ``orig_pmd``, ``vma_flags`` and ``vma_page_prot`` are the SPF
+    additions: values cached at the start so that later steps use the snapshot
+    that ``vma_has_changed()`` validates, not a re-read that could be newer.
+    """
+
+    address: int
+    flags: int = 0
+    vma: VmAreaStruct | None = None
+    sequence: int = 0
+    vma_flags: int = 0
+    vma_page_prot: str = ""
+    pud: tuple[PageTablePage, int] | None = None  # (table page, index)
+    pmd: tuple[PageTablePage, int] | None = None
+    orig_pmd: Entry | None = None
+    pte: tuple[PageTablePage, int] | None = None
+    orig_pte: Entry | None = None
+    ptl: Spinlock | None = None

@@ -1,0 +1,83 @@
+"""CPUs, interrupts and TLB-flush IPIs: ``kernel/smp.c``, ``arch/x86/mm/tlb.c``.
+
+Why this is in a model of page faults: the speculative walk runs with IRQs
+disabled.  A CPU with IRQs off cannot answer an inter-processor interrupt, and
+both the TLB flush of ``munmap()`` and the freeing of page tables wait until
+every CPU has answered one.  So while the faulting CPU keeps IRQs off, the page
+tables it walks cannot be freed under it (``gup_fast()`` relies on the same).
+The flip side: if that CPU then *spins* on a PTE lock held by a CPU that is
+waiting for its answer, neither ever moves — hence ``spin_trylock()``.
+
+An IPI is delivered to a CPU the moment its IRQs are on: at once if they are on
+already, or as part of the ``local_irq_enable()`` that turns them back on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .task import Gen, Src, Task
+
+
+@dataclass
+class Cpu:
+    """One CPU: its IRQ flag and the IPIs it has not yet answered."""
+
+    id: int
+    irqs_on: bool = True
+    pending: set[int] = field(default_factory=set)  # tids of waiting senders
+
+    def snapshot(self) -> str:
+        s = "irq-on" if self.irqs_on else "irq-off"
+        if self.pending:
+            s += " ipi-pending:" + ",".join(f"T{p}" for p in sorted(self.pending))
+        return s
+
+
+def local_irq_disable(t: Task, src: Src) -> Gen:
+    yield t.at(src)
+    t.kernel.cpus[t.cpu].irqs_on = False
+    t.did(f"cpu{t.cpu}: IRQs off")
+
+
+def local_irq_enable(t: Task, src: Src) -> Gen:
+    yield t.at(src)
+    cpu = t.kernel.cpus[t.cpu]
+    cpu.irqs_on = True
+    served = sorted(cpu.pending)
+    cpu.pending.clear()
+    extra = f"; answers pending IPI from {', '.join(f'T{s}' for s in served)}" if served else ""
+    t.did(f"cpu{t.cpu}: IRQs on{extra}")
+
+
+def send_ipi_and_wait(t: Task, what: str, send: Src, wait: Src) -> Gen:
+    """``smp_call_function_many(..., wait=1)``: two steps, send then wait.
+
+    Sending and waiting are separate steps because the interesting races live
+    between them: the target may enable IRQs (and answer) or may spin on a lock
+    the sender holds (and never answer).
+    """
+    yield t.at(send)
+    cpus = t.kernel.cpus
+    answered, pending = [], []
+    for cpu in cpus:
+        if cpu.id == t.cpu:
+            continue
+        if cpu.irqs_on:
+            answered.append(cpu.id)
+        else:
+            cpu.pending.add(t.tid)
+            pending.append(cpu.id)
+    parts = []
+    if answered:
+        parts.append("answered by " + ", ".join(f"cpu{c}" for c in answered))
+    if pending:
+        parts.append("pending on " + ", ".join(f"cpu{c} (IRQs off)" for c in pending))
+    t.did(f"sends {what} IPI: " + ("; ".join(parts) or "no other CPU"))
+
+    def all_answered() -> bool:
+        return not any(t.tid in c.pending for c in cpus)
+
+    waiting = ", ".join(f"cpu{c}" for c in pending)
+    yield t.at(wait, enabled=all_answered, waits_for=f"{what} IPI answer from {waiting}")
+    t.did(f"every CPU answered the {what} IPI")

@@ -1,0 +1,126 @@
+"""Tasks (threads) and the records their steps leave behind.
+
+Model functions are generators (the SimPy habit): before every access to shared
+state or lock operation a task *announces* the access by yielding an :class:`Op`;
+the scheduler decides when it happens by resuming the generator, which then
+performs the access and runs on, through thread-local computation only, to its
+next announcement.  Announcing first is what lets the scheduler know that a task
+is blocked (``spin_lock`` on a held lock, a flusher waiting for IPI
+acknowledgements) without running it, and what lets an explorer see which object
+the next step touches.
+
+Every ``Op`` carries a :class:`Src`: the kernel file, the function and a snippet
+of the C statement being executed.  A test resolves each snippet to a line of
+the project's own C port, so the model cannot drift from the C.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .kernel import Kernel
+
+
+@dataclass(frozen=True)
+class Src:
+    """A C statement: file, function and a snippet that occurs in one line of it."""
+
+    file: str
+    function: str
+    snippet: str
+    #: When the same statement occurs twice in a function (``local_irq_enable();``
+    #: on the success path and after the ``out_walk:`` label), the text of a
+    #: line that precedes the meant occurrence: the snippet resolves to the
+    #: first matching line after it.
+    after: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.function}: {self.snippet}"
+
+
+@dataclass
+class Op:
+    """One announced step of a task.
+
+    ``enabled`` is ``None`` for a step that can always run; otherwise the task is
+    blocked until it returns True (e.g. the lock it wants is free).  After the
+    step ran, ``text`` says what happened in words and ``notes`` hold the checks
+    evaluated on the way to the next announcement.
+    """
+
+    src: Src
+    enabled: Callable[[], bool] | None = None
+    waits_for: str = ""
+    #: True for a step that touches no shared state (a flag computed on the
+    #: task's own stack): shown in traces, but it commutes with every other step.
+    local: bool = False
+    text: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+#: What a model function returns: a generator yielding Ops, returning R.
+Gen = Generator[Op, None, Any]
+
+
+class Task:
+    """A thread of the model (``current`` in kernel code).
+
+    It runs on one CPU for its whole life (no migration in the model), so
+    ``local_irq_disable()`` in the task disables interrupts on that CPU.
+    """
+
+    def __init__(self, kernel: Kernel, tid: int, name: str, cpu: int) -> None:
+        self.kernel = kernel
+        self.tid = tid
+        self.name = name
+        self.cpu = cpu
+        self.op: Op | None = None
+        self.checks_taken: list[str] = []
+
+    # --- announcing and describing steps -------------------------------
+
+    def at(
+        self,
+        src: Src,
+        enabled: Callable[[], bool] | None = None,
+        waits_for: str = "",
+        local: bool = False,
+    ) -> Op:
+        """Announce the next shared access; ``yield`` the result."""
+        self.op = Op(src, enabled, waits_for, local)
+        return self.op
+
+    def did(self, text: str) -> None:
+        """Say, in words, what the step just performed did."""
+        assert self.op is not None
+        self.op.text = text
+
+    def note(self, text: str) -> None:
+        assert self.op is not None
+        self.op.notes.append(text)
+
+    def check(self, name: str, fired: bool, detail: str = "") -> bool:
+        """Evaluate a registered check of the speculative path.
+
+        Returns whether the check fires (makes the path bail out).  A check that
+        the run's mutants switch off never fires: this is how the explorer
+        shows that the check is needed.
+        """
+        mutated = name in self.kernel.mutants
+        if mutated:
+            fired_eff = False
+        else:
+            fired_eff = fired
+        verdict = "FIRES" if fired_eff else "passes"
+        suffix = " [mutant: check removed]" if mutated and fired else ""
+        shown = f": {detail}" if detail and fired else ""
+        self.note(f"check {name}: {verdict}{shown}{suffix}")
+        if fired_eff:
+            self.checks_taken.append(name)
+        return fired_eff
+
+    def __repr__(self) -> str:
+        return f"Task({self.tid}, {self.name!r}, cpu{self.cpu})"

@@ -1,0 +1,25 @@
+"""Named scenarios: the races the workbook teaches, ready to step or explore."""
+
+from __future__ import annotations
+
+from .base import Scenario
+from .catalogue import FAULT_VS_MPROTECT, FAULT_VS_MUNMAP, QUIET
+
+SCENARIOS: dict[str, Scenario] = {s.name: s for s in (QUIET, FAULT_VS_MUNMAP, FAULT_VS_MPROTECT)}
+
+
+class UnknownScenario(KeyError):
+    def __str__(self) -> str:
+        return self.args[0]
+
+
+def get(name: str) -> Scenario:
+    try:
+        return SCENARIOS[name]
+    except KeyError:
+        raise UnknownScenario(
+            f"unknown scenario {name!r}; known: {', '.join(SCENARIOS)} "
+            "(list them with: spfteach scenarios)") from None
+
+
+__all__ = ["SCENARIOS", "Scenario", "get", "UnknownScenario"]

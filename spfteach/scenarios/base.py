@@ -1,0 +1,76 @@
+"""What a scenario is: a named set-up of threads and an initial memory map.
+
+A scenario builds a fresh :class:`~spfteach.model.kernel.Kernel` and the
+threads' programs every time it is run, so runs never share state and a replay
+starts from exactly the same place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from ..model.fault import do_user_addr_fault
+from ..model.kernel import Kernel
+from ..model.mm_types import (
+    FAULT_FLAG_ALLOW_RETRY,
+    FAULT_FLAG_KILLABLE,
+    FAULT_FLAG_USER,
+    FAULT_FLAG_WRITE,
+    fault_str,
+)
+from ..model.mmap import do_munmap
+from ..model.mprotect import do_mprotect
+from ..model.task import Gen, Task
+from ..sched import Program, Run
+
+Builder = Callable[[Kernel], list[tuple[Task, Program]]]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A named race set-up.
+
+    ``schedules`` are named example schedules (in the ``0*5,1*`` notation) that
+    show the interesting outcomes; the explorer finds all the others.
+    """
+
+    name: str
+    title: str
+    teaches: str
+    checks: tuple[str, ...]
+    build: Builder
+    ncpus: int = 2
+    la57: bool = False
+    tlb_batch: int = 64
+    schedules: dict[str, str] = field(default_factory=dict)
+    threads: tuple[str, ...] = ()
+
+    def new_run(self, mutants: Iterable[str] = ()) -> Run:
+        k = Kernel(ncpus=self.ncpus, la57=self.la57, mutants=frozenset(mutants),
+                   tlb_batch=self.tlb_batch)
+        programs = self.build(k)
+        return Run(k, programs, describe_result=describe_result)
+
+
+def describe_result(value: object) -> str:
+    return fault_str(value) if isinstance(value, int) else str(value)
+
+
+def fault_flags(write: bool) -> int:
+    """Flags of a user fault as the x86 entry passes them."""
+    return FAULT_FLAG_USER | FAULT_FLAG_ALLOW_RETRY | FAULT_FLAG_KILLABLE | (
+        FAULT_FLAG_WRITE if write else 0)
+
+
+def fault(t: Task, address: int, write: bool = True) -> Gen:
+    """A user thread touching ``address`` (the page fault it takes)."""
+    return (yield from do_user_addr_fault(t, t.kernel.mm, address, fault_flags(write)))
+
+
+def munmap(t: Task, start: int, length: int) -> Gen:
+    return (yield from do_munmap(t, t.kernel.mm, start, length))
+
+
+def mprotect(t: Task, start: int, length: int, flags: int) -> Gen:
+    return (yield from do_mprotect(t, t.kernel.mm, start, length, flags))

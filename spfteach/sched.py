@@ -1,0 +1,213 @@
+"""The deterministic scheduler: you (or the explorer) choose who runs next.
+
+A *schedule* is a list of thread ids, one per step (the loom habit: the
+execution is a plain value that can be printed, stored, replayed, shrunk).
+Running the same scenario with the same schedule gives the same trace, step for
+step; undo is a replay of the schedule minus its last step.
+
+Schedules can be written compactly: ``0*12`` is twelve steps of thread 0, and
+``1*`` runs thread 1 until it finishes or blocks.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Generator, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .model.kernel import Kernel
+from .model.task import Op, Src, Task
+
+Program = Generator[Op, None, Any]
+
+
+class ScheduleError(ValueError):
+    """A schedule that cannot be followed (unknown, finished or blocked thread)."""
+
+
+@dataclass(frozen=True)
+class Step:
+    """What one step did, and the state after it."""
+
+    index: int
+    tid: int
+    thread: str
+    cpu: int
+    src: Src
+    text: str
+    notes: tuple[str, ...]
+    changes: tuple[tuple[str, object, object], ...]
+    finished: bool
+    result: Any
+    state: dict[str, object] = field(repr=False, compare=False)
+
+    def changes_str(self) -> str:
+        return ", ".join(f"{k} {_short(a)}→{_short(b)}" for k, a, b in self.changes)
+
+
+def _short(v: object) -> str:
+    return "∅" if v is None else str(v)
+
+
+def diff(before: dict[str, object], after: dict[str, object]) -> tuple:
+    keys = sorted(set(before) | set(after), key=_natural)
+    return tuple((k, before.get(k), after.get(k)) for k in keys if before.get(k) != after.get(k))
+
+
+def _natural(key: str) -> list:
+    return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", key)]
+
+
+class Run:
+    """One execution of a scenario: threads, the shared kernel state, the trace."""
+
+    def __init__(self, kernel: Kernel, programs: list[tuple[Task, Program]],
+                 describe_result: Callable[[Any], str] = str) -> None:
+        self.kernel = kernel
+        self.tasks = [t for t, _ in programs]
+        self._gens = {t.tid: g for t, g in programs}
+        self.pending: dict[int, Op] = {}
+        self.results: dict[int, Any] = {}
+        self.trace: list[Step] = []
+        self.schedule: list[int] = []
+        self.describe_result = describe_result
+        self._state = kernel.snapshot()
+        for t, g in programs:
+            self._advance(t.tid, g, first=True)
+        self.initial_state = self._state
+
+    # --- queries -------------------------------------------------------------
+
+    def alive(self) -> list[int]:
+        return [t.tid for t in self.tasks if t.tid not in self.results]
+
+    def is_enabled(self, tid: int) -> bool:
+        op = self.pending.get(tid)
+        return op is not None and (op.enabled is None or op.enabled())
+
+    def runnable(self) -> list[int]:
+        return [tid for tid in self.alive() if self.is_enabled(tid)]
+
+    @property
+    def finished(self) -> bool:
+        return not self.alive()
+
+    @property
+    def deadlocked(self) -> bool:
+        """Threads are left and none of them can move."""
+        return bool(self.alive()) and not self.runnable()
+
+    def next_op(self, tid: int) -> Op | None:
+        return self.pending.get(tid)
+
+    def task(self, tid: int) -> Task:
+        return self.tasks[tid]
+
+    # --- stepping ------------------------------------------------------------
+
+    def _advance(self, tid: int, gen: Program, first: bool = False) -> tuple[bool, Any]:
+        try:
+            op = next(gen)
+        except StopIteration as stop:
+            self.results[tid] = stop.value
+            self.pending.pop(tid, None)
+            return True, stop.value
+        self.pending[tid] = op
+        return False, None
+
+    def step(self, tid: int) -> Step:
+        """Run thread ``tid`` for one step; a bad choice raises ScheduleError."""
+        if not 0 <= tid < len(self.tasks):
+            known = ", ".join(str(t.tid) for t in self.tasks)
+            raise ScheduleError(f"no thread {tid}: this scenario has threads {known}")
+        t = self.tasks[tid]
+        if tid in self.results:
+            raise ScheduleError(
+                f"thread {tid} ({t.name}) has finished; runnable now: {self._runnable_str()}")
+        if not self.is_enabled(tid):
+            raise ScheduleError(
+                f"thread {tid} ({t.name}) is blocked waiting for {self.pending[tid].waits_for}; "
+                f"runnable now: {self._runnable_str()}")
+        op = self.pending[tid]
+        finished, result = self._advance(tid, self._gens[tid])
+        after = self.kernel.snapshot()
+        step = Step(
+            index=len(self.trace), tid=tid, thread=t.name, cpu=t.cpu, src=op.src, text=op.text,
+            notes=tuple(op.notes), changes=diff(self._state, after), finished=finished,
+            result=result, state=after,
+        )
+        self._state = after
+        self.trace.append(step)
+        self.schedule.append(tid)
+        return step
+
+    def _runnable_str(self) -> str:
+        r = self.runnable()
+        return ", ".join(str(x) for x in r) if r else "none (deadlock)"
+
+    def run(self, schedule: Iterable[int]) -> Run:
+        for tid in schedule:
+            self.step(tid)
+        return self
+
+    def run_spec(self, spec: str | Iterable[int]) -> Run:
+        """Follow a schedule written as a string (``"0*12,1*,0"``) or a list."""
+        if isinstance(spec, str):
+            for tid, count in parse_schedule(spec):
+                if count is None:
+                    if tid not in self.runnable() and tid not in self.results and \
+                            tid < len(self.tasks):
+                        self.step(tid)  # raises the right error
+                    while tid in self.runnable():
+                        self.step(tid)
+                else:
+                    for _ in range(count):
+                        self.step(tid)
+        else:
+            self.run(spec)
+        return self
+
+    def finish(self, policy: str = "lowest") -> Run:
+        """Run to the end: the lowest-numbered runnable thread goes first."""
+        while self.runnable():
+            self.step(self.runnable()[0])
+        return self
+
+
+_ITEM = re.compile(r"^\s*(\d+)\s*(?:\*\s*(\d*)\s*)?$")
+
+
+def parse_schedule(spec: str) -> list[tuple[int, int | None]]:
+    """``"0*3,1*,0"`` → ``[(0, 3), (1, None), (0, 1)]`` (None: as long as it can)."""
+    out: list[tuple[int, int | None]] = []
+    if not spec.strip():
+        return out
+    for part in spec.split(","):
+        m = _ITEM.match(part)
+        if not m:
+            raise ScheduleError(
+                f"bad schedule item {part.strip()!r}: write thread ids separated by commas, "
+                "e.g. 0,0,1 or 0*5,1* (N*K = K steps of thread N, N* = until it stops)")
+        tid = int(m.group(1))
+        if m.group(2) is None and "*" not in part:
+            out.append((tid, 1))
+        elif m.group(2) in ("", None):
+            out.append((tid, None))
+        else:
+            out.append((tid, int(m.group(2))))
+    return out
+
+
+def format_schedule(schedule: list[int]) -> str:
+    """Compress a schedule: ``[0,0,0,1]`` → ``"0*3,1"``."""
+    parts: list[str] = []
+    i = 0
+    while i < len(schedule):
+        j = i
+        while j < len(schedule) and schedule[j] == schedule[i]:
+            j += 1
+        n = j - i
+        parts.append(f"{schedule[i]}*{n}" if n > 1 else str(schedule[i]))
+        i = j
+    return ",".join(parts)
