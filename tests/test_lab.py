@@ -41,8 +41,10 @@ def non_loopback_address() -> str | None:
 def test_make_lab_serves_jupyterlab(tmp_path):
     port = free_port()
     env = dict(os.environ, LAB_PORT=str(port))
-    # Keep the server's runtime files (connection files, cookies secret) out of the user's home.
+    # Keep the server's runtime files (server info, cookie secret) out of the user's home, and
+    # the user's own ~/.jupyter settings (a password instead of a token, say) out of the test.
     env["JUPYTER_RUNTIME_DIR"] = str(tmp_path / "runtime")
+    env["JUPYTER_CONFIG_DIR"] = str(tmp_path / "config")
     proc = subprocess.Popen(
         ["bash", str(LAB_SH)],
         cwd=ROOT,
