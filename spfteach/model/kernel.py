@@ -198,6 +198,26 @@ class Kernel:
                 pt = None
         return out
 
+    def page_tables(self) -> tuple:
+        """The live page tables as a nested value, page frame numbers left out.
+
+        Two runs that map the same pages with the same rights compare equal even
+        when an aborted attempt allocated (and freed) a page in one of them.
+        """
+
+        def table(pt: PageTablePage) -> tuple:
+            out = []
+            for idx, e in sorted(pt.entries.items()):
+                if e.kind is Kind.TABLE:
+                    out.append((idx, pt.level, table(self.pt_pages[e.target])))
+                else:
+                    target = "zero" if e.special else ("page" if e.kind is Kind.PAGE
+                                                       else e.target)
+                    out.append((idx, e.kind.value, target, e.write, e.dirty))
+            return tuple(out)
+
+        return table(self.mm.pgd)
+
     def find_vma_at(self, address: int) -> VmAreaStruct | None:
         for v in self.mm.mmap:
             if v.contains(address):

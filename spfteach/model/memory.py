@@ -319,19 +319,27 @@ def do_anonymous_page(t: Task, vmf: VmFault) -> Gen:
     write = bool(vmf.vma_flags & VM_WRITE)
     entry = Entry(Kind.PAGE, pfn, write=write, accessed=True, dirty=write)
     if not (yield from pte_map_lock(t, vmf)):
-        k.pages[pfn] = "freed"
+        yield from _release(t, pfn)
         return VM_FAULT_RETRY
     if not (yield from _pte_still_none(t, vmf, fn)):
         yield from pte_unmap_unlock(t, vmf, _s(fn, "pte_unmap_unlock(vmf->pte, vmf->ptl);"))
-        k.pages[pfn] = "freed"
+        yield from _release(t, pfn)
         return 0
     uffd = False
     if not t.check("anon_uffd", _spec(vmf), "speculative: skip userfaultfd"):
         uffd = yield from _userfaultfd_missing(t, vma, fn)
     if uffd:
-        k.pages[pfn] = "freed"
-        return (yield from handle_userfault(t, vmf))
+        ret = yield from handle_userfault(t, vmf)
+        yield from _release(t, pfn)
+        return ret
     return (yield from _setpte(t, vmf, entry))
+
+
+def _release(t: Task, pfn: int) -> Gen:
+    """``release: folio_put(folio)``: the page we allocated is not used."""
+    yield t.at(_s("do_anonymous_page", "folio_put(folio);"))
+    t.kernel.pages[pfn] = "freed"
+    t.did(f"frees page{pfn}: not mapped")
 
 
 def vma_mm(k) -> MmStruct:
@@ -421,7 +429,8 @@ def do_wp_page(t: Task, vmf: VmFault) -> Gen:
     assert entry is not None and vmf.pte is not None
     pte_pt, idx = vmf.pte
     if not entry.special:
-        yield t.at(Src(F, "wp_page_reuse", "if (ptep_set_access_flags(vma, vmf->address, vmf->pte, entry, 1))"))
+        yield t.at(Src(F, "wp_page_reuse",
+                       "if (ptep_set_access_flags(vma, vmf->address, vmf->pte, entry, 1))"))
         new = Entry(Kind.PAGE, entry.target, write=True, accessed=True, dirty=True)
         _write_entry(t, pte_pt, idx, new)
         t.did(f"reuses page{entry.target}: pte = {new}")
@@ -446,7 +455,8 @@ def do_wp_page(t: Task, vmf: VmFault) -> Gen:
     else:
         k.pages[pfn] = "freed"
         t.did("pte changed meanwhile; drops the copy")
-    yield from pte_unmap_unlock(t, vmf, Src(F, "wp_page_copy", "pte_unmap_unlock(vmf->pte, vmf->ptl);"))
+    yield from pte_unmap_unlock(t, vmf,
+                                Src(F, "wp_page_copy", "pte_unmap_unlock(vmf->pte, vmf->ptl);"))
     return 0
 
 
@@ -476,15 +486,47 @@ def __handle_mm_fault(t: Task, vma: VmAreaStruct, address: int, flags: int) -> G
             yield from __pXd_alloc(t, mm, pt, idx, lower, address)
             e = pt.get(idx)
         if e.kind is not Kind.TABLE:
-            raise NotModelled(f"huge or bad {upper} entry in the classic path")
+            return (yield from _huge_entry_fault(t, pt, idx, e, upper, flags))
         pt = k.pt_pages[e.target]
     vmf.pmd = (pt, pgtable.index("pmd", address, k.la57))
+    yield t.at(_s(fn, "vmf.orig_pmd = *vmf.pmd;"))
+    vmf.orig_pmd = k.read_entry(t, *vmf.pmd)
+    t.did(f"pmd[{vmf.pmd[1]}] = {vmf.orig_pmd}")
+    if vmf.orig_pmd.kind not in (Kind.NONE, Kind.TABLE):
+        return (yield from _huge_entry_fault(t, pt, vmf.pmd[1], vmf.orig_pmd, "pmd", flags))
     # Record the count even on the classic path: the PTE lock helpers compare
     # against it (they do not re-check when not speculative, but the value is
     # what a speculative retry of this fault would have started from).
     vmf.sequence = (yield from raw_read_seqcount(
         t, vma.vm_sequence, _s(fn, "vmf.sequence = raw_read_seqcount(&vma->vm_sequence);")))
     return (yield from handle_pte_fault(t, vmf))
+
+
+def _huge_entry_fault(t: Task, pt: PageTablePage, idx: int, e: Entry, level: str,
+                      flags: int) -> Gen:
+    """A leaf or special entry above the pte level, on the classic path.
+
+    A migrating huge pmd: wait for the migration and let the access retry.  A
+    huge or device mapping: only the accessed/dirty bits need setting.  Copying
+    a huge page on write (``wp_huge_pmd()``) is not modelled.
+    """
+    fn = "__handle_mm_fault"
+    if e.kind is Kind.SWAP and level == "pmd":
+        yield t.at(_s(fn, "pmd_migration_entry_wait(mm, vmf.pmd);"))
+        t.did("huge pmd under migration: wait for it, then return and refault")
+        return 0
+    if e.kind in (Kind.HUGE, Kind.DEVMAP) and level in ("pud", "pmd"):
+        write = bool(flags & FAULT_FLAG_WRITE)
+        if write and not e.write:
+            raise NotModelled(f"wp_huge_{level}(): copy-on-write of a huge page is not modelled")
+        snippet = ("huge_pud_set_accessed(&vmf, orig_pud);" if level == "pud"
+                   else "huge_pmd_set_accessed(&vmf);")
+        yield t.at(_s(fn, snippet))
+        new = Entry(e.kind, e.target, e.write, e.user, True, e.dirty or write, e.special)
+        _write_entry(t, pt, idx, new)
+        t.did(f"huge {level} already maps the address: set accessed{'/dirty' if write else ''}")
+        return 0
+    raise NotModelled(f"{e.kind.value} {level} entry in the classic path")
 
 
 def handle_mm_fault(t: Task, vma: VmAreaStruct, address: int, flags: int) -> Gen:
@@ -545,7 +587,7 @@ def _speculative_body(t: Task, mm: MmStruct, vma: VmAreaStruct, vmf: VmFault, ad
 
     yield t.at(_s(fn, "if (unlikely(!vma->anon_vma))"))
     anon = vma.anon_vma
-    t.did(f"vma->anon_vma = {'av%d' % anon if anon is not None else 'NULL'}")
+    t.did(f"vma->anon_vma = {f'av{anon}' if anon is not None else 'NULL'}")
     if t.check("spf_no_anon_vma", anon is None):
         return RETRY, False
 
@@ -575,7 +617,8 @@ def _speculative_body(t: Task, mm: MmStruct, vma: VmAreaStruct, vmf: VmFault, ad
     if t.check("spf_arch_access", not allowed):
         return SEGV, False
     if write:
-        if t.check("spf_write_access", not vmf.vma_flags & VM_WRITE, "write to a VMA without VM_WRITE"):
+        if t.check("spf_write_access", not vmf.vma_flags & VM_WRITE,
+                   "write to a VMA without VM_WRITE"):
             return SEGV, False
     elif t.check("spf_read_access", not vmf.vma_flags & (VM_READ | VM_EXEC | VM_WRITE),
                  "PROT_NONE"):

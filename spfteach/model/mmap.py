@@ -9,8 +9,16 @@ remove the VMA from the tree but cannot free it while the fault still reads it.
 from __future__ import annotations
 
 from . import pgtable
-from .locking import down_write, read_lock, read_unlock, spin_lock, spin_unlock, up_write
-from .locking import write_lock, write_unlock
+from .locking import (
+    down_write,
+    read_lock,
+    read_unlock,
+    spin_lock,
+    spin_unlock,
+    up_write,
+    write_lock,
+    write_unlock,
+)
 from .mm_types import MmStruct, VmAreaStruct
 from .pgtable import NONE, Kind, PageTablePage, PtState
 from .seqlock import write_seqcount_begin, write_seqcount_end
@@ -118,8 +126,12 @@ def zap_pte_range(t: Task, mm: MmStruct, pte_pt: PageTablePage, start: int, end:
     yield from spin_unlock(t, ptl, Src("mm/memory.c", fn, "pte_unmap_unlock(start_pte, ptl);"))
 
 
-_CLEAR = {"pte": ("free_pte_range", "pmd_clear(pmd);"), "pmd": ("free_pmd_range", "pud_clear(pud);"),
-          "pud": ("free_pud_range", "p4d_clear(p4d);"), "p4d": ("free_p4d_range", "pgd_clear(pgd);")}
+_CLEAR = {
+    "pte": ("free_pte_range", "pmd_clear(pmd);"),
+    "pmd": ("free_pmd_range", "pud_clear(pud);"),
+    "pud": ("free_pud_range", "p4d_clear(p4d);"),
+    "p4d": ("free_p4d_range", "pgd_clear(pgd);"),
+}
 
 
 def _linked_tables(k, start: int, end: int) -> list[tuple[PageTablePage, PageTablePage, int]]:

@@ -35,7 +35,8 @@ def change_pte_range(t: Task, mm: MmStruct, start: int, end: int, newflags: int)
     changed = 0
     for pt in tables:
         ptl = k.ptl[pt.id]
-        yield from spin_lock(t, ptl, _s(fn, "pte = pte_offset_map_lock(vma->vm_mm, pmd, addr, &ptl);"))
+        lock = _s(fn, "pte = pte_offset_map_lock(vma->vm_mm, pmd, addr, &ptl);")
+        yield from spin_lock(t, ptl, lock)
         yield t.at(_s(fn, "ptent = pte_modify(oldpte, newprot);"))
         n = 0
         for idx, e in sorted(pt.entries.items()):
@@ -53,7 +54,8 @@ def change_pte_range(t: Task, mm: MmStruct, start: int, end: int, newflags: int)
 
 def do_mprotect(t: Task, mm: MmStruct, start: int, length: int, newflags: int) -> Gen:
     """``mprotect()`` of exactly one whole VMA (``mprotect_fixup()`` without a split)."""
-    yield from down_write(t, mm.mmap_sem, _s("do_mprotect_pkey", "down_write(&current->mm->mmap_sem)"))
+    yield from down_write(t, mm.mmap_sem,
+                          _s("do_mprotect_pkey", "down_write(&current->mm->mmap_sem)"))
     vma = yield from find_vma(t, mm, start)
     if vma is None or vma.vm_start != start or vma.vm_end != start + length:
         raise NotImplementedError("the model's mprotect changes whole VMAs only")
@@ -63,7 +65,8 @@ def do_mprotect(t: Task, mm: MmStruct, start: int, length: int, newflags: int) -
     old = vma.vm_flags
     vma.vm_flags = newflags
     t.did(f"vma{vma.id}.vm_flags {flags_str(old)}→{flags_str(newflags)}")
-    yield t.at(Src("mm/mmap.c", "vma_set_page_prot", "WRITE_ONCE(vma->vm_page_prot, vm_page_prot);"))
+    yield t.at(Src("mm/mmap.c", "vma_set_page_prot",
+                   "WRITE_ONCE(vma->vm_page_prot, vm_page_prot);"))
     oldp = vma.vm_page_prot
     vma.vm_page_prot = vm_get_page_prot(newflags)
     t.did(f"vma{vma.id}.vm_page_prot {oldp}→{vma.vm_page_prot}")
@@ -74,5 +77,6 @@ def do_mprotect(t: Task, mm: MmStruct, start: int, length: int, newflags: int) -
         Src("arch/x86/mm/tlb.c", "native_flush_tlb_multi", "on_each_cpu_cond_mask("),
     )
     yield from write_seqcount_end(t, vma.vm_sequence, _s(fn, "vm_write_end(vma);"))
-    yield from up_write(t, mm.mmap_sem, _s("do_mprotect_pkey", "up_write(&current->mm->mmap_sem);"))
+    yield from up_write(t, mm.mmap_sem,
+                        _s("do_mprotect_pkey", "up_write(&current->mm->mmap_sem);"))
     return 0

@@ -121,7 +121,7 @@ class Entry:
                     ("S", self.special),
                 )
             )
-            return f"{self.kind.value} pfn={self.target} {flags}"
+            return f"{self.kind.value} pfn={self.target:#x} {flags}"
         return self.kind.value
 
 

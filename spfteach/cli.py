@@ -1,0 +1,204 @@
+"""The ``spfteach`` command: step races, drill page-table walks, list the checks.
+
+Every mistake a user can make is answered with one line that says what to do,
+and exit status 2 — never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import textwrap
+
+from . import __doc__ as _pkgdoc  # noqa: F401
+from .model import checks as checkreg
+from .model.pgtable import AddressError
+from .scenarios import SCENARIOS, UnknownScenario
+from .scenarios import get as get_scenario
+from .sched import ScheduleError, format_schedule
+from .trace import format_step, result_line
+
+DESCRIPTION = """\
+Learn the Linux speculative page fault (SPF) by stepping through it.
+
+A speculative fault handles a user page fault without taking mmap_sem: it
+looks the VMA up without the lock, samples the VMA's sequence count, walks the
+page tables with interrupts off and, before it installs the PTE, checks that
+nothing changed.  Each command below shows one side of that.
+"""
+
+EPILOG = """\
+examples:
+  spfteach scenarios                         the race set-ups you can step
+  spfteach step fault-vs-munmap              run it, thread 0 first
+  spfteach step fault-vs-munmap --schedule 0*24,1*,0*
+                                             fault until just before pte_map_lock,
+                                             then all of munmap, then the fault again
+  spfteach walk 0x7f0000001234 --seed 3      a page-table walk drill
+  spfteach walk random --seed 3 --solve      ...with its answer
+  spfteach checks                            every check of the speculative path, and why
+"""
+
+
+class UserError(Exception):
+    """A mistake in what the user asked; shown as one line."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (try: {self.prog} --help)\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="spfteach", description=DESCRIPTION, epilog=EPILOG,
+                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", metavar="COMMAND", parser_class=_Parser)
+
+    sub.add_parser("scenarios", help="list the scenarios (race set-ups) you can step",
+                   description="List the scenarios: who runs, on which CPU, what it teaches, "
+                               "and named example schedules.")
+
+    st = sub.add_parser(
+        "step", help="run a scenario under a schedule and print its trace",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=textwrap.dedent("""\
+            Run SCENARIO one step at a time and print the trace: one line per step with
+            the thread, the C function and statement it executed, what happened, and
+            what changed in the shared state.
+
+            A schedule lists thread ids, one per step: 0,0,1 runs two steps of thread 0
+            then one of thread 1.  N*K is K steps of thread N; N* runs thread N until it
+            finishes or blocks.  When the schedule ends, the lowest-numbered runnable
+            thread runs until all are done.  A scenario's named schedules (see
+            `spfteach scenarios`) can be given by name."""))
+    st.add_argument("scenario", metavar="SCENARIO")
+    st.add_argument("--schedule", default="", metavar="SCHED",
+                    help="e.g. 0,0,1 or 0*24,1*,0* or a named schedule of the scenario")
+    st.add_argument("--state", action="store_true",
+                    help="print the full shared state after the last step")
+
+    wk = sub.add_parser(
+        "walk", help="page-table walk drill: split an address, follow the walk",
+        description="A seeded memory map; the address split into its index fields, then the "
+                    "walk level by level. The translation is shown with --solve.")
+    wk.add_argument("address", metavar="ADDRESS",
+                    help="a user virtual address (0x7f0000001234), or 'random'")
+    wk.add_argument("--seed", type=int, default=0, help="problem number (default 0)")
+    wk.add_argument("--solve", action="store_true", help="show the translation")
+
+    ck = sub.add_parser("checks", help="every check of the speculative path and why it exists",
+                        description="The registry of checks: name, C function and statement, "
+                                    "what happens when it fires, and why it is needed.")
+    ck.add_argument("--json", action="store_true", help="print a JSON list")
+    return p
+
+
+# --- commands -------------------------------------------------------------------
+
+
+def cmd_scenarios(args: argparse.Namespace) -> int:
+    for s in SCENARIOS.values():
+        print(f"{s.name}: {s.title}")
+        for th in s.threads:
+            print(f"    {th}")
+        print(textwrap.fill(s.teaches, 88, initial_indent="    teaches: ",
+                            subsequent_indent="    "))
+        if s.schedules:
+            names = ", ".join(f"{n} ({v})" for n, v in s.schedules.items())
+            print(f"    schedules: {names}")
+        print()
+    return 0
+
+
+def cmd_step(args: argparse.Namespace) -> int:
+    scen = get_scenario(args.scenario)
+    spec = scen.schedules.get(args.schedule, args.schedule)
+    run = scen.new_run()
+    print(f"scenario {scen.name}: {scen.title}")
+    for th in scen.threads:
+        print(f"  {th}")
+    print()
+    try:
+        run.run_spec(spec)
+    except ScheduleError:
+        for s in run.trace:  # show what did run before the bad step
+            print("\n".join(format_step(s)))
+        raise
+    given = len(run.trace)
+    for s in run.trace:
+        print("\n".join(format_step(s)))
+    if not run.finished and run.runnable():
+        print(f"--- schedule done after {given} steps; lowest runnable thread first from here ---")
+        run.finish()
+        for s in run.trace[given:]:
+            print("\n".join(format_step(s)))
+    print()
+    print(f"schedule: {format_schedule(run.schedule)}")
+    if run.deadlocked:
+        print("DEADLOCK: threads are left and none can move")
+    for t in run.tasks:
+        print(result_line(run, t.tid))
+    if run.kernel.violations:
+        for v in run.kernel.violations:
+            print(f"  VIOLATION: {v}")
+    if args.state:
+        print()
+        for key, val in run.trace[-1].state.items() if run.trace else run.initial_state.items():
+            print(f"  {key} = {val}")
+    return 0
+
+
+def _parse_address(text: str) -> int:
+    try:
+        return int(text, 0)
+    except ValueError:
+        raise UserError(f"bad address {text!r}: write it in hex like 0x7f0000001234, "
+                        "or say 'random'") from None
+
+
+def cmd_walk(args: argparse.Namespace) -> int:
+    from .drills.walk import build_map, random_address, render
+
+    if args.seed < 0:
+        raise UserError(f"bad seed {args.seed}: use a number >= 0")
+    if args.address == "random":
+        address = random_address(args.seed, build_map(args.seed))
+    else:
+        address = _parse_address(args.address)
+    print(render(args.seed, address, args.solve))
+    return 0
+
+
+def cmd_checks(args: argparse.Namespace) -> int:
+    if args.json:
+        print(json.dumps(checkreg.as_json(), indent=2))
+        return 0
+    for c in checkreg.CHECKS:
+        print(f"{c.name}  [{c.exit}]  {c.src.file}:{c.function}()")
+        print(f"    {c.snippet}")
+        print(textwrap.fill(c.reason, 88, initial_indent="    why: ", subsequent_indent="    "))
+    return 0
+
+
+COMMANDS = {"scenarios": cmd_scenarios, "step": cmd_step, "walk": cmd_walk,
+            "checks": cmd_checks}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not args.cmd:
+        parser.print_help()
+        return 2
+    try:
+        return COMMANDS[args.cmd](args)
+    except (UserError, ScheduleError, UnknownScenario, AddressError) as e:
+        print(f"spfteach: error: {e}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # `spfteach step ... | head`
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

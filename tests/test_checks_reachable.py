@@ -1,0 +1,320 @@
+"""Every check of the speculative path is reachable, and takes its own exit.
+
+For each registered check a set-up makes the speculative path take exactly that
+exit (abort, SIGSEGV, a branch, or success), and the check is the *first* one
+that fired.  After an abort the fault falls back to the classic path, whose
+final page tables must equal what the classic path alone produces from the same
+set-up.  Checks that need a race use a second thread with a fixed schedule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from spfteach.model import checks as registry
+from spfteach.model.fault import do_user_addr_fault
+from spfteach.model.kernel import Kernel
+from spfteach.model.locking import spin_lock, spin_unlock
+from spfteach.model.mm_types import (
+    MPOL_INTERLEAVE,
+    VM_FAULT_RETRY,
+    VM_FAULT_SIGSEGV,
+    VM_GROWSDOWN,
+    VM_READ,
+    VM_UFFD_MISSING,
+    VM_WRITE,
+)
+from spfteach.model.mmap import do_munmap
+from spfteach.model.mprotect import do_mprotect
+from spfteach.model.pgtable import Entry, Kind
+from spfteach.model.task import Src
+from spfteach.scenarios.base import fault_flags
+from spfteach.sched import Run
+
+HEAP = 0x7F0000000000
+LEN = 0x10000
+A = HEAP + 0x1000  # the faulting address: page 1 of the heap
+RW = VM_READ | VM_WRITE
+
+
+def heap(k: Kernel, flags: int = RW, populate: bool = True, **kw) -> None:
+    k.add_vma(HEAP, HEAP + LEN, flags, **kw)
+    if populate:
+        k.populate(HEAP)
+
+
+Setup = Callable[[Kernel], None]
+
+
+def run_fault(setup: Setup, addr: int = A, write: bool = True, speculative: bool = True,
+              la57: bool = False, other=None, schedule: str = "0*") -> tuple[Run, int]:
+    """Set up, start one fault (and optionally a second thread), run the schedule."""
+    k = Kernel(ncpus=2, la57=la57)
+    setup(k)
+    t0 = k.add_task("fault")
+    progs = [(t0, do_user_addr_fault(t0, k.mm, addr, fault_flags(write), speculative))]
+    if other is not None:
+        t1 = k.add_task("other")
+        progs.append((t1, other(t1)))
+    run = Run(k, progs)
+    run.run_spec(schedule)
+    run.finish()
+    assert run.finished, "threads left"
+    assert not run.kernel.violations, run.kernel.violations
+    return run, t0.tid
+
+
+def first_fired(run: Run, name: str) -> str:
+    """The first check that fired, passing over branch checks other than ``name``
+    (a fresh-page fault always takes the spf_pte_none branch on its way)."""
+    t = run.task(0)
+    for c in t.checks_taken:
+        if c == name or registry.get(c).exit != "branch":
+            return c
+    return "none"
+
+
+def assert_fallback_matches_classic(setup: Setup, run: Run, **kw) -> None:
+    """The classic path alone, from the same set-up, gives the same page tables."""
+    kw = {k: v for k, v in kw.items() if k in ("addr", "write", "la57")}
+    classic, _ = run_fault(setup, speculative=False, **kw)
+    assert run.kernel.page_tables() == classic.kernel.page_tables()
+    assert run.results[0] == classic.results[0]
+
+
+# --- single-thread set-ups: (check, setup, fault kwargs, expected spf result) ------------
+
+SINGLE: dict[str, tuple[Setup, dict, int]] = {
+    # No VMA at or above the address at all.
+    "spf_no_vma": (lambda k: heap(k), {"addr": 0x7FF000000000}, VM_FAULT_RETRY),
+    "spf_vm_ops": (lambda k: heap(k, vm_ops="ext4_file_vm_ops"), {}, VM_FAULT_RETRY),
+    "spf_no_anon_vma": (lambda k: heap(k, anon_vma=False), {}, VM_FAULT_RETRY),
+    "spf_uffd_missing": (lambda k: heap(k, RW | VM_UFFD_MISSING), {}, VM_FAULT_RETRY),
+    "spf_grows": (lambda k: heap(k, RW | VM_GROWSDOWN), {}, VM_FAULT_RETRY),
+    # A hole below the VMA: the lookup returns the VMA above the address.
+    "spf_bounds": (lambda k: heap(k), {"addr": HEAP - 0x1000}, VM_FAULT_RETRY),
+    "spf_arch_access": (lambda k: (heap(k), setattr(k, "pkru_denied", frozenset({5})),
+                                   setattr(k.mm.mmap[0], "vm_pkey", 5)), {}, VM_FAULT_SIGSEGV),
+    "spf_write_access": (lambda k: heap(k, VM_READ), {"write": True}, VM_FAULT_SIGSEGV),
+    "spf_read_access": (lambda k: heap(k, 0), {"write": False}, VM_FAULT_SIGSEGV),
+    "spf_mpol_interleave": (lambda k: heap(k, policy=MPOL_INTERLEAVE), {}, VM_FAULT_RETRY),
+    # Five-level paging: an empty pgd entry (with 4 levels pgd_none() is constant 0).
+    "spf_pgd": (lambda k: heap(k, populate=False), {"la57": True}, VM_FAULT_RETRY),
+    # Four-level paging: the same empty top-level entry is seen at the p4d step.
+    "spf_p4d": (lambda k: heap(k, populate=False), {}, VM_FAULT_RETRY),
+    # A page mapped in another 1 GiB region builds pgd and p4d, but not our pud entry.
+    "spf_pud": (lambda k: (heap(k, populate=False), k.add_vma(HEAP + 0x40000000,
+                                                              HEAP + 0x40010000, RW),
+                           k.populate(HEAP + 0x40000000)), {}, VM_FAULT_RETRY),
+    "spf_pud_trans_huge": (lambda k: (heap(k, populate=False),
+                                      k.set_entry(A, "pud", Entry(Kind.HUGE, 0x40000, write=True))),
+                           {}, VM_FAULT_RETRY),
+    "spf_pmd_devmap": (lambda k: (heap(k, populate=False),
+                                  k.set_entry(A, "pmd", Entry(Kind.DEVMAP, 0x800, write=True))),
+                       {}, VM_FAULT_RETRY),
+    # Another 2 MiB region of the same 1 GiB: pud exists, our pmd entry is empty.
+    "spf_pmd_none": (lambda k: (heap(k, populate=False), k.add_vma(HEAP + 0x200000,
+                                                                   HEAP + 0x210000, RW),
+                                k.populate(HEAP + 0x200000)), {}, VM_FAULT_RETRY),
+    "spf_pmd_trans_huge": (lambda k: (heap(k, populate=False),
+                                      k.set_entry(A, "pmd", Entry(Kind.HUGE, 0x800, write=True))),
+                           {}, VM_FAULT_RETRY),
+    "spf_pmd_swap": (lambda k: (heap(k, populate=False),
+                                k.set_entry(A, "pmd", Entry(Kind.SWAP, 7))), {}, VM_FAULT_RETRY),
+    # The success exits: a fresh page (pte none) ...
+    "spf_pte_none": (lambda k: heap(k), {}, 0),
+    # ... a read fault on the zero page: the zero-page branch skips userfaultfd.
+    "anon_uffd_zero": (lambda k: heap(k), {"write": False}, 0),
+    # ... and a write fault's new page does too.
+    "anon_uffd": (lambda k: heap(k), {"write": True}, 0),
+}
+
+
+
+@pytest.mark.parametrize("name", sorted(SINGLE))
+def test_single_thread_exit(name: str) -> None:
+    setup, kw, expected = SINGLE[name]
+    run, tid = run_fault(setup, other=None, **kw)
+    t = run.task(tid)
+    assert t.spf_result == expected
+    assert first_fired(run, name) == name, t.checks_taken
+    if expected != 0:
+        assert_fallback_matches_classic(setup, run, **kw)
+
+
+# --- checks that need a second thread ----------------------------------------------
+
+
+def _steps_until(setup: Setup, snippet: str, write: bool = True, nth: int = 0) -> int:
+    """How many steps the fault thread takes, alone, before executing ``snippet``."""
+    k = Kernel(ncpus=2)
+    setup(k)
+    t0 = k.add_task("fault")
+    run = Run(k, [(t0, do_user_addr_fault(t0, k.mm, A, fault_flags(write)))])
+    seen = 0
+    while not run.finished:
+        op = run.next_op(0)
+        assert op is not None
+        if snippet in op.src.snippet:
+            if seen == nth:
+                return len(run.trace)
+            seen += 1
+        run.step(0)
+    raise AssertionError(f"{snippet!r} never executed")
+
+
+def munmap_heap(t):
+    return do_munmap(t, t.kernel.mm, HEAP, LEN)
+
+
+def mprotect_ro(t):
+    return do_mprotect(t, t.kernel.mm, HEAP, LEN, VM_READ)
+
+
+def keep_pmd_table(k: Kernel) -> None:
+    """Heap plus a neighbour in the same 1 GiB: munmap frees the pte table only."""
+    heap(k)
+    k.add_vma(HEAP + 0x400000, HEAP + 0x410000, RW)
+    k.populate(HEAP + 0x400000)
+
+
+def replace_pmd(t):
+    """Test writer: swap the pte table for a copy, leaving the VMA untouched —
+    what a THP collapse-and-split would look like to the fault."""
+    k = t.kernel
+    yield t.at(Src("test", "replace_pmd", "pmd = new table"))
+    pmd_pt = k.table_for(A, "pmd", create=False)
+    old = k.pt_pages[pmd_pt.get(0).target]
+    new = k.alloc_pt("pte", A)
+    new.entries = dict(old.entries)
+    from spfteach.model.pgtable import PtState
+    new.state = PtState.LINKED
+    old.state = PtState.UNLINKED
+    pmd_pt.set(0, Entry(Kind.TABLE, new.id))
+    t.did(f"pmd now points to pt{new.id}")
+
+
+def hold_ptl(t):
+    """Test writer: take the heap's PTE lock, then (next step) release it."""
+    k = t.kernel
+    pte_pt = k.table_for(A, "pte", create=False)
+    ptl = k.ptl[pte_pt.id]
+    yield from spin_lock(t, ptl, Src("test", "hold_ptl", "spin_lock(ptl)"))
+    yield from spin_unlock(t, ptl, Src("test", "hold_ptl", "spin_unlock(ptl)"))
+
+
+def _interleave(before: int, other_steps: str = "1*") -> str:
+    return f"0*{before},{other_steps},0*,1*"
+
+
+RACES: dict[str, tuple[Setup, Callable, Callable[[], str], dict, int]] = {
+    # A writer already inside its section when the fault reads the count.
+    "spf_seq_odd": (heap, mprotect_ro, lambda: "1*3,0*,1*", {}, VM_FAULT_RETRY),
+    # A writer runs between the first count read and the re-validation.
+    "spf_seq_retry": (heap, mprotect_ro,
+                      lambda: _interleave(_steps_until(heap, "read_seqcount_retry")), {},
+                      VM_FAULT_RETRY),
+    # The pte table goes away after the walk: handle_pte_fault sees an empty pmd.
+    "hpf_pmd_none": (keep_pmd_table, munmap_heap,
+                     lambda: _interleave(_steps_until(keep_pmd_table,
+                                                      "if (unlikely(pmd_none(*vmf->pmd)))")),
+                     {}, VM_FAULT_RETRY),
+    "maplock_vma_changed": (heap, mprotect_ro,
+                            lambda: _interleave(_steps_until(heap, "local_irq_disable", nth=1)),
+                            {}, VM_FAULT_RETRY),
+    "maplock_pmd_same": (heap, replace_pmd,
+                         lambda: _interleave(_steps_until(heap, "local_irq_disable", nth=1)),
+                         {}, VM_FAULT_RETRY),
+    "maplock_trylock": (heap, hold_ptl,
+                        lambda: f"1,0*{_steps_until(heap, 'spin_trylock')},0,1,0*", {},
+                        VM_FAULT_RETRY),
+    "maplock_vma_changed_locked": (
+        heap, mprotect_ro,
+        lambda: _interleave(_steps_until(heap, "spin_trylock") + 1, "1*3"), {}, VM_FAULT_RETRY),
+}
+
+
+def _present(k: Kernel) -> None:
+    """A present, not-yet-accessed page: a read fault only sets the accessed bit,
+    through pte_spinlock()."""
+    heap(k)
+    k.set_entry(A, "pte", Entry(Kind.PAGE, k.alloc_page(), write=True, accessed=False))
+
+
+RACES.update({
+    "spinlock_vma_changed": (
+        _present, mprotect_ro,
+        lambda: _interleave(_steps_until(_present, "local_irq_disable", write=False, nth=1)),
+        {"write": False}, VM_FAULT_RETRY),
+    "spinlock_pmd_same": (
+        _present, replace_pmd,
+        lambda: _interleave(_steps_until(_present, "local_irq_disable", write=False, nth=1)),
+        {"write": False}, VM_FAULT_RETRY),
+    "spinlock_trylock": (
+        _present, hold_ptl,
+        lambda: f"1,0*{_steps_until(_present, 'spin_trylock', write=False)},0,1,0*",
+        {"write": False}, VM_FAULT_RETRY),
+    "spinlock_vma_changed_locked": (
+        _present, mprotect_ro,
+        lambda: _interleave(_steps_until(_present, "spin_trylock", write=False) + 1, "1*3"),
+        {"write": False}, VM_FAULT_RETRY),
+})
+
+
+@pytest.mark.parametrize("name", sorted(RACES))
+def test_race_exit(name: str) -> None:
+    setup, other, schedule, kw, expected = RACES[name]
+    run, tid = run_fault(setup, other=other, schedule=schedule(), **kw)
+    t = run.task(tid)
+    assert t.spf_result == expected, (t.checks_taken, run.kernel.violations)
+    assert first_fired(run, name) == name, t.checks_taken
+
+
+def test_no_do_fault_speculatively() -> None:
+    """A VMA with vm_ops and a populated path would need do_fault(): the speculative
+    path must give up.  The vm_ops check fires first, so switch it off (the mutant
+    mechanism) to reach the later one, as the explorer does."""
+    def setup(k: Kernel) -> None:
+        heap(k, vm_ops="ext4_file_vm_ops")
+
+    k = Kernel(ncpus=1, mutants=frozenset({"spf_vm_ops"}))
+    setup(k)
+    t0 = k.add_task("fault")
+    run = Run(k, [(t0, do_user_addr_fault(t0, k.mm, A, fault_flags(True)))]).finish()
+    assert t0.spf_result == VM_FAULT_RETRY
+    assert t0.checks_taken[-1] == "hpf_no_do_fault", t0.checks_taken
+    # the classic path then does the fault through vm_ops->fault()
+    assert run.results[0] == 0
+
+
+def test_fallback_after_race_matches_classic() -> None:
+    """After a race abort the fallback ends as the classic path alone would, given
+    the writer ran first."""
+    sched = _interleave(_steps_until(heap, "local_irq_disable", nth=1))
+    run, _ = run_fault(heap, other=mprotect_ro, schedule=sched)
+    ref, _ = run_fault(heap, other=mprotect_ro, schedule="1*,0*", speculative=False)
+    assert run.kernel.page_tables() == ref.kernel.page_tables()
+    assert run.results[0] == ref.results[0] == VM_FAULT_SIGSEGV
+
+
+def test_every_registered_check_is_covered() -> None:
+    covered = set(SINGLE) | set(RACES) | {"hpf_no_do_fault", "spf_flags", "spf_put_vma"}
+    assert covered == {c.name for c in registry.CHECKS}
+
+
+def test_flags_and_put_vma_steps() -> None:
+    """The two 'step' entries: the flags are set on every speculative fault, and
+    every path that took a VMA reference drops it."""
+    run, _ = run_fault(heap)
+    first = run.trace[0]
+    assert first.src.snippet == "flags |= FAULT_FLAG_SPECULATIVE;"
+    assert "SPECULATIVE set" in first.text
+    vma = run.kernel.vmas[0]
+    assert vma.vm_ref_count == 1 and not vma.freed  # only the tree's reference is left
+    for name, (setup, kw, _) in SINGLE.items():
+        if name == "spf_no_vma":
+            continue
+        r, _ = run_fault(setup, **kw)
+        assert all(v.vm_ref_count == (0 if v.rb_detached else 1) for v in r.kernel.vmas.values())

@@ -1,0 +1,98 @@
+"""The command line as a user meets it: outputs, and one-line errors with exit 2."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from spfteach.model import checks
+
+SPFTEACH = str(Path(sys.executable).parent / "spfteach")
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([SPFTEACH, *args], capture_output=True, text=True, timeout=60)
+
+
+def test_help_teaches() -> None:
+    r = run("--help")
+    assert r.returncode == 0
+    for word in ("mmap_sem", "scenarios", "step", "walk", "checks", "examples"):
+        assert word in r.stdout
+    r = run("step", "--help")
+    assert "0*24,1*,0*" in r.stdout or "N*K" in r.stdout
+
+
+def test_scenarios_lists_the_three() -> None:
+    r = run("scenarios")
+    assert r.returncode == 0
+    for name in ("quiet", "fault-vs-munmap", "fault-vs-mprotect"):
+        assert f"{name}:" in r.stdout
+
+
+def test_step_prints_trace_and_result() -> None:
+    r = run("step", "fault-vs-munmap", "--schedule", "munmap-before-lock")
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    assert "handle_speculative_fault" in out
+    assert "seq = raw_read_seqcount(&vma->vm_sequence);" in out
+    assert "vma0.vm_sequence 0→1" in out
+    assert "check maplock_vma_changed: FIRES" in out
+    assert "speculative path VM_FAULT_RETRY (check maplock_vma_changed)" in out
+    assert "classic path VM_FAULT_SIGSEGV" in out
+    r = run("step", "quiet")
+    assert "handled speculatively, 0 (handled)" in r.stdout
+
+
+def test_step_explicit_schedule_then_default() -> None:
+    r = run("step", "fault-vs-mprotect", "--schedule", "0,0,1")
+    assert r.returncode == 0
+    assert "schedule done after 3 steps" in r.stdout
+    lines = [ln for ln in r.stdout.splitlines() if ln[:3].strip().isdigit()]
+    assert [ln.split()[1] for ln in lines[:3]] == ["T0", "T0", "T1"]
+
+
+def test_checks_json() -> None:
+    r = run("checks", "--json")
+    data = json.loads(r.stdout)
+    assert len(data) == len(checks.CHECKS)
+    for item in data:
+        assert {"name", "function", "snippet", "reason"} <= set(item)
+        assert item["reason"]
+    r = run("checks")
+    assert "spf_seq_odd" in r.stdout and "why:" in r.stdout
+
+
+def test_walk_drill() -> None:
+    r = run("walk", "0x7f0000001234", "--seed", "1")
+    assert r.returncode == 0
+    assert "pgd    bits 47..39 = 254" in r.stdout
+    assert "Translation" not in r.stdout
+    r = run("walk", "random", "--seed", "1", "--solve")
+    assert "Translation" in r.stdout
+
+
+@pytest.mark.parametrize("args,needle", [
+    (("step", "nosuch"), "unknown scenario 'nosuch'; known: quiet"),
+    (("step", "quiet", "--schedule", "3"), "no thread 3"),
+    (("step", "quiet", "--schedule", "0*,0"), "has finished"),
+    (("step", "fault-vs-munmap", "--schedule", "1*3,0*,0"), "is blocked waiting for mmap_sem"),
+    (("step", "quiet", "--schedule", "zero"), "bad schedule item 'zero'"),
+    (("walk", "banana"), "bad address 'banana'"),
+    (("walk", "0x800000000000"), "not canonical"),
+    (("walk", "0xffff888000000000"), "kernel address"),
+    (("walk", "0x1000", "--seed", "-1"), "bad seed"),
+    (("walk", "0x1000", "--seed", "x"), "invalid int value"),
+    (("frobnicate",), "invalid choice"),
+])
+def test_bad_input_is_one_line_exit_2(args: tuple[str, ...], needle: str) -> None:
+    r = run(*args)
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    err = r.stderr.strip()
+    assert needle in err, err
+    assert len(err.splitlines()) == 1, err
+    assert "Traceback" not in err
