@@ -71,11 +71,30 @@ def build_map(seed: int) -> Kernel:
 
 
 def random_address(seed: int, k: Kernel) -> int:
-    """An address worth asking about, drawn from the seed (inside or near a VMA)."""
+    """An address worth asking about, drawn from the seed.
+
+    Half the time a mapped 4 KiB page (the translation case); otherwise the huge
+    page, the swapped-out page, an empty PTE in a VMA, or a hole between VMAs,
+    so that every way a walk can end comes up.
+    """
     rng = random.Random(seed * 7919 + 1)
-    vma = rng.choice(k.mm.mmap)
-    span = vma.vm_end - vma.vm_start
-    return vma.vm_start + rng.randrange(0, span) // 8 * 8
+    offset = rng.randrange(0, pgtable.PAGE_SIZE) // 8 * 8
+    leaves = [(pt, idx, e) for pt in k.pt_pages.values() for idx, e in sorted(pt.entries.items())
+              if e.kind is not Kind.TABLE]
+    pages = [(pt, idx) for pt, idx, e in leaves if e.kind is Kind.PAGE]
+    other = [(pt, idx) for pt, idx, e in leaves if e.kind is not Kind.PAGE]
+    roll = rng.random()
+    if roll < 0.5:
+        pt, idx = rng.choice(pages)
+        return pt.address_of(idx) + offset
+    if roll < 0.75:
+        pt, idx = rng.choice(other)
+        span = 1 << pgtable.SHIFT[pt.level]
+        return pt.address_of(idx) + rng.randrange(0, span) // 8 * 8
+    if roll < 0.9:
+        vma = k.mm.mmap[0]
+        return vma.vm_start + rng.randrange(0, vma.vm_end - vma.vm_start) // 8 * 8
+    return k.mm.mmap[0].vm_end + rng.randrange(1, 64) * pgtable.PAGE_SIZE + offset
 
 
 def outcome(k: Kernel, address: int, walk: list[WalkLevel]) -> Outcome:
