@@ -16,6 +16,7 @@ from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .model.invariants import check_end
 from .model.kernel import Kernel
 from .model.task import Op, Src, Task
 
@@ -24,6 +25,20 @@ Program = Generator[Op, None, Any]
 
 class ScheduleError(ValueError):
     """A schedule that cannot be followed (unknown, finished or blocked thread)."""
+
+
+@dataclass(frozen=True)
+class Violation:
+    """An invariant broken at a step of a schedule (replay it with ``spfteach step``)."""
+
+    invariant: str
+    message: str
+    step: int
+    schedule: tuple[int, ...]
+
+    def __str__(self) -> str:
+        return (f"{self.invariant}: {self.message} (step {self.step}, "
+                f"schedule {format_schedule(list(self.schedule))})")
 
 
 @dataclass(frozen=True)
@@ -63,8 +78,14 @@ class Run:
     """One execution of a scenario: threads, the shared kernel state, the trace."""
 
     def __init__(self, kernel: Kernel, programs: list[tuple[Task, Program]],
-                 describe_result: Callable[[Any], str] = str) -> None:
+                 describe_result: Callable[[Any], str] = str, record: bool = True) -> None:
         self.kernel = kernel
+        #: keep Step records and state snapshots (the explorer turns this off)
+        self.record = record
+        self.violations: list[Violation] = []
+        self.ended = False
+        self._runnable: list[int] = []
+        self._runnable_at = -1
         self.tasks = [t for t, _ in programs]
         self._gens = {t.tid: g for t, g in programs}
         self.pending: dict[int, Op] = {}
@@ -72,7 +93,7 @@ class Run:
         self.trace: list[Step] = []
         self.schedule: list[int] = []
         self.describe_result = describe_result
-        self._state = kernel.snapshot()
+        self._state = kernel.snapshot() if record else {}
         for t, g in programs:
             self._advance(t.tid, g, first=True)
         self.initial_state = self._state
@@ -87,7 +108,15 @@ class Run:
         return op is not None and (op.enabled is None or op.enabled())
 
     def runnable(self) -> list[int]:
-        return [tid for tid in self.alive() if self.is_enabled(tid)]
+        """Threads that can take a step now (cached until the next step: the
+        explorer asks often, and only a step can change the answer)."""
+        n = len(self.schedule)
+        if self._runnable_at != n:
+            self._runnable = [tid for tid in self.pending
+                              if self.pending[tid].enabled is None or self.pending[tid].enabled()]
+            self._runnable.sort()
+            self._runnable_at = n
+        return self._runnable
 
     @property
     def finished(self) -> bool:
@@ -130,7 +159,17 @@ class Run:
                 f"thread {tid} ({t.name}) is blocked waiting for {self.pending[tid].waits_for}; "
                 f"runnable now: {self._runnable_str()}")
         op = self.pending[tid]
+        nviol = len(self.kernel.violations)
         finished, result = self._advance(tid, self._gens[tid])
+        self.schedule.append(tid)
+        if not self.runnable():
+            self._end()
+        if len(self.kernel.violations) > nviol:
+            sched = tuple(self.schedule)
+            self.violations.extend(Violation(inv, msg, len(self.schedule) - 1, sched)
+                                   for inv, msg in self.kernel.violations[nviol:])
+        if not self.record:
+            return None  # type: ignore[return-value]
         after = self.kernel.snapshot()
         step = Step(
             index=len(self.trace), tid=tid, thread=t.name, cpu=t.cpu, src=op.src, text=op.text,
@@ -139,8 +178,13 @@ class Run:
         )
         self._state = after
         self.trace.append(step)
-        self.schedule.append(tid)
         return step
+
+    def _end(self) -> None:
+        """No thread can move: judge what is left (once)."""
+        if not self.ended:
+            self.ended = True
+            check_end(self.kernel, self.deadlocked)
 
     def _runnable_str(self) -> str:
         r = self.runnable()

@@ -147,20 +147,18 @@ def test_single_thread_exit(name: str) -> None:
 # --- checks that need a second thread ----------------------------------------------
 
 
-def _steps_until(setup: Setup, snippet: str, write: bool = True, nth: int = 0) -> int:
-    """How many steps the fault thread takes, alone, before executing ``snippet``."""
+def _steps_until(setup: Setup, snippet: str, write: bool = True, function: str = "") -> int:
+    """How many steps the fault thread takes, alone, before it executes ``snippet``
+    (in ``function``, when given)."""
     k = Kernel(ncpus=2)
     setup(k)
     t0 = k.add_task("fault")
     run = Run(k, [(t0, do_user_addr_fault(t0, k.mm, A, fault_flags(write)))])
-    seen = 0
     while not run.finished:
         op = run.next_op(0)
         assert op is not None
-        if snippet in op.src.snippet:
-            if seen == nth:
-                return len(run.trace)
-            seen += 1
+        if snippet in op.src.snippet and (not function or op.src.function == function):
+            return len(run.trace)
         run.step(0)
     raise AssertionError(f"{snippet!r} never executed")
 
@@ -196,6 +194,16 @@ def replace_pmd(t):
     t.did(f"pmd now points to pt{new.id}")
 
 
+def clear_pmd(t):
+    """Test writer: empty the pmd as khugepaged does at the start of a collapse
+    (the VMA's count is not touched)."""
+    k = t.kernel
+    yield t.at(Src("test", "clear_pmd", "pmdp_collapse_flush()"))
+    pmd_pt = k.table_for(A, "pmd", create=False)
+    pmd_pt.set(0, Entry())
+    t.did("pmd cleared")
+
+
 def hold_ptl(t):
     """Test writer: take the heap's PTE lock, then (next step) release it."""
     k = t.kernel
@@ -203,6 +211,11 @@ def hold_ptl(t):
     ptl = k.ptl[pte_pt.id]
     yield from spin_lock(t, ptl, Src("test", "hold_ptl", "spin_lock(ptl)"))
     yield from spin_unlock(t, ptl, Src("test", "hold_ptl", "spin_unlock(ptl)"))
+
+
+def MAPLOCK() -> int:  # noqa: N802 - reads like the constant it stands for
+    """Steps of a lone write fault before pte_map_lock() disables IRQs."""
+    return _steps_until(heap, "local_irq_disable", function="pte_map_lock")
 
 
 def _interleave(before: int, other_steps: str = "1*") -> str:
@@ -216,16 +229,21 @@ RACES: dict[str, tuple[Setup, Callable, Callable[[], str], dict, int]] = {
     "spf_seq_retry": (heap, mprotect_ro,
                       lambda: _interleave(_steps_until(heap, "read_seqcount_retry")), {},
                       VM_FAULT_RETRY),
-    # The pte table goes away after the walk: handle_pte_fault sees an empty pmd.
-    "hpf_pmd_none": (keep_pmd_table, munmap_heap,
-                     lambda: _interleave(_steps_until(keep_pmd_table,
-                                                      "if (unlikely(pmd_none(*vmf->pmd)))")),
+    # munmap() after the walk: handle_pte_fault must not read the (maybe freed) pmd.
+    "hpf_vma_changed": (keep_pmd_table, munmap_heap,
+                        lambda: _interleave(_steps_until(keep_pmd_table, "local_irq_disable",
+                                                         function="handle_pte_fault")),
+                        {}, VM_FAULT_RETRY),
+    # A collapse empties the pmd after the walk without touching the VMA.
+    "hpf_pmd_none": (heap, clear_pmd,
+                     lambda: _interleave(_steps_until(heap, "local_irq_disable",
+                                                      function="handle_pte_fault")),
                      {}, VM_FAULT_RETRY),
     "maplock_vma_changed": (heap, mprotect_ro,
-                            lambda: _interleave(_steps_until(heap, "local_irq_disable", nth=1)),
+                            lambda: _interleave(MAPLOCK()),
                             {}, VM_FAULT_RETRY),
     "maplock_pmd_same": (heap, replace_pmd,
-                         lambda: _interleave(_steps_until(heap, "local_irq_disable", nth=1)),
+                         lambda: _interleave(MAPLOCK()),
                          {}, VM_FAULT_RETRY),
     "maplock_trylock": (heap, hold_ptl,
                         lambda: f"1,0*{_steps_until(heap, 'spin_trylock')},0,1,0*", {},
@@ -246,11 +264,13 @@ def _present(k: Kernel) -> None:
 RACES.update({
     "spinlock_vma_changed": (
         _present, mprotect_ro,
-        lambda: _interleave(_steps_until(_present, "local_irq_disable", write=False, nth=1)),
+        lambda: _interleave(_steps_until(_present, "local_irq_disable", write=False,
+                                              function="pte_spinlock")),
         {"write": False}, VM_FAULT_RETRY),
     "spinlock_pmd_same": (
         _present, replace_pmd,
-        lambda: _interleave(_steps_until(_present, "local_irq_disable", write=False, nth=1)),
+        lambda: _interleave(_steps_until(_present, "local_irq_disable", write=False,
+                                              function="pte_spinlock")),
         {"write": False}, VM_FAULT_RETRY),
     "spinlock_trylock": (
         _present, hold_ptl,
@@ -292,7 +312,7 @@ def test_no_do_fault_speculatively() -> None:
 def test_fallback_after_race_matches_classic() -> None:
     """After a race abort the fallback ends as the classic path alone would, given
     the writer ran first."""
-    sched = _interleave(_steps_until(heap, "local_irq_disable", nth=1))
+    sched = _interleave(_steps_until(heap, "local_irq_disable", function="pte_map_lock"))
     run, _ = run_fault(heap, other=mprotect_ro, schedule=sched)
     ref, _ = run_fault(heap, other=mprotect_ro, schedule="1*,0*", speculative=False)
     assert run.kernel.page_tables() == ref.kernel.page_tables()
@@ -300,7 +320,8 @@ def test_fallback_after_race_matches_classic() -> None:
 
 
 def test_every_registered_check_is_covered() -> None:
-    covered = set(SINGLE) | set(RACES) | {"hpf_no_do_fault", "spf_flags", "spf_put_vma"}
+    covered = set(SINGLE) | set(RACES) | {"hpf_no_do_fault", "spf_flags", "spf_put_vma",
+                                          "spf_get_vma_ref", "anon_no_pte_alloc"}
     assert covered == {c.name for c in registry.CHECKS}
 
 
@@ -313,6 +334,9 @@ def test_flags_and_put_vma_steps() -> None:
     assert "SPECULATIVE set" in first.text
     vma = run.kernel.vmas[0]
     assert vma.vm_ref_count == 1 and not vma.freed  # only the tree's reference is left
+    assert any("vm_ref_count 1→2" in s.text for s in run.trace)  # get_vma's reference
+    assert "anon_no_pte_alloc" in run.task(0).checks_taken  # no pte_alloc speculatively
+    assert not any("pte_alloc" in s.src.snippet for s in run.trace)
     for name, (setup, kw, _) in SINGLE.items():
         if name == "spf_no_vma":
             continue

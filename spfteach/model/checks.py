@@ -114,10 +114,14 @@ CHECKS: tuple[Check, ...] = (
     _c("spf_seq_retry", M, HSF, "if (read_seqcount_retry(&vma->vm_sequence, seq))", "abort",
        "The flags and bounds were read one by one: a writer that ran between the first "
        "count read and now may have made them inconsistent."),
-    _c("hpf_pmd_none", M, "handle_pte_fault", "if (vmf->flags & FAULT_FLAG_SPECULATIVE)",
-       "abort",
-       "The pmd was valid during the walk; if it is empty now its pte table went away "
-       "(or a THP collapse is under way) and do_anonymous_page must not allocate one."),
+    _c("hpf_vma_changed", M, "handle_pte_fault", "if (vma_has_changed(vmf)) {", "abort",
+       "IRQs are on again since the walk, so munmap() may already have freed the pmd's "
+       "table: only an unchanged VMA, checked with IRQs off, makes *vmf->pmd safe to read. "
+       "(Our addition: the seed read the pmd here with IRQs on; the explorer found the "
+       "use-after-free.)"),
+    _c("hpf_pmd_none", M, "handle_pte_fault", "if (pmd_none(pmdval))", "abort",
+       "The pmd was a table during the walk; empty now means a THP collapse is under way "
+       "(khugepaged clears the pmd first), which does not touch the VMA's count."),
     _c("hpf_no_do_fault", M, "handle_pte_fault",
        "else if (vmf->flags & FAULT_FLAG_SPECULATIVE)", "abort",
        "do_fault() calls vm_ops->fault(), which may release mmap_sem — not held here."),
@@ -148,6 +152,11 @@ CHECKS: tuple[Check, ...] = (
        "abort",
        "The VMA may have changed while we took the lock; after this check, writers "
        "that need the PTL are held off until we are done."),
+    _c("anon_no_pte_alloc", M, "do_anonymous_page",
+       "if (!(vmf->flags & FAULT_FLAG_SPECULATIVE)) {", "branch",
+       "Speculatively the walk found the pte table; pte_alloc() here could link a new "
+       "table into one munmap() just unlinked, and pmd_trans_unstable() would read a pmd "
+       "that may be freed. (Our addition: the seed allocated here.)"),
     _c("anon_uffd_zero", M, "do_anonymous_page", "goto setpte;", "branch",
        "The speculative path already refused VM_UFFD_MISSING; if it was set since, this "
        "fault is ignored rather than calling handle_userfault() without mmap_sem."),
@@ -155,6 +164,9 @@ CHECKS: tuple[Check, ...] = (
        "if (!(vmf->flags & FAULT_FLAG_SPECULATIVE) && userfaultfd_missing(vma)) {", "branch",
        "Same for a write fault: handle_userfault() releases mmap_sem, which a speculative "
        "fault does not hold."),
+    _c("spf_get_vma_ref", "mm/mmap.c", "get_vma", "atomic_inc(&vma->vm_ref_count);", "step",
+       "The reference keeps the VMA's memory alive after munmap() removed it from the "
+       "tree, so the fault can still read vm_sequence to learn that it changed."),
     _c("spf_put_vma", M, HSF, "put_vma(vma);", "step",
        "The reference get_vma() took keeps a removed VMA alive while we read it; "
        "without the matching put the VMA is never freed."),

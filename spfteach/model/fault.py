@@ -50,8 +50,20 @@ def access_error(t: Task, flags: int, vma: VmAreaStruct) -> bool:
 def do_user_addr_fault(t: Task, mm: MmStruct, address: int, flags: int,
                        speculative: bool = True) -> Gen:
     """Returns the fault result; ``t.spf_result`` keeps the speculative one."""
-    fn = "do_user_addr_fault"
     t.spf_result = None  # type: ignore[attr-defined]
+    epoch = t.kernel.pt_writes
+    t.refault = False
+    fault = yield from _do_user_addr_fault(t, mm, address, flags, speculative)
+    if fault == 0 and t.kernel.pt_writes == epoch and not t.refault and \
+            not t.kernel.mapped(address, bool(flags & FAULT_FLAG_WRITE)):
+        t.kernel.violate("lost-fault", f"T{t.tid}'s fault at {address:#x} returned success "
+                                       "but the page is not mapped")
+    return fault
+
+
+def _do_user_addr_fault(t: Task, mm: MmStruct, address: int, flags: int,
+                        speculative: bool) -> Gen:
+    fn = "do_user_addr_fault"
     if speculative:
         fault = yield from handle_speculative_fault(t, mm, address, flags)
         t.spf_result = fault  # type: ignore[attr-defined]

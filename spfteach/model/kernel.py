@@ -50,7 +50,11 @@ class Kernel:
     tasks: list[Task] = field(default_factory=list)
     #: protection keys the threads' PKRU register denies (x86 pkeys)
     pkru_denied: frozenset[int] = frozenset()
-    violations: list[str] = field(default_factory=list)
+    violations: list[tuple[str, str]] = field(default_factory=list)
+    #: page-table modifications by writers (zap, unlink, protection changes):
+    #: a fault that returns success with its page unmapped is only "lost" if no
+    #: writer touched the page tables while it ran.
+    pt_writes: int = 0
     _next_pt: int = 0
     _next_pfn: int = 1
     _next_vma: int = 0
@@ -165,8 +169,15 @@ class Kernel:
         assert pt is not None, f"no {level} table for {address:#x}"
         pt.set(pgtable.index(level, address, self.la57), entry)
 
-    def populate(self, address: int, write: bool = True) -> int:
-        """Set-up: map a fresh anonymous page at ``address``; returns its pfn."""
+    def populate(self, address: int, write: bool | None = None) -> int:
+        """Set-up: map a fresh anonymous page at ``address``; returns its pfn.
+
+        The PTE is writable when the VMA there has VM_WRITE (unless ``write``
+        says otherwise), as a past write fault would have left it.
+        """
+        if write is None:
+            vma = self.find_vma_at(address)
+            write = bool(vma and vma.vm_flags & 0x2)
         pfn = self.alloc_page()
         self.pages[pfn] = "mapped"
         self.set_entry(address, "pte", Entry(Kind.PAGE, pfn, write=write, accessed=True))
@@ -218,6 +229,18 @@ class Kernel:
 
         return table(self.mm.pgd)
 
+    def mapped(self, address: int, write: bool) -> bool:
+        """Does the live walk of ``address`` end in a present mapping (writable
+        when ``write``)?"""
+        for lvl in self.walk(address):
+            e = lvl.entry
+            if lvl.folded or e is None or e.kind is Kind.TABLE:
+                continue
+            if e.kind in (Kind.PAGE, Kind.HUGE, Kind.DEVMAP):
+                return e.write or not write
+            return False
+        return False
+
     def find_vma_at(self, address: int) -> VmAreaStruct | None:
         for v in self.mm.mmap:
             if v.contains(address):
@@ -245,6 +268,30 @@ class Kernel:
             s[f"page{pfn}"] = state
         return s
 
+    def state_key(self) -> tuple:
+        """The shared state as one hashable value, for the explorer's state cache.
+
+        Everything that can influence what happens next is in it; names and
+        descriptions are not.  Cheaper than :meth:`snapshot` (no strings).
+        """
+        mm = self.mm
+        return (
+            tuple((c.irqs_on, tuple(sorted(c.pending))) for c in self.cpus),
+            (mm.mmap_sem.writer, tuple(sorted(mm.mmap_sem.readers))),
+            (mm.mm_rb_lock.writer, tuple(sorted(mm.mm_rb_lock.readers))),
+            mm.page_table_lock.owner,
+            tuple(v.id for v in mm.mmap),
+            tuple((v.vm_start, v.vm_end, v.vm_flags, v.vm_page_prot, v.anon_vma, v.vm_ops,
+                   v.vm_policy, v.vm_pkey, v.vm_sequence.sequence, v.vm_ref_count,
+                   v.rb_detached, v.freed) for v in self.vmas.values()),
+            tuple((pt.state, tuple(sorted(pt.entries.items())),
+                   self.ptl[pt.id].owner if pt.id in self.ptl else None)
+                  for pt in self.pt_pages.values()),
+            tuple(sorted(self.pages.items())),
+            self.pt_writes,
+            len(self.violations),
+        )
+
     def describe(self) -> str:
         """A short human summary of the memory map."""
         lines = []
@@ -263,8 +310,15 @@ class Kernel:
     def read_entry(self, t: Task, pt: PageTablePage, idx: int) -> Entry:
         """Read an entry, flagging a read of a freed page-table page."""
         if pt.state is PtState.FREED:
-            self.violate(t, f"T{t.tid} reads entry {idx} of freed page table pt{pt.id}")
+            self.violate("use-after-free",
+                         f"T{t.tid} reads entry {idx} of freed page table pt{pt.id}")
         return pt.get(idx)
 
-    def violate(self, t: Task | None, what: str) -> None:
-        self.violations.append(what)
+    def use_vma(self, t: Task, vma: VmAreaStruct) -> None:
+        """Note a read of a VMA's fields: reading a freed one is a violation."""
+        if vma.freed:
+            self.violate("use-after-free", f"T{t.tid} reads freed vma{vma.id}")
+
+    def violate(self, invariant: str, what: str) -> None:
+        """Record that ``invariant`` (a name from invariants.INVARIANTS) broke."""
+        self.violations.append((invariant, what))

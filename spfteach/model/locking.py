@@ -72,8 +72,15 @@ def spin_unlock(t: Task, lock: Spinlock, src: Src) -> Gen:
     t.did(f"releases {lock.name}")
 
 
+def _mmap_sem_check(t: Task, lock: RwLock) -> None:
+    if lock.name == "mmap_sem" and t.in_spf:
+        t.kernel.violate("spf-holds-mmap_sem", f"T{t.tid} takes mmap_sem inside "
+                                                "handle_speculative_fault()")
+
+
 def read_lock(t: Task, lock: RwLock, src: Src) -> Gen:
     yield t.at(src, enabled=lambda: lock.writer is None, waits_for=lock.name)
+    _mmap_sem_check(t, lock)
     lock.readers.add(t.tid)
     t.did(f"takes {lock.name} for reading")
 
@@ -88,6 +95,7 @@ def write_lock(t: Task, lock: RwLock, src: Src) -> Gen:
     yield t.at(
         src, enabled=lambda: lock.writer is None and not lock.readers, waits_for=lock.name
     )
+    _mmap_sem_check(t, lock)
     lock.writer = t.tid
     t.did(f"takes {lock.name} for writing")
 

@@ -66,8 +66,19 @@ def _spec(vmf: VmFault) -> bool:
 def _write_entry(t: Task, pt: PageTablePage, idx: int, e: Entry) -> None:
     """A store into a page-table page, flagging stores into dead tables."""
     if pt.state is PtState.FREED:
-        t.kernel.violate(t, f"T{t.tid} writes entry {idx} of freed page table pt{pt.id}")
+        t.kernel.violate("use-after-free",
+                         f"T{t.tid} writes entry {idx} of freed page table pt{pt.id}")
     pt.set(idx, e)
+
+
+def _install_pte(t: Task, pt: PageTablePage, idx: int, e: Entry) -> None:
+    """A fault stores a present PTE: the moment the invariants about PTEs are
+    judged (see invariants.py for why not as a global per-step predicate)."""
+    k = t.kernel
+    if pt.state is PtState.UNLINKED:
+        k.violate("pte-in-unlinked-table", f"T{t.tid} installs a pte for "
+                  f"{pt.address_of(idx):#x} into unlinked page table pt{pt.id}")
+    _write_entry(t, pt, idx, e)
 
 
 # --- the PTE lock helpers -----------------------------------------------------
@@ -183,14 +194,17 @@ def handle_pte_fault(t: Task, vmf: VmFault) -> Gen:
     fn = "handle_pte_fault"
     k = t.kernel
     pmd_pt, pmd_idx = vmf.pmd  # type: ignore[misc]
-    yield t.at(_s(fn, "if (unlikely(pmd_none(*vmf->pmd))) {"))
-    pmdval = k.read_entry(t, pmd_pt, pmd_idx)
-    t.did(f"reads pmd = {pmdval}")
-    if pgtable.pmd_none(pmdval):
-        # Speculatively an empty pmd means the pte table went away (or a THP
-        # collapse is under way): do_anonymous_page must not allocate one.
-        if t.check("hpf_pmd_none", _spec(vmf), "pmd emptied since the walk"):
+    if _spec(vmf):
+        # IRQs are on again since the walk: munmap() may have freed the pmd's
+        # table already.  Only with IRQs off and the VMA unchanged is *vmf->pmd
+        # still memory we may read (the seed read it here with IRQs on).
+        if not (yield from _spf_pmd_stable(t, vmf)):
             return VM_FAULT_RETRY
+    else:
+        yield t.at(_s(fn, "if (unlikely(pmd_none(*vmf->pmd))) {"))
+        pmdval = k.read_entry(t, pmd_pt, pmd_idx)
+        t.did(f"reads pmd = {pmdval}")
+    if not _spec(vmf) and pgtable.pmd_none(pmdval):
         vmf.pte = None
     elif not _spec(vmf):
         if pmdval.kind is not Kind.TABLE:
@@ -232,10 +246,29 @@ def handle_pte_fault(t: Task, vmf: VmFault) -> Gen:
         entry = Entry(entry.kind, entry.target, entry.write, entry.user, True,
                       entry.dirty, entry.special)
         yield t.at(_s(fn, "if (ptep_set_access_flags(vmf->vma, vmf->address, vmf->pte, entry,"))
-        _write_entry(t, pte_pt, idx, entry)
+        _install_pte(t, pte_pt, idx, entry)
         t.did(f"sets access flags: pte = {entry}")
     yield from pte_unmap_unlock(t, vmf, _s(fn, "pte_unmap_unlock(vmf->pte, vmf->ptl);"))
     return 0
+
+
+def _spf_pmd_stable(t: Task, vmf: VmFault) -> Gen:
+    """Speculative half of handle_pte_fault's pmd test, made safe: IRQs off,
+    VMA unchanged, then read the pmd.  Empty means the pte table went away or a
+    THP collapse is under way: retry under mmap_sem."""
+    fn = "handle_pte_fault"
+    k = t.kernel
+    pmd_pt, pmd_idx = vmf.pmd  # type: ignore[misc]
+    yield from local_irq_disable(t, _s(fn, "local_irq_disable();"))
+    ok = False
+    if not t.check("hpf_vma_changed",
+                   (yield from vma_has_changed(t, vmf, _s(fn, "if (vma_has_changed(vmf)) {")))):
+        yield t.at(_s(fn, "pmdval = READ_ONCE(*vmf->pmd);"))
+        pmdval = k.read_entry(t, pmd_pt, pmd_idx)
+        t.did(f"reads pmd = {pmdval}")
+        ok = not t.check("hpf_pmd_none", pgtable.pmd_none(pmdval), "pmd emptied since the walk")
+    yield from local_irq_enable(t, _s(fn, "local_irq_enable();"))
+    return ok
 
 
 def pte_alloc(t: Task, mm: MmStruct, vmf: VmFault) -> Gen:
@@ -267,7 +300,8 @@ def __pXd_alloc(t: Task, mm: MmStruct, parent: PageTablePage, idx: int, level: s
         _write_entry(t, parent, idx, Entry(Kind.TABLE, new.id))
         new.state = PtState.LINKED
         if parent.state is not PtState.LINKED:
-            k.violate(t, f"T{t.tid} links new table pt{new.id} into {parent.state.value} "
+            k.violate("use-after-free" if parent.state is PtState.FREED else "pgtable-leak",
+                      f"T{t.tid} links new table pt{new.id} into {parent.state.value} "
                          f"table pt{parent.id}")
         t.did(f"links new {level} table pt{new.id} at pt{parent.id}[{idx}]")
     else:
@@ -289,15 +323,20 @@ def do_anonymous_page(t: Task, vmf: VmFault) -> Gen:
     k = t.kernel
     vma = vmf.vma
     assert vma is not None
-    if not (yield from pte_alloc(t, vma_mm(k), vmf)):
-        return VM_FAULT_OOM
-    pmd_pt, pmd_idx = vmf.pmd  # type: ignore[misc]
-    yield t.at(_s(fn, "if (unlikely(pmd_trans_unstable(vmf->pmd)))"))
-    e = k.read_entry(t, pmd_pt, pmd_idx)
-    unstable = e.kind is not Kind.TABLE
-    t.did(f"pmd = {e}" + (": unstable, return and refault" if unstable else ": stable"))
-    if unstable:
-        return 0
+    # Speculatively the walk found a pte table and pte_map_lock() re-checks it
+    # with IRQs off; allocating one here could link it into a table munmap()
+    # just unlinked (the seed still called pte_alloc() on this path).
+    if not t.check("anon_no_pte_alloc", _spec(vmf), "speculative: the walk found the table"):
+        if not (yield from pte_alloc(t, vma_mm(k), vmf)):
+            return VM_FAULT_OOM
+        pmd_pt, pmd_idx = vmf.pmd  # type: ignore[misc]
+        yield t.at(_s(fn, "if (unlikely(pmd_trans_unstable(vmf->pmd)))"))
+        e = k.read_entry(t, pmd_pt, pmd_idx)
+        unstable = e.kind is not Kind.TABLE
+        t.did(f"pmd = {e}" + (": unstable, return and refault" if unstable else ": stable"))
+        if unstable:
+            t.refault = True
+            return 0
     if not vmf.flags & FAULT_FLAG_WRITE:
         entry = Entry(Kind.PAGE, 0, write=False, special=True)  # my_zero_pfn()
         if not (yield from pte_map_lock(t, vmf)):
@@ -369,7 +408,8 @@ def handle_userfault(t: Task, vmf: VmFault) -> Gen:
     if vmf.ptl is not None and vmf.ptl.owner == t.tid:
         vmf.ptl.owner = None
     if not vma_mm(t.kernel).mmap_sem.held_by(t.tid):
-        t.kernel.violate(t, f"T{t.tid} calls handle_userfault() without mmap_sem")
+        t.kernel.violate("spf-holds-mmap_sem",
+                         f"T{t.tid} calls handle_userfault(), which drops mmap_sem, without it")
     t.did("hands the fault to the userfaultfd monitor (VM_FAULT_RETRY)")
     return VM_FAULT_RETRY
 
@@ -379,7 +419,7 @@ def _setpte(t: Task, vmf: VmFault, entry: Entry) -> Gen:
     k = t.kernel
     pte_pt, idx = vmf.pte  # type: ignore[misc]
     yield t.at(_s(fn, "set_pte_at(vma->vm_mm, vmf->address, vmf->pte, entry);"))
-    _write_entry(t, pte_pt, idx, entry)
+    _install_pte(t, pte_pt, idx, entry)
     if entry.kind is Kind.PAGE and not entry.special:
         k.pages[entry.target] = "mapped"
     t.did(f"installs pte = {entry} at pt{pte_pt.id}[{idx}]")
@@ -410,7 +450,7 @@ def do_fault(t: Task, vmf: VmFault) -> Gen:
     pte_pt, idx = vmf.pte  # type: ignore[misc]
     entry = Entry(Kind.PAGE, pfn, write=bool(vmf.vma_flags & VM_WRITE), accessed=True)
     yield t.at(Src(F, "finish_fault", "do_set_pte(vmf, page, vmf->address);"))
-    _write_entry(t, pte_pt, idx, entry)
+    _install_pte(t, pte_pt, idx, entry)
     k.pages[pfn] = "mapped"
     t.did(f"installs pte = {entry} at pt{pte_pt.id}[{idx}]")
     yield from pte_unmap_unlock(t, vmf, _s(fn, "pte_unmap_unlock(vmf->pte, vmf->ptl);"))
@@ -432,7 +472,7 @@ def do_wp_page(t: Task, vmf: VmFault) -> Gen:
         yield t.at(Src(F, "wp_page_reuse",
                        "if (ptep_set_access_flags(vma, vmf->address, vmf->pte, entry, 1))"))
         new = Entry(Kind.PAGE, entry.target, write=True, accessed=True, dirty=True)
-        _write_entry(t, pte_pt, idx, new)
+        _install_pte(t, pte_pt, idx, new)
         t.did(f"reuses page{entry.target}: pte = {new}")
         yield from pte_unmap_unlock(t, vmf, _s(fn, "pte_unmap_unlock(vmf->pte, vmf->ptl);"))
         return 0
@@ -449,7 +489,7 @@ def do_wp_page(t: Task, vmf: VmFault) -> Gen:
     if pgtable.pte_same(cur, entry):
         new = Entry(Kind.PAGE, pfn, write=bool(vmf.vma_flags & VM_WRITE), accessed=True,
                     dirty=True)
-        _write_entry(t, pte_pt, idx, new)
+        _install_pte(t, pte_pt, idx, new)
         k.pages[pfn] = "mapped"
         t.did(f"installs pte = {new}")
     else:
@@ -514,6 +554,7 @@ def _huge_entry_fault(t: Task, pt: PageTablePage, idx: int, e: Entry, level: str
     if e.kind is Kind.SWAP and level == "pmd":
         yield t.at(_s(fn, "pmd_migration_entry_wait(mm, vmf.pmd);"))
         t.did("huge pmd under migration: wait for it, then return and refault")
+        t.refault = True
         return 0
     if e.kind in (Kind.HUGE, Kind.DEVMAP) and level in ("pud", "pmd"):
         write = bool(flags & FAULT_FLAG_WRITE)
@@ -550,8 +591,10 @@ def handle_speculative_fault(t: Task, mm: MmStruct, address: int, flags: int) ->
     else:
         t.did("(mutant) flags left as the caller passed them")
 
+    t.in_spf = True
     vma = yield from get_vma(t, mm, address)
     if t.check("spf_no_vma", vma is None):
+        t.in_spf = False
         return VM_FAULT_RETRY
     assert vma is not None
     ret, irqs_off = yield from _speculative_body(t, mm, vma, vmf, address, flags)
@@ -564,6 +607,7 @@ def handle_speculative_fault(t: Task, mm: MmStruct, address: int, flags: int) ->
     else:
         yield from put_vma(t, vma, _s(fn, "put_vma(vma);"))
     t.note(f"handle_speculative_fault returns {fault_str(ret)}")
+    t.in_spf = False
     return ret
 
 
@@ -576,25 +620,30 @@ def _speculative_body(t: Task, mm: MmStruct, vma: VmAreaStruct, vmf: VmFault, ad
     RETRY, SEGV = VM_FAULT_RETRY, VM_FAULT_SIGSEGV
     seq = yield from raw_read_seqcount(
         t, vma.vm_sequence, _s(fn, "seq = raw_read_seqcount(&vma->vm_sequence);"))
+    k.use_vma(t, vma)
     if t.check("spf_seq_odd", bool(seq & 1), f"seq {seq}"):
         return RETRY, False
 
     yield t.at(_s(fn, "if (vma->vm_ops)"))
+    k.use_vma(t, vma)
     ops = vma.vm_ops
     t.did(f"vma->vm_ops = {ops or 'NULL'}")
     if t.check("spf_vm_ops", ops is not None, f"vm_ops {ops}"):
         return RETRY, False
 
     yield t.at(_s(fn, "if (unlikely(!vma->anon_vma))"))
+    k.use_vma(t, vma)
     anon = vma.anon_vma
     t.did(f"vma->anon_vma = {f'av{anon}' if anon is not None else 'NULL'}")
     if t.check("spf_no_anon_vma", anon is None):
         return RETRY, False
 
     yield t.at(_s(fn, "vmf.vma_flags = READ_ONCE(vma->vm_flags);"))
+    k.use_vma(t, vma)
     vmf.vma_flags = vma.vm_flags
     t.did(f"vmf.vma_flags = {flags_str(vmf.vma_flags)}")
     yield t.at(_s(fn, "vmf.vma_page_prot = READ_ONCE(vma->vm_page_prot);"))
+    k.use_vma(t, vma)
     vmf.vma_page_prot = vma.vm_page_prot
     t.did(f"vmf.vma_page_prot = {vmf.vma_page_prot}")
     if t.check("spf_uffd_missing", bool(vmf.vma_flags & VM_UFFD_MISSING)):
@@ -603,6 +652,7 @@ def _speculative_body(t: Task, mm: MmStruct, vma: VmAreaStruct, vmf: VmFault, ad
         return RETRY, False
 
     yield t.at(_s(fn, "if (address < READ_ONCE(vma->vm_start)"))
+    k.use_vma(t, vma)
     start, end = vma.vm_start, vma.vm_end
     t.did(f"vma bounds [{start:#x}, {end:#x})")
     if t.check("spf_bounds", address < start or end <= address, f"address {address:#x}"):
@@ -610,6 +660,7 @@ def _speculative_body(t: Task, mm: MmStruct, vma: VmAreaStruct, vmf: VmFault, ad
 
     write = bool(flags & FAULT_FLAG_WRITE)
     yield t.at(_s(fn, "if (!arch_vma_access_permitted(vma,"))
+    k.use_vma(t, vma)
     pkey = vma.vm_pkey
     allowed = arch_vma_access_permitted(k, pkey, write, bool(flags & FAULT_FLAG_INSTRUCTION),
                                         bool(flags & FAULT_FLAG_REMOTE))
@@ -625,6 +676,7 @@ def _speculative_body(t: Task, mm: MmStruct, vma: VmAreaStruct, vmf: VmFault, ad
         return SEGV, False
 
     yield t.at(_s(fn, "pol = __get_vma_policy(vma, address);"))
+    k.use_vma(t, vma)
     pol = __get_vma_policy(vma, address)
     if pol is None:
         pol = get_task_policy(mm)
@@ -634,7 +686,11 @@ def _speculative_body(t: Task, mm: MmStruct, vma: VmAreaStruct, vmf: VmFault, ad
 
     # The walk.  With IRQs off this CPU cannot answer the IPI that munmap() sends
     # before freeing page tables, so whatever table we reach stays allocated.
-    yield from local_irq_disable(t, _s(fn, "local_irq_disable();"))
+    if "irqs_on_walk" in k.mutants:
+        yield t.at(_s(fn, "local_irq_disable();"))
+        t.did("(mutant) walks with IRQs left on")
+    else:
+        yield from local_irq_disable(t, _s(fn, "local_irq_disable();"))
     folded = k.folded
     pgd_idx = pgtable.index("pgd", address, k.la57)
     yield t.at(_s(fn, "pgdval = READ_ONCE(*pgd);"))
@@ -676,7 +732,8 @@ def _speculative_body(t: Task, mm: MmStruct, vma: VmAreaStruct, vmf: VmFault, ad
         return RETRY, True
     if o.kind is not Kind.TABLE:
         # Reachable only with the pmd checks mutated away: the "table" is a leaf.
-        k.violate(t, f"T{t.tid} walks a {o.kind.value} pmd as if it were a pte table")
+        k.violate("use-after-free",
+                  f"T{t.tid} walks a {o.kind.value} pmd as if it were a pte table")
         return RETRY, True
 
     pte_table = k.pt_pages[o.target]

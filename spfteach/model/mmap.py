@@ -9,6 +9,7 @@ remove the VMA from the tree but cannot free it while the fault still reads it.
 from __future__ import annotations
 
 from . import pgtable
+from .invariants import check_range
 from .locking import (
     down_write,
     read_lock,
@@ -44,7 +45,10 @@ def get_vma(t: Task, mm: MmStruct, addr: int) -> Gen:
     yield from read_lock(t, mm.mm_rb_lock, _s("get_vma", "read_lock(&mm->mm_rb_lock);"))
     yield t.at(_s("get_vma", "vma = __find_vma(mm, addr);"))
     vma = __find_vma(mm, addr)
-    if vma is not None:
+    if vma is not None and "spf_get_vma_ref" in t.kernel.mutants:
+        t.did(f"finds vma{vma.id} [{vma.vm_start:#x}, {vma.vm_end:#x}); (mutant) takes no "
+              "reference")
+    elif vma is not None:
         vma.vm_ref_count += 1
         t.did(f"finds vma{vma.id} [{vma.vm_start:#x}, {vma.vm_end:#x}), "
               f"vm_ref_count {vma.vm_ref_count - 1}→{vma.vm_ref_count}")
@@ -58,7 +62,7 @@ def put_vma(t: Task, vma: VmAreaStruct, src: Src) -> Gen:
     """Drop a reference; the last one frees the VMA (``__free_vma()``)."""
     yield t.at(src)
     if vma.freed:
-        t.kernel.violate(t, f"T{t.tid} drops a reference on freed vma{vma.id}")
+        t.kernel.violate("use-after-free", f"T{t.tid} drops a reference on freed vma{vma.id}")
     vma.vm_ref_count -= 1
     text = f"vma{vma.id}.vm_ref_count {vma.vm_ref_count + 1}→{vma.vm_ref_count}"
     if vma.vm_ref_count == 0:
@@ -111,6 +115,7 @@ def zap_pte_range(t: Task, mm: MmStruct, pte_pt: PageTablePage, start: int, end:
             continue
         e = pte_pt.get(idx)
         pte_pt.set(idx, NONE)
+        k.pt_writes += 1
         cleared += 1
         if e.kind is Kind.PAGE and not e.special:
             k.pages[e.target] = "freed"
@@ -165,6 +170,7 @@ def free_pgtables(t: Task, mm: MmStruct, start: int, end: int) -> Gen:
         fn, clear = _CLEAR[child.level]
         yield t.at(Src("mm/memory.c", fn, clear))
         parent.set(idx, NONE)
+        t.kernel.pt_writes += 1
         child.state = PtState.UNLINKED
         unlinked.append(child)
         t.did(f"unlinks {child.level} table pt{child.id} from pt{parent.id}[{idx}]")
@@ -214,6 +220,7 @@ def do_munmap(t: Task, mm: MmStruct, start: int, length: int) -> Gen:
     yield from write_seqcount_end(t, seq, _s(fn, "vm_write_end(vma);"))
     yield from put_vma(t, vma, _s("remove_vma", "put_vma(vma);"))
     yield from up_write(t, mm.mmap_sem, _s("vm_munmap", "up_write(&mm->mmap_sem);"))
+    check_range(t.kernel, start, start + length, f"T{t.tid}'s munmap")
     return 0
 
 

@@ -10,6 +10,7 @@ the count move.
 
 from __future__ import annotations
 
+from .invariants import check_range
 from .locking import down_write, spin_lock, spin_unlock, up_write
 from .mm_types import VM_WRITE, MmStruct, flags_str, vm_get_page_prot
 from .mmap import find_vma
@@ -45,6 +46,7 @@ def change_pte_range(t: Task, mm: MmStruct, start: int, end: int, newflags: int)
                 if write != e.write:
                     pt.set(idx, Entry(e.kind, e.target, write, e.user, e.accessed, e.dirty,
                                       e.special))
+                    k.pt_writes += 1
                     n += 1
         changed += n
         t.did(f"rewrites {n} PTE(s) of pt{pt.id}")
@@ -79,4 +81,5 @@ def do_mprotect(t: Task, mm: MmStruct, start: int, length: int, newflags: int) -
     yield from write_seqcount_end(t, vma.vm_sequence, _s(fn, "vm_write_end(vma);"))
     yield from up_write(t, mm.mmap_sem,
                         _s("do_mprotect_pkey", "up_write(&current->mm->mmap_sem);"))
+    check_range(t.kernel, start, start + length, f"T{t.tid}'s mprotect")
     return 0

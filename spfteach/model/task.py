@@ -79,6 +79,11 @@ class Task:
         self.cpu = cpu
         self.op: Op | None = None
         self.checks_taken: list[str] = []
+        #: inside handle_speculative_fault(): must never take mmap_sem
+        self.in_spf = False
+        #: the fault chose to return 0 without mapping so the access retries
+        #: (a migration to wait for, an unstable pmd): not a lost fault
+        self.refault = False
 
     # --- announcing and describing steps -------------------------------
 

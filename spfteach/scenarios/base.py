@@ -46,11 +46,13 @@ class Scenario:
     schedules: dict[str, str] = field(default_factory=dict)
     threads: tuple[str, ...] = ()
 
-    def new_run(self, mutants: Iterable[str] = ()) -> Run:
+    def new_run(self, mutants: Iterable[str] = (), record: bool = True) -> Run:
+        """A fresh run at the start of the scenario (``record=False``: no trace,
+        as the explorer runs it)."""
         k = Kernel(ncpus=self.ncpus, la57=self.la57, mutants=frozenset(mutants),
                    tlb_batch=self.tlb_batch)
         programs = self.build(k)
-        return Run(k, programs, describe_result=describe_result)
+        return Run(k, programs, describe_result=describe_result, record=record)
 
 
 def describe_result(value: object) -> str:

@@ -1,0 +1,1 @@
+"""Systematic exploration of schedules: state caching, counterexamples, baseline."""

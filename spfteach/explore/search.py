@@ -1,0 +1,250 @@
+"""Explore every schedule of a scenario: state caching, and a naive baseline.
+
+The explorer is a depth-first search over schedules (the loom habit: a path is
+the list of thread choices).  Threads are generators, which cannot be copied,
+so going back to a branch point means replaying its schedule from the start.
+Two reductions keep the search small, both sound for the invariants checked:
+
+* **State caching** — a state (shared state + every thread's frames and
+  locals, :mod:`.statekey`) seen before is not explored again: whatever can
+  happen from it was explored the first time.
+* **Local steps first** — a step that touches no shared state (``Op.local``)
+  commutes with every other step and no invariant can see it, so when one is
+  enabled it is the only choice (a persistent set of size one).
+
+``naive()`` enumerates every schedule without either, for comparison and for
+the soundness tests: on scenarios where it finishes, both must reach the same
+verdicts.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from ..scenarios.base import Scenario
+from ..sched import Run, format_schedule
+from .statekey import thread_key
+
+
+@dataclass
+class Counterexample:
+    invariant: str
+    message: str
+    schedule: list[int]
+
+    def as_dict(self) -> dict[str, object]:
+        return {"invariant": self.invariant, "message": self.message,
+                "schedule": format_schedule(self.schedule), "steps": len(self.schedule)}
+
+
+@dataclass
+class Report:
+    """What an exploration found, and what it cost."""
+
+    scenario: str
+    mutants: tuple[str, ...]
+    method: str
+    executions: int = 0  # paths that reached the end: all threads done, or stuck
+    pruned: int = 0  # paths cut at a state already explored
+    states: int = 0  # distinct states
+    transitions: int = 0  # steps executed, replays included
+    blocked_states: int = 0  # states where some live thread waits (lock, IPI)
+    deadlocks: int = 0
+    violating_runs: int = 0
+    outcomes: set[tuple] = field(default_factory=set)
+    counterexamples: dict[str, Counterexample] = field(default_factory=dict)
+    seconds: float = 0.0
+    complete: bool = True  # False when a budget stopped it
+
+    @property
+    def violated(self) -> set[str]:
+        return set(self.counterexamples)
+
+    @property
+    def states_per_second(self) -> float:
+        return self.states / self.seconds if self.seconds else 0.0
+
+    def verdict(self) -> tuple:
+        """What must agree between a reduced and a brute-force search."""
+        return (frozenset(self.violated), self.deadlocks > 0, frozenset(self.outcomes))
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "scenario": self.scenario, "mutants": list(self.mutants), "method": self.method,
+            "complete": self.complete, "executions": self.executions, "pruned": self.pruned,
+            "states": self.states, "transitions": self.transitions,
+            "blocked_states": self.blocked_states, "deadlocks": self.deadlocks,
+            "violating_runs": self.violating_runs,
+            "violations": len(self.counterexamples),
+            "counterexamples": {k: c.as_dict() for k, c in sorted(self.counterexamples.items())},
+            "outcomes": sorted(repr(o) for o in self.outcomes),
+            "seconds": round(self.seconds, 4),
+            "states_per_second": round(self.states_per_second, 1),
+        }
+
+
+def _replay(scen: Scenario, mutants: frozenset[str], prefix: list[int]) -> Run:
+    run = scen.new_run(mutants, record=False)
+    for tid in prefix:
+        run.step(tid)
+    return run
+
+
+def _outcome(run: Run) -> tuple:
+    return tuple(run.results.get(t.tid, "stuck") for t in run.tasks)
+
+
+class _Keys:
+    """State keys with per-thread caching: only the thread that stepped changed
+    its frames, so only its key is recomputed."""
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
+        self.threads = [self._thread(t.tid) for t in run.tasks]
+
+    def _thread(self, tid: int) -> tuple:
+        run = self.run
+        finished = tid in run.results
+        return thread_key(run.tasks[tid], None if finished else run._gens[tid],
+                          run.results.get(tid), finished)
+
+    def stepped(self, tid: int) -> None:
+        self.threads[tid] = self._thread(tid)
+
+    def key(self) -> tuple:
+        return (self.run.kernel.state_key(), tuple(self.threads))
+
+
+def explore(scen: Scenario, mutants: Iterable[str] = (), max_seconds: float | None = None,
+            max_states: int | None = None) -> Report:
+    """Every reachable state of ``scen`` (under ``mutants``), with counterexamples."""
+    muts = frozenset(mutants)
+    rep = Report(scen.name, tuple(sorted(muts)), "state-caching DFS")
+    t0 = time.perf_counter()
+    visited: dict[tuple, int] = {}
+    edges: list[list[tuple[int, int]]] = []  # node -> [(tid, child)]
+    bad: dict[int, list] = {}  # node -> violations found on arriving there
+    stack: list[tuple[list[int], int | None]] = [([], None)]
+
+    def new_node() -> int:
+        edges.append([])
+        return len(edges) - 1
+
+    while stack:
+        if (max_seconds is not None and time.perf_counter() - t0 > max_seconds) or \
+                (max_states is not None and rep.states >= max_states):
+            rep.complete = False
+            break
+        prefix, parent = stack.pop()
+        run = _replay(scen, muts, prefix)
+        rep.transitions += len(prefix)
+        keys = _Keys(run)
+        while True:
+            if run.violations:
+                node = new_node()
+                if parent is not None:
+                    edges[parent].append((run.schedule[-1], node))
+                bad[node] = run.violations
+                rep.violating_runs += 1
+                rep.deadlocks += any(v.invariant == "deadlock" for v in run.violations)
+                break
+            key = keys.key()
+            seen = visited.get(key)
+            if seen is not None:
+                if parent is not None:
+                    edges[parent].append((run.schedule[-1], seen))
+                rep.pruned += 1
+                break
+            node = new_node()
+            visited[key] = node
+            rep.states += 1
+            if parent is not None:
+                edges[parent].append((run.schedule[-1], node))
+            enabled = run.runnable()
+            if len(enabled) < len(run.alive()):
+                rep.blocked_states += 1
+            if not enabled:
+                rep.executions += 1
+                rep.outcomes.add(_outcome(run))
+                break
+            local = next((tid for tid in enabled if run.pending[tid].local), None)
+            choices = [local] if local is not None else enabled
+            for tid in choices[1:]:
+                stack.append((run.schedule + [tid], node))
+            parent = node
+            run.step(choices[0])
+            keys.stepped(choices[0])
+            rep.transitions += 1
+    rep.executions += rep.violating_runs
+    rep.seconds = time.perf_counter() - t0
+    rep.counterexamples = _shortest(edges, bad)
+    return rep
+
+
+def _shortest(edges: list[list[tuple[int, int]]], bad: dict[int, list]) -> dict:
+    """Breadth-first over the explored graph: the shortest schedule to each
+    violated invariant."""
+    if not edges:
+        return {}
+    prev: dict[int, tuple[int, int]] = {0: (-1, -1)}
+    order = deque([0])
+    found: dict[str, Counterexample] = {}
+    while order:
+        node = order.popleft()
+        if node in bad:
+            path: list[int] = []
+            n = node
+            while prev[n][0] != -1:
+                path.append(prev[n][1])
+                n = prev[n][0]
+            path.reverse()
+            for v in bad[node]:
+                if v.invariant not in found:
+                    found[v.invariant] = Counterexample(v.invariant, v.message, path)
+        for tid, child in edges[node]:
+            if child not in prev:
+                prev[child] = (node, tid)
+                order.append(child)
+    return found
+
+
+def naive(scen: Scenario, mutants: Iterable[str] = (), max_seconds: float | None = None,
+          max_executions: int | None = None) -> Report:
+    """Every schedule, one by one: no state cache, no local-step rule."""
+    muts = frozenset(mutants)
+    rep = Report(scen.name, tuple(sorted(muts)), "naive enumeration")
+    t0 = time.perf_counter()
+    stack: list[list[int]] = [[]]
+    while stack:
+        if (max_seconds is not None and time.perf_counter() - t0 > max_seconds) or \
+                (max_executions is not None and rep.executions >= max_executions):
+            rep.complete = False
+            break
+        prefix = stack.pop()
+        run = _replay(scen, muts, prefix)
+        rep.transitions += len(prefix)
+        while True:
+            if run.violations:
+                rep.executions += 1
+                rep.violating_runs += 1
+                rep.deadlocks += any(v.invariant == "deadlock" for v in run.violations)
+                for v in run.violations:
+                    c = rep.counterexamples.get(v.invariant)
+                    if c is None or len(c.schedule) > len(run.schedule):
+                        rep.counterexamples[v.invariant] = Counterexample(
+                            v.invariant, v.message, list(run.schedule))
+                break
+            enabled = run.runnable()
+            if not enabled:
+                rep.executions += 1
+                rep.outcomes.add(_outcome(run))
+                break
+            for tid in enabled[1:]:
+                stack.append(run.schedule + [tid])
+            run.step(enabled[0])
+            rep.transitions += 1
+    rep.seconds = time.perf_counter() - t0
+    return rep

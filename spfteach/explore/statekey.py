@@ -1,0 +1,80 @@
+"""The state of a run as one hashable value: shared state plus every thread's
+local state.
+
+A thread's local state lives in its generator frames (the model functions are
+generators): the position in each frame of the ``yield from`` chain and the
+values of its local variables.  Two runs whose keys are equal continue exactly
+alike, whatever schedules led to them — which is what makes caching states a
+*sound* reduction.  Model objects in locals are reduced to their identity
+(``("vma", 0)``), since their contents are already in the shared part.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from types import FunctionType, GeneratorType
+
+from ..model.kernel import Kernel
+from ..model.locking import RwLock, Spinlock
+from ..model.mm_types import MmStruct, VmAreaStruct, VmFault
+from ..model.pgtable import Entry, PageTablePage
+from ..model.seqlock import SeqCount
+from ..model.smp import Cpu
+from ..model.task import Op, Src, Task
+
+_ATOMS = (int, str, bool, float, type(None), Entry, Src)
+_VMF_FIELDS = tuple(f.name for f in dataclasses.fields(VmFault))
+
+
+def _norm(v: object) -> object:
+    if isinstance(v, _ATOMS):
+        return v
+    cls = type(v)
+    if cls is Task:
+        return ("task", v.tid)  # type: ignore[attr-defined]
+    if isinstance(v, VmAreaStruct):
+        return ("vma", v.id)
+    if isinstance(v, PageTablePage):
+        return ("pt", v.id)
+    if isinstance(v, tuple | list):
+        return tuple(_norm(x) for x in v)
+    if isinstance(v, VmFault):
+        return ("vmf", tuple(_norm(getattr(v, f)) for f in _VMF_FIELDS))
+    if isinstance(v, Cpu):
+        return ("cpu", v.id)
+    if isinstance(v, Task):
+        return ("task", v.tid)
+    if isinstance(v, Spinlock | RwLock | SeqCount):
+        return ("lock", v.name)
+    if isinstance(v, Kernel | MmStruct):
+        return type(v).__name__
+    if isinstance(v, Op | GeneratorType):
+        return None  # the current op / sub-generator is given by the frame chain
+    if isinstance(v, FunctionType):
+        return v.__qualname__  # closures: what they capture is among the locals
+    if isinstance(v, dict):
+        return tuple(sorted((k, _norm(x)) for k, x in v.items()))
+    if isinstance(v, set | frozenset):
+        return tuple(sorted(_norm(x) for x in v))  # type: ignore[type-var]
+    if hasattr(v, "free") and callable(v.free):  # the always-free lock stand-in
+        return "free-lock"
+    raise TypeError(f"explorer cannot fingerprint a {type(v).__name__} in a thread's locals")
+
+
+def thread_key(task: Task, gen: GeneratorType | None, result: object, finished: bool) -> tuple:
+    """One thread's local state (``finished`` threads: their result)."""
+    attrs = (task.in_spf, task.refault, getattr(task, "spf_result", None))
+    if finished:
+        return ("done", _norm(result), attrs)
+    frames = []
+    g = gen
+    while g is not None:
+        frame = g.gi_frame
+        if frame is None:
+            break
+        frames.append((frame.f_code, frame.f_lasti,
+                       tuple((k, _norm(v)) for k, v in frame.f_locals.items())))
+        g = g.gi_yieldfrom  # type: ignore[assignment]
+        if not isinstance(g, GeneratorType):
+            break
+    return (tuple(frames), attrs)

@@ -1,0 +1,176 @@
+"""The fault-throughput benchmark: what to run in the guest, what to keep, how to show it.
+
+One boot runs ``faultbench`` four times: without and with a thread doing
+mmap/munmap of unrelated ranges (which takes ``mmap_lock`` for writing over and
+over), each with the ``vm.speculative_page_fault`` sysctl on and off.  Classic
+faults queue behind that writer; speculative ones do not, so the interesting
+figure is the on/off ratio *with* the writer.  The published v9 figures
+(``data/spf-v9-ebizzy.json``, from the series' cover letter) are printed beside
+ours: ebizzy's records/s on a 16-CPU VM and an 80-CPU Power8 against our faults/s
+on a few emulated vCPUs, so compare ratios and speculative shares, not raw numbers.
+
+Each bench run is saved as ``data/kernel-bench/<time>-<host>.json``: the machine,
+the QEMU mode and vCPUs, the kernel, every run, and the guest's whole document.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import subprocess
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from .layout import REPO
+
+PUBLISHED = REPO / "data" / "spf-v9-ebizzy.json"
+#: vmstat counters of the speculative path: ``spf_*`` and ``speculative_*``.
+SPF_COUNTER = re.compile(r"^(spf_|speculative_)")
+#: Counters that count faults handled speculatively to the end, most specific first.
+SUCCESS_COUNTERS = ("speculative_pgfault", "spf_success", "spf_handled", "spf_done")
+
+
+def guest_args(threads: int, mb: int, rounds: int, spf: bool) -> list[str]:
+    """``/init``'s steps: writer off/on with the sysctl on, then off (when the kernel has it)."""
+    def fb(writer: int) -> str:
+        return f"faultbench:threads={threads},mb={mb},rounds={rounds},writer={writer}"
+    if not spf:
+        return [fb(0), fb(1)]
+    return ["sysctl=1", fb(0), fb(1), "sysctl=0", fb(0), fb(1), "sysctl=1"]
+
+
+def spf_counters(vmstat: dict) -> dict[str, int]:
+    return {k: int(v) for k, v in vmstat.items() if SPF_COUNTER.match(k)}
+
+
+def speculative_successes(vmstat: dict) -> int | None:
+    """Faults the speculative path handled, or None when the kernel has no such counter."""
+    for name in SUCCESS_COUNTERS:
+        if name in vmstat:
+            return int(vmstat[name])
+    return None
+
+
+@dataclass
+class Run:
+    spf: str  # "on", "off", or "n/a" (kernel without the sysctl)
+    writer: bool
+    threads: int
+    faults: int
+    faults_per_sec: float
+    best_round_faults_per_sec: float
+    pgfault: int
+    speculative: int | None
+    counters: dict[str, int]
+
+    @property
+    def share(self) -> float | None:
+        if self.speculative is None or not self.pgfault:
+            return None
+        return self.speculative / self.pgfault
+
+
+def runs(doc: dict) -> list[Run]:
+    """The faultbench steps of a guest document, each tagged with the sysctl at the time."""
+    out = []
+    spf = "n/a"
+    for step in doc.get("steps", []):
+        if "sysctl" in step:
+            spf = "on" if str(step["sysctl"]) == "1" else "off"
+            continue
+        res = step.get("result") or {}
+        if step.get("program") != "faultbench" or "faults_per_sec" not in res:
+            continue
+        vm = step.get("vmstat", {})
+        out.append(Run(spf=spf, writer=bool(res.get("writer")), threads=int(res.get("threads", 0)),
+                       faults=int(res.get("faults", 0)),
+                       faults_per_sec=float(res["faults_per_sec"]),
+                       best_round_faults_per_sec=float(res.get("best_round_faults_per_sec", 0)),
+                       pgfault=int(vm.get("pgfault", 0)), speculative=speculative_successes(vm),
+                       counters=spf_counters(vm)))
+    return out
+
+
+def machine() -> dict:
+    """What the figures were measured on: they mean little without it."""
+    info: dict = {"hostname": platform.node(), "host_kernel": platform.release(),
+                  "cpus": os.cpu_count()}
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text()
+        m = re.search(r"^model name\s*:\s*(.+)$", cpuinfo, re.M)
+        info["cpu_model"] = m[1].strip() if m else None
+        mem = re.search(r"^MemTotal:\s*(\d+) kB", Path("/proc/meminfo").read_text(), re.M)
+        info["memory_gib"] = round(int(mem[1]) / 2**20, 1) if mem else None
+    except OSError:
+        pass
+    return info
+
+
+def qemu_version() -> str:
+    try:
+        r = subprocess.run(["qemu-system-x86_64", "--version"], capture_output=True, text=True)
+        return r.stdout.splitlines()[0] if r.stdout else "?"
+    except OSError:
+        return "?"
+
+
+def record(doc: dict, host: dict, bench_runs: list[Run]) -> dict:
+    return {"when": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": machine(),
+            "qemu": {"version": qemu_version(), **{k: host[k] for k in
+                     ("accel", "accel_reason", "smp", "memory") if k in host}},
+            "kernel": {"profile": host.get("profile"),
+                       "release": doc.get("kernel", {}).get("release"),
+                       "series": host.get("series")},
+            "runs": [dict(asdict(r), share=r.share) for r in bench_runs],
+            "guest": doc}
+
+
+def save(data_dir: Path, rec: dict) -> Path:
+    out = data_dir / "kernel-bench"
+    out.mkdir(parents=True, exist_ok=True)
+    name = time.strftime("%Y%m%dT%H%M%S") + f"-{platform.node() or 'host'}.json"
+    path = out / name
+    path.write_text(json.dumps(rec, indent=1, sort_keys=False) + "\n")
+    return path
+
+
+def _ratio(bench_runs: list[Run], writer: bool) -> str:
+    on = [r for r in bench_runs if r.spf == "on" and r.writer == writer]
+    off = [r for r in bench_runs if r.spf == "off" and r.writer == writer]
+    if not on or not off or not off[0].faults_per_sec:
+        return "n/a"
+    return f"{on[0].faults_per_sec / off[0].faults_per_sec:.2f}x"
+
+
+def table(bench_runs: list[Run], host: dict, published: Path = PUBLISHED) -> str:
+    """Our runs, their on/off ratios, and the published v9 ebizzy table beside them."""
+    lines = [f"ours: faultbench, QEMU {host.get('accel', '?')}, {host.get('smp', '?')} vCPUs, "
+             f"{host.get('profile', '?')} kernel {host.get('release', '')}".rstrip(),
+             f"  {'SPF':4} {'writer':6} {'faults/s':>10} {'best round':>11} {'pgfault':>9} "
+             f"{'speculative':>11} {'share':>6}"]
+    for r in bench_runs:
+        spec = "-" if r.speculative is None else str(r.speculative)
+        share = "-" if r.share is None else f"{100 * r.share:.1f}%"
+        lines.append(f"  {r.spf:4} {'yes' if r.writer else 'no':6} {r.faults_per_sec:10.0f} "
+                     f"{r.best_round_faults_per_sec:11.0f} {r.pgfault:9d} {spec:>11} {share:>6}")
+    lines.append(f"  SPF on/off: {_ratio(bench_runs, False)} without the mmap writer, "
+                 f"{_ratio(bench_runs, True)} with it")
+    try:
+        pub = json.loads(published.read_text())
+    except (OSError, ValueError):
+        return "\n".join(lines)
+    lines += ["", f"published v9 ({pub['benchmark']}; {pub['source']}, Message-Id "
+                  f"{pub['message_id']}):",
+              f"  {'machine':15} {'base':>9} {'SPF':>9} {'change':>10} {'faults':>7} "
+              f"{'spf':>7} {'share':>6} {'pte_lock':>8} {'vma_chg':>7} {'notsup':>6}"]
+    for row in pub["rows"]:
+        share = f"{100 * row['spf_faults'] / row['faults']:.1f}%"
+        lines.append(f"  {row['machine']:15} {row['base']:9.0f} {row['spf']:9.0f} "
+                     f"{row['change']:>10} {row['faults']:7d} {row['spf_faults']:7d} {share:>6} "
+                     f"{row['pte_lock']:8d} {row['vma_changed']:7d} {row['vma_notsup']:6d}")
+    lines.append("  (ebizzy records/s on big machines vs our faults/s on emulated vCPUs: "
+                 "compare the ratios and shares)")
+    return "\n".join(lines)

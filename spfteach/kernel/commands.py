@@ -1,0 +1,348 @@
+"""``spfteach kernel fetch|build|boot|test|bench``: the pipeline as sub-commands.
+
+Each sub-command runs the steps before it (each skipped when its stamp says it is
+up to date), so ``spfteach kernel test`` on a fresh clone does everything, and a
+second run only boots.  Messages go to stderr; stdout carries the console
+(``boot``) or the guest's JSON document (``--json``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import textwrap
+from pathlib import Path
+
+from . import bench, guest, qemu, source, tools
+from .build import build_kernel
+from .config import profile, read_assignments
+from .errors import KernelError
+from .layout import Layout
+from .runner import Progress
+from .verdict import Verdict, judge
+
+KERNEL_HELP = "build, boot and test the real SPF kernel (linux-source-6.1 + kernel/patches)"
+
+KERNEL_DESCRIPTION = """\
+The real thing: Debian's linux-source-6.1 with our port of the speculative page
+fault series (kernel/patches/), configured small (tinyconfig + kernel/configs/),
+booted in QEMU with a tiny initramfs whose /init runs the guest programs of
+kernel/guest/ and prints one JSON document on the serial console.
+
+The steps, each run only when its inputs changed (stamps in the build dir):
+  fetch   Debian packages, unpack the source (once), apply the series
+  build   .config, bzImage (plain or --debug: lockdep, DEBUG_VM), guest initramfs
+  boot    boot it and show the console; words after -- go to the guest's /init
+  test    torture test on the debug kernel: pass = guest says ok + no kernel report
+  bench   fault throughput, SPF on/off x mmap writer off/on, beside the v9 figures
+
+The build tree (1.5 GB) lives outside git: kernel/build/, or $SPFTEACH_BUILD,
+or --build-dir.  QEMU uses KVM when a test boot shows it works, TCG otherwise.
+"""
+
+KERNEL_EPILOG = """\
+examples:
+  spfteach kernel fetch                      unpack and patch (fails on any fuzz)
+  spfteach kernel build --debug              the lockdep/DEBUG_VM kernel
+  spfteach kernel boot -- torture:seconds=5 vmstat
+  spfteach kernel test --seconds 60          a longer torture run
+  spfteach kernel test --json | jq .steps[0].vmstat
+  spfteach kernel bench                      writes data/kernel-bench/*.json
+"""
+
+TEST_SECONDS = 10
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("where")
+    g.add_argument("--build-dir", metavar="DIR",
+                   help="build tree (default: $SPFTEACH_BUILD or <repo>/kernel/build)")
+    g.add_argument("--kernel-dir", metavar="DIR",
+                   help="the port: patches/, configs/, guest/ (default: $SPFTEACH_KERNEL_DIR "
+                        "or <repo>/kernel)")
+
+
+def _build_opts(p: argparse.ArgumentParser, debug_default: bool) -> None:
+    if debug_default:
+        p.add_argument("--debug", action=argparse.BooleanOptionalAction, default=True,
+                       help="use the debug kernel (lockdep, DEBUG_VM, ...; default: yes)")
+    else:
+        p.add_argument("--debug", action="store_true",
+                       help="use the debug kernel (lockdep, DEBUG_VM, ...): slower, checks more")
+    p.add_argument("--force", action="store_true",
+                   help="run make even if the stamp says the kernel is up to date")
+    p.add_argument("-j", "--jobs", type=int, metavar="N", help="make -jN (default: all CPUs)")
+
+
+def _boot_opts(p: argparse.ArgumentParser, timeout: float) -> None:
+    g = p.add_argument_group("QEMU")
+    g.add_argument("--accel", choices=("auto", "kvm", "tcg"), default="auto",
+                   help="auto: KVM if a test boot shows it works here, else TCG (default)")
+    g.add_argument("--smp", type=int, default=2, metavar="N", help="vCPUs (default 2)")
+    g.add_argument("--memory", default="512M", metavar="SIZE", help="guest RAM (default 512M)")
+    g.add_argument("--timeout", type=float, default=timeout, metavar="S",
+                   help=f"stop QEMU after S seconds (default {timeout:.0f})")
+
+
+def add_subparser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add ``kernel`` and its steps to a parser's sub-commands; return the ``kernel`` parser."""
+    raw = argparse.RawDescriptionHelpFormatter
+    kp = subparsers.add_parser("kernel", help=KERNEL_HELP, description=KERNEL_DESCRIPTION,
+                               epilog=KERNEL_EPILOG, formatter_class=raw)
+    kp.set_defaults(kernel_parser=kp)
+    steps = kp.add_subparsers(dest="kernel_cmd", metavar="STEP")
+
+    fp = steps.add_parser(
+        "fetch", help="install packages, unpack linux-source-6.1, apply the series",
+        formatter_class=raw, description=textwrap.dedent("""\
+            Make sure the Debian packages are there (installs them when run as root),
+            unpack /usr/src/linux-source-6.1.tar.xz into the build dir (once), and apply
+            kernel/patches/series in order with `patch -p1 --fuzz=0`.  A hunk that does
+            not apply exactly is an error naming the patch, the file and the hunk; the
+            tree is then left as it was.  After a patch edit only the files whose text
+            changes are rewritten, so the next build recompiles just those."""))
+    _common(fp)
+
+    bp = steps.add_parser(
+        "build", help="configure and build bzImage and the guest initramfs",
+        formatter_class=raw, description=textwrap.dedent("""\
+            fetch, then `make tinyconfig` + kernel/configs/*.config (merge_config.sh -m,
+            olddefconfig), then check that every option the fragments ask for is in
+            .config (kconfig drops unknown or unmet options silently), then
+            `make bzImage`.  Plain and --debug kernels build in separate O= dirs.
+            Also builds the guest programs (static) and the initramfs."""))
+    _common(bp)
+    _build_opts(bp, debug_default=False)
+
+    op = steps.add_parser(
+        "boot", help="boot the kernel in QEMU and show its console",
+        formatter_class=raw, description=textwrap.dedent("""\
+            build, then boot under QEMU with the console on your terminal.  Words after
+            -- become the guest /init's arguments (its steps):
+              sysctl=0|1                 vm.speculative_page_fault off/on
+              torture[:seconds=N,...]    the torture test
+              faultbench[:threads=N,mb=M,rounds=R,writer=0|1]
+              vmstat                     a full /proc/vmstat snapshot
+            e.g. spfteach kernel boot -- sysctl=0 faultbench:writer=1"""))
+    _common(op)
+    _build_opts(op, debug_default=False)
+    _boot_opts(op, timeout=300)
+    op.add_argument("guest_args", nargs="*", metavar="-- ARGS",
+                    help="arguments for the guest's /init")
+
+    tp = steps.add_parser(
+        "test", help="torture test on the debug kernel: pass/fail, exit 0/1",
+        formatter_class=raw, description=textwrap.dedent(f"""\
+            build --debug, boot, run the torture test (threads fault on shared ranges
+            while others munmap/mprotect/mremap/madvise them and fork; every page is
+            checked) for --seconds (default {TEST_SECONDS}).  Passes when the guest reports
+            ok, the console shows no BUG/WARNING/lockdep/Oops/panic, and, on a kernel
+            with SPF, some faults were handled speculatively."""))
+    _common(tp)
+    _build_opts(tp, debug_default=True)
+    _boot_opts(tp, timeout=0)
+    tp.add_argument("--seconds", type=int, default=TEST_SECONDS, metavar="N",
+                    help=f"torture run time in the guest (default {TEST_SECONDS})")
+    tp.add_argument("--json", action="store_true",
+                    help="print the guest's JSON document (vmstat deltas under 'vmstat')")
+
+    hp = steps.add_parser(
+        "bench", help="fault throughput with SPF on/off, beside the published v9 figures",
+        formatter_class=raw, description=bench.__doc__)
+    _common(hp)
+    _build_opts(hp, debug_default=False)
+    _boot_opts(hp, timeout=900)
+    hp.add_argument("--threads", type=int, metavar="N", help="faulting threads (default: --smp)")
+    hp.add_argument("--mb", type=int, default=16, metavar="M", help="MiB per thread (default 16)")
+    hp.add_argument("--rounds", type=int, default=4, metavar="R", help="rounds (default 4)")
+    hp.add_argument("--json", action="store_true", help="print the guest's JSON document")
+    hp.add_argument("--no-save", action="store_true", help="do not write data/kernel-bench/")
+    return kp
+
+
+# --- the steps -------------------------------------------------------------------------
+
+
+def _layout(args: argparse.Namespace) -> Layout:
+    return Layout.from_options(args.build_dir, args.kernel_dir)
+
+
+def do_fetch(layout: Layout, progress: Progress) -> source.Applied:
+    tools.ensure_packages(progress.say)
+    source.unpack(layout, progress)
+    applied = source.apply_series(layout, progress)
+    if not applied.patches and not applied.skipped:
+        progress.say(f"no patches ({layout.rel(layout.series)} missing or empty): the tree "
+                     "is pristine linux-source-6.1")
+    elif not applied.skipped:
+        progress.say(f"applied {len(applied.patches)} patch(es) from {layout.rel(layout.series)};"
+                     f" {len(applied.changed)} file(s) changed in the tree")
+    return applied
+
+
+def do_build(layout: Layout, args: argparse.Namespace, progress: Progress) -> tuple[Path, Path]:
+    applied = do_fetch(layout, progress)
+    args.series = applied.patches
+    build_kernel(layout, args.debug, progress, force=args.force, njobs=args.jobs)
+    initrd = guest.build_guest(layout, progress)
+    return layout.bzimage(args.debug), initrd
+
+
+def has_spf(layout: Layout, debug: bool) -> bool:
+    config = layout.out(debug) / ".config"
+    return config.is_file() and \
+        read_assignments(config).get("CONFIG_SPECULATIVE_PAGE_FAULT") == "y"
+
+
+def do_boot(layout: Layout, args: argparse.Namespace, progress: Progress, guest_args: list[str],
+            label: str, timeout: float, echo: bool) -> tuple[Verdict, dict]:
+    """Build if needed, boot with ``guest_args``, judge the console; return verdict, host."""
+    image, initrd = do_build(layout, args, progress)
+    if args.smp < 1:
+        raise KernelError("--smp must be at least 1")
+    accel = qemu.choose(args.accel, layout, image, progress)
+    append = qemu.cmdline(guest_args)
+    cmd = qemu.command(image, initrd, accel, append, smp=args.smp, memory=args.memory)
+    log = layout.logs / f"{label}-console.log"
+    progress.say(f"booting the {profile(args.debug)} kernel: QEMU {accel.name} "
+                 f"({accel.reason}), {args.smp} vCPUs, {args.memory}; /init {' '.join(guest_args)}")
+    boot = qemu.run(cmd, timeout, log=log, progress=progress,
+                    echo=sys.stdout if echo else None, label=label)
+    verdict = judge(boot, timeout, str(log))
+    host = {"accel": accel.name, "accel_reason": accel.reason, "smp": args.smp,
+            "memory": args.memory, "profile": profile(args.debug), "kernel_cmdline": append,
+            "qemu_command": " ".join(cmd), "console_log": str(log),
+            "boot_seconds": round(boot.seconds, 2), "qemu_exit": boot.returncode,
+            "series": getattr(args, "series", []),
+            "release": (verdict.doc or {}).get("kernel", {}).get("release"),
+            "splats": [str(s) for s in verdict.splats], "problems": verdict.problems,
+            "passed": verdict.passed}
+    return verdict, host
+
+
+def _summary(verdict: Verdict, host: dict) -> str:
+    head = "PASS" if verdict.passed else "FAIL"
+    return (f"{head}: {host['profile']} kernel, QEMU {host['accel']} with {host['smp']} vCPUs, "
+            f"{host['boot_seconds']:.1f} s; console: {host['console_log']}")
+
+
+def _steps_report(doc: dict) -> list[str]:
+    lines = []
+    for step in doc.get("steps", []):
+        if "program" not in step:
+            continue
+        res = step.get("result") or {}
+        keys = ("reads", "writes", "mismatches", "lost_writes", "faults_per_sec", "writer")
+        figures = ", ".join(f"{k}={res[k]}" for k in keys if k in res)
+        spf = bench.spf_counters(step.get("vmstat", {}))
+        lines.append(f"  {step['program']}: {'ok' if res.get('ok') else 'NOT ok'}, "
+                     f"{step.get('wall_seconds', 0):.1f} s, {figures}")
+        lines.append(f"    vmstat: pgfault={step.get('vmstat', {}).get('pgfault', '?')} "
+                     + " ".join(f"{k}={v}" for k, v in spf.items()))
+    return lines
+
+
+def cmd_fetch(args: argparse.Namespace, progress: Progress) -> int:
+    layout = _layout(args)
+    do_fetch(layout, progress)
+    progress.say(f"source ready: {layout.src}")
+    return 0
+
+
+def cmd_build(args: argparse.Namespace, progress: Progress) -> int:
+    layout = _layout(args)
+    image, initrd = do_build(layout, args, progress)
+    progress.say(f"ready: {image} and {initrd}")
+    return 0
+
+
+def cmd_boot(args: argparse.Namespace, progress: Progress) -> int:
+    layout = _layout(args)
+    verdict, host = do_boot(layout, args, progress, list(args.guest_args), "boot",
+                            args.timeout, echo=True)
+    for line in verdict.problems:
+        progress.say(f"problem: {line}")
+    progress.say(_summary(verdict, host))
+    return 0 if verdict.passed else 1
+
+
+def cmd_test(args: argparse.Namespace, progress: Progress) -> int:
+    layout = _layout(args)
+    if args.seconds < 1:
+        raise KernelError("--seconds must be at least 1")
+    timeout = args.timeout or 120 + 4 * args.seconds
+    verdict, host = do_boot(layout, args, progress, [f"torture:seconds={args.seconds}"],
+                            "test", timeout, echo=False)
+    if verdict.doc is not None and has_spf(layout, args.debug):
+        _require_speculation(verdict)
+        host["problems"], host["passed"] = verdict.problems, verdict.passed
+    return _report(verdict, host, args.json, progress)
+
+
+def _require_speculation(verdict: Verdict) -> None:
+    """On an SPF kernel the torture test must have taken the speculative path at least once."""
+    assert verdict.doc is not None
+    total, seen = 0, False
+    for step in verdict.doc.get("steps", []):
+        n = bench.speculative_successes(step.get("vmstat", {}))
+        if n is not None:
+            seen, total = True, total + n
+    if not seen:
+        verdict.problems.append("no speculative-success counter in the guest's vmstat deltas "
+                                f"(looked for {', '.join(bench.SUCCESS_COUNTERS)})")
+    elif total == 0:
+        verdict.problems.append("no fault was handled speculatively (is the sysctl on?)")
+
+
+def _report(verdict: Verdict, host: dict, as_json: bool, progress: Progress) -> int:
+    if as_json and verdict.doc is not None:
+        print(json.dumps({**verdict.doc, "host": host}, indent=1))
+    elif verdict.doc is not None:
+        for line in _steps_report(verdict.doc):
+            print(line, file=sys.stderr)
+    for line in verdict.problems:
+        progress.say(f"problem: {line}")
+    progress.say(_summary(verdict, host))
+    return 0 if verdict.passed else 1
+
+
+def cmd_bench(args: argparse.Namespace, progress: Progress) -> int:
+    layout = _layout(args)
+    threads = args.threads or args.smp
+    # The sysctl exists only on an SPF kernel, which we know once configured.
+    do_build(layout, args, progress)
+    gargs = bench.guest_args(threads, args.mb, args.rounds, has_spf(layout, args.debug))
+    verdict, host = do_boot(layout, args, progress, gargs, "bench", args.timeout, echo=False)
+    if verdict.doc is None:
+        return _report(verdict, host, args.json, progress)
+    runs = bench.runs(verdict.doc)
+    if not args.no_save:
+        path = bench.save(layout.data, bench.record(verdict.doc, host, runs))
+        host["saved"] = str(path)
+        progress.say(f"figures saved to {path}")
+    if not args.json:
+        print(bench.table(runs, host))
+    return _report(verdict, host, args.json, progress)
+
+
+COMMANDS = {"fetch": cmd_fetch, "build": cmd_build, "boot": cmd_boot, "test": cmd_test,
+            "bench": cmd_bench}
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``spfteach kernel STEP``; a KernelError becomes one line and exit status 2."""
+    if not getattr(args, "kernel_cmd", None):
+        args.kernel_parser.print_help(sys.stderr)
+        return 2
+    progress = Progress()
+    try:
+        return COMMANDS[args.kernel_cmd](args, progress)
+    except KernelError as err:
+        progress.done()
+        print(f"spfteach: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\nspfteach: interrupted; the next run redoes the unfinished step",
+              file=sys.stderr)
+        return 130

@@ -1,0 +1,133 @@
+"""Configure a kernel: ``tinyconfig`` + the port's fragments, and prove nothing was dropped.
+
+``merge_config.sh`` and ``olddefconfig`` never fail: an option whose dependency is
+off, or which this tree does not know (say, ``CONFIG_SPECULATIVE_PAGE_FAULT``
+before the series is applied), is silently left out of ``.config``, and the
+kernel that boots is not the one you asked for.  So after the merge every
+assignment of every fragment is checked against the final ``.config``, and the
+first one that did not survive is an error that names it and its fragment.
+
+Profiles: the plain kernel merges every ``kernel/configs/*.config`` except
+``debug.config`` (the debug layer: lockdep, DEBUG_VM, ...) and
+``compile-check.config`` (for a defconfig compile check, not for booting); the
+debug kernel merges the same, then ``debug.config``.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from .errors import KernelError
+from .layout import Layout
+from .runner import Progress, run_logged
+from .stamps import Stamp, digest
+
+DEBUG_FRAGMENT = "debug.config"
+NOT_BOOTED = ("compile-check.config",)
+BASE = "tinyconfig"
+
+_SET = re.compile(r"^(CONFIG_[A-Za-z0-9_]+)=(.*)$")
+_UNSET = re.compile(r"^# (CONFIG_[A-Za-z0-9_]+) is not set$")
+
+
+def profile(debug: bool) -> str:
+    return "debug" if debug else "plain"
+
+
+def fragments(layout: Layout, debug: bool) -> list[Path]:
+    """The fragments of a profile, in merge order (later ones win)."""
+    if not layout.configs.is_dir():
+        raise KernelError(f"{layout.rel(layout.configs)} does not exist: the port needs at "
+                          "least one config fragment on top of tinyconfig")
+    found = sorted(layout.configs.glob("*.config"))
+    plain = [f for f in found if f.name != DEBUG_FRAGMENT and f.name not in NOT_BOOTED]
+    if not plain:
+        raise KernelError(f"no *.config fragment to boot with in {layout.rel(layout.configs)}")
+    if not debug:
+        return plain
+    dbg = layout.configs / DEBUG_FRAGMENT
+    if not dbg.is_file():
+        raise KernelError(f"--debug needs {layout.rel(dbg)} (the debug layer: DEBUG_VM, "
+                          "PROVE_LOCKING, ...)")
+    return [*plain, dbg]
+
+
+def read_assignments(path: Path) -> dict[str, str]:
+    """``CONFIG_X`` -> value as written (``y``, ``4``, ``"str"``), or ``n`` for 'is not set'."""
+    values: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if m := _SET.match(line):
+            values[m[1]] = m[2]
+        elif m := _UNSET.match(line):
+            values[m[1]] = "n"
+    return values
+
+
+def requested(frags: list[Path]) -> dict[str, tuple[str, Path]]:
+    """What the fragments ask for, the last fragment winning as in merge_config.sh."""
+    asked: dict[str, tuple[str, Path]] = {}
+    for frag in frags:
+        for name, value in read_assignments(frag).items():
+            asked[name] = (value, frag)
+    return asked
+
+
+def check_survived(asked: dict[str, tuple[str, Path]], config: Path, layout: Layout) -> None:
+    """Fail, naming the option and its fragment, if ``.config`` lost any requested value."""
+    final = read_assignments(config)
+    lost = []
+    for name, (value, frag) in asked.items():
+        got = final.get(name)
+        if value == "n":
+            ok = got in (None, "n")
+        else:
+            ok = got == value
+        if not ok:
+            lost.append((name, value, frag, got))
+    if not lost:
+        return
+    name, value, frag, got = lost[0]
+    if got is None:
+        why = ("it is not in .config at all: this tree does not know the symbol (is the series "
+               "applied?) or a menu it lives in is off")
+    elif got == "n":
+        why = "it is there but off: one of its dependencies is not enabled"
+    else:
+        why = f"it ended up as {got}"
+    more = ""
+    if len(lost) > 1:
+        more = f" (also lost: {', '.join(n for n, *_ in lost[1:6])}" + \
+               (", ..." if len(lost) > 6 else "") + ")"
+    raise KernelError(f"config: {name}={value} asked by {layout.rel(frag)} did not survive "
+                      f"olddefconfig; {why}; see {config}{more}")
+
+
+def configure(layout: Layout, debug: bool, progress: Progress) -> str:
+    """Write ``<out>/.config`` for the profile unless up to date; return the config's key."""
+    frags = fragments(layout, debug)
+    apply_stamp = Stamp(layout.stamps, "apply").read() or {}
+    key = digest([str(apply_stamp.get("key")), BASE, *frags])
+    stamp = Stamp(layout.stamps, f"config-{profile(debug)}")
+    out = layout.out(debug)
+    config = out / ".config"
+    if stamp.matches(key) and config.is_file():
+        return key
+    stamp.clear()
+    out.mkdir(parents=True, exist_ok=True)
+    log = layout.logs / f"config-{profile(debug)}.log"
+    names = " + ".join(f.name for f in frags)
+    progress.say(f"configuring the {profile(debug)} kernel: {BASE} + {names}")
+    make = ["make", "-C", str(layout.src), f"O={out}"]
+    seconds = run_logged([*make, BASE], log=log, label="make tinyconfig", progress=progress)
+    seconds += run_logged([str(layout.src / "scripts/kconfig/merge_config.sh"), "-m", "-O",
+                           str(out), str(config), *map(str, frags)],
+                          log=log.with_suffix(".merge.log"), label="merge_config.sh",
+                          progress=progress, cwd=layout.src)
+    seconds += run_logged([*make, "olddefconfig"], log=log.with_suffix(".olddefconfig.log"),
+                          label="make olddefconfig", progress=progress)
+    check_survived(requested(frags), config, layout)
+    stamp.write(key, fragments=[f.name for f in frags], seconds=round(seconds, 1))
+    progress.say(f"configured in {seconds:.1f} s; every requested option is in {config}")
+    return key
