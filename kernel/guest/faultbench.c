@@ -1,0 +1,169 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * faultbench: page-fault throughput on fresh anonymous memory, in the
+ * spirit of ebizzy -m: N threads each write one word into every page of
+ * their own slice of one shared private anonymous mapping, so that every
+ * access is a zero-fill fault.  Optionally one more thread keeps doing
+ * mmap()/munmap() of small unrelated mappings, which takes mmap_lock for
+ * writing over and over: classic faults then wait for it, speculative
+ * faults do not.
+ *
+ * Options (key=value,...):
+ *   threads=N   faulting threads (default 2)
+ *   mb=M        MiB per thread (default 16)
+ *   rounds=R    timed rounds (default 4)
+ *   writer=0|1  run the mmap/munmap thread (default 0)
+ *
+ * The mapping is primed once (one write per 2 MiB, then MADV_DONTNEED):
+ * page tables and the anon_vma then exist, as in a long-running program,
+ * and each round starts from empty PTEs again after MADV_DONTNEED.
+ */
+#include "common.h"
+
+#include <pthread.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+
+#define PAGE 4096UL
+#define WRITER_LEN (64 * 1024UL)
+
+struct fb_thread {
+	pthread_t tid;
+	struct fb *fb;
+	char *base;
+	size_t len;
+};
+
+struct fb {
+	int threads, rounds;
+	pthread_barrier_t start, done;
+	volatile int stop;
+	unsigned long long writer_ops;
+};
+
+static void *fb_faulter(void *arg)
+{
+	struct fb_thread *t = arg;
+	int r;
+
+	for (r = 0; r < t->fb->rounds; r++) {
+		size_t off;
+
+		pthread_barrier_wait(&t->fb->start);
+		for (off = 0; off < t->len; off += PAGE)
+			*(volatile unsigned long *)(t->base + off) = off;
+		pthread_barrier_wait(&t->fb->done);
+	}
+	return NULL;
+}
+
+static void *fb_writer(void *arg)
+{
+	struct fb *fb = arg;
+
+	while (!fb->stop) {
+		/*
+		 * PROT_READ keeps the mapping from merging with the benchmark's
+		 * read-write one: only mmap_lock is shared, not a VMA.
+		 */
+		char *p = mmap(NULL, WRITER_LEN, PROT_READ,
+			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+		if (p == MAP_FAILED)
+			break;
+		(void)*(volatile char *)p;
+		munmap(p, WRITER_LEN);
+		fb->writer_ops++;
+	}
+	return NULL;
+}
+
+int faultbench_run(const char *opts, struct jbuf *out)
+{
+	struct fb fb = { 0 };
+	struct fb_thread *ts;
+	pthread_t writer;
+	int with_writer = opt_long(opts, "writer", 0);
+	size_t per = (size_t)opt_long(opts, "mb", 16) << 20;
+	size_t total, off;
+	double t0, round_s, sum = 0, best = 0;
+	double *rs;
+	char *base;
+	struct rusage ru0, ru1;
+	int i, r;
+
+	fb.threads = opt_long(opts, "threads", 2);
+	fb.rounds = opt_long(opts, "rounds", 4);
+	if (fb.threads < 1 || fb.rounds < 1 || per < PAGE)
+		return -EINVAL;
+	total = per * fb.threads;
+
+	base = mmap(NULL, total, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (base == MAP_FAILED)
+		return -errno;
+	for (off = 0; off < total; off += 2UL << 20)
+		base[off] = 1;
+	madvise(base, total, MADV_DONTNEED);
+
+	ts = calloc(fb.threads, sizeof(*ts));
+	rs = calloc(fb.rounds, sizeof(*rs));
+	if (!ts || !rs)
+		return -ENOMEM;
+	pthread_barrier_init(&fb.start, NULL, fb.threads + 1);
+	pthread_barrier_init(&fb.done, NULL, fb.threads + 1);
+	for (i = 0; i < fb.threads; i++) {
+		ts[i].fb = &fb;
+		ts[i].base = base + per * i;
+		ts[i].len = per;
+		pthread_create(&ts[i].tid, NULL, fb_faulter, &ts[i]);
+	}
+	if (with_writer)
+		pthread_create(&writer, NULL, fb_writer, &fb);
+
+	getrusage(RUSAGE_SELF, &ru0);
+	for (r = 0; r < fb.rounds; r++) {
+		t0 = now_seconds();
+		pthread_barrier_wait(&fb.start);
+		pthread_barrier_wait(&fb.done);
+		round_s = now_seconds() - t0;
+		rs[r] = round_s;
+		sum += round_s;
+		if (!best || round_s < best)
+			best = round_s;
+		madvise(base, total, MADV_DONTNEED);
+	}
+	getrusage(RUSAGE_SELF, &ru1);
+
+	fb.stop = 1;
+	if (with_writer)
+		pthread_join(writer, NULL);
+	for (i = 0; i < fb.threads; i++)
+		pthread_join(ts[i].tid, NULL);
+	munmap(base, total);
+
+	jb_open(out, NULL, '{');
+	jb_str(out, "program", "faultbench");
+	jb_i64(out, "threads", fb.threads);
+	jb_u64(out, "mb_per_thread", per >> 20);
+	jb_i64(out, "rounds", fb.rounds);
+	jb_bool(out, "writer", with_writer);
+	jb_u64(out, "faults", (unsigned long long)(total / PAGE) * fb.rounds);
+	jb_dbl(out, "seconds", sum);
+	jb_dbl(out, "faults_per_sec", (total / PAGE) * fb.rounds / sum);
+	jb_dbl(out, "best_round_faults_per_sec", (total / PAGE) / best);
+	jb_u64(out, "writer_ops", fb.writer_ops);
+	jb_dbl(out, "writer_ops_per_sec", fb.writer_ops / sum);
+	jb_i64(out, "minflt", ru1.ru_minflt - ru0.ru_minflt);
+	jb_open(out, "round_seconds", '[');
+	for (r = 0; r < fb.rounds; r++) {
+		jb_sep(out);
+		jb_raw(out, "%.6g", rs[r]);
+	}
+	jb_close(out, ']');
+	jb_bool(out, "ok", 1);
+	jb_close(out, '}');
+	free(ts);
+	free(rs);
+	return 0;
+}
