@@ -29,8 +29,9 @@ from .layout import REPO
 PUBLISHED = REPO / "data" / "spf-v9-ebizzy.json"
 #: vmstat counters of the speculative path: ``spf_*`` and ``speculative_*``.
 SPF_COUNTER = re.compile(r"^(spf_|speculative_)")
-#: Counters that count faults handled speculatively to the end, most specific first.
-SUCCESS_COUNTERS = ("speculative_pgfault", "spf_success", "spf_handled", "spf_done")
+#: Faults the speculative path handled to the end (the name v10 of the series used);
+#: ``spf_attempt`` counts the tries and ``spf_abort_<reason>`` each way to give up.
+SUCCESS_COUNTER = "speculative_pgfault"
 
 
 def guest_args(threads: int, mb: int, rounds: int, spf: bool) -> list[str]:
@@ -48,10 +49,7 @@ def spf_counters(vmstat: dict) -> dict[str, int]:
 
 def speculative_successes(vmstat: dict) -> int | None:
     """Faults the speculative path handled, or None when the kernel has no such counter."""
-    for name in SUCCESS_COUNTERS:
-        if name in vmstat:
-            return int(vmstat[name])
-    return None
+    return int(vmstat[SUCCESS_COUNTER]) if SUCCESS_COUNTER in vmstat else None
 
 
 @dataclass

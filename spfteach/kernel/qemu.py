@@ -39,6 +39,7 @@ KVM_ARGS = ("-accel", "kvm", "-cpu", "host")
 #: warning level (4) and must reach the console to be seen.
 BASE_CMDLINE = ("console=ttyS0", "panic=-1", "oops=panic", "loglevel=5")
 PROBE_TIMEOUT = 20.0
+KVM_DEVICE = Path("/dev/kvm")
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,7 @@ class Boot:
 
     def last_line(self) -> str:
         rest = [ln.strip() for ln in self.console.splitlines() if ln.strip()]
-        return rest[-1][:120] if rest else "(nothing)"
+        return rest[-1][:200] if rest else "(nothing)"
 
 
 def run(cmd: list[str], timeout: float, log: Path | None = None,
@@ -172,7 +173,7 @@ def choose(mode: str, layout: Layout, image: Path, progress: Progress,
         return tcg("asked for with --accel tcg")
     if mode == "kvm":
         return kvm("asked for with --accel kvm")
-    dev = Path("/dev/kvm")
+    dev = KVM_DEVICE
     if not dev.exists():
         return tcg("no /dev/kvm (no hardware virtualisation here)")
     if not os.access(dev, os.R_OK | os.W_OK):

@@ -73,7 +73,7 @@ def dpkg_missing(packages: tuple[str, ...] = PACKAGES) -> list[str] | None:
 
 
 def ensure_packages(say: Callable[[str], None],
-                    missing_fn: Callable[[], list[str] | None] = dpkg_missing,
+                    missing_fn: Callable[[], list[str] | None] | None = None,
                     runner: Callable[[list[str]], int] | None = None) -> list[str]:
     """Install the missing Debian packages when root, else fail naming the exact command.
 
@@ -81,7 +81,7 @@ def ensure_packages(say: Callable[[str], None],
     packages, so it checks the programs instead and leaves the tarball check to
     the unpack step.
     """
-    missing = missing_fn()
+    missing = (missing_fn or dpkg_missing)()
     if missing is None:
         require(*TOOL_PACKAGES, purpose="build and boot the kernel")
         return []

@@ -1,0 +1,691 @@
+"""The kernel driver (spfteach/kernel/) without a kernel: every step on small fakes.
+
+A fake "linux-source" tarball of three files stands in for the 140 MB one; fake
+series, fragments and console logs stand in for the port and the guest.  What is
+checked is what a user meets: one-line errors that name the patch and hunk, the
+dropped option, the missing package; steps that skip when nothing changed; a
+console read right.  The one test marked `kernel` runs the real pipeline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import stat
+import subprocess
+import sys
+import tarfile
+import tempfile
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from spfteach.kernel import (
+    KernelError,
+    add_subparser,
+    bench,
+    config,
+    console,
+    guest,
+    initramfs,
+    qemu,
+    run,
+    source,
+    tools,
+)
+from spfteach.kernel.layout import REPO, Layout
+from spfteach.kernel.patches import explain_failure, parse_patch, read_series
+from spfteach.kernel.runner import Progress, first_error, run_logged
+from spfteach.kernel.stamps import Stamp, digest
+from spfteach.kernel.verdict import judge
+
+MEMORY_C = "".join(f"\tline {i}\n" for i in range(1, 41)).replace(
+    "\tline 20\n", "static vm_fault_t handle_pte_fault(struct vm_fault *vmf)\n")
+
+
+def quiet() -> Progress:
+    return Progress(stream=open(os.devnull, "w"), every=0.05)
+
+
+def diff(path: str, old: str, new: str) -> str:
+    """A patch as `diff -up` writes it, with the C function in each hunk header."""
+    with tempfile.TemporaryDirectory() as tmp:
+        a, b = Path(tmp, "a"), Path(tmp, "b")
+        a.write_text(old)
+        b.write_text(new)
+        return subprocess.run(["diff", "-u", "-p", "--label", f"a/{path}", "--label",
+                               f"b/{path}", str(a), str(b)], capture_output=True,
+                              text=True).stdout
+
+
+@pytest.fixture
+def fake(tmp_path: Path) -> Layout:
+    """A tiny 'linux-source' tarball and an empty port, in tmp_path."""
+    top = tmp_path / "tar" / "linux-source-6.1"
+    (top / "mm").mkdir(parents=True)
+    (top / "mm" / "memory.c").write_text(MEMORY_C)
+    (top / "mm" / "mmap.c").write_text("mmap\n" * 10)
+    (top / "Makefile").write_text("VERSION = 6\n")
+    tarball = tmp_path / "linux-source-6.1.tar.xz"
+    with tarfile.open(tarball, "w:xz") as tar:
+        tar.add(top, arcname="linux-source-6.1")
+    kdir = tmp_path / "port"
+    (kdir / "patches").mkdir(parents=True)
+    (kdir / "configs").mkdir()
+    return Layout(kernel_dir=kdir, build=tmp_path / "build", tarball=tarball,
+                  data=tmp_path / "data")
+
+
+def write_series(layout: Layout, patches: dict[str, str]) -> None:
+    for name, text in patches.items():
+        (layout.patches / name).write_text(text)
+    layout.series.write_text("# our port\n" + "\n".join(patches) + "\n")
+
+
+def fetch(layout: Layout) -> source.Applied:
+    source.unpack(layout, quiet())
+    return source.apply_series(layout, quiet())
+
+
+# --- fetch: unpack once, apply exactly, fail in one line ------------------------------
+
+
+def test_unpack_once_then_skip(fake: Layout) -> None:
+    assert source.unpack(fake, quiet()) is True
+    assert (fake.src / "mm" / "memory.c").read_text() == MEMORY_C
+    assert source.unpack(fake, quiet()) is False  # the stamp says done
+
+
+def test_series_applies_and_second_apply_is_skipped(fake: Layout) -> None:
+    new = MEMORY_C.replace("\tline 22\n", "\tline 22 speculative\n")
+    write_series(fake, {"0001-a.patch": diff("mm/memory.c", MEMORY_C, new)})
+    applied = fetch(fake)
+    assert applied.patches == ["0001-a.patch"] and applied.changed == ["mm/memory.c"]
+    assert (fake.src / "mm" / "memory.c").read_text() == new
+    assert source.apply_series(fake, quiet()).skipped
+
+
+def test_patch_that_does_not_apply_names_patch_file_and_hunk(fake: Layout) -> None:
+    good = diff("mm/mmap.c", "mmap\n" * 10, "mmap\n" * 9 + "mmap2\n")
+    stale = MEMORY_C.replace("\tline 29\n", "\tline 29 (as in 4.16)\n")
+    bad = diff("mm/memory.c", stale, stale.replace("\tline 30\n", "\tline 30 spf\n"))
+    write_series(fake, {"0001-good.patch": good, "0002-stale.patch": bad})
+    source.unpack(fake, quiet())
+    with pytest.raises(KernelError) as err:
+        source.apply_series(fake, quiet())
+    msg = str(err.value)
+    assert "0002-stale.patch does not apply" in msg
+    assert "mm/memory.c hunk #1 FAILED" in msg
+    assert "handle_pte_fault" in msg  # the function from the hunk header
+    assert "\n" not in msg
+    # The tree is untouched, even by the patch that did apply, and nothing is stamped.
+    assert (fake.src / "mm" / "mmap.c").read_text() == "mmap\n" * 10
+    assert not Stamp(fake.stamps, "apply").matches(source.apply_key(
+        fake, source.series_entries(fake)))
+
+
+def test_fuzz_is_refused(fake: Layout) -> None:
+    # The hunk's context is off by one line in its first context line: fuzz 1 would take it.
+    fuzzy = MEMORY_C.replace("\tline 19\n", "line nineteen\n")
+    write_series(fake, {"0001-fuzzy.patch": diff(
+        "mm/memory.c", fuzzy, fuzzy.replace("\tline 22\n", "\tline 22 spf\n"))})
+    source.unpack(fake, quiet())
+    with pytest.raises(KernelError, match="0001-fuzzy.patch does not apply.*FAILED"):
+        source.apply_series(fake, quiet())
+
+
+def test_through_the_command_exit_2_one_line(fake: Layout, monkeypatch, capsys) -> None:
+    write_series(fake, {"0001-missing.patch": diff("mm/nosuch.c", "a\n", "b\n")})
+    monkeypatch.setenv("SPFTEACH_LINUX_TARBALL", str(fake.tarball))
+    monkeypatch.setattr(tools, "dpkg_missing", lambda packages=tools.PACKAGES: [])
+    args = parse(["kernel", "fetch", "--build-dir", str(fake.build),
+                  "--kernel-dir", str(fake.kernel_dir)])
+    assert run(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("spfteach: error: ")
+    assert "0001-missing.patch" in err and "mm/nosuch.c: no such file in the tree" in err
+
+
+def test_series_names_a_missing_patch(fake: Layout) -> None:
+    fake.series.write_text("0001-gone.patch\n")
+    with pytest.raises(KernelError, match=r"series:1 names 0001-gone.patch"):
+        read_series(fake.series, "series")
+
+
+def test_reapply_after_a_patch_edit_rewrites_only_what_changed(fake: Layout) -> None:
+    mmap_new = "mmap\n" * 9 + "mmap seq\n"
+    p1 = diff("mm/mmap.c", "mmap\n" * 10, mmap_new)
+    mem1 = MEMORY_C.replace("\tline 22\n", "\tline 22 v1\n")
+    created = "--- /dev/null\n+++ b/mm/spf.c\n@@ -0,0 +1 @@\n+new file\n"
+    write_series(fake, {"0001-mmap.patch": p1,
+                        "0002-mem.patch": diff("mm/memory.c", MEMORY_C, mem1),
+                        "0003-new.patch": created})
+    fetch(fake)
+    assert (fake.src / "mm" / "spf.c").read_text() == "new file\n"
+    mmap_c = fake.src / "mm" / "mmap.c"
+    os.utime(mmap_c, ns=(10**18, 10**18))  # as if built long ago
+    # Edit patch 2, drop patch 3.
+    mem2 = MEMORY_C.replace("\tline 22\n", "\tline 22 v2\n")
+    for p in fake.patches.iterdir():
+        p.unlink()
+    write_series(fake, {"0001-mmap.patch": p1,
+                        "0002-mem.patch": diff("mm/memory.c", MEMORY_C, mem2)})
+    applied = source.apply_series(fake, quiet())
+    assert sorted(applied.changed) == ["mm/memory.c", "mm/spf.c"]
+    assert (fake.src / "mm" / "memory.c").read_text() == mem2
+    assert not (fake.src / "mm" / "spf.c").exists()  # only the dropped patch created it
+    assert mmap_c.read_text() == mmap_new and mmap_c.stat().st_mtime_ns == 10**18  # untouched
+    # An empty series brings the pristine text back.
+    fake.series.write_text("")
+    source.apply_series(fake, quiet())
+    assert (fake.src / "mm" / "memory.c").read_text() == MEMORY_C
+    assert mmap_c.read_text() == "mmap\n" * 10
+
+
+def test_parse_patch_files_and_hunks_skip_bodies() -> None:
+    text = textwrap.dedent("""\
+        From: someone
+        Subject: [PATCH] mm: a change
+
+        --- a/mm/decoy.c is prose, not a header
+        ---
+        diff --git a/mm/memory.c b/mm/memory.c
+        --- a/mm/memory.c
+        +++ b/mm/memory.c
+        @@ -1,3 +1,3 @@ int f(void)
+         a
+        --- removed line that looks like a header
+        ++ added line
+        +++ b/not/a/header.c
+         c
+        @@ -10 +10 @@ static void g(void)
+        -x
+        +y
+        """)
+    info = parse_patch(text)
+    assert info.files == ["mm/memory.c"]
+    assert [(h.file, h.number) for h in info.hunks] == [("mm/memory.c", 1), ("mm/memory.c", 2)]
+    assert "static void g" in info.hunks[1].header
+
+
+def test_explain_failure_messages() -> None:
+    info = parse_patch("--- a/mm/x.c\n+++ b/mm/x.c\n@@ -1 +1 @@ void f(void)\n-a\n+b\n")
+    out = "checking file mm/x.c\nHunk #1 FAILED at 12.\n1 out of 1 hunk FAILED\n"
+    assert explain_failure(out, info) == "mm/x.c hunk #1 FAILED at line 12 (in `void f(void)`)"
+    out = ("checking file mm/x.c\n"
+           "Reversed (or previously applied) patch detected!  Skipping patch.\n")
+    assert "already applied" in explain_failure(out, info)
+    assert "garbage" in explain_failure("patch: **** Only garbage was found in the patch input.\n",
+                                        info)
+
+
+# --- config: every requested option must survive ---------------------------------------
+
+
+def test_fragments_of_each_profile(fake: Layout) -> None:
+    for name in ("qemu-tiny.config", "debug.config", "compile-check.config", "extra.config"):
+        (fake.configs / name).write_text("CONFIG_X=y\n")
+    assert [f.name for f in config.fragments(fake, False)] == ["extra.config", "qemu-tiny.config"]
+    assert [f.name for f in config.fragments(fake, True)][-1] == "debug.config"
+
+
+def test_dropped_option_is_named_with_its_fragment(fake: Layout, tmp_path: Path) -> None:
+    frag = fake.configs / "qemu-tiny.config"
+    frag.write_text("CONFIG_SMP=y\nCONFIG_NR_CPUS=4\n# CONFIG_SWAP is not set\n"
+                    "CONFIG_SPECULATIVE_PAGE_FAULT=y\nCONFIG_PCI=y\n")
+    dot = tmp_path / ".config"
+    dot.write_text("CONFIG_SMP=y\nCONFIG_NR_CPUS=4\n# CONFIG_PCI is not set\n")
+    asked = config.requested([frag])
+    with pytest.raises(KernelError) as err:
+        config.check_survived(asked, dot, fake)
+    msg = str(err.value)
+    assert msg.startswith("config: CONFIG_SPECULATIVE_PAGE_FAULT=y asked by")
+    assert "qemu-tiny.config" in msg and "not in .config at all" in msg
+    assert "also lost: CONFIG_PCI" in msg
+    dot.write_text("CONFIG_SMP=y\nCONFIG_NR_CPUS=4\nCONFIG_SPECULATIVE_PAGE_FAULT=y\n"
+                   "CONFIG_PCI=y\n")
+    config.check_survived(asked, dot, fake)  # all there: no error
+    dot.write_text("CONFIG_SMP=y\nCONFIG_NR_CPUS=8\nCONFIG_SPECULATIVE_PAGE_FAULT=y\n"
+                   "CONFIG_PCI=y\nCONFIG_SWAP=y\n")
+    with pytest.raises(KernelError, match="CONFIG_NR_CPUS=4 .* ended up as 8.*CONFIG_SWAP"):
+        config.check_survived(asked, dot, fake)
+
+
+def test_later_fragment_wins(tmp_path: Path) -> None:
+    a, b = tmp_path / "a.config", tmp_path / "b.config"
+    a.write_text("CONFIG_X=y\n")
+    b.write_text("# CONFIG_X is not set\n")
+    assert config.requested([a, b])["CONFIG_X"] == ("n", b)
+
+
+# --- console: the JSON document and kernel reports -------------------------------------
+
+GOOD_CONSOLE = """\
+[    0.000000] Linux version 6.1.192 (root@host) #1 SMP
+[    0.000000] Command line: console=ttyS0 panic=-1 oops=panic loglevel=5 -- torture:seconds=1\r
+[    0.512345] Run /init as init process\r
+\r
+===SPFTEACH-JSON-BEGIN===\r
+{"spfteach_guest":"1","steps":[{"program":"torture","result":{"ok":true,"note":"WARNING: in \
+JSON is not a splat"},"vmstat":{"pgfault":120,"speculative_pgfault":100}}],"ok":true}\r
+===SPFTEACH-JSON-END===\r
+[    2.000000] reboot: Power down\r
+"""
+
+SPLATS = """\
+[    1.0] ------------[ cut here ]------------
+[    1.0] WARNING: CPU: 1 PID: 42 at mm/memory.c:5040 handle_pte_fault+0x1/0x2
+[    1.1] ======================================================
+[    1.1] WARNING: possible circular locking dependency detected
+[    1.2] =============================
+[    1.2] WARNING: suspicious RCU usage
+[    1.3] BUG: sleeping function called from invalid context at mm/memory.c:10
+[    1.4] Oops: 0002 [#1] PREEMPT SMP
+[    1.5] ================================
+[    1.5] WARNING: inconsistent lock state
+[    1.6] Kernel panic - not syncing: Fatal exception
+"""
+
+
+def test_json_between_markers() -> None:
+    doc = console.extract_json(GOOD_CONSOLE)
+    assert doc["ok"] is True and doc["steps"][0]["vmstat"]["speculative_pgfault"] == 100
+    plain = "x\nSPFTEACH-JSON-BEGIN\n{\"ok\": false}\nSPFTEACH-JSON-END\n"
+    assert console.extract_json(plain) == {"ok": False}
+
+
+def test_json_with_a_kernel_line_in_the_middle() -> None:
+    text = ("===SPFTEACH-JSON-BEGIN===\n{\"a\": 1,\n[   3.14] random: crng init done\n"
+            "\"ok\": true}\n===SPFTEACH-JSON-END===\n")
+    assert console.extract_json(text) == {"a": 1, "ok": True}
+
+
+def test_json_missing_or_cut() -> None:
+    with pytest.raises(KernelError, match="no SPFTEACH-JSON-BEGIN"):
+        console.extract_json("[ 1.0] Kernel panic - not syncing: VFS\n")
+    with pytest.raises(KernelError, match="never printed SPFTEACH-JSON-END"):
+        console.extract_json("===SPFTEACH-JSON-BEGIN===\n{\"ok\": tr")
+    with pytest.raises(KernelError, match="does not parse"):
+        console.extract_json("===SPFTEACH-JSON-BEGIN===\n{ok}\n===SPFTEACH-JSON-END===\n")
+
+
+def test_clean_console_has_no_splats() -> None:
+    assert console.scan_splats(GOOD_CONSOLE) == []  # "oops=panic" and the JSON don't count
+
+
+def test_every_kind_of_splat_is_found() -> None:
+    found = console.scan_splats(SPLATS)
+    kinds = [s.kind for s in found]
+    assert kinds == ["WARNING", "lockdep", "lockdep", "BUG", "Oops", "lockdep", "panic"]
+    assert found[0].line_no == 2 and "handle_pte_fault" in found[0].text
+
+
+# --- the verdict -----------------------------------------------------------------------
+
+
+def boot_of(text: str, rc: int | None = 0) -> qemu.Boot:
+    return qemu.Boot(text, rc, 1.0, ["qemu"], None)
+
+
+def test_verdict_pass_and_each_way_to_fail() -> None:
+    assert judge(boot_of(GOOD_CONSOLE), 60, "log").passed
+    v = judge(boot_of(GOOD_CONSOLE + SPLATS), 60, "log")
+    assert not v.passed and "7 kernel report line(s)" in v.problems[0]
+    v = judge(boot_of("[ 1.0] Run /init\n", rc=None), 60, "log")
+    assert any("stopped after 60 s" in p for p in v.problems)
+    assert any("no SPFTEACH-JSON-BEGIN" in p for p in v.problems)
+    bad = GOOD_CONSOLE.replace('{"ok":true,"note"', '{"ok":false,"mismatches":3,"note"') \
+                      .replace('"ok":true}\r', '"ok":false}\r')
+    v = judge(boot_of(bad), 60, "log")
+    assert v.problems == ["the guest reported failure: torture (mismatches=3)"]
+
+
+# --- QEMU: KVM when it works, else TCG ---------------------------------------------------
+
+
+def test_tcg_when_the_kvm_probe_fails_and_the_verdict_is_cached(fake: Layout, tmp_path: Path,
+                                                                 monkeypatch) -> None:
+    dev = tmp_path / "kvm"
+    dev.write_text("")
+    monkeypatch.setattr(qemu, "KVM_DEVICE", dev)
+    calls = []
+
+    def probe(image: Path) -> tuple[bool, str]:
+        calls.append(image)
+        return False, "a KVM test boot did not finish in 20 s"
+
+    accel = qemu.choose("auto", fake, Path("bzImage"), quiet(), probe=probe)
+    assert accel.name == "tcg" and accel.args == ("-accel", "tcg,thread=multi", "-cpu", "max")
+    assert "did not finish" in accel.reason
+    assert qemu.choose("auto", fake, Path("bzImage"), quiet(), probe=probe).name == "tcg"
+    assert len(calls) == 1  # cached
+    assert qemu.choose("kvm", fake, Path("bzImage"), quiet(), probe=probe).name == "kvm"
+
+
+def test_kvm_when_the_probe_works(fake: Layout, tmp_path: Path, monkeypatch) -> None:
+    dev = tmp_path / "kvm"
+    dev.write_text("")
+    monkeypatch.setattr(qemu, "KVM_DEVICE", dev)
+    accel = qemu.choose("auto", fake, Path("bzImage"), quiet(), probe=lambda i: (True, "fine"))
+    assert accel.name == "kvm" and "-accel" in accel.args
+
+
+def test_no_dev_kvm_means_tcg_without_probing(fake: Layout, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(qemu, "KVM_DEVICE", tmp_path / "absent")
+
+    def probe(image: Path) -> tuple[bool, str]:
+        raise AssertionError("must not probe")
+
+    assert qemu.choose("auto", fake, Path("bzImage"), quiet(), probe=probe).name == "tcg"
+
+
+def fake_qemu(tmp_path: Path, monkeypatch, script: str) -> None:
+    """Put a `qemu-system-x86_64` shell script first on PATH."""
+    bindir = tmp_path / "fakebin"
+    bindir.mkdir(exist_ok=True)
+    exe = bindir / "qemu-system-x86_64"
+    exe.write_text("#!/bin/sh\n" + script)
+    exe.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bindir}:{os.environ['PATH']}")
+
+
+def test_qemu_run_collects_the_console(tmp_path: Path, monkeypatch) -> None:
+    (tmp_path / "console.txt").write_text(GOOD_CONSOLE)
+    fake_qemu(tmp_path, monkeypatch, f"cat {tmp_path / 'console.txt'}\n")
+    boot = qemu.run(["qemu-system-x86_64"], timeout=30, log=tmp_path / "c.log")
+    assert not boot.timed_out and boot.returncode == 0
+    assert judge(boot, 30, "c.log").passed
+    assert (tmp_path / "c.log").read_text() == GOOD_CONSOLE.replace("\r\n", "\n")
+
+
+def test_qemu_run_stops_a_hung_guest(tmp_path: Path, monkeypatch) -> None:
+    fake_qemu(tmp_path, monkeypatch, "echo '[ 0.1] booting'\nexec sleep 30\n")
+    boot = qemu.run(["qemu-system-x86_64"], timeout=0.5, progress=quiet())
+    assert boot.timed_out and boot.seconds < 10 and boot.last_line() == "[ 0.1] booting"
+
+
+def test_kvm_probe_reads_the_test_boot(tmp_path: Path, monkeypatch) -> None:
+    fake_qemu(tmp_path, monkeypatch, "echo 'Linux version 6.1'; "
+                                     "echo 'Kernel panic - not syncing: VFS: Unable to mount'\n")
+    assert qemu.probe_kvm(Path("bzImage"))[0] is True
+    fake_qemu(tmp_path, monkeypatch, "echo 'kvm_buf_set_msrs: Assertion failed' >&2; exit 134\n")
+    ok, why = qemu.probe_kvm(Path("bzImage"))
+    assert not ok and "kvm_buf_set_msrs" in why
+    fake_qemu(tmp_path, monkeypatch, "exec sleep 30\n")
+    ok, why = qemu.probe_kvm(Path("bzImage"), timeout=0.5)
+    assert not ok and "did not finish" in why
+
+
+def test_command_line() -> None:
+    append = qemu.cmdline(["sysctl=0", "faultbench:writer=1"])
+    assert append.endswith("loglevel=5 -- sysctl=0 faultbench:writer=1")
+    assert "quiet" not in append  # loglevel 4 would hide WARN and lockdep reports
+    cmd = qemu.command(Path("bz"), Path("rd"), qemu.tcg("test"), append)
+    for part in ("-smp", "2", "-m", "512M", "-nographic", "-no-reboot", "-serial", "stdio",
+                 "-display", "none", "-monitor", "none", "tcg,thread=multi"):
+        assert part in cmd
+    with pytest.raises(KernelError, match="without spaces"):
+        qemu.cmdline(["two words"])
+
+
+# --- stamps, guest, initramfs ------------------------------------------------------------
+
+
+def test_stamp_and_digest(tmp_path: Path) -> None:
+    f = tmp_path / "frag.config"
+    f.write_text("CONFIG_A=y\n")
+    k1 = digest(["x", f])
+    stamp = Stamp(tmp_path / "stamps", "step")
+    assert not stamp.matches(k1)
+    stamp.write(k1, seconds=1)
+    assert stamp.matches(k1)
+    f.write_text("CONFIG_A=n\n")
+    assert not stamp.matches(digest(["x", f]))
+    assert digest(["x", tmp_path / "absent"]) != digest(["x", f])
+
+
+INIT_C = r"""
+#include <stdio.h>
+#include <pthread.h>
+static void *t(void *a) { return a; }
+int main(void) { pthread_t p; pthread_create(&p, 0, t, 0); pthread_join(p, 0);
+  puts("===SPFTEACH-JSON-BEGIN===\n{\"ok\":true}\n===SPFTEACH-JSON-END==="); return 0; }
+"""
+
+
+def read_newc(data: bytes) -> dict[str, tuple[int, bytes, tuple[int, int]]]:
+    entries, pos = {}, 0
+    while True:
+        assert data[pos:pos + 6] == b"070701"
+        f = [int(data[pos + 6 + 8 * i: pos + 14 + 8 * i], 16) for i in range(13)]
+        namesize, filesize = f[11], f[6]
+        name = data[pos + 110: pos + 110 + namesize - 1].decode()
+        pos += 110 + namesize
+        pos += -pos % 4
+        body = data[pos:pos + filesize]
+        pos += filesize + (-filesize % 4)
+        if name == "TRAILER!!!":
+            return entries
+        entries[name] = (f[1], body, (f[9], f[10]))
+
+
+@pytest.mark.skipif(not tools.shutil.which("gcc"), reason="needs gcc")
+def test_guest_build_is_static_packed_and_skipped_when_unchanged(fake: Layout,
+                                                                 monkeypatch) -> None:
+    fake.guest_src.mkdir()
+    (fake.guest_src / "init.c").write_text(INIT_C)
+    rd = guest.build_guest(fake, quiet())
+    files = read_newc(gzip.decompress(rd.read_bytes()))
+    mode, body, _ = files["init"]
+    assert stat.S_ISREG(mode) and body.startswith(b"\x7fELF")
+    assert guest.is_static_elf(fake.guest / "init")
+    mode, _, rdev = files["dev/console"]
+    assert stat.S_ISCHR(mode) and rdev == (5, 1)
+    r = subprocess.run([str(fake.guest / "init")], capture_output=True, text=True)
+    assert console.extract_json(r.stdout) == {"ok": True}
+    calls = []
+    monkeypatch.setattr(guest, "compile_guest", lambda *a: calls.append(a))
+    guest.build_guest(fake, quiet())
+    assert calls == []  # up to date
+    (fake.guest_src / "init.c").write_text(INIT_C + "\n/* edited */\n")
+    with pytest.raises(TypeError):  # it tried to rebuild (the stub returns None)
+        guest.build_guest(fake, quiet())
+    assert len(calls) == 1
+
+
+def test_initramfs_is_deterministic(tmp_path: Path) -> None:
+    entries = initramfs.base_entries() + [initramfs.file("init", b"#!x"),
+                                          initramfs.symlink("bin/sh", "busybox")]
+    a, b = tmp_path / "a.gz", tmp_path / "b.gz"
+    initramfs.write(a, entries)
+    initramfs.write(b, entries)
+    assert a.read_bytes() == b.read_bytes()
+    files = read_newc(gzip.decompress(a.read_bytes()))
+    assert stat.S_ISLNK(files["bin/sh"][0]) and files["bin/sh"][1] == b"busybox"
+    if tools.shutil.which("cpio"):  # and GNU cpio agrees
+        r = subprocess.run(["cpio", "-t", "--quiet"], input=gzip.decompress(a.read_bytes()),
+                           capture_output=True)
+        assert r.stdout.decode().split() == ["bin", "dev", "proc", "sys", "tmp", "dev/console",
+                                             "dev/null", "init", "bin/sh"]
+
+
+# --- tools: one-line errors that say what to install ------------------------------------
+
+
+def test_missing_tools_name_their_packages(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(KernelError) as err:
+        tools.require("qemu-system-x86_64", "flex", "gcc", purpose="boot")
+    msg = str(err.value)
+    assert "qemu-system-x86_64, flex, gcc not found" in msg
+    assert "apt-get install -y --no-install-recommends flex gcc qemu-system-x86" in msg
+
+
+def test_missing_packages_not_root_names_the_command(monkeypatch) -> None:
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    with pytest.raises(KernelError) as err:
+        tools.ensure_packages(print, missing_fn=lambda: ["flex", "linux-source-6.1"])
+    assert ("`sudo apt-get install -y --no-install-recommends flex linux-source-6.1`"
+            in str(err.value))
+
+
+def test_missing_packages_as_root_are_installed(monkeypatch) -> None:
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    monkeypatch.setattr(tools.shutil, "which", lambda name: f"/usr/bin/{name}")
+    ran: list[list[str]] = []
+    got = tools.ensure_packages(lambda m: None, missing_fn=lambda: ["bc"],
+                                runner=lambda cmd: ran.append(cmd) or 0)
+    assert got == ["bc"]
+    assert ran == [["apt-get", "update", "-qq"],
+                   ["apt-get", "install", "-y", "--no-install-recommends", "bc"]]
+
+
+def test_command_without_tools_on_path(fake: Layout, tmp_path: Path, monkeypatch,
+                                       capsys) -> None:
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    args = parse(["kernel", "boot", "--build-dir", str(fake.build), "--kernel-dir",
+                  str(fake.kernel_dir)])
+    assert run(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("spfteach: error: ")
+    assert "not found on PATH" in err[0] and "apt-get install" in err[0]
+
+
+# --- running commands ----------------------------------------------------------------------
+
+
+def test_failed_command_gives_first_error_and_log(tmp_path: Path) -> None:
+    log = tmp_path / "logs" / "x.log"
+    script = "echo '  CC      mm/memory.o'; echo 'mm/memory.c:5: error: boom' >&2; exit 2"
+    with pytest.raises(KernelError) as err:
+        run_logged(["sh", "-c", script], log=log, label="make", progress=quiet())
+    assert "make failed (exit 2)" in str(err.value)
+    assert "mm/memory.c:5: error: boom" in str(err.value) and str(log) in str(err.value)
+    assert "CC      mm/memory.o" in log.read_text()
+
+
+def test_progress_line_shows_the_last_make_target(tmp_path: Path) -> None:
+    class Sink:
+        def __init__(self) -> None:
+            self.text = ""
+
+        def write(self, s: str) -> None:
+            self.text += s
+
+        def flush(self) -> None:
+            pass
+
+    sink = Sink()
+    progress = Progress(stream=sink, every=0.1)  # type: ignore[arg-type]
+    run_logged(["sh", "-c", "echo '  CC      kernel/fork.o'; echo 'noise'; sleep 0.5"],
+               log=tmp_path / "l.log", label="make bzImage", progress=progress)
+    assert "make bzImage" in sink.text and "CC      kernel/fork.o" in sink.text
+
+
+def test_first_error_prefers_compiler_errors() -> None:
+    lines = ["make[2]: *** [mm/memory.o] Error 1", "mm/memory.c:9:1: error: expected ';'"]
+    assert first_error(lines) == "mm/memory.c:9:1: error: expected ';'"
+
+
+# --- the command line ------------------------------------------------------------------------
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="spfteach")
+    add_subparser(parser.add_subparsers(dest="cmd"))
+    return parser.parse_args(argv)
+
+
+def test_subcommands_and_help_that_teaches(capsys) -> None:
+    args = parse(["kernel", "boot", "--accel", "tcg", "--", "sysctl=0", "faultbench:writer=1"])
+    assert args.kernel_cmd == "boot" and args.guest_args == ["sysctl=0", "faultbench:writer=1"]
+    assert args.debug is False
+    assert parse(["kernel", "test"]).debug is True  # the torture test wants lockdep
+    assert parse(["kernel", "test", "--no-debug", "--json"]).json
+    assert run(parse(["kernel"])) == 2
+    help_text = capsys.readouterr().err
+    for word in ("fetch", "build", "boot", "test", "bench", "tinyconfig", "TCG", "SPFTEACH_BUILD"):
+        assert word in help_text
+
+
+# --- bench ---------------------------------------------------------------------------------
+
+
+def test_bench_runs_table_and_record(tmp_path: Path) -> None:
+    def step(writer: int, fps: float, spec: int) -> dict:
+        return {"program": "faultbench", "result": {"ok": True, "writer": writer, "threads": 2,
+                                                    "faults": 16384, "faults_per_sec": fps},
+                "vmstat": {"pgfault": 16500, "speculative_pgfault": spec, "spf_abort_x": 1}}
+    doc = {"ok": True, "kernel": {"release": "6.1.192"},
+           "steps": [{"sysctl": "1", "ok": True}, step(0, 40000, 16400), step(1, 30000, 16300),
+                     {"sysctl": "0", "ok": True}, step(0, 38000, 0), step(1, 10000, 0)]}
+    runs = bench.runs(doc)
+    assert [(r.spf, r.writer) for r in runs] == [("on", False), ("on", True), ("off", False),
+                                                 ("off", True)]
+    assert runs[0].counters == {"speculative_pgfault": 16400, "spf_abort_x": 1}
+    host = {"accel": "tcg", "smp": 2, "profile": "plain", "memory": "512M"}
+    text = bench.table(runs, host)
+    assert "3.00x with it" in text and "16-CPU x86 VM" in text and "+543.55 %" in text
+    assert "1520963994-28477-1" in text  # the source is cited
+    path = bench.save(tmp_path, bench.record(doc, host, runs))
+    rec = json.loads(path.read_text())
+    assert rec["qemu"]["accel"] == "tcg" and rec["qemu"]["smp"] == 2
+    assert len(rec["runs"]) == 4 and rec["machine"]["cpus"]
+    assert bench.guest_args(2, 8, 2, spf=True)[0] == "sysctl=1"
+    assert not any(a.startswith("sysctl") for a in bench.guest_args(2, 8, 2, spf=False))
+
+
+def test_test_requires_speculative_faults_on_an_spf_kernel() -> None:
+    from spfteach.kernel.commands import _require_speculation
+    from spfteach.kernel.verdict import Verdict
+
+    def verdict(vmstat: dict) -> Verdict:
+        return Verdict(doc={"ok": True, "steps": [{"program": "torture", "vmstat": vmstat}]})
+
+    v = verdict({"pgfault": 10, "speculative_pgfault": 4})
+    _require_speculation(v)
+    assert v.passed
+    v = verdict({"pgfault": 10, "speculative_pgfault": 0})
+    _require_speculation(v)
+    assert v.problems == ["no fault was handled speculatively (is the sysctl on?)"]
+    v = verdict({"pgfault": 10})
+    _require_speculation(v)
+    assert "no speculative_pgfault counter" in v.problems[0]
+
+
+def test_published_table_cites_its_source() -> None:
+    pub = json.loads((REPO / "data" / "spf-v9-ebizzy.json").read_text())
+    assert pub["message_id"] == "<1520963994-28477-1-git-send-email-ldufour@linux.vnet.ibm.com>"
+    assert {r["machine"] for r in pub["rows"]} == {"16-CPU x86 VM", "80-CPU Power8"}
+
+
+# --- the real thing --------------------------------------------------------------------------
+
+
+def _port_ready(kdir: Path) -> str | None:
+    for need in ("patches/series", "configs", "guest"):
+        if not (kdir / need).exists():
+            return f"the port has no {need} yet"
+    return None
+
+
+@pytest.mark.kernel
+@pytest.mark.timeout(3600)
+def test_real_pipeline_builds_boots_and_passes() -> None:
+    """fetch, build --debug, boot, torture: ok, zero splats, speculative faults seen."""
+    kdir = Path(os.environ.get("SPFTEACH_KERNEL_DIR", REPO / "kernel"))
+    why = _port_ready(kdir)
+    if why:
+        pytest.skip(why)
+    r = subprocess.run([sys.executable, "-m", "spfteach.kernel", "test", "--json",
+                        "--seconds", os.environ.get("SPFTEACH_TEST_SECONDS", "10")],
+                       capture_output=True, text=True, timeout=3500)
+    assert r.returncode == 0, r.stderr[-3000:]
+    doc = json.loads(r.stdout)
+    assert doc["ok"] is True and doc["host"]["splats"] == [] and doc["host"]["passed"]
+    assert doc["steps"] and "vmstat" in doc["steps"][0]
