@@ -12,6 +12,7 @@ import sys
 import textwrap
 
 from . import __doc__ as _pkgdoc  # noqa: F401
+from .explore import mutants
 from .model import checks as checkreg
 from .model.pgtable import AddressError
 from .scenarios import SCENARIOS, UnknownScenario
@@ -77,6 +78,36 @@ def _parser() -> argparse.ArgumentParser:
                     help="e.g. 0,0,1 or 0*24,1*,0* or a named schedule of the scenario")
     st.add_argument("--state", action="store_true",
                     help="print the full shared state after the last step")
+    st.add_argument("--mutant", action="append", default=[], metavar="NAME",
+                    help="switch a check off (see `spfteach mutants`); repeatable")
+
+    ex = sub.add_parser(
+        "explore", help="run every schedule of a scenario and check the invariants",
+        description="Explore all schedules of SCENARIO (state caching: a state seen before is "
+                    "not explored again) and check the invariants after every step. Reports "
+                    "complete executions, distinct states, deadlocks, violations, time, and "
+                    "for each violated invariant the shortest schedule that replays it with "
+                    "`spfteach step SCENARIO --schedule ... --mutant ...`.")
+    ex.add_argument("scenario", metavar="SCENARIO")
+    ex.add_argument("--mutant", action="append", default=[], metavar="NAME",
+                    help="switch a check off (repeatable)")
+    ex.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    mu = sub.add_parser(
+        "mutants", help="every check switched off in turn: which scenario catches it",
+        description="The matrix of mutants x scenarios: each mutant is the speculative path "
+                    "with one check switched off; a scenario catches it when exploring it "
+                    "breaks an invariant. Every scenario is also explored unmutated (it must "
+                    "be clean). Takes a minute or two; uses every core.")
+    mu.add_argument("--json", action="store_true", help="print the matrix as JSON")
+    mu.add_argument("--mutant", action="append", default=None, metavar="NAME",
+                    help="only these mutants (repeatable)")
+    mu.add_argument("--scenario", action="append", default=None, metavar="NAME",
+                    help="only these scenarios (repeatable)")
+
+    from .kernel import add_subparser as add_kernel
+
+    add_kernel(sub)
 
     wk = sub.add_parser(
         "walk", help="page-table walk drill: split an address, follow the walk",
@@ -113,8 +144,11 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
 
 def cmd_step(args: argparse.Namespace) -> int:
     scen = get_scenario(args.scenario)
+    muts = [mutants.validate(m) for m in args.mutant]
     spec = scen.schedules.get(args.schedule, args.schedule)
-    run = scen.new_run()
+    run = scen.new_run(muts)
+    if muts:
+        print("mutants: " + "; ".join(f"{m} ({mutants.describe(m)})" for m in muts))
     print(f"scenario {scen.name}: {scen.title}")
     for th in scen.threads:
         print(f"  {th}")
@@ -139,13 +173,81 @@ def cmd_step(args: argparse.Namespace) -> int:
         print("DEADLOCK: threads are left and none can move")
     for t in run.tasks:
         print(result_line(run, t.tid))
-    if run.kernel.violations:
-        for v in run.kernel.violations:
-            print(f"  VIOLATION: {v}")
+    for v in run.violations:
+        print(f"  VIOLATION {v.invariant} at step {v.step}: {v.message}")
     if args.state:
         print()
         for key, val in run.trace[-1].state.items() if run.trace else run.initial_state.items():
             print(f"  {key} = {val}")
+    return 0
+
+
+def cmd_explore(args: argparse.Namespace) -> int:
+    from .explore.search import explore
+
+    scen = get_scenario(args.scenario)
+    muts = [mutants.validate(m) for m in args.mutant]
+    rep = explore(scen, muts)
+    if args.json:
+        print(json.dumps(rep.as_dict(), indent=2))
+        return 0
+    print(f"scenario {scen.name}" + (f" with mutants {', '.join(muts)}" if muts else ""))
+    print(f"  complete executions {rep.executions}, pruned at a known state {rep.pruned}")
+    print(f"  distinct states {rep.states}, blocked states {rep.blocked_states}, "
+          f"deadlocks {rep.deadlocks}")
+    print(f"  {rep.seconds:.3f} s, {rep.states_per_second:,.0f} states/s, "
+          f"{rep.transitions} steps executed (replays included)")
+    outcomes = sorted(", ".join(f"T{i} {r if isinstance(r, str) else _fault(r)}"
+                                for i, r in enumerate(o)) for o in rep.outcomes)
+    for o in outcomes:
+        print(f"  outcome: {o}")
+    if not rep.counterexamples:
+        print("  no invariant violated")
+    for c in sorted(rep.counterexamples.values(), key=lambda c: c.invariant):
+        flags = "".join(f" --mutant {m}" for m in muts)
+        print(f"  VIOLATION {c.invariant}: {c.message}")
+        print(f"    replay: spfteach step {scen.name} --schedule "
+              f"{format_schedule(c.schedule)}{flags}")
+    return 0
+
+
+def _fault(r: object) -> str:
+    from .model.mm_types import fault_str
+
+    return fault_str(r) if isinstance(r, int) else str(r)
+
+
+def cmd_mutants(args: argparse.Namespace) -> int:
+    from .explore.mutants import matrix
+
+    muts = [mutants.validate(m) for m in args.mutant] if args.mutant else None
+    scens = [get_scenario(s).name for s in args.scenario] if args.scenario else None
+
+    def progress(done: int, total: int) -> None:
+        if not args.json and sys.stderr.isatty():
+            print(f"\r  explored {done}/{total}", end="", file=sys.stderr, flush=True)
+
+    m = matrix(muts, scens, progress=progress)
+    if not args.json and sys.stderr.isatty():
+        print(file=sys.stderr)
+    data = m.as_json()
+    if args.json:
+        print(json.dumps(data, indent=2))
+        return 0
+    print("scenarios, unmutated:")
+    for name, s in data["scenarios"].items():
+        verdict = "clean" if not s["violations"] else f"{s['violations']} VIOLATIONS"
+        print(f"  {name:<26} {verdict:<8} {s['executions']:>4} executions "
+              f"{s['states']:>6} states {s['seconds']:>7.3f} s")
+    print("mutants:")
+    for name, row in data["mutants"].items():
+        if row["caught_by"]:
+            c = row["counterexample"]
+            print(f"  {name:<28} caught by {', '.join(row['caught_by'])}")
+            print(f"  {'':<28} shortest: {c['invariant']} in {c['scenario']}, "
+                  f"schedule {c['schedule']}")
+        else:
+            print(f"  {name:<28} NOT CAUGHT by any scenario")
     return 0
 
 
@@ -181,8 +283,15 @@ def cmd_checks(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_kernel(args: argparse.Namespace) -> int:
+    from .kernel import run as run_kernel
+
+    return run_kernel(args)
+
+
 COMMANDS = {"scenarios": cmd_scenarios, "step": cmd_step, "walk": cmd_walk,
-            "checks": cmd_checks}
+            "checks": cmd_checks, "explore": cmd_explore, "mutants": cmd_mutants,
+            "kernel": cmd_kernel}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -193,7 +302,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return COMMANDS[args.cmd](args)
-    except (UserError, ScheduleError, UnknownScenario, AddressError) as e:
+    except (UserError, ScheduleError, UnknownScenario, AddressError,
+            mutants.UnknownMutant) as e:
         print(f"spfteach: error: {e}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # `spfteach step ... | head`

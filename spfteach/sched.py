@@ -18,6 +18,7 @@ from typing import Any
 
 from .model.invariants import check_end
 from .model.kernel import Kernel
+from .model.memory import NotModelled
 from .model.task import Op, Src, Task
 
 Program = Generator[Op, None, Any]
@@ -83,6 +84,7 @@ class Run:
         #: keep Step records and state snapshots (the explorer turns this off)
         self.record = record
         self.violations: list[Violation] = []
+        self.unmodelled: list[str] = []
         self.ended = False
         self._runnable: list[int] = []
         self._runnable_at = -1
@@ -142,6 +144,20 @@ class Run:
             self.results[tid] = stop.value
             self.pending.pop(tid, None)
             return True, stop.value
+        except (NotModelled, AssertionError, KeyError, AttributeError, TypeError) as e:
+            # A mutant can lead the code where the kernel would oops (follow an
+            # empty pmd as a table, unlock a lock it does not hold): that is a
+            # verdict, not a crash of the tool.  Model limits are not.
+            if isinstance(e, NotModelled):
+                # Where the model stops (a path it does not implement): the thread
+                # ends there, and the run says so; it is no verdict on the kernel.
+                self.unmodelled.append(f"T{tid}: {e}")
+                self.results[tid] = "not modelled"
+            else:
+                self.kernel.violate("oops", f"T{tid} oopses: {type(e).__name__}: {e}")
+                self.results[tid] = "oops"
+            self.pending.pop(tid, None)
+            return True, self.results[tid]
         self.pending[tid] = op
         return False, None
 
@@ -184,7 +200,8 @@ class Run:
         """No thread can move: judge what is left (once)."""
         if not self.ended:
             self.ended = True
-            check_end(self.kernel, self.deadlocked)
+            if not self.unmodelled:  # a thread stopped where the model stops: no verdict
+                check_end(self.kernel, self.deadlocked)
 
     def _runnable_str(self) -> str:
         r = self.runnable()

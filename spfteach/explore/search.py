@@ -55,6 +55,7 @@ class Report:
     deadlocks: int = 0
     violating_runs: int = 0
     outcomes: set[tuple] = field(default_factory=set)
+    unmodelled: set[str] = field(default_factory=set)  # paths the model does not implement
     counterexamples: dict[str, Counterexample] = field(default_factory=dict)
     seconds: float = 0.0
     complete: bool = True  # False when a budget stopped it
@@ -81,6 +82,7 @@ class Report:
             "violations": len(self.counterexamples),
             "counterexamples": {k: c.as_dict() for k, c in sorted(self.counterexamples.items())},
             "outcomes": sorted(repr(o) for o in self.outcomes),
+            "unmodelled": sorted(self.unmodelled),
             "seconds": round(self.seconds, 4),
             "states_per_second": round(self.states_per_second, 1),
         }
@@ -169,9 +171,18 @@ def explore(scen: Scenario, mutants: Iterable[str] = (), max_seconds: float | No
             if not enabled:
                 rep.executions += 1
                 rep.outcomes.add(_outcome(run))
+                rep.unmodelled.update(run.unmodelled)
                 break
             local = next((tid for tid in enabled if run.pending[tid].local), None)
-            choices = [local] if local is not None else enabled
+            if local is not None:
+                choices = [local]
+            elif run.schedule and run.schedule[-1] in enabled and enabled[0] != run.schedule[-1]:
+                # Keep running the thread that just ran: a replay then opens a whole
+                # run of new states instead of one (replays dominate the cost).
+                last = run.schedule[-1]
+                choices = [last] + [tid for tid in enabled if tid != last]
+            else:
+                choices = enabled
             for tid in choices[1:]:
                 stack.append((run.schedule + [tid], node))
             parent = node
@@ -241,6 +252,7 @@ def naive(scen: Scenario, mutants: Iterable[str] = (), max_seconds: float | None
             if not enabled:
                 rep.executions += 1
                 rep.outcomes.add(_outcome(run))
+                rep.unmodelled.update(run.unmodelled)
                 break
             for tid in enabled[1:]:
                 stack.append(run.schedule + [tid])

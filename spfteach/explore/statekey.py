@@ -24,14 +24,25 @@ from ..model.task import Op, Src, Task
 
 _ATOMS = (int, str, bool, float, type(None), Entry, Src)
 _VMF_FIELDS = tuple(f.name for f in dataclasses.fields(VmFault))
+#: locals that hold the same object for a thread's whole life (the task, the
+#: kernel, the mm, names of functions): they cannot tell two states apart
+_CONSTANT = frozenset({"t", "k", "mm", "fn", "F", "RETRY", "SEGV", "src", "cpus"})
 
 
-def _norm(v: object) -> object:
+def _norm(v: object, memo: dict[int, object] | None = None) -> object:
     if isinstance(v, _ATOMS):
         return v
     cls = type(v)
     if cls is Task:
         return ("task", v.tid)  # type: ignore[attr-defined]
+    if cls is VmFault:
+        # several frames of one thread hold the same vm_fault: normalise it once
+        if memo is not None and id(v) in memo:
+            return memo[id(v)]
+        out = ("vmf", tuple(_norm(getattr(v, f)) for f in _VMF_FIELDS))
+        if memo is not None:
+            memo[id(v)] = out
+        return out
     if isinstance(v, VmAreaStruct):
         return ("vma", v.id)
     if isinstance(v, PageTablePage):
@@ -67,13 +78,15 @@ def thread_key(task: Task, gen: GeneratorType | None, result: object, finished: 
     if finished:
         return ("done", _norm(result), attrs)
     frames = []
+    memo: dict[int, object] = {}
     g = gen
     while g is not None:
         frame = g.gi_frame
         if frame is None:
             break
         frames.append((frame.f_code, frame.f_lasti,
-                       tuple((k, _norm(v)) for k, v in frame.f_locals.items())))
+                       tuple((k, _norm(v, memo)) for k, v in frame.f_locals.items()
+                             if k not in _CONSTANT)))
         g = g.gi_yieldfrom  # type: ignore[assignment]
         if not isinstance(g, GeneratorType):
             break

@@ -19,6 +19,7 @@ from .build import build_kernel
 from .config import profile, read_assignments
 from .errors import KernelError
 from .layout import Layout
+from .lock import build_lock
 from .runner import Progress
 from .verdict import Verdict, judge
 
@@ -75,14 +76,14 @@ def _build_opts(p: argparse.ArgumentParser, debug_default: bool) -> None:
     p.add_argument("-j", "--jobs", type=int, metavar="N", help="make -jN (default: all CPUs)")
 
 
-def _boot_opts(p: argparse.ArgumentParser, timeout: float) -> None:
+def _boot_opts(p: argparse.ArgumentParser, timeout: float, timeout_help: str = "") -> None:
     g = p.add_argument_group("QEMU")
     g.add_argument("--accel", choices=("auto", "kvm", "tcg"), default="auto",
                    help="auto: KVM if a test boot shows it works here, else TCG (default)")
     g.add_argument("--smp", type=int, default=2, metavar="N", help="vCPUs (default 2)")
     g.add_argument("--memory", default="512M", metavar="SIZE", help="guest RAM (default 512M)")
     g.add_argument("--timeout", type=float, default=timeout, metavar="S",
-                   help=f"stop QEMU after S seconds (default {timeout:.0f})")
+                   help=f"stop QEMU after S seconds (default {timeout_help or f'{timeout:.0f}'})")
 
 
 def add_subparser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -141,7 +142,7 @@ def add_subparser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentPa
             with SPF, some faults were handled speculatively."""))
     _common(tp)
     _build_opts(tp, debug_default=True)
-    _boot_opts(tp, timeout=0)
+    _boot_opts(tp, timeout=0, timeout_help="120 + 4 x --seconds")
     tp.add_argument("--seconds", type=int, default=TEST_SECONDS, metavar="N",
                     help=f"torture run time in the guest (default {TEST_SECONDS})")
     tp.add_argument("--json", action="store_true",
@@ -149,7 +150,18 @@ def add_subparser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentPa
 
     hp = steps.add_parser(
         "bench", help="fault throughput with SPF on/off, beside the published v9 figures",
-        formatter_class=raw, description=bench.__doc__)
+        formatter_class=raw, description=textwrap.dedent("""\
+            build, boot, and run faultbench (N threads touching fresh anonymous memory, as
+            ebizzy -m does) four times in one boot: without and with a thread doing
+            mmap/munmap of unrelated ranges, which takes mmap_lock for writing over and
+            over, each with vm.speculative_page_fault on and off.  Classic faults queue
+            behind that writer; speculative ones do not, so the figure to watch is the
+            on/off ratio with the writer, and the speculative share of the faults.
+
+            The figures are saved in data/kernel-bench/ (machine, QEMU mode, vCPUs,
+            every run) and printed beside the v9 ebizzy table of the series' cover
+            letter (data/spf-v9-ebizzy.json): compare ratios and shares, not raw
+            numbers (records/s on 16-80 CPUs vs faults/s on emulated vCPUs)."""))
     _common(hp)
     _build_opts(hp, debug_default=False)
     _boot_opts(hp, timeout=900)
@@ -178,14 +190,19 @@ def do_fetch(layout: Layout, progress: Progress) -> source.Applied:
     elif not applied.skipped:
         progress.say(f"applied {len(applied.patches)} patch(es) from {layout.rel(layout.series)};"
                      f" {len(applied.changed)} file(s) changed in the tree")
+    if applied.offsets:
+        progress.say(f"note: {len(applied.offsets)} hunk(s) applied at an offset (this tree "
+                     f"differs a little from the series' base): {'; '.join(applied.offsets[:4])}"
+                     + (" ..." if len(applied.offsets) > 4 else ""))
     return applied
 
 
 def do_build(layout: Layout, args: argparse.Namespace, progress: Progress) -> tuple[Path, Path]:
-    applied = do_fetch(layout, progress)
-    args.series = applied.patches
-    build_kernel(layout, args.debug, progress, force=args.force, njobs=args.jobs)
-    initrd = guest.build_guest(layout, progress)
+    with build_lock(layout.build, progress):
+        applied = do_fetch(layout, progress)
+        args.series = applied.patches
+        build_kernel(layout, args.debug, progress, force=args.force, njobs=args.jobs)
+        initrd = guest.build_guest(layout, progress)
     return layout.bzimage(args.debug), initrd
 
 
@@ -246,7 +263,8 @@ def _steps_report(doc: dict) -> list[str]:
 
 def cmd_fetch(args: argparse.Namespace, progress: Progress) -> int:
     layout = _layout(args)
-    do_fetch(layout, progress)
+    with build_lock(layout.build, progress):
+        do_fetch(layout, progress)
     progress.say(f"source ready: {layout.src}")
     return 0
 

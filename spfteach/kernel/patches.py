@@ -128,6 +128,17 @@ def parse_patch(text: str, strip: int = 1) -> PatchInfo:
     return info
 
 
+def offsets(output: str) -> list[str]:
+    """Hunks GNU patch placed at another line than the patch says ('file hunk #N +K lines')."""
+    found, current = [], "?"
+    for line in output.splitlines():
+        if m := re.match(r"(?:checking|patching) file '?(.+?)'?$", line):
+            current = m[1]
+        elif m := re.match(r"Hunk #(\d+) succeeded at \d+ \(offset (-?\d+) lines?\)", line):
+            found.append(f"{current} hunk #{m[1]} {int(m[2]):+d} lines")
+    return found
+
+
 def _context(hunk: Hunk | None) -> str:
     if hunk is None:
         return ""

@@ -20,13 +20,13 @@ import hashlib
 import json
 import shutil
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import tools
 from .errors import KernelError
 from .layout import Layout
-from .patches import PatchInfo, SeriesEntry, explain_failure, parse_patch, read_series
+from .patches import PatchInfo, SeriesEntry, explain_failure, offsets, parse_patch, read_series
 from .runner import Progress, run_logged
 from .stamps import Stamp, digest
 
@@ -68,6 +68,7 @@ class Applied:
     patches: list[str]
     changed: list[str]  # files whose content changed in the tree by this apply
     skipped: bool  # the stamp said the series was already applied
+    offsets: list[str] = field(default_factory=list)  # hunks applied at a shifted line
 
 
 def series_entries(layout: Layout) -> list[SeriesEntry]:
@@ -95,12 +96,13 @@ def apply_series(layout: Layout, progress: Progress) -> Applied:
     touched = sorted({f for info in infos for f in info.files})
     manifest = _save_pristine(layout, touched)
     staging = _stage(layout, touched, manifest)
+    shifted = []
     for entry, info in zip(entries, infos, strict=True):
-        _apply_one(layout, staging, entry, info)
+        shifted += [f"{entry.patch.name}: {o}" for o in _apply_one(layout, staging, entry, info)]
     changed = _sync(layout, staging, manifest, set(touched))
     shutil.rmtree(staging, ignore_errors=True)
-    stamp.write(key, patches=names, touched=touched)
-    return Applied(names, changed, False)
+    stamp.write(key, patches=names, touched=touched, offsets=shifted)
+    return Applied(names, changed, False, shifted)
 
 
 def apply_key(layout: Layout, entries: list[SeriesEntry]) -> str:
@@ -150,7 +152,8 @@ def _stage(layout: Layout, files: list[str], manifest: dict[str, str]) -> Path:
     return staging
 
 
-def _apply_one(layout: Layout, staging: Path, entry: SeriesEntry, info: PatchInfo) -> None:
+def _apply_one(layout: Layout, staging: Path, entry: SeriesEntry, info: PatchInfo) -> list[str]:
+    """Apply one patch in the staging tree; return the hunks it placed at an offset."""
     cmd = [*PATCH_CMD, f"-p{entry.strip}", "-i", str(entry.patch)]
     r = subprocess.run(cmd, cwd=staging, stdin=subprocess.DEVNULL, capture_output=True,
                        text=True, errors="replace")
@@ -162,6 +165,7 @@ def _apply_one(layout: Layout, staging: Path, entry: SeriesEntry, info: PatchInf
         why = explain_failure(r.stdout + r.stderr, info)
         raise KernelError(f"{layout.rel(entry.patch)} does not apply to linux-source-6.1 "
                           f"(patch -p{entry.strip} --fuzz=0): {why}; the tree was left as it was")
+    return offsets(r.stdout)
 
 
 def _sha(path: Path) -> str | None:

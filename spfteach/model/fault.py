@@ -51,14 +51,27 @@ def do_user_addr_fault(t: Task, mm: MmStruct, address: int, flags: int,
                        speculative: bool = True) -> Gen:
     """Returns the fault result; ``t.spf_result`` keeps the speculative one."""
     t.spf_result = None  # type: ignore[attr-defined]
-    epoch = t.kernel.pt_writes
+    k = t.kernel
+    epoch = (k.pt_writes, _vma_epoch(k))
     t.refault = False
     fault = yield from _do_user_addr_fault(t, mm, address, flags, speculative)
-    if fault == 0 and t.kernel.pt_writes == epoch and not t.refault and \
-            not t.kernel.mapped(address, bool(flags & FAULT_FLAG_WRITE)):
-        t.kernel.violate("lost-fault", f"T{t.tid}'s fault at {address:#x} returned success "
-                                       "but the page is not mapped")
+    undisturbed = (k.pt_writes, _vma_epoch(k)) == epoch
+    if fault == 0 and undisturbed and not t.refault and \
+            not k.mapped(address, bool(flags & FAULT_FLAG_WRITE)):
+        k.violate("lost-fault", f"T{t.tid}'s fault at {address:#x} returned success "
+                                "but the page is not mapped")
+    if fault & VM_FAULT_ERROR and undisturbed:
+        vma = k.find_vma_at(address)
+        if vma is not None and not access_error(t, flags, vma):
+            k.violate("spurious-error", f"T{t.tid}'s fault at {address:#x} failed "
+                                        "although its VMA allows the access and no writer ran")
     return fault
+
+
+def _vma_epoch(k) -> tuple:
+    """Changes whenever a writer changes any VMA (its count) or the tree."""
+    return (tuple(v.id for v in k.mm.mmap),
+            tuple(v.vm_sequence.sequence for v in k.vmas.values()))
 
 
 def _do_user_addr_fault(t: Task, mm: MmStruct, address: int, flags: int,

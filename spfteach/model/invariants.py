@@ -24,7 +24,14 @@ INVARIANTS: dict[str, str] = {
     "lost-fault": "a fault that reports success leaves its page mapped",
     "deadlock": "threads are left and none of them can move",
     "spf-holds-mmap_sem": "the speculative path never takes mmap_sem",
+    "needs-mmap_sem": "code that requires mmap_sem (anon_vma_prepare) runs with it held",
+    "spurious-error": "a fault fails only if its VMA (or a writer) gives a reason",
     "pgtable-leak": "no page table stays linked where no VMA needs it",
+    "pte-lock": "a PTE is written only by the holder of its page table's lock",
+    "uffd-bypass": "a fault that saw the range registered with userfaultfd does not map "
+                   "the page itself",
+    "oops": "the code never follows a pointer into nonsense (the model raised an error where "
+            "the kernel would oops)",
     "vma-leak": "a VMA removed from the tree is freed once nobody holds a reference",
 }
 
@@ -49,6 +56,9 @@ def check_range(k, start: int, end: int, who: str) -> None:
             elif e.write and not vma.vm_flags & 0x2:
                 k.violate("pte-rights", f"after {who}: writable pte at {addr:#x} in "
                                         f"vma{vma.id}, which has no VM_WRITE")
+            elif not vma.vm_flags & 0x7:
+                k.violate("pte-rights", f"after {who}: pte at {addr:#x} in PROT_NONE "
+                                        f"vma{vma.id}")
 
 
 def check_end(k, deadlocked: bool) -> None:

@@ -128,19 +128,19 @@ class Kernel:
         for v in self.mm.mmap:
             if v.vm_start < end and start < v.vm_end:
                 raise ValueError(f"VMA {start:#x}-{end:#x} overlaps vma{v.id}")
-        vma = VmAreaStruct(
-            self._next_vma,
-            start,
-            end,
-            flags,
-            anon_vma=self.new_anon_vma() if anon_vma else None,
-            vm_ops=vm_ops,
-            vm_policy=policy,
-        )
-        self._next_vma += 1
-        self.vmas[vma.id] = vma
+        vma = self.new_vma(start, end, flags, self.new_anon_vma() if anon_vma else None,
+                           vm_ops=vm_ops, policy=policy)
         self.mm.mmap.append(vma)
         self.mm.mmap.sort(key=lambda v: v.vm_start)
+        return vma
+
+    def new_vma(self, start: int, end: int, flags: int, anon_vma: int | None,
+                vm_ops: str | None = None, policy: str | None = None) -> VmAreaStruct:
+        """``vm_area_alloc()``: a VMA not yet in the tree (a writer links it)."""
+        vma = VmAreaStruct(self._next_vma, start, end, flags, anon_vma=anon_vma,
+                           vm_ops=vm_ops, vm_policy=policy)
+        self._next_vma += 1
+        self.vmas[vma.id] = vma
         return vma
 
     def table_for(self, address: int, level: str, create: bool) -> PageTablePage | None:

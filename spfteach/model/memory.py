@@ -44,6 +44,7 @@ from .mm_types import (
 )
 from .mmap import get_vma, put_vma
 from .pgtable import Entry, Kind, PageTablePage, PtState
+from .rmap import anon_vma_prepare
 from .seqlock import raw_read_seqcount, read_seqcount_retry
 from .smp import local_irq_disable, local_irq_enable
 from .task import Gen, Src, Task
@@ -78,6 +79,10 @@ def _install_pte(t: Task, pt: PageTablePage, idx: int, e: Entry) -> None:
     if pt.state is PtState.UNLINKED:
         k.violate("pte-in-unlinked-table", f"T{t.tid} installs a pte for "
                   f"{pt.address_of(idx):#x} into unlinked page table pt{pt.id}")
+    ptl = k.ptl.get(pt.id)
+    if ptl is not None and ptl.owner != t.tid:
+        k.violate("pte-lock", f"T{t.tid} writes the pte for {pt.address_of(idx):#x} without "
+                              f"holding {ptl.name}")
     _write_entry(t, pt, idx, e)
 
 
@@ -208,7 +213,10 @@ def handle_pte_fault(t: Task, vmf: VmFault) -> Gen:
         vmf.pte = None
     elif not _spec(vmf):
         if pmdval.kind is not Kind.TABLE:
-            raise NotModelled("huge pmd in the classic path (THP) is not modelled")
+            # pmd_devmap_trans_unstable(): a huge pmd appeared (THP): return and
+            # let the access fault again, to be handled at the pmd level.
+            t.refault = True
+            return 0
         pte_pt = k.pt_pages[pmdval.target]
         idx = pgtable.index("pte", vmf.address, k.la57)
         yield t.at(_s(fn, "vmf->orig_pte = *vmf->pte;"))
@@ -228,7 +236,7 @@ def handle_pte_fault(t: Task, vmf: VmFault) -> Gen:
         return (yield from do_fault(t, vmf))
     assert vmf.orig_pte is not None
     if not pgtable.pte_present(vmf.orig_pte):
-        raise NotModelled("do_swap_page(): swapped-out PTEs are not modelled")
+        return (yield from do_swap_page(t, vmf))
     if not (yield from pte_spinlock(t, vmf)):
         return VM_FAULT_RETRY
     entry = vmf.orig_pte
@@ -351,7 +359,9 @@ def do_anonymous_page(t: Task, vmf: VmFault) -> Gen:
         if (yield from _userfaultfd_missing(t, vma, fn)):
             return (yield from handle_userfault(t, vmf))
         return (yield from _setpte(t, vmf, entry))
-    # Allocate our own private page.
+    # Allocate our own private page (its reverse mapping needs an anon_vma).
+    if not (yield from anon_vma_prepare(t, vma)):
+        return VM_FAULT_OOM
     yield t.at(_s(fn, "page = vma_alloc_zeroed_movable_folio(vma, vmf->address);"))
     pfn = k.alloc_page()
     t.did(f"allocates page{pfn}")
@@ -419,11 +429,28 @@ def _setpte(t: Task, vmf: VmFault, entry: Entry) -> Gen:
     k = t.kernel
     pte_pt, idx = vmf.pte  # type: ignore[misc]
     yield t.at(_s(fn, "set_pte_at(vma->vm_mm, vmf->address, vmf->pte, entry);"))
+    vma = vmf.vma
+    if vma is not None and vmf.vma_flags & VM_UFFD_MISSING and vma.vm_flags & VM_UFFD_MISSING:
+        k.violate("uffd-bypass", f"T{t.tid} maps {vmf.address:#x} itself although it saw "
+                                 "the range registered with userfaultfd")
     _install_pte(t, pte_pt, idx, entry)
     if entry.kind is Kind.PAGE and not entry.special:
         k.pages[entry.target] = "mapped"
     t.did(f"installs pte = {entry} at pt{pte_pt.id}[{idx}]")
     yield from pte_unmap_unlock(t, vmf, _s(fn, "pte_unmap_unlock(vmf->pte, vmf->ptl);"))
+    return 0
+
+
+def do_swap_page(t: Task, vmf: VmFault) -> Gen:
+    """A PTE that is not present.  Only the degenerate case is modelled: an
+    *empty* PTE taken for a swap entry (what happens if the pte_none() branch is
+    skipped) finds no swap device and returns 0 — the access faults again,
+    forever.  Real swap-in is not modelled."""
+    e = vmf.orig_pte
+    if e is None or e.kind is not Kind.NONE:
+        raise NotModelled("do_swap_page(): swapping in is not modelled")
+    yield t.at(_s("do_swap_page", "si = get_swap_device(entry);"))
+    t.did("swap entry 0: no swap device; return 0 without mapping anything")
     return 0
 
 
@@ -438,6 +465,9 @@ def do_fault(t: Task, vmf: VmFault) -> Gen:
     vma = vmf.vma
     assert vma is not None
     yield t.at(Src(F, "__do_fault", "ret = vma->vm_ops->fault(vmf);"))
+    if not vma_mm(k).mmap_sem.held_by(t.tid):
+        k.violate("needs-mmap_sem", f"T{t.tid} calls {vma.vm_ops}->fault() without mmap_sem "
+                                    "(it may drop it, or rely on it for the file's mapping)")
     pfn = k.alloc_page()
     t.did(f"{vma.vm_ops}->fault() returns page{pfn}")
     if not (yield from pte_alloc(t, vma_mm(k), vmf)):
@@ -699,6 +729,8 @@ def _speculative_body(t: Task, mm: MmStruct, vma: VmAreaStruct, vmf: VmFault, ad
     if t.check("spf_pgd", pgtable.pgd_none(pgdval, folded) or pgtable.pgd_bad(pgdval, folded)):
         return RETRY, True
 
+    if not folded and pgdval.kind is not Kind.TABLE:
+        return _oops_walk(t, "pgd", pgdval), True
     if folded:
         p4d_table, p4d_idx = mm.pgd, pgd_idx
     else:
@@ -709,6 +741,8 @@ def _speculative_body(t: Task, mm: MmStruct, vma: VmAreaStruct, vmf: VmFault, ad
     if t.check("spf_p4d", pgtable.p4d_none(p4dval) or pgtable.p4d_bad(p4dval)):
         return RETRY, True
 
+    if p4dval.kind is not Kind.TABLE:
+        return _oops_walk(t, "p4d", p4dval), True
     pud_table = k.pt_pages[p4dval.target]
     vmf.pud = (pud_table, pgtable.index("pud", address, k.la57))
     yield t.at(_s(fn, "pudval = READ_ONCE(*vmf.pud);"))
@@ -719,6 +753,8 @@ def _speculative_body(t: Task, mm: MmStruct, vma: VmAreaStruct, vmf: VmFault, ad
     if t.check("spf_pud_trans_huge", pgtable.pud_trans_huge(pudval)):
         return RETRY, True
 
+    if pudval.kind is not Kind.TABLE:
+        return _oops_walk(t, "pud", pudval), True
     pmd_table = k.pt_pages[pudval.target]
     vmf.pmd = (pmd_table, pgtable.index("pmd", address, k.la57))
     yield t.at(_s(fn, "vmf.orig_pmd = READ_ONCE(*vmf.pmd);"))
@@ -759,6 +795,14 @@ def _speculative_body(t: Task, mm: MmStruct, vma: VmAreaStruct, vmf: VmFault, ad
 
     ret = yield from handle_pte_fault(t, vmf)
     return ret, False
+
+
+def _oops_walk(t: Task, level: str, e: Entry) -> int:
+    """Reachable only with a walk check mutated away: following an entry that is
+    not a table pointer reads whatever its bits point at."""
+    t.kernel.violate("oops", f"T{t.tid} follows a {e.kind.value} {level} entry as if it "
+                             "pointed to a page table")
+    return VM_FAULT_RETRY
 
 
 def arch_vma_access_permitted(k, pkey: int, write: bool, execute: bool, foreign: bool) -> bool:

@@ -204,12 +204,20 @@ def unmap_region(t: Task, mm: MmStruct, vma: VmAreaStruct) -> Gen:
 
 
 def do_munmap(t: Task, mm: MmStruct, start: int, length: int) -> Gen:
-    """``munmap()`` of exactly one whole VMA (splitting is a later writer)."""
-    fn = "do_munmap"
+    """``munmap()``: take ``mmap_sem`` for writing and unmap."""
     yield from down_write(t, mm.mmap_sem, _s("vm_munmap", "down_write(&mm->mmap_sem)"))
+    yield from __do_munmap(t, mm, start, length)
+    yield from up_write(t, mm.mmap_sem, _s("vm_munmap", "up_write(&mm->mmap_sem);"))
+    check_range(t.kernel, start, start + length, f"T{t.tid}'s munmap")
+    return 0
+
+
+def __do_munmap(t: Task, mm: MmStruct, start: int, length: int) -> Gen:
+    """Unmap exactly one whole VMA, ``mmap_sem`` held for writing (mremap() calls
+    this too).  Splitting is ``__split_vma()``'s business, not modelled here."""
+    fn = "do_munmap"
     vma = yield from find_vma(t, mm, start)
     if vma is None or vma.vm_start >= start + length:
-        yield from up_write(t, mm.mmap_sem, _s("vm_munmap", "up_write(&mm->mmap_sem);"))
         return 0
     if vma.vm_start != start or vma.vm_end != start + length:
         raise NotImplementedError("the model's munmap removes whole VMAs only")
@@ -219,8 +227,18 @@ def do_munmap(t: Task, mm: MmStruct, start: int, length: int) -> Gen:
     yield from unmap_region(t, mm, vma)
     yield from write_seqcount_end(t, seq, _s(fn, "vm_write_end(vma);"))
     yield from put_vma(t, vma, _s("remove_vma", "put_vma(vma);"))
-    yield from up_write(t, mm.mmap_sem, _s("vm_munmap", "up_write(&mm->mmap_sem);"))
-    check_range(t.kernel, start, start + length, f"T{t.tid}'s munmap")
     return 0
+
+
+def vma_rb_insert(t: Task, mm: MmStruct, vma: VmAreaStruct) -> Gen:
+    """Link a new VMA into the tree under ``mm_rb_lock`` (``__vma_link_rb()``)."""
+    yield from write_lock(t, mm.mm_rb_lock, _s("vma_rb_insert", "write_lock(&mm->mm_rb_lock);"))
+    yield t.at(_s("vma_rb_insert", "rb_insert_augmented(&vma->vm_rb, root,"))
+    mm.mmap.append(vma)
+    mm.mmap.sort(key=lambda v: v.vm_start)
+    vma.rb_detached = False
+    t.did(f"vma{vma.id} [{vma.vm_start:#x}, {vma.vm_end:#x}) enters the tree")
+    yield from write_unlock(t, mm.mm_rb_lock,
+                            _s("vma_rb_insert", "write_unlock(&mm->mm_rb_lock);"))
 
 

@@ -55,14 +55,49 @@ def change_pte_range(t: Task, mm: MmStruct, start: int, end: int, newflags: int)
 
 
 def do_mprotect(t: Task, mm: MmStruct, start: int, length: int, newflags: int) -> Gen:
-    """``mprotect()`` of exactly one whole VMA (``mprotect_fixup()`` without a split)."""
+    """``mprotect()`` of a whole VMA, or of its tail (the VMA is split first)."""
     yield from down_write(t, mm.mmap_sem,
                           _s("do_mprotect_pkey", "down_write(&current->mm->mmap_sem)"))
     vma = yield from find_vma(t, mm, start)
-    if vma is None or vma.vm_start != start or vma.vm_end != start + length:
-        raise NotImplementedError("the model's mprotect changes whole VMAs only")
-    fn = "mprotect_fixup"
+    if vma is None or vma.vm_end != start + length or start < vma.vm_start:
+        raise NotImplementedError("the model's mprotect changes a whole VMA or its tail")
+    if start > vma.vm_start:
+        vma = yield from __split_vma(t, mm, vma, start)
+    yield from write_seqcount_begin(t, vma.vm_sequence,
+                                    _s("mprotect_fixup", "vm_write_begin(vma);"))
+    yield from mprotect_fixup_locked(t, mm, vma, newflags)
+    return 0
+
+
+def __split_vma(t: Task, mm: MmStruct, vma, addr: int) -> Gen:
+    """Cut ``vma`` at ``addr``: it keeps the head, a new VMA takes the tail.
+
+    The bounds of the old VMA change under its sequence count; the tail enters
+    the tree as a new VMA.  A speculative fault that looked the old VMA up just
+    before sees the count move.
+    """
+    from .mmap import vma_rb_insert
+
+    fn = "__split_vma"
+    k = t.kernel
+    new = k.new_vma(addr, vma.vm_end, vma.vm_flags, vma.anon_vma, vma.vm_ops, vma.vm_policy)
+    new.rb_detached = True
     yield from write_seqcount_begin(t, vma.vm_sequence, _s(fn, "vm_write_begin(vma);"))
+    yield t.at(Src("mm/mmap.c", fn, "WRITE_ONCE(vma->vm_end, addr);"))
+    old_end = vma.vm_end
+    vma.vm_end = addr
+    t.did(f"vma{vma.id}.vm_end {old_end:#x}→{addr:#x}")
+    yield from vma_rb_insert(t, mm, new)
+    yield from write_seqcount_end(t, vma.vm_sequence, _s(fn, "vm_write_end(vma);"))
+    return new
+
+
+def mprotect_fixup_locked(t: Task, mm: MmStruct, vma, newflags: int) -> Gen:
+    """The rest of ``mprotect_fixup()``, entered with the count already odd and
+    ``mmap_sem`` held: flags, page protection, PTEs, TLB, count even, unlock.
+    (A scenario can start a writer here, already inside its section.)"""
+    fn = "mprotect_fixup"
+    start, length = vma.vm_start, vma.vm_end - vma.vm_start
     yield t.at(_s(fn, "WRITE_ONCE(vma->vm_flags, newflags);"))
     old = vma.vm_flags
     vma.vm_flags = newflags

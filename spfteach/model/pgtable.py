@@ -133,6 +133,8 @@ class PtState(str, Enum):
 
     ALLOCATED = "allocated"  # pte_alloc_one(): not yet visible
     LINKED = "linked"  # pmd_populate(): reachable from the tree
+    #: taken out of the tree by khugepaged, which still reads it under its lock
+    COLLAPSING = "collapsing"
     UNLINKED = "unlinked"  # pmd_clear() in free_pgtables(): unreachable, not yet freed
     FREED = "freed"  # after the RCU/IPI sync: memory may be reused
 

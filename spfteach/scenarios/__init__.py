@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from .base import Scenario
-from .catalogue import FAULT_VS_MPROTECT, FAULT_VS_MUNMAP, QUIET
+from .catalogue import CATALOGUE, CONFIGS
 
-SCENARIOS: dict[str, Scenario] = {s.name: s for s in (QUIET, FAULT_VS_MUNMAP, FAULT_VS_MPROTECT)}
+#: Races first (two threads), then single-fault configurations.
+SCENARIOS: dict[str, Scenario] = {s.name: s for s in CATALOGUE + CONFIGS}
+RACES: tuple[str, ...] = tuple(s.name for s in CATALOGUE)
 
 
 class UnknownScenario(KeyError):

@@ -1,31 +1,59 @@
-"""The scenarios available so far.
+"""The scenario catalogue: one race per entry, each a lesson of the seed.
 
 Addresses are chosen so that the numbers are readable: the heap-like VMA lives
 at ``0x7f0000000000`` (pgd index 254, everything below it 0), and a stack VMA
-near the top of user space makes the map look like a real process's.
+near the top of user space makes the map look like a real process's.  Every
+fault thread touches page 1 of the heap; page 0 is already mapped, so every
+page-table level exists and the speculative walk can reach the PTE.
 """
 
 from __future__ import annotations
 
 from ..model.kernel import Kernel
-from ..model.mm_types import VM_GROWSDOWN, VM_READ, VM_WRITE
+from ..model.khugepaged import collapse_huge_page
+from ..model.madvise import madvise_dontneed
+from ..model.mm_types import (
+    MPOL_INTERLEAVE,
+    VM_GROWSDOWN,
+    VM_READ,
+    VM_UFFD_MISSING,
+    VM_WRITE,
+)
+from ..model.mprotect import mprotect_fixup_locked
+from ..model.mremap import move_vma
+from ..model.pgtable import Entry, Kind
+from ..model.userfaultfd import userfaultfd_register
 from .base import Scenario, fault, mprotect, munmap
 
 HEAP = 0x7F0000000000
 HEAP_LEN = 0x10000  # 16 pages
 STACK = 0x7FFFFFFDE000
 STACK_LEN = 0x21000
-#: the page the faults touch: page 1 of the heap (page 0 is already mapped, so
-#: every page-table level exists and the speculative walk can reach the PTE)
 ADDR = HEAP + 0x1000
+RW = VM_READ | VM_WRITE
+NEIGHBOUR = HEAP + 0x400000  # same pmd table (1 GiB), another pte table (2 MiB)
 
 
-def base_map(k: Kernel) -> None:
-    """A two-VMA process: a populated anonymous heap and a stack."""
-    k.add_vma(HEAP, HEAP + HEAP_LEN, VM_READ | VM_WRITE)
-    k.populate(HEAP)
-    k.add_vma(STACK, STACK + STACK_LEN, VM_READ | VM_WRITE | VM_GROWSDOWN)
+def base_map(k: Kernel, heap_len: int = HEAP_LEN, anon_vma: bool = True,
+             populate: bool = True) -> None:
+    """A two-VMA process: an anonymous heap (page 0 mapped) and a stack."""
+    k.add_vma(HEAP, HEAP + heap_len, RW, anon_vma=anon_vma)
+    if populate:
+        k.populate(HEAP)
+    k.add_vma(STACK, STACK + STACK_LEN, RW | VM_GROWSDOWN)
     k.populate(STACK + STACK_LEN - 0x1000)
+
+
+def neighbour(k: Kernel, at: int = NEIGHBOUR) -> None:
+    """Another mapped VMA whose page tables outlive the heap's."""
+    k.add_vma(at, at + 0x10000, RW)
+    k.populate(at)
+
+
+def _two(k: Kernel, name: str, writer, write: bool = True):
+    t0 = k.add_task("fault")
+    t1 = k.add_task(name)
+    return [(t0, fault(t0, ADDR, write=write)), (t1, writer(t1))]
 
 
 def _quiet(k: Kernel):
@@ -36,58 +64,271 @@ def _quiet(k: Kernel):
 
 def _vs_munmap(k: Kernel):
     base_map(k)
-    t0 = k.add_task("fault")
-    t1 = k.add_task("munmap")
-    return [(t0, fault(t0, ADDR, write=True)), (t1, munmap(t1, HEAP, HEAP_LEN))]
+    return _two(k, "munmap", lambda t: munmap(t, HEAP, HEAP_LEN))
 
 
 def _vs_mprotect(k: Kernel):
     base_map(k)
+    return _two(k, "mprotect", lambda t: mprotect(t, HEAP, HEAP_LEN, VM_READ))
+
+
+def _vs_pgtable_free(k: Kernel):
+    base_map(k)
+    neighbour(k)
+    return _two(k, "munmap", lambda t: munmap(t, HEAP, HEAP_LEN))
+
+
+def _vs_thp(k: Kernel):
+    base_map(k, heap_len=0x200000)
+    return _two(k, "khugepaged", lambda t: collapse_huge_page(t, k.mm, HEAP))
+
+
+def _ipi_vs_ptl(k: Kernel):
+    base_map(k)
+    return _two(k, "madvise", lambda t: madvise_dontneed(t, k.mm, HEAP, 0x1000))
+
+
+def _vs_mremap(k: Kernel):
+    base_map(k)
+    dest = NEIGHBOUR + 0x100000  # the neighbour's pte table covers it
+    neighbour(k)
+    return _two(k, "mremap", lambda t: move_vma(t, k.mm, HEAP, HEAP_LEN, dest))
+
+
+def _vs_split(k: Kernel):
+    base_map(k)
+    # mprotect the heap's second half read-only: the VMA is split at HEAP+0x8000
+    t0 = k.add_task("fault")
+    t1 = k.add_task("mprotect-split")
+    return [(t0, fault(t0, HEAP + 0x9000, write=True)),
+            (t1, mprotect(t1, HEAP + 0x8000, 0x8000, VM_READ))]
+
+
+def _anon_vma(k: Kernel):
+    base_map(k, anon_vma=False, populate=False)
+    neighbour(k, HEAP + 0x10000)  # builds the tables the heap's pages will use
+    t0 = k.add_task("first fault")
+    t1 = k.add_task("second fault")
+    return [(t0, fault(t0, HEAP + 0x1000, write=True)),
+            (t1, fault(t1, HEAP + 0x2000, write=True))]
+
+
+def _vs_uffd(k: Kernel):
+    base_map(k)
+    return _two(k, "uffd-register", lambda t: userfaultfd_register(t, k.mm, HEAP))
+
+
+def _seq_odd(k: Kernel):
+    base_map(k)
+    vma = k.mm.mmap[0]
     t0 = k.add_task("fault")
     t1 = k.add_task("mprotect")
-    return [(t0, fault(t0, ADDR, write=True)), (t1, mprotect(t1, HEAP, HEAP_LEN, VM_READ))]
+    # The story starts with mprotect() already inside its section: it holds
+    # mmap_sem for writing and has made the count odd.
+    k.mm.mmap_sem.writer = t1.tid
+    vma.vm_sequence.sequence += 1
+    return [(t0, fault(t0, ADDR, write=True)),
+            (t1, mprotect_fixup_locked(t1, k.mm, vma, VM_READ))]
 
 
-QUIET = Scenario(
-    name="quiet",
-    title="A speculative fault with nobody in the way",
-    teaches="The whole speculative path, every check passing: lookup without mmap_sem, "
-            "the sequence snapshot, the walk with IRQs off, validation, the PTE installed.",
-    checks=("spf_seq_odd", "spf_bounds", "spf_seq_retry", "maplock_vma_changed"),
-    build=_quiet,
-    ncpus=1,
-    schedules={"alone": "0*"},
-    threads=(f"T0 write fault at {ADDR:#x}",),
+def _present(k: Kernel, heap_len: int = HEAP_LEN) -> None:
+    """The heap with page 1 mapped but not yet accessed: a read fault there only
+    sets the accessed bit, under pte_spinlock()."""
+    base_map(k, heap_len=heap_len)
+    k.set_entry(ADDR, "pte", Entry(Kind.PAGE, k.alloc_page(), write=True, accessed=False))
+
+
+def _present_vs(writer_name: str, writer, heap_len: int = HEAP_LEN):
+    def build(k: Kernel):
+        _present(k, heap_len)
+        t0 = k.add_task("fault")
+        t1 = k.add_task(writer_name)
+        return [(t0, fault(t0, ADDR, write=False)), (t1, writer(k, t1))]
+    return build
+
+
+def _read_vs_uffd(k: Kernel):
+    base_map(k)
+    return _two(k, "uffd-register", lambda t: userfaultfd_register(t, k.mm, HEAP), write=False)
+
+
+def _single(setup, address: int = ADDR, write: bool = True):
+    def build(k: Kernel):
+        setup(k)
+        t0 = k.add_task("fault")
+        return [(t0, fault(t0, address, write=write))]
+    return build
+
+
+def _heap_only(flags: int = RW, **kw):
+    def setup(k: Kernel) -> None:
+        k.add_vma(HEAP, HEAP + HEAP_LEN, flags, **kw)
+        neighbour(k, HEAP + 0x10000)  # page tables down to the pte level
+    return setup
+
+
+def _entry_at(level: str, entry: Entry, heap_len: int = HEAP_LEN, la57: bool = False):
+    def setup(k: Kernel) -> None:
+        k.add_vma(HEAP, HEAP + heap_len, RW)
+        if level:
+            k.set_entry(ADDR, level, entry)
+    return setup
+
+
+def _s(name, title, teaches, checks, build, threads, schedules=None, **kw) -> Scenario:
+    return Scenario(name=name, title=title, teaches=teaches, checks=tuple(checks), build=build,
+                    threads=tuple(threads), schedules=schedules or {"fault-first": "0*,1*"},
+                    **kw)
+
+
+FAULT = f"T0 write fault at {ADDR:#x}"
+
+CATALOGUE = (
+    _s("quiet", "A speculative fault with nobody in the way",
+       "The whole speculative path, every check passing: lookup without mmap_sem, the "
+       "sequence snapshot, the walk with IRQs off, validation, the PTE installed.",
+       ["spf_seq_odd", "spf_bounds", "spf_seq_retry", "maplock_vma_changed"], _quiet,
+       [FAULT], {"alone": "0*"}, ncpus=1),
+    _s("fault-vs-munmap", "A fault races munmap() of its VMA",
+       "munmap() detaches the VMA, zaps the PTEs, frees the page tables after an IPI. The "
+       "fault keeps the VMA alive with its reference, is protected from freed page tables "
+       "by IRQs off, and learns of the unmap from vma_has_changed().",
+       ["spf_get_vma_ref", "maplock_vma_changed", "spf_p4d", "irqs_on_walk"], _vs_munmap,
+       [FAULT, f"T1 munmap({HEAP:#x}, {HEAP_LEN:#x})"],
+       {"fault-wins": "0*,1*", "munmap-before-lock": "0*24,1*,0*", "munmap-first": "1*,0*"}),
+    _s("fault-vs-mprotect", "A write fault races mprotect(PROT_READ)",
+       "The fault read VM_WRITE before mprotect() removed it; the sequence count tells "
+       "pte_map_lock() that the flags it cached are stale, so no writable PTE lands in a "
+       "read-only VMA.",
+       ["maplock_vma_changed", "maplock_vma_changed_locked", "spf_seq_retry"], _vs_mprotect,
+       [FAULT, f"T1 mprotect({HEAP:#x}, {HEAP_LEN:#x}, PROT_READ)"],
+       {"fault-wins": "0*,1*", "mprotect-before-lock": "0*24,1*,0*",
+        "mprotect-first": "1*,0*"}),
+    _s("fault-vs-pgtable-free", "The pte table is freed after the walk",
+       "A neighbour keeps the pmd table alive but munmap() frees the heap's pte table. "
+       "Between the walk and the PTE lock, IRQs are on: only vma_has_changed() with IRQs "
+       "off makes the pmd safe to read again.",
+       ["hpf_vma_changed", "maplock_vma_changed", "anon_no_pte_alloc"], _vs_pgtable_free,
+       [FAULT, f"T1 munmap({HEAP:#x}, {HEAP_LEN:#x}); vma at {NEIGHBOUR:#x} stays"]),
+    _s("fault-vs-thp-collapse", "khugepaged collapses the pte table into a huge page",
+       "The collapse empties the pmd, copies the pages and installs a huge pmd, without "
+       "touching the VMA's count: pmd_none() during the walk and pmd_same() under the lock "
+       "are what notice it.",
+       ["spf_pmd_none", "hpf_pmd_none", "maplock_pmd_same", "spf_pmd_trans_huge"], _vs_thp,
+       [FAULT + " (2 MiB VMA)", f"T1 collapse_huge_page({HEAP:#x})"]),
+    _s("ipi-vs-ptl", "A TLB-flush IPI meets a PTE lock held with IRQs off",
+       "MADV_DONTNEED zaps under the PTE lock and, its batch full, waits for every CPU to "
+       "answer a TLB-flush IPI before unlocking. The fault, IRQs off, cannot answer: "
+       "spin_lock() would deadlock, spin_trylock() gives up and lets the IPI in.",
+       ["maplock_trylock", "trylock_is_lock"], _ipi_vs_ptl,
+       [FAULT, f"T1 madvise({HEAP:#x}, 4096, MADV_DONTNEED), gather batch of 1"],
+       tlb_batch=1),
+    _s("fault-vs-mremap", "A fault races mremap() moving its VMA",
+       "mremap() moves the PTEs to the new place inside both VMAs' sequence sections, then "
+       "unmaps the old range: a fault on the old address must not install a PTE there.",
+       ["maplock_vma_changed", "spf_seq_retry"], _vs_mremap,
+       [FAULT, f"T1 mremap({HEAP:#x} -> {NEIGHBOUR + 0x100000:#x})"]),
+    _s("fault-vs-split", "mprotect() splits the VMA under the fault",
+       "The fault looked up the whole heap; mprotect() of its upper half cuts the VMA and "
+       "makes the half read-only. The bounds and flags the fault read belong to a VMA that "
+       "no longer exists in that shape: the count says so.",
+       ["spf_seq_retry", "maplock_vma_changed", "spf_bounds"], _vs_split,
+       [f"T0 write fault at {HEAP + 0x9000:#x}",
+        f"T1 mprotect({HEAP + 0x8000:#x}, 0x8000, PROT_READ)"]),
+    _s("fault-vs-anon-vma", "Two first faults in a VMA without an anon_vma",
+       "The first fault of a VMA must prepare its anon_vma, which needs mmap_sem: the "
+       "speculative path refuses such a VMA and the classic path prepares it.",
+       ["spf_no_anon_vma"], _anon_vma,
+       [f"T0 write fault at {HEAP + 0x1000:#x}", f"T1 write fault at {HEAP + 0x2000:#x}"]),
+    _s("fault-vs-uffd-register", "userfaultfd registers the range under the fault",
+       "The fault checked VM_UFFD_MISSING at its start; a registration after that must not "
+       "make it call handle_userfault(), which drops an mmap_sem it does not hold.",
+       ["spf_uffd_missing", "anon_uffd"], _vs_uffd,
+       [FAULT, f"T1 UFFDIO_REGISTER({HEAP:#x})"]),
+    _s("seq-odd-at-start", "The fault starts while a writer is inside its section",
+       "mprotect() has already made the count odd. A snapshot taken now could be validated "
+       "against the same odd value later, after the writer changed the flags.",
+       ["spf_seq_odd"], _seq_odd,
+       [FAULT, "T1 mprotect(PROT_READ), already inside vm_write_begin()"]),
+    _s("read-fault-vs-uffd-register", "A read fault races userfaultfd registration",
+       "The zero-page path of do_anonymous_page has its own userfaultfd test under the PTE "
+       "lock; speculatively it must be skipped too.",
+       ["anon_uffd_zero"], _read_vs_uffd,
+       [f"T0 read fault at {ADDR:#x}", f"T1 UFFDIO_REGISTER({HEAP:#x})"]),
+    _s("present-vs-munmap", "A fault on a mapped page races munmap()",
+       "A read fault on a present, not-yet-accessed PTE only sets the accessed bit, through "
+       "pte_spinlock(): the same checks as pte_map_lock(), on the other path.",
+       ["spinlock_vma_changed", "spinlock_vma_changed_locked"],
+       _present_vs("munmap", lambda k, t: munmap(t, HEAP, HEAP_LEN)),
+       [f"T0 read fault at {ADDR:#x} (present, not accessed)",
+        f"T1 munmap({HEAP:#x}, {HEAP_LEN:#x})"]),
+    _s("present-vs-thp-collapse", "A fault on a mapped page races a THP collapse",
+       "pte_spinlock()'s pmd_same(): the pte table the walk found was replaced by a huge pmd "
+       "with no change to the VMA.",
+       ["spinlock_pmd_same"],
+       _present_vs("khugepaged", lambda k, t: collapse_huge_page(t, k.mm, HEAP), 0x200000),
+       [f"T0 read fault at {ADDR:#x} (present)", f"T1 collapse_huge_page({HEAP:#x})"]),
+    _s("present-ipi-vs-ptl", "pte_spinlock() meets a PTE lock held across a TLB flush",
+       "The trylock of pte_spinlock(): MADV_DONTNEED holds the lock and waits for this CPU "
+       "to answer its IPI.",
+       ["spinlock_trylock", "trylock_is_lock"],
+       _present_vs("madvise", lambda k, t: madvise_dontneed(t, k.mm, HEAP, 0x1000)),
+       [f"T0 read fault at {ADDR:#x} (present)",
+        f"T1 madvise({HEAP:#x}, 4096, MADV_DONTNEED), batch of 1"], tlb_batch=1),
 )
 
-FAULT_VS_MUNMAP = Scenario(
-    name="fault-vs-munmap",
-    title="A fault races munmap() of its VMA",
-    teaches="munmap() detaches the VMA, zaps the PTEs, frees the page tables after an "
-            "IPI. The fault keeps the VMA alive with its reference, is protected from "
-            "freed page tables by IRQs off, and learns of the unmap from vma_has_changed().",
-    checks=("spf_pmd_none", "maplock_vma_changed", "spf_seq_odd", "spf_no_vma"),
-    build=_vs_munmap,
-    schedules={
-        "fault-wins": "0*,1*",
-        "munmap-before-lock": "0*24,1*,0*",
-        "munmap-first": "1*,0*",
-    },
-    threads=(f"T0 write fault at {ADDR:#x}", f"T1 munmap({HEAP:#x}, {HEAP_LEN:#x})"),
-)
-
-FAULT_VS_MPROTECT = Scenario(
-    name="fault-vs-mprotect",
-    title="A write fault races mprotect(PROT_READ)",
-    teaches="The fault read VM_WRITE before mprotect() removed it; the sequence count "
-            "tells pte_map_lock() that the flags it cached are stale, so no writable PTE "
-            "lands in a read-only VMA.",
-    checks=("maplock_vma_changed", "spf_seq_retry", "spf_seq_odd", "spf_write_access"),
-    build=_vs_mprotect,
-    schedules={
-        "fault-wins": "0*,1*",
-        "mprotect-before-lock": "0*24,1*,0*",
-        "mprotect-first": "1*,0*",
-    },
-    threads=(f"T0 write fault at {ADDR:#x}", f"T1 mprotect({HEAP:#x}, {HEAP_LEN:#x}, PROT_READ)"),
+#: One fault alone, in a set-up where one check of the speculative path must
+#: fire: these show what each configuration check protects (run them with a
+#: mutant to see it go wrong).
+CONFIGS = (
+    _s("alone-in-a-hole", "A fault where no VMA is", "No VMA at or above the address: the "
+       "lookup returns nothing and the fault must not go on.", ["spf_no_vma"],
+       _single(lambda k: base_map(k), 0x7FFFFFFFF000), ["T0 write fault above every VMA"],
+       {"alone": "0*"}, ncpus=1),
+    _s("alone-file-vma", "A fault in a file-backed VMA", "vm_ops belong to a file system "
+       "that expects mmap_sem: the speculative path leaves them to the classic one.",
+       ["spf_vm_ops", "hpf_no_do_fault"], _single(_heap_only(vm_ops="ext4_file_vm_ops")),
+       [FAULT + " (vm_ops set)"], {"alone": "0*"}, ncpus=1),
+    _s("alone-uffd-registered", "A fault in a userfaultfd-registered VMA", "A registered "
+       "range's missing pages belong to the monitor: the fault must hand over, which only "
+       "the classic path can.", ["spf_uffd_missing"],
+       _single(_heap_only(RW | VM_UFFD_MISSING)), [FAULT + " (VM_UFFD_MISSING)"],
+       {"alone": "0*"}, ncpus=1),
+    _s("alone-read-only", "A write fault in a read-only VMA", "VM_WRITE is missing: the "
+       "fault is a SIGSEGV, whoever handles it.", ["spf_write_access"],
+       _single(_heap_only(VM_READ)), [FAULT + " (VM_READ only)"], {"alone": "0*"}, ncpus=1),
+    _s("alone-prot-none", "A read fault in a PROT_NONE VMA", "No access at all: SIGSEGV.",
+       ["spf_read_access"], _single(_heap_only(0), write=False),
+       [f"T0 read fault at {ADDR:#x} (PROT_NONE)"], {"alone": "0*"}, ncpus=1),
+    _s("alone-stack", "A fault in a stack VMA", "VM_GROWSDOWN: refused as unsupported.",
+       ["spf_grows"], _single(lambda k: base_map(k), STACK + 0x1000),
+       [f"T0 write fault at {STACK + 0x1000:#x} (stack)"], {"alone": "0*"}, ncpus=1),
+    _s("alone-interleave", "A fault in a VMA with MPOL_INTERLEAVE", "Interleaved placement "
+       "is left to the classic path.", ["spf_mpol_interleave"],
+       _single(_heap_only(policy=MPOL_INTERLEAVE)), [FAULT + " (MPOL_INTERLEAVE)"],
+       {"alone": "0*"}, ncpus=1),
+    _s("alone-empty-pgd", "A fault whose pgd entry is empty (5-level paging)",
+       "With LA57 the pgd is a real level: an empty entry means tables must be allocated.",
+       ["spf_pgd"], _single(_entry_at("", Entry())), [FAULT + " (LA57)"], {"alone": "0*"},
+       ncpus=1, la57=True),
+    _s("alone-empty-p4d", "A fault whose p4d entry is empty",
+       "Nothing mapped in this 512 GiB region yet: the classic path allocates the tables.",
+       ["spf_p4d"], _single(_entry_at("", Entry())), [FAULT], {"alone": "0*"}, ncpus=1),
+    _s("alone-empty-pud", "A fault whose pud entry is empty",
+       "The region's pud table exists, our entry does not.", ["spf_pud"],
+       _single(lambda k: (k.add_vma(HEAP, HEAP + HEAP_LEN, RW),
+                          neighbour(k, HEAP + 0x40000000))), [FAULT], {"alone": "0*"},
+       ncpus=1),
+    _s("alone-huge-pud", "A fault under a 1 GiB huge pud", "No pmd level to walk.",
+       ["spf_pud_trans_huge"],
+       _single(_entry_at("pud", Entry(Kind.HUGE, 0x40000, write=True), 0x40000000)),
+       [FAULT + " (1 GiB page)"], {"alone": "0*"}, ncpus=1),
+    _s("alone-devmap-pmd", "A fault under a device-mapped pmd", "A ZONE_DEVICE huge "
+       "mapping: no pte table.", ["spf_pmd_devmap"],
+       _single(_entry_at("pmd", Entry(Kind.DEVMAP, 0x800, write=True), 0x200000)),
+       [FAULT + " (devmap pmd)"], {"alone": "0*"}, ncpus=1),
+    _s("alone-migrating-pmd", "A fault under a huge pmd being migrated", "A swap/migration "
+       "pmd is not a table.", ["spf_pmd_swap"],
+       _single(_entry_at("pmd", Entry(Kind.SWAP, 7), 0x200000)),
+       [FAULT + " (migration pmd)"], {"alone": "0*"}, ncpus=1),
 )

@@ -1,0 +1,82 @@
+"""``mm/mremap.c``: move a VMA and its page-table entries elsewhere.
+
+``move_vma()`` creates the new VMA, moves every PTE from the old tables to the
+new ones under both PTE locks, then unmaps the old range.  Both VMAs are inside
+their sequence sections while the PTEs move (the SPF series' "protect mremap()
+against SPF handler"), so a speculative fault that looked up the old VMA cannot
+install a PTE in the old place once its page has moved to the new one.
+"""
+
+from __future__ import annotations
+
+from .invariants import check_range
+from .locking import down_write, spin_lock, spin_unlock, up_write
+from .mm_types import MmStruct
+from .mmap import __do_munmap, find_vma, vma_rb_insert
+from .pgtable import NONE, PtState
+from .seqlock import write_seqcount_begin, write_seqcount_end
+from .smp import send_ipi_and_wait
+from .task import Gen, Src, Task
+
+F = "mm/mremap.c"
+
+
+def _s(fn: str, snippet: str) -> Src:
+    return Src(F, fn, snippet)
+
+
+def _pte_table(k, address: int):
+    for pt in k.pt_pages.values():
+        if pt.level == "pte" and pt.state is PtState.LINKED and \
+                pt.base <= address < pt.base + pt.span:
+            return pt
+    return None
+
+
+def move_vma(t: Task, mm: MmStruct, old_addr: int, length: int, new_addr: int) -> Gen:
+    """``mremap(old_addr, length, length, MREMAP_FIXED|MREMAP_MAYMOVE, new_addr)``.
+
+    The destination's page tables must already exist (the model does not
+    allocate them here): scenarios map a neighbour there.
+    """
+    k = t.kernel
+    yield from down_write(t, mm.mmap_sem, _s("__do_sys_mremap", "mmap_write_lock(current->mm)"))
+    vma = yield from find_vma(t, mm, old_addr)
+    assert vma is not None and vma.vm_start == old_addr and vma.vm_end == old_addr + length
+    new = k.new_vma(new_addr, new_addr + length, vma.vm_flags, vma.anon_vma)
+    new.rb_detached = True
+    yield from vma_rb_insert(t, mm, new)
+    yield from write_seqcount_begin(t, vma.vm_sequence, _s("move_vma", "vm_write_begin(vma);"))
+    yield from write_seqcount_begin(t, new.vm_sequence,
+                                    _s("move_vma", "vm_write_begin(new_vma);"))
+    old_pt, new_pt = _pte_table(k, old_addr), _pte_table(k, new_addr)
+    if old_pt is not None:
+        assert new_pt is not None, "mremap destination has no page table in the model"
+        old_ptl, new_ptl = k.ptl[old_pt.id], k.ptl[new_pt.id]
+        yield from spin_lock(t, old_ptl, _s("move_ptes", "old_pte = pte_offset_map_lock(mm,"))
+        if new_ptl is not old_ptl:
+            yield from spin_lock(t, new_ptl, _s("move_ptes", "spin_lock_nested(new_ptl,"))
+        yield t.at(_s("move_ptes", "pte = ptep_get_and_clear(mm, old_addr, old_pte);"))
+        moved = 0
+        for idx, e in sorted(old_pt.entries.items()):
+            addr = old_pt.address_of(idx)
+            if old_addr <= addr < old_addr + length:
+                old_pt.set(idx, NONE)
+                dest = new_addr + (addr - old_addr)
+                new_pt.set((dest - new_pt.base) >> 12, e)
+                moved += 1
+        k.pt_writes += 1
+        t.did(f"moves {moved} PTE(s) from pt{old_pt.id} to pt{new_pt.id}")
+        yield from send_ipi_and_wait(
+            t, "TLB-flush", _s("move_ptes", "flush_tlb_range(vma, old_end - len, old_end);"),
+            Src("arch/x86/mm/tlb.c", "native_flush_tlb_multi", "on_each_cpu_cond_mask("))
+        if new_ptl is not old_ptl:
+            yield from spin_unlock(t, new_ptl, _s("move_ptes", "spin_unlock(new_ptl);"))
+        yield from spin_unlock(t, old_ptl, _s("move_ptes", "pte_unmap_unlock(old_pte - 1,"))
+    yield from write_seqcount_end(t, new.vm_sequence, _s("move_vma", "vm_write_end(new_vma);"))
+    yield from write_seqcount_end(t, vma.vm_sequence, _s("move_vma", "vm_write_end(vma);"))
+    yield from __do_munmap(t, mm, old_addr, length)
+    yield from up_write(t, mm.mmap_sem, _s("__do_sys_mremap", "mmap_write_unlock(current->mm);"))
+    check_range(k, old_addr, old_addr + length, f"T{t.tid}'s mremap (old range)")
+    check_range(k, new_addr, new_addr + length, f"T{t.tid}'s mremap (new range)")
+    return 0

@@ -1,0 +1,37 @@
+"""``fs/userfaultfd.c``: registering a range for missing-page faults.
+
+After registration, a missing-page fault in the range must be handed to the
+user-space monitor instead of mapping a zeroed page.  The monitor protocol
+drops ``mmap_sem`` while it waits, so the speculative path (which does not hold
+it) refuses such VMAs — and, if the range is registered after that check,
+ignores the registration for this one fault rather than call
+``handle_userfault()``.
+"""
+
+from __future__ import annotations
+
+from .locking import down_write, up_write
+from .mm_types import VM_UFFD_MISSING, MmStruct, flags_str
+from .mmap import find_vma
+from .seqlock import write_seqcount_begin, write_seqcount_end
+from .task import Gen, Src, Task
+
+F = "fs/userfaultfd.c"
+
+
+def _s(snippet: str) -> Src:
+    return Src(F, "userfaultfd_register", snippet)
+
+
+def userfaultfd_register(t: Task, mm: MmStruct, start: int) -> Gen:
+    yield from down_write(t, mm.mmap_sem, _s("mmap_write_lock(mm);"))
+    vma = yield from find_vma(t, mm, start)
+    assert vma is not None
+    yield from write_seqcount_begin(t, vma.vm_sequence, _s("vm_write_begin(vma);"))
+    yield t.at(_s("WRITE_ONCE(vma->vm_flags, new_flags);"))
+    old = vma.vm_flags
+    vma.vm_flags |= VM_UFFD_MISSING
+    t.did(f"vma{vma.id}.vm_flags {flags_str(old)}→{flags_str(vma.vm_flags)}")
+    yield from write_seqcount_end(t, vma.vm_sequence, _s("vm_write_end(vma);"))
+    yield from up_write(t, mm.mmap_sem, _s("mmap_write_unlock(mm);"))
+    return 0
