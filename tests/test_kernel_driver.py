@@ -137,6 +137,15 @@ def test_fuzz_is_refused(fake: Layout) -> None:
         source.apply_series(fake, quiet())
 
 
+def test_offsets_are_allowed_and_reported(fake: Layout) -> None:
+    base = "\tmoved\n\tdown\n" + MEMORY_C  # the series was made on a slightly older tree
+    write_series(fake, {"0001-shifted.patch": diff(
+        "mm/memory.c", base, base.replace("\tline 30\n", "\tline 30 spf\n"))})
+    applied = fetch(fake)
+    assert applied.offsets == ["0001-shifted.patch: mm/memory.c hunk #1 -2 lines"]
+    assert "\tline 30 spf\n" in (fake.src / "mm" / "memory.c").read_text()
+
+
 def test_through_the_command_exit_2_one_line(fake: Layout, monkeypatch, capsys) -> None:
     write_series(fake, {"0001-missing.patch": diff("mm/nosuch.c", "a\n", "b\n")})
     monkeypatch.setenv("SPFTEACH_LINUX_TARBALL", str(fake.tarball))
@@ -321,6 +330,20 @@ def test_every_kind_of_splat_is_found() -> None:
     kinds = [s.kind for s in found]
     assert kinds == ["WARNING", "lockdep", "lockdep", "BUG", "Oops", "lockdep", "panic"]
     assert found[0].line_no == 2 and "handle_pte_fault" in found[0].text
+
+
+FIXTURES = Path(__file__).parent / "fixtures" / "kernel"
+
+
+def test_real_consoles() -> None:
+    """Two consoles from real runs: a clean torture run, and the port's first BUG."""
+    clean = (FIXTURES / "console-clean.log").read_text()
+    assert console.scan_splats(clean) == []
+    assert console.extract_json(clean)["steps"][0]["vmstat"]["speculative_pgfault"] > 0
+    bug = console.scan_splats((FIXTURES / "console-bug-rmap.log").read_text())
+    assert [s.kind for s in bug] == ["BUG", "panic"]
+    assert "kernel BUG at mm/rmap.c:1138!" in str(bug[0])
+    assert bug[0].trace[:2] == ("handle_pte_fault", "handle_speculative_fault")
 
 
 # --- the verdict -----------------------------------------------------------------------
@@ -557,6 +580,34 @@ def test_command_without_tools_on_path(fake: Layout, tmp_path: Path, monkeypatch
 
 
 # --- running commands ----------------------------------------------------------------------
+
+
+def test_a_second_build_waits_for_the_first(tmp_path: Path) -> None:
+    import threading
+    import time
+
+    from spfteach.kernel.lock import build_lock
+
+    lines: list[str] = []
+    progress = Progress(stream=open(os.devnull, "w"))
+    progress.say = lines.append  # type: ignore[method-assign]
+    held = threading.Event()
+    order: list[str] = []
+
+    def first() -> None:
+        with build_lock(tmp_path, progress):
+            held.set()
+            time.sleep(0.3)
+            order.append("first done")
+
+    t = threading.Thread(target=first)
+    t.start()
+    held.wait(5)
+    with build_lock(tmp_path, progress):
+        order.append("second in")
+    t.join()
+    assert order == ["first done", "second in"]
+    assert lines and lines[0].startswith("waiting for spfteach kernel (pid ")
 
 
 def test_failed_command_gives_first_error_and_log(tmp_path: Path) -> None:

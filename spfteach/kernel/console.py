@@ -48,14 +48,36 @@ SPLATS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
 _PRINTK = re.compile(r"^\[\s*\d+\.\d+\]")
 
 
+_FRAME = re.compile(r"^(?:\[\s*\d+\.\d+\]\s*)?(\?\s+)?([A-Za-z_][\w.]*)\+0x[0-9a-f]+/0x")
+
+
 @dataclass(frozen=True)
 class Splat:
     kind: str
     line_no: int  # 1-based line of the console log
     text: str
+    trace: tuple[str, ...] = ()  # the first reliable frames of the call trace that follows
 
     def __str__(self) -> str:
-        return f"{self.kind} at console line {self.line_no}: {self.text}"
+        via = f" (in {' <- '.join(self.trace)})" if self.trace else ""
+        return f"{self.kind} at console line {self.line_no}: {self.text}{via}"
+
+
+def call_trace(lines: list[str], start: int, frames: int = 4) -> tuple[str, ...]:
+    """Function names of the 'Call Trace:' after line ``start``, skipping '?' guesses."""
+    for i in range(start, min(start + 80, len(lines))):
+        if "Call Trace:" in lines[i]:
+            names = []
+            for line in lines[i + 1:i + 40]:
+                m = _FRAME.match(line.strip())
+                if m and not m[1]:
+                    names.append(m[2])
+                elif names and "<" in line and "/TASK>" in line:
+                    break
+                if len(names) == frames:
+                    break
+            return tuple(names)
+    return ()
 
 
 def lines_of(console: str) -> list[str]:
@@ -110,6 +132,7 @@ def scan_splats(console: str) -> list[Splat]:
             continue
         for kind, pattern in SPLATS:
             if pattern.search(line):
-                found.append(Splat(kind, i + 1, line.strip()))
+                found.append(Splat(kind, i + 1, line.strip(),
+                                   call_trace(lines, i) if not found else ()))
                 break
     return found
