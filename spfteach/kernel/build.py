@@ -31,7 +31,8 @@ def build_kernel(layout: Layout, debug: bool, progress: Progress, force: bool = 
     tools.require(*tools.KERNEL_BUILD_TOOLS, purpose="build the kernel")
     tools.require_headers()
     config_key = configure(layout, debug, progress)
-    key = digest([config_key, "bzImage"])
+    applied = Stamp(layout.stamps, "apply").read() or {}
+    key = digest([config_key, str(applied.get("key")), "bzImage"])
     stamp = Stamp(layout.stamps, f"bzimage-{profile(debug)}")
     image = layout.bzimage(debug)
     if not force and stamp.matches(key) and image.is_file():

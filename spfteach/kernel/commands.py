@@ -223,8 +223,9 @@ def do_boot(layout: Layout, args: argparse.Namespace, progress: Progress,
     append = qemu.cmdline(guest_args)
     cmd = qemu.command(image, initrd, accel, append, smp=args.smp, memory=args.memory)
     log = layout.logs / f"{label}-console.log"
-    progress.say(f"booting the {profile(args.debug)} kernel: QEMU {accel.name} "
-                 f"({accel.reason}), {args.smp} vCPUs, {args.memory}; /init {' '.join(guest_args)}")
+    why = accel.reason if len(accel.reason) < 70 else accel.reason[:67] + "..."
+    progress.say(f"booting the {profile(args.debug)} kernel: QEMU {accel.name} ({why}), "
+                 f"{args.smp} vCPUs, {args.memory}; /init {' '.join(guest_args)}")
     boot = qemu.run(cmd, timeout, log=log, progress=progress,
                     echo=sys.stdout if echo else None, label=label)
     verdict = judge(boot, timeout, str(log))
@@ -253,10 +254,13 @@ def _steps_report(doc: dict) -> list[str]:
         res = step.get("result") or {}
         keys = ("reads", "writes", "mismatches", "lost_writes", "faults_per_sec", "writer")
         figures = ", ".join(f"{k}={res[k]}" for k in keys if k in res)
-        spf = bench.spf_counters(step.get("vmstat", {}))
+        vm = step.get("vmstat", {})
+        # The attempts and successes always; an abort reason only when it happened.
+        spf = {k: v for k, v in bench.spf_counters(vm).items()
+               if v or k in ("spf_attempt", bench.SUCCESS_COUNTER)}
         lines.append(f"  {step['program']}: {'ok' if res.get('ok') else 'NOT ok'}, "
                      f"{step.get('wall_seconds', 0):.1f} s, {figures}")
-        lines.append(f"    vmstat: pgfault={step.get('vmstat', {}).get('pgfault', '?')} "
+        lines.append(f"    vmstat: pgfault={vm.get('pgfault', '?')} "
                      + " ".join(f"{k}={v}" for k, v in spf.items()))
     return lines
 

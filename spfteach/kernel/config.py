@@ -104,11 +104,23 @@ def check_survived(asked: dict[str, tuple[str, Path]], config: Path, layout: Lay
                       f"olddefconfig; {why}; see {config}{more}")
 
 
+def config_key(layout: Layout, frags: list[Path]) -> str:
+    """What ``.config`` depends on: the tree, the fragments, and the Kconfig files patched.
+
+    Not the whole series: an edit to a patch that touches no Kconfig file cannot
+    change ``.config``, and skipping kconfig saves ~10 s of every edit-build loop.
+    """
+    unpacked = Stamp(layout.stamps, "unpack").read() or {}
+    applied = Stamp(layout.stamps, "apply").read() or {}
+    kconfigs = sorted(f for f in applied.get("touched", []) if Path(f).name.startswith("Kconfig"))
+    return digest([str(unpacked.get("key")), BASE, *frags,
+                   *[part for f in kconfigs for part in (f, layout.src / f)]])
+
+
 def configure(layout: Layout, debug: bool, progress: Progress) -> str:
     """Write ``<out>/.config`` for the profile unless up to date; return the config's key."""
     frags = fragments(layout, debug)
-    apply_stamp = Stamp(layout.stamps, "apply").read() or {}
-    key = digest([str(apply_stamp.get("key")), BASE, *frags])
+    key = config_key(layout, frags)
     stamp = Stamp(layout.stamps, f"config-{profile(debug)}")
     out = layout.out(debug)
     config = out / ".config"

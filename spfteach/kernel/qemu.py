@@ -190,6 +190,7 @@ def choose(mode: str, layout: Layout, image: Path, progress: Progress,
         progress.say(f"checking whether KVM works here (a test boot, at most "
                      f"{PROBE_TIMEOUT:.0f} s, once)")
         ok, why = probe(image)
+        progress.say(f"KVM {'works' if ok else 'does not work'} here: {why}")
         cache.parent.mkdir(parents=True, exist_ok=True)
         cache.write_text(json.dumps({"key": key, "ok": ok, "reason": why}) + "\n")
     return kvm(why) if ok else tcg(f"KVM does not work here: {why}")

@@ -6,7 +6,8 @@ sources, and the key of the step before it).  After the step succeeds it writes
 ``<build>/stamps/<step>.json`` with that key; the next run compares keys and skips
 the work when they match.  A step that fails, or is interrupted, leaves no stamp
 (it is removed before the work starts), so the next run redoes it.  Chaining keys
-means an edit to one patch re-runs apply, config and build, but not the unpack.
+means an edit to one patch re-runs apply and make (and kconfig only when the patch
+touches a Kconfig file), but not the unpack.
 """
 
 from __future__ import annotations
