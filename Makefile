@@ -8,7 +8,7 @@ LAB_PORT ?= 8888
 PYTEST_ARGS ?=
 VENV := .venv
 
-.PHONY: setup test lab
+.PHONY: setup test lab bench
 
 setup:
 	@bash scripts/setup.sh
@@ -16,6 +16,9 @@ setup:
 test: setup
 	$(VENV)/bin/ruff check spfteach tests
 	$(VENV)/bin/python -m pytest -q $(PYTEST_ARGS)
+
+bench: setup
+	$(VENV)/bin/python -m spfteach.explore.bench
 
 lab: setup
 	@LAB_PORT='$(LAB_PORT)' bash scripts/lab.sh

@@ -272,14 +272,59 @@ def cmd_walk(args: argparse.Namespace) -> int:
     return 0
 
 
+def _recorded_matrix() -> dict | None:
+    """The mutant matrix ``make bench`` recorded in data/mutants.json, if any."""
+    from .explore.bench import DATA
+
+    path = DATA / "mutants.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _justification(c: checkreg.Check, m: dict | None) -> dict[str, object]:
+    out: dict[str, object] = {"mutant": c.name}
+    row = (m or {}).get("mutants", {}).get(c.name)
+    if row is None:
+        out["caught_by"] = None  # not recorded: run `make bench`
+    else:
+        out["caught_by"] = row["caught_by"]
+        if row.get("counterexample"):
+            ce = row["counterexample"]
+            out["scenario"] = ce["scenario"]
+            out["invariant"] = ce["invariant"]
+            out["schedule"] = ce["schedule"]
+    if c.note:
+        out["note"] = c.note
+    return out
+
+
 def cmd_checks(args: argparse.Namespace) -> int:
+    m = _recorded_matrix()
     if args.json:
-        print(json.dumps(checkreg.as_json(), indent=2))
+        data = []
+        for c in checkreg.CHECKS:
+            d = c.as_dict()
+            d["justified_by"] = _justification(c, m)
+            data.append(d)
+        print(json.dumps(data, indent=2))
         return 0
     for c in checkreg.CHECKS:
         print(f"{c.name}  [{c.exit}]  {c.src.file}:{c.function}()")
         print(f"    {c.snippet}")
         print(textwrap.fill(c.reason, 88, initial_indent="    why: ", subsequent_indent="    "))
+        j = _justification(c, m)
+        if j.get("scenario"):
+            print(f"    mutant {c.name}: caught by {j['scenario']} ({j['invariant']}), "
+                  f"replay: spfteach step {j['scenario']} --schedule {j['schedule']} "
+                  f"--mutant {c.name}")
+        elif j["caught_by"] is None:
+            print("    mutant: not recorded yet (make bench records the matrix)")
+        if c.note:
+            print(textwrap.fill(c.note, 88, initial_indent="    mutant alone not caught: ",
+                                subsequent_indent="    "))
+        if c.backup:
+            print(f"    with {', '.join(c.backup)} removed too: caught by {c.backup_scenario}")
+    if m is None:
+        print("(no data/mutants.json: `make bench` records which scenario catches each mutant)")
     return 0
 
 

@@ -59,6 +59,9 @@ class Report:
     counterexamples: dict[str, Counterexample] = field(default_factory=dict)
     seconds: float = 0.0
     complete: bool = True  # False when a budget stopped it
+    #: every complete schedule, counted on the explored state graph (with
+    #: ``local_first=False`` this is exactly what a naive enumeration would run)
+    schedules: int = 0
 
     @property
     def violated(self) -> set[str]:
@@ -83,6 +86,7 @@ class Report:
             "counterexamples": {k: c.as_dict() for k, c in sorted(self.counterexamples.items())},
             "outcomes": sorted(repr(o) for o in self.outcomes),
             "unmodelled": sorted(self.unmodelled),
+            "schedules": self.schedules,
             "seconds": round(self.seconds, 4),
             "states_per_second": round(self.states_per_second, 1),
         }
@@ -121,8 +125,10 @@ class _Keys:
 
 
 def explore(scen: Scenario, mutants: Iterable[str] = (), max_seconds: float | None = None,
-            max_states: int | None = None) -> Report:
-    """Every reachable state of ``scen`` (under ``mutants``), with counterexamples."""
+            max_states: int | None = None, local_first: bool = True) -> Report:
+    """Every reachable state of ``scen`` (under ``mutants``), with counterexamples.
+
+    ``local_first=False`` turns the local-step rule off (to count every schedule)."""
     muts = frozenset(mutants)
     rep = Report(scen.name, tuple(sorted(muts)), "state-caching DFS")
     t0 = time.perf_counter()
@@ -173,7 +179,8 @@ def explore(scen: Scenario, mutants: Iterable[str] = (), max_seconds: float | No
                 rep.outcomes.add(_outcome(run))
                 rep.unmodelled.update(run.unmodelled)
                 break
-            local = next((tid for tid in enabled if run.pending[tid].local), None)
+            local = next((tid for tid in enabled if run.pending[tid].local), None) \
+                if local_first else None
             if local is not None:
                 choices = [local]
             elif run.schedule and run.schedule[-1] in enabled and enabled[0] != run.schedule[-1]:
@@ -192,7 +199,28 @@ def explore(scen: Scenario, mutants: Iterable[str] = (), max_seconds: float | No
     rep.executions += rep.violating_runs
     rep.seconds = time.perf_counter() - t0
     rep.counterexamples = _shortest(edges, bad)
+    if rep.complete:
+        rep.schedules = _count_paths(edges)
     return rep
+
+
+def _count_paths(edges: list[list[tuple[int, int]]]) -> int:
+    """Complete schedules = paths from the start to a node with no way on (the
+    state graph is acyclic: every step moves a thread forward)."""
+    if not edges:
+        return 0
+    count: dict[int, int] = {}
+    stack: list[tuple[int, bool]] = [(0, False)]
+    while stack:
+        node, done = stack.pop()
+        if node in count:
+            continue
+        if done or not edges[node]:
+            count[node] = sum(count[c] for _, c in edges[node]) if edges[node] else 1
+            continue
+        stack.append((node, True))
+        stack.extend((c, False) for _, c in edges[node] if c not in count)
+    return count[0]
 
 
 def _shortest(edges: list[list[tuple[int, int]]], bad: dict[int, list]) -> dict:

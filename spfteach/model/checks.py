@@ -26,6 +26,12 @@ class Check:
     src: Src
     exit: str
     reason: str
+    #: Why no scenario catches this check's mutant on its own (empty: one does).
+    note: str = ""
+    #: Checks that cover for this one: removing all of them together is caught
+    #: in ``backup_scenario``.
+    backup: tuple[str, ...] = ()
+    backup_scenario: str = ""
 
     @property
     def function(self) -> str:
@@ -35,14 +41,20 @@ class Check:
     def snippet(self) -> str:
         return self.src.snippet
 
-    def as_dict(self) -> dict[str, str]:
-        d = {"name": self.name, "function": self.function, "file": self.src.file}
+    def as_dict(self) -> dict[str, object]:
+        d: dict[str, object] = {"name": self.name, "function": self.function,
+                                "file": self.src.file}
         d.update(snippet=self.snippet, exit=self.exit, reason=self.reason)
+        if self.note:
+            d["note"] = self.note
+        if self.backup:
+            d.update(backup=list(self.backup), backup_scenario=self.backup_scenario)
         return d
 
 
-def _c(name: str, file: str, fn: str, snippet: str, exit: str, reason: str) -> Check:
-    return Check(name, Src(file, fn, snippet), exit, reason)
+def _c(name: str, file: str, fn: str, snippet: str, exit: str, reason: str,
+       note: str = "", backup: tuple[str, ...] = (), backup_scenario: str = "") -> Check:
+    return Check(name, Src(file, fn, snippet), exit, reason, note, backup, backup_scenario)
 
 
 M = "mm/memory.c"
@@ -60,7 +72,11 @@ CHECKS: tuple[Check, ...] = (
        "taken now could mix old and new fields and still validate later."),
     _c("spf_vm_ops", M, HSF, "if (vma->vm_ops)", "abort",
        "vm_ops callbacks (file systems, hugetlbfs, drivers) may sleep or expect "
-       "mmap_sem held; only plain anonymous memory is handled speculatively."),
+       "mmap_sem held; only plain anonymous memory is handled speculatively.",
+       note=("Redundant in the model: a VMA with vm_ops reaches handle_pte_fault, where "
+             "hpf_no_do_fault refuses do_fault(). The seed keeps both; this one refuses before "
+             "the walk."),
+       backup=('hpf_no_do_fault',), backup_scenario="alone-file-vma"),
     _c("spf_no_anon_vma", M, HSF, "if (unlikely(!vma->anon_vma))", "abort",
        "Preparing an anon_vma links it to neighbouring VMAs, which needs mmap_sem; "
        "the first fault of a VMA must take the classic path."),
@@ -71,7 +87,10 @@ CHECKS: tuple[Check, ...] = (
     _c("spf_grows", M, HSF, "if (vmf.vma_flags & VM_GROWSDOWN || vmf.vma_flags & VM_GROWSUP)",
        "abort",
        "A stack VMA may be expanded by the fault itself, which changes vm_start and "
-       "needs mmap_sem; it is refused as unsupported rather than as changed."),
+       "needs mmap_sem; it is refused as unsupported rather than as changed.",
+       note=("Not needed for correctness: an address below a stack's vm_start fails spf_bounds"
+             " anyway (the seed says as much); the check makes the abort count as unsupported "
+             "rather than changed, and no scenario can tell the difference.")),
     _c("spf_bounds", M, HSF, "if (address < READ_ONCE(vma->vm_start)", "abort",
        "The lookup returns the first VMA ending above the address, which need not "
        "contain it (a hole below, or bounds that moved after the lookup)."),
@@ -85,7 +104,10 @@ CHECKS: tuple[Check, ...] = (
        "A PROT_NONE VMA allows no access at all."),
     _c("spf_mpol_interleave", M, HSF, "if (pol && pol->mode == MPOL_INTERLEAVE)", "abort",
        "Interleave placement computes the node from the VMA's offset in mpol_misplaced(), "
-       "work that assumes a stable VMA."),
+       "work that assumes a stable VMA.",
+       note=("Not needed in the model, which does no NUMA placement: in the kernel, "
+             "mpol_misplaced() computes the interleave node from the VMA's offset, which a "
+             "speculative reader could see half-changed.")),
     _c("spf_pgd", M, HSF, "if (pgd_none(pgdval) || unlikely(pgd_bad(pgdval)))", "abort",
        "The speculative path never allocates page tables: one allocated after "
        "free_pgtables() would leak. (Constant false with 4-level paging, where p4d is "
@@ -113,7 +135,11 @@ CHECKS: tuple[Check, ...] = (
        "PTE exists and only its bits change."),
     _c("spf_seq_retry", M, HSF, "if (read_seqcount_retry(&vma->vm_sequence, seq))", "abort",
        "The flags and bounds were read one by one: a writer that ran between the first "
-       "count read and now may have made them inconsistent."),
+       "count read and now may have made them inconsistent.",
+       note=("Redundant in the model since our hpf_vma_changed re-validates the VMA, IRQs off, a "
+             "few steps later; in the seed it was the only re-validation before handle_pte_fault "
+             "read the pmd."),
+       backup=('hpf_vma_changed',), backup_scenario="fault-vs-munmap"),
     _c("hpf_vma_changed", M, "handle_pte_fault", "if (vma_has_changed(vmf)) {", "abort",
        "IRQs are on again since the walk, so munmap() may already have freed the pmd's "
        "table: only an unchanged VMA, checked with IRQs off, makes *vmf->pmd safe to read. "
@@ -121,17 +147,26 @@ CHECKS: tuple[Check, ...] = (
        "use-after-free.)"),
     _c("hpf_pmd_none", M, "handle_pte_fault", "if (pmd_none(pmdval))", "abort",
        "The pmd was a table during the walk; empty now means a THP collapse is under way "
-       "(khugepaged clears the pmd first), which does not touch the VMA's count."),
+       "(khugepaged clears the pmd first), which does not touch the VMA's count.",
+       note=("Redundant in the model with maplock_pmd_same, which sees the emptied pmd under IRQs"
+             " off before any PTE is written."),
+       backup=('maplock_pmd_same',), backup_scenario="fault-vs-thp-collapse"),
     _c("hpf_no_do_fault", M, "handle_pte_fault",
        "else if (vmf->flags & FAULT_FLAG_SPECULATIVE)", "abort",
-       "do_fault() calls vm_ops->fault(), which may release mmap_sem — not held here."),
+       "do_fault() calls vm_ops->fault(), which may release mmap_sem — not held here.",
+       note="Redundant in the model with spf_vm_ops, which refuses the same VMAs earlier.",
+       backup=('spf_vm_ops',), backup_scenario="alone-file-vma"),
     _c("spinlock_vma_changed", M, "pte_spinlock", "if (vma_has_changed(vmf))", "abort",
        "With IRQs now off the page tables cannot be freed under us, but they may already "
        "be gone: check before touching the PTE lock inside them."),
     _c("spinlock_pmd_same", M, "pte_spinlock", "if (!pmd_same(pmdval, vmf->orig_pmd))",
        "abort",
        "khugepaged may have replaced the pte table by a huge pmd without touching the "
-       "VMA's count; the lock would be the old table's."),
+       "VMA's count; the lock would be the old table's.",
+       note=("Not caught in the model: after a collapse the old pte table's entries are "
+             "cleared, so pte_same() under the lock fails and nothing is written. The kernel "
+             "may re-populate a deposited table when it splits the huge page again, which the "
+             "model does not do.")),
     _c("spinlock_trylock", M, "pte_spinlock", "if (unlikely(!spin_trylock(vmf->ptl)))",
        "abort",
        "The holder may be waiting for this CPU to answer a TLB-flush IPI, which it "

@@ -60,6 +60,12 @@ def do_user_addr_fault(t: Task, mm: MmStruct, address: int, flags: int,
             not k.mapped(address, bool(flags & FAULT_FLAG_WRITE)):
         k.violate("lost-fault", f"T{t.tid}'s fault at {address:#x} returned success "
                                 "but the page is not mapped")
+    vma = k.find_vma_at(address)
+    if fault == 0 and vma is not None and vma.vm_pkey in k.pkru_denied:
+        # The MMU checks the key on every access: "success" means the access
+        # faults again, forever.
+        k.violate("lost-fault", f"T{t.tid}'s fault at {address:#x} returned success but "
+                                f"protection key {vma.vm_pkey} still denies the access")
     if fault & VM_FAULT_ERROR and undisturbed:
         vma = k.find_vma_at(address)
         if vma is not None and not access_error(t, flags, vma):

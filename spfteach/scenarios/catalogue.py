@@ -175,6 +175,12 @@ def _entry_at(level: str, entry: Entry, heap_len: int = HEAP_LEN, la57: bool = F
     return setup
 
 
+def _pkey_denied(k: Kernel) -> None:
+    _present(k)
+    k.mm.mmap[0].vm_pkey = 5
+    k.pkru_denied = frozenset({5})
+
+
 def _s(name, title, teaches, checks, build, threads, schedules=None, **kw) -> Scenario:
     return Scenario(name=name, title=title, teaches=teaches, checks=tuple(checks), build=build,
                     threads=tuple(threads), schedules=schedules or {"fault-first": "0*,1*"},
@@ -303,6 +309,11 @@ CONFIGS = (
     _s("alone-stack", "A fault in a stack VMA", "VM_GROWSDOWN: refused as unsupported.",
        ["spf_grows"], _single(lambda k: base_map(k), STACK + 0x1000),
        [f"T0 write fault at {STACK + 0x1000:#x} (stack)"], {"alone": "0*"}, ncpus=1),
+    _s("alone-pkey-denied", "A fault on a page its protection key forbids",
+       "The PTE is there, but PKRU denies the key: no fault handler may call that a "
+       "success, or the access faults again forever.", ["spf_arch_access"],
+       _single(_pkey_denied, write=False), [f"T0 read fault at {ADDR:#x} (pkey 5 denied)"],
+       {"alone": "0*"}, ncpus=1),
     _s("alone-interleave", "A fault in a VMA with MPOL_INTERLEAVE", "Interleaved placement "
        "is left to the classic path.", ["spf_mpol_interleave"],
        _single(_heap_only(policy=MPOL_INTERLEAVE)), [FAULT + " (MPOL_INTERLEAVE)"],
