@@ -130,4 +130,4 @@ def test_every_mutant_is_caught_or_explained() -> None:
             assert row["caught_by"], f"mutant {name} is caught by no scenario"
     recorded = json.loads((Path(__file__).parent.parent / "data" / "mutants.json").read_text())
     assert {k: v["caught_by"] for k, v in recorded["mutants"].items()} == \
-        {k: v["caught_by"] for k, v in m["mutants"].items()}, "data/mutants.json is stale: make bench"
+        {k: v["caught_by"] for k, v in m["mutants"].items()}, "stale data/mutants.json: make bench"
