@@ -237,8 +237,9 @@ def test_explain_failure_messages() -> None:
 def test_fragments_of_each_profile(fake: Layout) -> None:
     for name in ("qemu-tiny.config", "debug.config", "compile-check.config", "extra.config"):
         (fake.configs / name).write_text("CONFIG_X=y\n")
-    assert [f.name for f in config.fragments(fake, False)] == ["extra.config", "qemu-tiny.config"]
-    assert [f.name for f in config.fragments(fake, True)][-1] == "debug.config"
+    assert [f.name for f in config.fragments(fake, "plain")] == ["extra.config", "qemu-tiny.config"]
+    assert [f.name for f in config.fragments(fake, "debug")][-1] == "debug.config"
+    assert [f.name for f in config.fragments(fake, "check")] == ["compile-check.config"]
 
 
 def test_dropped_option_is_named_with_its_fragment(fake: Layout, tmp_path: Path) -> None:
@@ -658,9 +659,11 @@ def test_subcommands_and_help_that_teaches(capsys) -> None:
     assert args.debug is False
     assert parse(["kernel", "test"]).debug is True  # the torture test wants lockdep
     assert parse(["kernel", "test", "--no-debug", "--json"]).json
+    assert parse(["kernel", "check", "-j", "1"]).jobs == 1
     assert run(parse(["kernel"])) == 2
     help_text = capsys.readouterr().err
-    for word in ("fetch", "build", "boot", "test", "bench", "tinyconfig", "TCG", "SPFTEACH_BUILD"):
+    for word in ("fetch", "build", "check", "boot", "test", "bench", "tinyconfig", "TCG",
+                 "SPFTEACH_BUILD"):
         assert word in help_text
 
 

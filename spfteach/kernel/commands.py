@@ -15,7 +15,7 @@ import textwrap
 from pathlib import Path
 
 from . import bench, guest, qemu, source, tools
-from .build import build_kernel
+from .build import CHECK_TARGETS, build_kernel, compile_check
 from .config import profile, read_assignments
 from .errors import KernelError
 from .layout import Layout
@@ -34,6 +34,7 @@ kernel/guest/ and prints one JSON document on the serial console.
 The steps, each run only when its inputs changed (stamps in the build dir):
   fetch   Debian packages, unpack the source (once), apply the series
   build   .config, bzImage (plain or --debug: lockdep, DEBUG_VM), guest initramfs
+  check   compile what tinyconfig leaves out (defconfig + THP, USERFAULTFD, NUMA)
   boot    boot it and show the console; words after -- go to the guest's /init
   test    torture test on the debug kernel: pass = guest says ok + no kernel report
   bench   fault throughput, SPF on/off x mmap writer off/on, beside the v9 figures
@@ -115,6 +116,17 @@ def add_subparser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentPa
             Also builds the guest programs (static) and the initramfs."""))
     _common(bp)
     _build_opts(bp, debug_default=False)
+
+    cp = steps.add_parser(
+        "check", help="compile the series' code that tinyconfig leaves out (THP, uffd, NUMA)",
+        formatter_class=raw, description=textwrap.dedent(f"""\
+            fetch, then `make defconfig` + kernel/configs/compile-check.config (THP,
+            USERFAULTFD, NUMA_BALANCING, MEMCG, SOFT_DIRTY...), `make prepare` and
+            `make {' '.join(CHECK_TARGETS)}`: the paths the series changes that the
+            booted tinyconfig kernels compile out.  Nothing is booted."""))
+    _common(cp)
+    cp.add_argument("--force", action="store_true", help="run make even if up to date")
+    cp.add_argument("-j", "--jobs", type=int, metavar="N", help="make -jN (default: all CPUs)")
 
     op = steps.add_parser(
         "boot", help="boot the kernel in QEMU and show its console",
@@ -201,13 +213,13 @@ def do_build(layout: Layout, args: argparse.Namespace, progress: Progress) -> tu
     with build_lock(layout.build, progress):
         applied = do_fetch(layout, progress)
         args.series = applied.patches
-        build_kernel(layout, args.debug, progress, force=args.force, njobs=args.jobs)
+        build_kernel(layout, profile(args.debug), progress, force=args.force, njobs=args.jobs)
         initrd = guest.build_guest(layout, progress)
-    return layout.bzimage(args.debug), initrd
+    return layout.bzimage(profile(args.debug)), initrd
 
 
 def has_spf(layout: Layout, debug: bool) -> bool:
-    config = layout.out(debug) / ".config"
+    config = layout.out(profile(debug)) / ".config"
     return config.is_file() and \
         read_assignments(config).get("CONFIG_SPECULATIVE_PAGE_FAULT") == "y"
 
@@ -277,6 +289,16 @@ def cmd_build(args: argparse.Namespace, progress: Progress) -> int:
     layout = _layout(args)
     image, initrd = do_build(layout, args, progress)
     progress.say(f"ready: {image} and {initrd}")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace, progress: Progress) -> int:
+    layout = _layout(args)
+    with build_lock(layout.build, progress):
+        do_fetch(layout, progress)
+        compile_check(layout, progress, force=args.force, njobs=args.jobs)
+    progress.say(f"compile check passed: {' '.join(CHECK_TARGETS)} build with THP, "
+                 "USERFAULTFD, NUMA_BALANCING, MEMCG on")
     return 0
 
 
@@ -352,8 +374,8 @@ def cmd_bench(args: argparse.Namespace, progress: Progress) -> int:
     return _report(verdict, host, args.json, progress)
 
 
-COMMANDS = {"fetch": cmd_fetch, "build": cmd_build, "boot": cmd_boot, "test": cmd_test,
-            "bench": cmd_bench}
+COMMANDS = {"fetch": cmd_fetch, "build": cmd_build, "check": cmd_check, "boot": cmd_boot,
+            "test": cmd_test, "bench": cmd_bench}
 
 
 def run(args: argparse.Namespace) -> int:

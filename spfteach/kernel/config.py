@@ -9,8 +9,10 @@ first one that did not survive is an error that names it and its fragment.
 
 Profiles: the plain kernel merges every ``kernel/configs/*.config`` except
 ``debug.config`` (the debug layer: lockdep, DEBUG_VM, ...) and
-``compile-check.config`` (for a defconfig compile check, not for booting); the
-debug kernel merges the same, then ``debug.config``.
+``compile-check.config``; the debug kernel merges the same, then
+``debug.config``.  The ``check`` profile is ``defconfig`` +
+``compile-check.config`` (THP, userfaultfd, NUMA balancing...): never booted,
+only compiled, so the code tinyconfig leaves out still builds.
 """
 
 from __future__ import annotations
@@ -24,8 +26,9 @@ from .runner import Progress, run_logged
 from .stamps import Stamp, digest
 
 DEBUG_FRAGMENT = "debug.config"
-NOT_BOOTED = ("compile-check.config",)
-BASE = "tinyconfig"
+CHECK_FRAGMENT = "compile-check.config"
+#: profile -> the make target its .config starts from
+BASES = {"plain": "tinyconfig", "debug": "tinyconfig", "check": "defconfig"}
 
 _SET = re.compile(r"^(CONFIG_[A-Za-z0-9_]+)=(.*)$")
 _UNSET = re.compile(r"^# (CONFIG_[A-Za-z0-9_]+) is not set$")
@@ -35,16 +38,22 @@ def profile(debug: bool) -> str:
     return "debug" if debug else "plain"
 
 
-def fragments(layout: Layout, debug: bool) -> list[Path]:
+def fragments(layout: Layout, prof: str) -> list[Path]:
     """The fragments of a profile, in merge order (later ones win)."""
     if not layout.configs.is_dir():
         raise KernelError(f"{layout.rel(layout.configs)} does not exist: the port needs at "
                           "least one config fragment on top of tinyconfig")
+    if prof == "check":
+        check = layout.configs / CHECK_FRAGMENT
+        if not check.is_file():
+            raise KernelError(f"the compile check needs {layout.rel(check)} (merged on "
+                              "defconfig: THP, USERFAULTFD, NUMA_BALANCING, ...)")
+        return [check]
     found = sorted(layout.configs.glob("*.config"))
-    plain = [f for f in found if f.name != DEBUG_FRAGMENT and f.name not in NOT_BOOTED]
+    plain = [f for f in found if f.name not in (DEBUG_FRAGMENT, CHECK_FRAGMENT)]
     if not plain:
         raise KernelError(f"no *.config fragment to boot with in {layout.rel(layout.configs)}")
-    if not debug:
+    if prof == "plain":
         return plain
     dbg = layout.configs / DEBUG_FRAGMENT
     if not dbg.is_file():
@@ -104,7 +113,7 @@ def check_survived(asked: dict[str, tuple[str, Path]], config: Path, layout: Lay
                       f"olddefconfig; {why}; see {config}{more}")
 
 
-def config_key(layout: Layout, frags: list[Path]) -> str:
+def config_key(layout: Layout, prof: str, frags: list[Path]) -> str:
     """What ``.config`` depends on: the tree, the fragments, and the Kconfig files patched.
 
     Not the whole series: an edit to a patch that touches no Kconfig file cannot
@@ -113,26 +122,27 @@ def config_key(layout: Layout, frags: list[Path]) -> str:
     unpacked = Stamp(layout.stamps, "unpack").read() or {}
     applied = Stamp(layout.stamps, "apply").read() or {}
     kconfigs = sorted(f for f in applied.get("touched", []) if Path(f).name.startswith("Kconfig"))
-    return digest([str(unpacked.get("key")), BASE, *frags,
+    return digest([str(unpacked.get("key")), BASES[prof], *frags,
                    *[part for f in kconfigs for part in (f, layout.src / f)]])
 
 
-def configure(layout: Layout, debug: bool, progress: Progress) -> str:
+def configure(layout: Layout, prof: str, progress: Progress) -> str:
     """Write ``<out>/.config`` for the profile unless up to date; return the config's key."""
-    frags = fragments(layout, debug)
-    key = config_key(layout, frags)
-    stamp = Stamp(layout.stamps, f"config-{profile(debug)}")
-    out = layout.out(debug)
+    frags = fragments(layout, prof)
+    key = config_key(layout, prof, frags)
+    stamp = Stamp(layout.stamps, f"config-{prof}")
+    out = layout.out(prof)
     config = out / ".config"
     if stamp.matches(key) and config.is_file():
         return key
     stamp.clear()
     out.mkdir(parents=True, exist_ok=True)
-    log = layout.logs / f"config-{profile(debug)}.log"
+    log = layout.logs / f"config-{prof}.log"
     names = " + ".join(f.name for f in frags)
-    progress.say(f"configuring the {profile(debug)} kernel: {BASE} + {names}")
+    progress.say(f"configuring the {prof} kernel: {BASES[prof]} + {names}")
     make = ["make", "-C", str(layout.src), f"O={out}"]
-    seconds = run_logged([*make, BASE], log=log, label="make tinyconfig", progress=progress)
+    seconds = run_logged([*make, BASES[prof]], log=log, label=f"make {BASES[prof]}",
+                         progress=progress)
     seconds += run_logged([str(layout.src / "scripts/kconfig/merge_config.sh"), "-m", "-O",
                            str(out), str(config), *map(str, frags)],
                           log=log.with_suffix(".merge.log"), label="merge_config.sh",

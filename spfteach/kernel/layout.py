@@ -73,12 +73,12 @@ class Layout:
     def logs(self) -> Path:
         return self.build / "logs"
 
-    def out(self, debug: bool) -> Path:
-        """``make O=`` directory: debug and plain kernels never share objects."""
-        return self.build / ("out-debug" if debug else "out")
+    def out(self, profile: str) -> Path:
+        """``make O=`` directory of a profile (plain, debug, check): they never share objects."""
+        return self.build / ("out" if profile == "plain" else f"out-{profile}")
 
-    def bzimage(self, debug: bool) -> Path:
-        return self.out(debug) / "arch" / "x86" / "boot" / "bzImage"
+    def bzimage(self, profile: str) -> Path:
+        return self.out(profile) / "arch" / "x86" / "boot" / "bzImage"
 
     @property
     def guest(self) -> Path:

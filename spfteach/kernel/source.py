@@ -48,7 +48,7 @@ def unpack(layout: Layout, progress: Progress) -> bool:
     tools.require("tar", "xz", purpose="unpack the kernel source")
     stamp.clear()
     # Objects built from another tree would look newer than the new sources: drop them.
-    for stale in (layout.src, layout.saved, layout.out(False), layout.out(True),
+    for stale in (layout.src, layout.saved, *layout.build.glob("out*"),
                   layout.build / "linux.unpacking", layout.stamps):
         shutil.rmtree(stale, ignore_errors=True)
     tmp = layout.build / "linux.unpacking"
