@@ -12,6 +12,7 @@ import argparse
 import json
 import sys
 import textwrap
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import bench, guest, qemu, source, tools
@@ -209,13 +210,19 @@ def do_fetch(layout: Layout, progress: Progress) -> source.Applied:
     return applied
 
 
-def do_build(layout: Layout, args: argparse.Namespace, progress: Progress) -> tuple[Path, Path]:
+@dataclass(frozen=True)
+class Built:
+    image: Path
+    initrd: Path
+    series: list[str]  # the patches in it, for the record
+
+
+def do_build(layout: Layout, args: argparse.Namespace, progress: Progress) -> Built:
     with build_lock(layout.build, progress):
         applied = do_fetch(layout, progress)
-        args.series = applied.patches
         build_kernel(layout, profile(args.debug), progress, force=args.force, njobs=args.jobs)
         initrd = guest.build_guest(layout, progress)
-    return layout.bzimage(profile(args.debug)), initrd
+    return Built(layout.bzimage(profile(args.debug)), initrd, applied.patches)
 
 
 def has_spf(layout: Layout, debug: bool) -> bool:
@@ -225,10 +232,10 @@ def has_spf(layout: Layout, debug: bool) -> bool:
 
 
 def do_boot(layout: Layout, args: argparse.Namespace, progress: Progress,
-            built: tuple[Path, Path], guest_args: list[str], label: str, timeout: float,
+            built: Built, guest_args: list[str], label: str, timeout: float,
             echo: bool) -> tuple[Verdict, dict]:
     """Boot the built kernel with ``guest_args`` and judge the console; return verdict, host."""
-    image, initrd = built
+    image, initrd = built.image, built.initrd
     if args.smp < 1:
         raise KernelError("--smp must be at least 1")
     accel = qemu.choose(args.accel, layout, image, progress)
@@ -245,7 +252,7 @@ def do_boot(layout: Layout, args: argparse.Namespace, progress: Progress,
             "memory": args.memory, "profile": profile(args.debug), "kernel_cmdline": append,
             "qemu_command": " ".join(cmd), "console_log": str(log),
             "boot_seconds": round(boot.seconds, 2), "qemu_exit": boot.returncode,
-            "series": getattr(args, "series", []),
+            "series": built.series,
             "release": (verdict.doc or {}).get("kernel", {}).get("release"),
             "splats": [str(s) for s in verdict.splats], "problems": verdict.problems,
             "passed": verdict.passed}
@@ -287,8 +294,8 @@ def cmd_fetch(args: argparse.Namespace, progress: Progress) -> int:
 
 def cmd_build(args: argparse.Namespace, progress: Progress) -> int:
     layout = _layout(args)
-    image, initrd = do_build(layout, args, progress)
-    progress.say(f"ready: {image} and {initrd}")
+    built = do_build(layout, args, progress)
+    progress.say(f"ready: {built.image} and {built.initrd}")
     return 0
 
 
