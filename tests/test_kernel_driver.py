@@ -731,14 +731,18 @@ def _port_ready(kdir: Path) -> str | None:
 @pytest.mark.kernel
 @pytest.mark.timeout(3600)
 def test_real_pipeline_builds_boots_and_passes() -> None:
-    """fetch, build --debug, boot, torture: ok, zero splats, speculative faults seen."""
+    """The series applies, the compile check builds, the debug kernel boots and the torture
+    test passes with zero kernel reports and speculative faults seen."""
     kdir = Path(os.environ.get("SPFTEACH_KERNEL_DIR", REPO / "kernel"))
     why = _port_ready(kdir)
     if why:
         pytest.skip(why)
-    r = subprocess.run([sys.executable, "-m", "spfteach.kernel", "test", "--json",
+    kernel = [sys.executable, "-m", "spfteach.kernel"]
+    r = subprocess.run([*kernel, "check"], capture_output=True, text=True, timeout=1800)
+    assert r.returncode == 0, r.stderr[-3000:]
+    r = subprocess.run([*kernel, "test", "--json",
                         "--seconds", os.environ.get("SPFTEACH_TEST_SECONDS", "10")],
-                       capture_output=True, text=True, timeout=3500)
+                       capture_output=True, text=True, timeout=1700)
     assert r.returncode == 0, r.stderr[-3000:]
     doc = json.loads(r.stdout)
     assert doc["ok"] is True and doc["host"]["splats"] == [] and doc["host"]["passed"]
