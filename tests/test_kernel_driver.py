@@ -667,6 +667,39 @@ def test_subcommands_and_help_that_teaches(capsys) -> None:
         assert word in help_text
 
 
+def fake_pipeline(fake: Layout, tmp_path: Path, monkeypatch, console_text: str) -> list[str]:
+    """Commands with the build stubbed out and a QEMU that prints ``console_text``."""
+    from spfteach.kernel import commands
+
+    (tmp_path / "console.txt").write_text(console_text)
+    fake_qemu(tmp_path, monkeypatch, f"cat {tmp_path / 'console.txt'}\n")
+    monkeypatch.setattr(qemu, "KVM_DEVICE", tmp_path / "no-kvm")
+    monkeypatch.setattr(commands, "do_build", lambda layout, args, progress: commands.Built(
+        tmp_path / "bzImage", tmp_path / "initrd", ["0001-a.patch"]))
+    return ["--build-dir", str(fake.build), "--kernel-dir", str(fake.kernel_dir)]
+
+
+def test_test_command_json_and_exit_status(fake: Layout, tmp_path: Path, monkeypatch,
+                                           capsys) -> None:
+    where = fake_pipeline(fake, tmp_path, monkeypatch, GOOD_CONSOLE)
+    assert run(parse(["kernel", "test", "--json", *where])) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["ok"] and doc["host"]["passed"] and doc["host"]["accel"] == "tcg"
+    assert doc["host"]["series"] == ["0001-a.patch"]
+    assert "torture:seconds=10" in doc["host"]["kernel_cmdline"]
+
+    fake_pipeline(fake, tmp_path, monkeypatch, GOOD_CONSOLE + SPLATS)
+    assert run(parse(["kernel", "test", "--json", *where])) == 1
+    out = capsys.readouterr()
+    assert json.loads(out.out)["host"]["splats"][0].startswith("WARNING at console line")
+    assert "FAIL: debug kernel" in out.err
+
+    fake_pipeline(fake, tmp_path, monkeypatch, "[ 1.0] Kernel panic - not syncing: VFS\n")
+    assert run(parse(["kernel", "test", "--json", *where])) == 1
+    doc = json.loads(capsys.readouterr().out)  # still one JSON object on stdout
+    assert doc["ok"] is False and not doc["host"]["passed"]
+
+
 # --- bench ---------------------------------------------------------------------------------
 
 

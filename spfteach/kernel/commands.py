@@ -350,8 +350,10 @@ def _require_speculation(verdict: Verdict) -> None:
 
 
 def _report(verdict: Verdict, host: dict, as_json: bool, progress: Progress) -> int:
-    if as_json and verdict.doc is not None:
-        print(json.dumps({**verdict.doc, "host": host}, indent=1))
+    if as_json:
+        # No document (the guest died) still gives one JSON object, so stdout always parses.
+        doc = verdict.doc if verdict.doc is not None else {"ok": False, "steps": []}
+        print(json.dumps({**doc, "host": host}, indent=1))
     elif verdict.doc is not None:
         for line in _steps_report(verdict.doc):
             print(line, file=sys.stderr)
