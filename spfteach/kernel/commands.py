@@ -314,10 +314,7 @@ def cmd_boot(args: argparse.Namespace, progress: Progress) -> int:
     built = do_build(layout, args, progress)
     verdict, host = do_boot(layout, args, progress, built, list(args.guest_args), "boot",
                             args.timeout, echo=True)
-    for line in verdict.problems:
-        progress.say(f"problem: {line}")
-    progress.say(_summary(verdict, host))
-    return 0 if verdict.passed else 1
+    return _report(verdict, host, False, progress)
 
 
 def cmd_test(args: argparse.Namespace, progress: Progress) -> int:
