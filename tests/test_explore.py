@@ -53,7 +53,9 @@ def test_reduction_agrees_with_brute_force(mutant: str | None) -> None:
 def test_small_scenarios_are_not_trivial() -> None:
     """The soundness test means something only if the small scenarios have races
     the explorer must find: between them, unmutated and mutated, they violate
-    several invariants, and brute force runs hundreds of schedules."""
+    several invariants, and brute force runs thousands of schedules.  (Deadlock
+    detection is shown on ipi-vs-ptl below: a deadlock needs an IPI, which makes a
+    writer too long for brute force.)"""
     found: set[str] = set()
     executions = 0
     for scen in SMALL:
@@ -61,7 +63,7 @@ def test_small_scenarios_are_not_trivial() -> None:
             rep = naive(scen, m, max_seconds=120)
             found |= rep.violated
             executions += rep.executions
-    assert {"pte-rights", "deadlock"} <= found
+    assert {"pte-rights", "pgtable-leak", "pte-outside-vma"} <= found
     assert executions > 1000
 
 
