@@ -98,7 +98,7 @@ SINGLE: dict[str, tuple[Setup, dict, int]] = {
     "spf_arch_access": (lambda k: (heap(k), setattr(k, "pkru_denied", frozenset({5})),
                                    setattr(k.mm.mmap[0], "vm_pkey", 5)), {}, VM_FAULT_SIGSEGV),
     "spf_write_access": (lambda k: heap(k, VM_READ), {"write": True}, VM_FAULT_SIGSEGV),
-    "spf_read_access": (lambda k: heap(k, 0), {"write": False}, VM_FAULT_SIGSEGV),
+    "spf_read_access": (lambda k: heap(k, 0, populate=False), {"write": False}, VM_FAULT_SIGSEGV),
     "spf_mpol_interleave": (lambda k: heap(k, policy=MPOL_INTERLEAVE), {}, VM_FAULT_RETRY),
     # Five-level paging: an empty pgd entry (with 4 levels pgd_none() is constant 0).
     "spf_pgd": (lambda k: heap(k, populate=False), {"la57": True}, VM_FAULT_RETRY),
