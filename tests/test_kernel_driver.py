@@ -719,10 +719,11 @@ def test_bench_runs_table_and_record(tmp_path: Path) -> None:
     text = bench.table(runs, host)
     assert "3.00x with it" in text and "16-CPU x86 VM" in text and "+543.55 %" in text
     assert "1520963994-28477-1" in text  # the source is cited
-    path = bench.save(tmp_path, bench.record(doc, host, runs))
+    path = bench.save(tmp_path, bench.record(doc, host, runs, REPO / "kernel"))
     rec = json.loads(path.read_text())
     assert rec["qemu"]["accel"] == "tcg" and rec["qemu"]["smp"] == 2
     assert len(rec["runs"]) == 4 and rec["machine"]["cpus"]
+    assert rec["source"]["kernel_dir_dirty"] in (True, False)
     assert bench.guest_args(2, 8, 2, spf=True)[0] == "sysctl=1"
     assert not any(a.startswith("sysctl") for a in bench.guest_args(2, 8, 2, spf=False))
 

@@ -115,8 +115,23 @@ def qemu_version() -> str:
         return "?"
 
 
-def record(doc: dict, host: dict, bench_runs: list[Run]) -> dict:
+def source_version(kernel_dir: Path) -> dict:
+    """The repo's commit, and whether the port used is kernel/ as committed (None: elsewhere)."""
+    def git(*args: str) -> str:
+        try:
+            r = subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True)
+        except OSError:
+            return ""
+        return r.stdout.strip() if r.returncode == 0 else ""
+    ours = kernel_dir.resolve() == (REPO / "kernel").resolve()
+    return {"commit": git("rev-parse", "HEAD") or None, "kernel_dir": str(kernel_dir),
+            "kernel_dir_dirty": bool(git("status", "--porcelain", "--", "kernel")) if ours
+            else None}
+
+
+def record(doc: dict, host: dict, bench_runs: list[Run], kernel_dir: Path) -> dict:
     return {"when": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": machine(),
+            "source": source_version(kernel_dir),
             "qemu": {"version": qemu_version(), **{k: host[k] for k in
                      ("accel", "accel_reason", "smp", "memory") if k in host}},
             "kernel": {"profile": host.get("profile"),

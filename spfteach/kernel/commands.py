@@ -372,7 +372,7 @@ def cmd_bench(args: argparse.Namespace, progress: Progress) -> int:
         return _report(verdict, host, args.json, progress)
     runs = bench.runs(verdict.doc)
     if not args.no_save:
-        path = bench.save(layout.data, bench.record(verdict.doc, host, runs))
+        path = bench.save(layout.data, bench.record(verdict.doc, host, runs, layout.kernel_dir))
         host["saved"] = str(path)
         progress.say(f"figures saved to {path}")
     if not args.json:
