@@ -693,6 +693,9 @@ def test_test_command_json_and_exit_status(fake: Layout, tmp_path: Path, monkeyp
     out = capsys.readouterr()
     assert json.loads(out.out)["host"]["splats"][0].startswith("WARNING at console line")
     assert "FAIL: debug kernel" in out.err
+    kept = Path(json.loads(out.out)["host"]["console_log"])  # a failed console is kept
+    assert kept.name.startswith("test-console-") and kept.name.endswith("-FAIL.log")
+    assert "WARNING: suspicious RCU usage" in kept.read_text()
 
     fake_pipeline(fake, tmp_path, monkeypatch, "[ 1.0] Kernel panic - not syncing: VFS\n")
     assert run(parse(["kernel", "test", "--json", *where])) == 1

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import textwrap
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -248,6 +250,10 @@ def do_boot(layout: Layout, args: argparse.Namespace, progress: Progress,
     boot = qemu.run(cmd, timeout, log=log, progress=progress,
                     echo=sys.stdout if echo else None, label=label)
     verdict = judge(boot, timeout, str(log))
+    if not verdict.passed:  # the next run overwrites <label>-console.log: keep this one
+        kept = log.with_name(f"{label}-console-{time.strftime('%Y%m%dT%H%M%S')}-FAIL.log")
+        shutil.copyfile(log, kept)
+        log = kept
     host = {"accel": accel.name, "accel_reason": accel.reason, "smp": args.smp,
             "memory": args.memory, "profile": profile(args.debug), "kernel_cmdline": append,
             "qemu_command": " ".join(cmd), "console_log": str(log),
