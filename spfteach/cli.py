@@ -33,7 +33,7 @@ EPILOG = """\
 examples:
   spfteach scenarios                         the race set-ups you can step
   spfteach step fault-vs-munmap              run it, thread 0 first
-  spfteach step fault-vs-munmap --schedule 0*24,1*,0*
+  spfteach step fault-vs-munmap --schedule 0*29,1*,0*
                                              fault until just before pte_map_lock,
                                              then all of munmap, then the fault again
   spfteach walk 0x7f0000001234 --seed 3      a page-table walk drill

@@ -35,16 +35,22 @@ class Resolved:
 
 
 _DEF = re.compile(r"^(?:[A-Za-z_].*?\b)?(?P<name>[A-Za-z_]\w*)\s*\(")
+#: ``SYSCALL_DEFINEn(name, ...)`` defines ``__do_sys_name()``: the body is found
+#: under that name.
+_SYSCALL = re.compile(r"^SYSCALL_DEFINE\d\((?P<name>\w+)\s*[,)]")
 
 
 def function_body(path: Path, function: str) -> list[tuple[int, str]]:
     """Lines (number, text) of ``function``'s definition in a C file: from its
     signature to the closing brace at column 0.  Macros that define functions
-    and prototypes are skipped (a definition has a ``{`` before any ``;``)."""
+    and prototypes are skipped (a definition has a ``{`` before any ``;``),
+    except ``SYSCALL_DEFINEn(name, ...)``, whose body is ``__do_sys_name()``."""
     lines = path.read_text(errors="replace").splitlines()
     for i, line in enumerate(lines):
-        m = _DEF.match(line)
-        if not m or m.group("name") != function:
+        m = _SYSCALL.match(line)
+        if m and "__do_sys_" + m.group("name") == function:
+            pass
+        elif not (m := _DEF.match(line)) or m.group("name") != function:
             continue
         # the signature may span lines; a prototype ends with ';' before any '{'
         j = i

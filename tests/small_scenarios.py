@@ -50,7 +50,7 @@ def _detach(t):
     yield from write_seqcount_begin(t, vma.vm_sequence, S)
     yield t.at(S)
     k.mm.mmap.remove(vma)
-    vma.rb_detached = True
+    vma.vm_detached = True
     t.did("vma leaves the tree")
 
 

@@ -93,13 +93,16 @@ SINGLE: dict[str, tuple[Setup, dict, int]] = {
     "spf_no_anon_vma": (lambda k: heap(k, anon_vma=False), {}, VM_FAULT_RETRY),
     "spf_uffd_missing": (lambda k: heap(k, RW | VM_UFFD_MISSING), {}, VM_FAULT_RETRY),
     "spf_grows": (lambda k: heap(k, RW | VM_GROWSDOWN), {}, VM_FAULT_RETRY),
-    # A hole below the VMA: the lookup returns the VMA above the address.
-    "spf_bounds": (lambda k: heap(k), {"addr": HEAP - 0x1000}, VM_FAULT_RETRY),
+    # A private /dev/zero mapping: anonymous, no vm_ops, but a file.
+    "spf_vm_file": (lambda k: heap(k, vm_file="/dev/zero"), {}, VM_FAULT_RETRY),
     "spf_arch_access": (lambda k: (heap(k), setattr(k, "pkru_denied", frozenset({5})),
                                    setattr(k.mm.mmap[0], "vm_pkey", 5)), {}, VM_FAULT_SIGSEGV),
     "spf_write_access": (lambda k: heap(k, VM_READ), {"write": True}, VM_FAULT_SIGSEGV),
     "spf_read_access": (lambda k: heap(k, 0, populate=False), {"write": False}, VM_FAULT_SIGSEGV),
-    "spf_mpol_interleave": (lambda k: heap(k, policy=MPOL_INTERLEAVE), {}, VM_FAULT_RETRY),
+    # Any policy of the VMA's own, then the task's interleave policy.
+    "spf_vma_policy": (lambda k: heap(k, policy=MPOL_INTERLEAVE), {}, VM_FAULT_RETRY),
+    "spf_mpol_interleave": (lambda k: (heap(k), setattr(k.mm, "task_policy", MPOL_INTERLEAVE)),
+                            {}, VM_FAULT_RETRY),
     # Five-level paging: an empty pgd entry (with 4 levels pgd_none() is constant 0).
     "spf_pgd": (lambda k: heap(k, populate=False), {"la57": True}, VM_FAULT_RETRY),
     # Four-level paging: the same empty top-level entry is seen at the p4d step.
@@ -125,6 +128,10 @@ SINGLE: dict[str, tuple[Setup, dict, int]] = {
                                 k.set_entry(A, "pmd", Entry(Kind.SWAP, 7))), {}, VM_FAULT_RETRY),
     # The success exits: a fresh page (pte none) ...
     "spf_pte_none": (lambda k: heap(k), {}, 0),
+    # A write to the zero page mapped by an earlier read: copy-on-write.
+    "hpf_no_wp": (lambda k: (heap(k), k.set_entry(A, "pte", Entry(Kind.PAGE, 0, write=False,
+                                                                   special=True))),
+                  {"write": True}, VM_FAULT_RETRY),
     # ... a read fault on the zero page: the zero-page branch skips userfaultfd.
     "anon_uffd_zero": (lambda k: heap(k), {"write": False}, 0),
     # ... and a write fault's new page does too.
@@ -169,6 +176,11 @@ def munmap_heap(t):
 
 def mprotect_ro(t):
     return do_mprotect(t, t.kernel.mm, HEAP, LEN, VM_READ)
+
+
+def mprotect_tail(t):
+    """Split the heap at its middle: the old VMA keeps the tail, above ``A``."""
+    return do_mprotect(t, t.kernel.mm, HEAP + LEN // 2, LEN // 2, VM_READ)
 
 
 def keep_pmd_table(k: Kernel) -> None:
@@ -229,6 +241,10 @@ RACES: dict[str, tuple[Setup, Callable, Callable[[], str], dict, int]] = {
     "spf_seq_retry": (heap, mprotect_ro,
                       lambda: _interleave(_steps_until(heap, "read_seqcount_retry")), {},
                       VM_FAULT_RETRY),
+    # A split moves the VMA's start above the address after the lookup.
+    "spf_bounds": (heap, mprotect_tail,
+                   lambda: _interleave(_steps_until(heap, "address < READ_ONCE(vma->vm_start)")),
+                   {}, VM_FAULT_RETRY),
     # munmap() after the walk: handle_pte_fault must not read the (maybe freed) pmd.
     "hpf_vma_changed": (keep_pmd_table, munmap_heap,
                         lambda: _interleave(_steps_until(keep_pmd_table, "local_irq_disable",
@@ -321,7 +337,8 @@ def test_fallback_after_race_matches_classic() -> None:
 
 def test_every_registered_check_is_covered() -> None:
     covered = set(SINGLE) | set(RACES) | {"hpf_no_do_fault", "spf_flags", "spf_put_vma",
-                                          "spf_get_vma_ref", "anon_no_pte_alloc"}
+                                          "spf_get_vma_ref", "anon_no_pte_alloc",
+                                          "hpf_no_swap", "anon_no_anon_vma"}
     assert covered == {c.name for c in registry.CHECKS}
 
 
@@ -341,4 +358,54 @@ def test_flags_and_put_vma_steps() -> None:
         if name == "spf_no_vma":
             continue
         r, _ = run_fault(setup, **kw)
-        assert all(v.vm_ref_count == (0 if v.rb_detached else 1) for v in r.kernel.vmas.values())
+        assert all(v.vm_ref_count == (0 if v.vm_detached else 1) for v in r.kernel.vmas.values())
+
+
+def _spf_only(setup: Setup, other=None, schedule: str = "0*", write: bool = True):
+    """Run until the speculative attempt returned (the classic path may not be
+    modelled for the set-up): the fault task."""
+    k = Kernel(ncpus=2)
+    setup(k)
+    t0 = k.add_task("fault")
+    progs = [(t0, do_user_addr_fault(t0, k.mm, A, fault_flags(write)))]
+    if other is not None:
+        t1 = k.add_task("other")
+        progs.append((t1, other(t1)))
+    run = Run(k, progs)
+    run.run_spec(schedule)
+    while getattr(t0, "spf_result", None) is None:
+        run.step(0)
+    assert not k.violations, k.violations
+    return t0
+
+
+def test_no_swap_in_speculatively() -> None:
+    """A swap PTE: the speculative path leaves swap-in (not modelled) to the
+    classic path."""
+    t0 = _spf_only(lambda k: (heap(k), k.set_entry(A, "pte", Entry(Kind.SWAP, 7))),
+                   schedule="")
+    assert t0.spf_result == VM_FAULT_RETRY
+    assert first_fired_task(t0, "hpf_no_swap") == "hpf_no_swap", t0.checks_taken
+
+
+def drop_anon_vma(t):
+    """Test writer: the VMA loses its anon_vma (mremap(MREMAP_DONTUNMAP) does)."""
+    yield t.at(Src("test", "drop_anon_vma", "vma->anon_vma = NULL"))
+    t.kernel.mm.mmap[0].anon_vma = None
+    t.did("anon_vma = NULL")
+
+
+def test_anon_vma_gone_speculatively() -> None:
+    """The anon_vma was there at the start and is gone when the page is allocated:
+    retry, preparing one needs mmap_lock."""
+    n = _steps_until(heap, "if (unlikely(!READ_ONCE(vma->anon_vma))) {")
+    t0 = _spf_only(heap, drop_anon_vma, schedule=f"0*{n},1*")
+    assert t0.spf_result == VM_FAULT_RETRY
+    assert first_fired_task(t0, "anon_no_anon_vma") == "anon_no_anon_vma", t0.checks_taken
+
+
+def first_fired_task(t, name: str) -> str:
+    for c in t.checks_taken:
+        if c == name or registry.get(c).exit != "branch":
+            return c
+    return "none"

@@ -78,7 +78,7 @@ def _replays(scen: str, mutant: str, schedule: list[int], invariant: str) -> boo
     ("fault-vs-munmap", "irqs_on_walk"),
     ("fault-vs-thp-collapse", "maplock_pmd_same"),
     ("fault-vs-mprotect", "maplock_vma_changed_locked"),
-    ("seq-odd-at-start", "spf_seq_odd"),
+    ("fault-vs-anon-vma", "spf_no_anon_vma"),
 ])
 def test_counterexample_is_minimal_and_replays(scen: str, mutant: str) -> None:
     rep = explore(get(scen), [mutant])

@@ -53,8 +53,10 @@ class Check:
 
 
 def _c(name: str, file: str, fn: str, snippet: str, exit: str, reason: str,
-       note: str = "", backup: tuple[str, ...] = (), backup_scenario: str = "") -> Check:
-    return Check(name, Src(file, fn, snippet), exit, reason, note, backup, backup_scenario)
+       note: str = "", backup: tuple[str, ...] = (), backup_scenario: str = "",
+       after: str = "") -> Check:
+    return Check(name, Src(file, fn, snippet, after), exit, reason, note, backup,
+                 backup_scenario)
 
 
 M = "mm/memory.c"
@@ -69,7 +71,12 @@ CHECKS: tuple[Check, ...] = (
        "path decides between stack expansion and SIGSEGV."),
     _c("spf_seq_odd", M, HSF, "if (seq & 1)", "abort",
        "An odd count means a writer is half-way through changing the VMA: a snapshot "
-       "taken now could mix old and new fields and still validate later."),
+       "taken now could mix old and new fields and still validate later.",
+       note=("Not caught in the model since it mirrors the port: there a writer's PTE pass "
+             "(change_protection(), the zap) runs after its write section ends, so a fault "
+             "that validated against the odd count writes its PTE before the pass that fixes "
+             "it. With the seed's order (PTEs rewritten inside the section) seq-odd-at-start "
+             "caught it.")),
     _c("spf_vm_ops", M, HSF, "if (vma->vm_ops)", "abort",
        "vm_ops callbacks (file systems, hugetlbfs, drivers) may sleep or expect "
        "mmap_sem held; only plain anonymous memory is handled speculatively.",
@@ -77,6 +84,12 @@ CHECKS: tuple[Check, ...] = (
              "hpf_no_do_fault refuses do_fault(). The seed keeps both; this one refuses before "
              "the walk."),
        backup=('hpf_no_do_fault',), backup_scenario="alone-file-vma"),
+    _c("spf_vm_file", M, HSF, "if (vma->vm_file)", "abort",
+       "A private /dev/zero mapping is anonymous but holds a file, which nothing keeps "
+       "alive without mmap_lock. (The port's addition.)",
+       note=("Not caught in the model, which has no file to free: a VMA with vm_file and no "
+             "vm_ops faults like any anonymous VMA here; the kernel would need a reference "
+             "on the file.")),
     _c("spf_no_anon_vma", M, HSF, "if (unlikely(!vma->anon_vma))", "abort",
        "Preparing an anon_vma links it to neighbouring VMAs, which needs mmap_sem; "
        "the first fault of a VMA must take the classic path."),
@@ -100,11 +113,16 @@ CHECKS: tuple[Check, ...] = (
     _c("spf_write_access", M, HSF, "if (unlikely(!(vmf.vma_flags & VM_WRITE)))", "sigsegv",
        "A write to a VMA without VM_WRITE must not get a writable PTE."),
     _c("spf_read_access", M, HSF,
-       "} else if (unlikely(!(vmf.vma_flags & (VM_READ|VM_EXEC|VM_WRITE)))) {", "sigsegv",
+       "} else if (unlikely(!(vmf.vma_flags & (VM_READ | VM_EXEC | VM_WRITE)))) {", "sigsegv",
        "A PROT_NONE VMA allows no access at all."),
+    _c("spf_vma_policy", M, HSF, "if (pol) {", "abort",
+       "A VMA's own policy can be replaced, and freed, by mbind() at any time; only the "
+       "task's policy is safe to look at without mmap_lock. (The port's addition.)",
+       note=("Not caught in the model, which neither frees policies nor places pages by "
+             "policy: it only shows that such a VMA goes to the classic path.")),
     _c("spf_mpol_interleave", M, HSF, "if (pol && pol->mode == MPOL_INTERLEAVE)", "abort",
        "Interleave placement computes the node from the VMA's offset in mpol_misplaced(), "
-       "work that assumes a stable VMA.",
+       "work that assumes a stable VMA (here: the task's policy, the VMA has none).",
        note=("Not needed in the model, which does no NUMA placement: in the kernel, "
              "mpol_misplaced() computes the interleave node from the VMA's offset, which a "
              "speculative reader could see half-changed.")),
@@ -152,13 +170,28 @@ CHECKS: tuple[Check, ...] = (
              " off before any PTE is written."),
        backup=('maplock_pmd_same',), backup_scenario="fault-vs-thp-collapse"),
     _c("hpf_no_do_fault", M, "handle_pte_fault",
-       "else if (vmf->flags & FAULT_FLAG_SPECULATIVE)", "abort",
+       "if (vmf->flags & FAULT_FLAG_SPECULATIVE) {", "abort",
        "do_fault() calls vm_ops->fault(), which may release mmap_sem — not held here.",
        note="Redundant in the model with spf_vm_ops, which refuses the same VMAs earlier.",
-       backup=('spf_vm_ops',), backup_scenario="alone-file-vma"),
+       backup=('spf_vm_ops',), backup_scenario="alone-file-vma",
+       after="return do_anonymous_page(vmf);"),
+    _c("hpf_no_swap", M, "handle_pte_fault", "if (vmf->flags & FAULT_FLAG_SPECULATIVE) {",
+       "abort",
+       "Swap-in looks at more of the VMA, and sleeps on locks, than the speculative checks "
+       "validate. (The port's choice.)",
+       note=("Not caught in the model, which does not model swap-in: no scenario has a swap "
+             "PTE."), after="if (!pte_present(vmf->orig_pte)) {"),
+    _c("hpf_no_wp", M, "handle_pte_fault", "if (vmf->flags & FAULT_FLAG_SPECULATIVE) {",
+       "abort",
+       "Copy-on-write drops the PTE lock to allocate and copy, and would need the page's "
+       "mapping to be stable too; the port leaves it to the classic path.",
+       note=("Not caught in the model: its do_wp_page() re-validates under pte_map_lock() "
+             "before it writes, so the speculative copy is safe there too."),
+       after="if (!pte_write(entry)) {"),
     _c("spinlock_vma_changed", M, "pte_spinlock", "if (vma_has_changed(vmf))", "abort",
        "With IRQs now off the page tables cannot be freed under us, but they may already "
-       "be gone: check before touching the PTE lock inside them."),
+       "be gone: check before touching the PTE lock inside them.",
+       after="local_irq_disable();"),
     _c("spinlock_pmd_same", M, "pte_spinlock", "if (!pmd_same(pmdval, vmf->orig_pmd))",
        "abort",
        "khugepaged may have replaced the pte table by a huge pmd without touching the "
@@ -174,10 +207,11 @@ CHECKS: tuple[Check, ...] = (
     _c("spinlock_vma_changed_locked", M, "pte_spinlock", "if (vma_has_changed(vmf)) {",
        "abort",
        "A writer may have changed the VMA between the first check and taking the lock; "
-       "once we hold the PTL, zap and change_protection wait for us."),
+       "once we hold the PTL, zap and change_protection wait for us.",
+       after="if (unlikely(!spin_trylock(vmf->ptl))) {"),
     _c("maplock_vma_changed", M, "pte_map_lock", "if (vma_has_changed(vmf))", "abort",
        "As in pte_spinlock: the PTE about to be written must still belong to the VMA "
-       "and page tables the walk validated."),
+       "and page tables the walk validated.", after="local_irq_disable();"),
     _c("maplock_pmd_same", M, "pte_map_lock", "if (!pmd_same(pmdval, vmf->orig_pmd))", "abort",
        "The pte table may have been collapsed into a huge page or replaced."),
     _c("maplock_trylock", M, "pte_map_lock", "if (unlikely(!spin_trylock(ptl))) {", "abort",
@@ -186,25 +220,34 @@ CHECKS: tuple[Check, ...] = (
     _c("maplock_vma_changed_locked", M, "pte_map_lock", "if (vma_has_changed(vmf)) {",
        "abort",
        "The VMA may have changed while we took the lock; after this check, writers "
-       "that need the PTL are held off until we are done."),
-    _c("anon_no_pte_alloc", M, "do_anonymous_page",
-       "if (!(vmf->flags & FAULT_FLAG_SPECULATIVE)) {", "branch",
+       "that need the PTL are held off until we are done.",
+       after="if (unlikely(!spin_trylock(ptl))) {"),
+    _c("anon_no_pte_alloc", M, "do_anonymous_page", "goto skip_pmd;", "branch",
        "Speculatively the walk found the pte table; pte_alloc() here could link a new "
        "table into one munmap() just unlinked, and pmd_trans_unstable() would read a pmd "
        "that may be freed. (Our addition: the seed allocated here.)"),
+    _c("anon_no_anon_vma", M, "do_anonymous_page",
+       "if (unlikely(!READ_ONCE(vma->anon_vma))) {", "abort",
+       "The new page's reverse mapping needs the anon_vma; if it went away since the "
+       "start (mremap(MREMAP_DONTUNMAP)), preparing one needs mmap_lock.",
+       note=("Not caught in the model: no writer of the catalogue removes an anon_vma."),
+       backup=(), backup_scenario=""),
     _c("anon_uffd_zero", M, "do_anonymous_page", "goto setpte;", "branch",
        "The speculative path already refused VM_UFFD_MISSING; if it was set since, this "
-       "fault is ignored rather than calling handle_userfault() without mmap_sem."),
+       "fault is ignored rather than calling handle_userfault() without mmap_sem.",
+       after="registration may have happened since"),
     _c("anon_uffd", M, "do_anonymous_page",
        "if (!(vmf->flags & FAULT_FLAG_SPECULATIVE) && userfaultfd_missing(vma)) {", "branch",
        "Same for a write fault: handle_userfault() releases mmap_sem, which a speculative "
        "fault does not hold."),
-    _c("spf_get_vma_ref", "mm/mmap.c", "get_vma", "atomic_inc(&vma->vm_ref_count);", "step",
+    _c("spf_get_vma_ref", "mm/mmap.c", "get_vma",
+       "if (vma && !atomic_inc_not_zero(&vma->vm_ref_count))", "step",
        "The reference keeps the VMA's memory alive after munmap() removed it from the "
        "tree, so the fault can still read vm_sequence to learn that it changed."),
     _c("spf_put_vma", M, HSF, "put_vma(vma);", "step",
        "The reference get_vma() took keeps a removed VMA alive while we read it; "
-       "without the matching put the VMA is never freed."),
+       "without the matching put the VMA is never freed.",
+       after="ret = handle_pte_fault(&vmf);"),
 )
 
 BY_NAME: dict[str, Check] = {c.name: c for c in CHECKS}

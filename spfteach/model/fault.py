@@ -88,8 +88,12 @@ def _do_user_addr_fault(t: Task, mm: MmStruct, address: int, flags: int,
         t.spf_result = fault  # type: ignore[attr-defined]
         if not (fault & VM_FAULT_RETRY or fault & VM_FAULT_ERROR):
             return fault
-    yield from down_read(t, mm.mmap_sem, _s(fn, "mmap_read_lock(mm);"))
-    vma = yield from find_vma(t, mm, address)
+    # vma = lock_mm_and_find_vma(mm, address, regs);
+    yield from down_read(t, mm.mmap_sem, Src("mm/memory.c", "lock_mm_and_find_vma",
+                                             "if (!get_mmap_lock_carefully(mm, regs))"))
+    vma = yield from find_vma(t, mm, address, Src("mm/memory.c", "lock_mm_and_find_vma",
+                                                  "vma = find_vma(mm, addr);",
+                                                  after="get_mmap_lock_carefully(mm, regs)"))
     if vma is None or vma.vm_start > address:
         # No stack expansion in the model: a hole is a hole.
         t.note("bad_area: no VMA covers the address")

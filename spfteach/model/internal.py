@@ -26,7 +26,7 @@ def vma_has_changed(t: Task, vmf: VmFault, caller: Src) -> Gen:
     assert vma is not None
     if vma.freed:
         t.kernel.violate("use-after-free", f"T{t.tid} reads freed vma{vma.id} in vma_has_changed()")
-    detached = vma.rb_detached
+    detached = vma.vm_detached
     seq = vma.vm_sequence.sequence
     changed = detached or seq != vmf.sequence
     why = []

@@ -39,7 +39,7 @@ INVARIANTS: dict[str, str] = {
 def check_range(k, start: int, end: int, who: str) -> None:
     """Every present PTE in ``[start, end)`` lies in a live VMA that grants its
     rights: the postcondition of a writer that unmapped or protected the range."""
-    live = [v for v in k.mm.mmap if not v.rb_detached]
+    live = [v for v in k.mm.mmap if not v.vm_detached]
     for pt in k.pt_pages.values():
         if pt.level != "pte" or pt.state is not PtState.LINKED:
             continue
@@ -66,7 +66,7 @@ def check_end(k, deadlocked: bool) -> None:
     if deadlocked:
         k.violate("deadlock", "threads are left and none can move")
         return
-    live = [v for v in k.mm.mmap if not v.rb_detached]
+    live = [v for v in k.mm.mmap if not v.vm_detached]
     for pt in k.pt_pages.values():
         if pt.state is not PtState.LINKED or pt.level == "pgd":
             continue
@@ -76,6 +76,6 @@ def check_end(k, deadlocked: bool) -> None:
                                       "linked but no VMA covers it")
     check_range(k, 0, 1 << 57, "the run")
     for v in k.vmas.values():
-        if v.rb_detached and not v.freed:
+        if v.vm_detached and not v.freed:
             k.violate("vma-leak", f"vma{v.id} left the tree but was never freed "
                                   f"(vm_ref_count {v.vm_ref_count})")

@@ -55,6 +55,10 @@ class Kernel:
     #: a fault that returns success with its page unmapped is only "lost" if no
     #: writer touched the page tables while it ran.
     pt_writes: int = 0
+    #: tasks inside rcu_read_lock(), and VMAs whose last reference is gone,
+    #: each waiting for the readers that were inside when call_rcu() ran
+    rcu_readers: set[int] = field(default_factory=set)
+    rcu_callbacks: list[tuple[set[int], VmAreaStruct]] = field(default_factory=list)
     _next_pt: int = 0
     _next_pfn: int = 1
     _next_vma: int = 0
@@ -117,6 +121,7 @@ class Kernel:
         anon_vma: bool = True,
         vm_ops: str | None = None,
         policy: str | None = None,
+        vm_file: str | None = None,
     ) -> VmAreaStruct:
         """Insert a VMA into the tree before the scenario starts."""
         for a in (start, end):
@@ -130,6 +135,7 @@ class Kernel:
                 raise ValueError(f"VMA {start:#x}-{end:#x} overlaps vma{v.id}")
         vma = self.new_vma(start, end, flags, self.new_anon_vma() if anon_vma else None,
                            vm_ops=vm_ops, policy=policy)
+        vma.vm_file = vm_file
         self.mm.mmap.append(vma)
         self.mm.mmap.sort(key=lambda v: v.vm_start)
         return vma
@@ -253,7 +259,7 @@ class Kernel:
         for c in self.cpus:
             s[f"cpu{c.id}"] = c.snapshot()
         s["mmap_sem"] = self.mm.mmap_sem.snapshot()
-        s["mm_rb_lock"] = self.mm.mm_rb_lock.snapshot()
+        s["rcu_readers"] = ",".join(f"T{r}" for r in sorted(self.rcu_readers)) or "none"
         s["page_table_lock"] = self.mm.page_table_lock.snapshot()
         s["tree"] = ",".join(f"vma{v.id}" for v in self.mm.mmap) or "empty"
         for v in self.vmas.values():
@@ -278,12 +284,14 @@ class Kernel:
         return (
             tuple((c.irqs_on, tuple(sorted(c.pending))) for c in self.cpus),
             (mm.mmap_sem.writer, tuple(sorted(mm.mmap_sem.readers))),
-            (mm.mm_rb_lock.writer, tuple(sorted(mm.mm_rb_lock.readers))),
+            tuple(sorted(self.rcu_readers)),
+            tuple((tuple(sorted(w)), v.id) for w, v in self.rcu_callbacks),
             mm.page_table_lock.owner,
             tuple(v.id for v in mm.mmap),
             tuple((v.vm_start, v.vm_end, v.vm_flags, v.vm_page_prot, v.anon_vma, v.vm_ops,
+                   v.vm_file,
                    v.vm_policy, v.vm_pkey, v.vm_sequence.sequence, v.vm_ref_count,
-                   v.rb_detached, v.freed) for v in self.vmas.values()),
+                   v.vm_detached, v.freed) for v in self.vmas.values()),
             tuple((pt.state, tuple(sorted(pt.entries.items())),
                    self.ptl[pt.id].owner if pt.id in self.ptl else None)
                   for pt in self.pt_pages.values()),

@@ -41,16 +41,18 @@ def collapse_huge_page(t: Task, mm: MmStruct, address: int) -> Gen:
     pte_pt = k.pt_pages[old.target]
     pte_pt.state = PtState.COLLAPSING
     t.did(f"empties pmd[{idx}] (was {old})")
-    yield from send_ipi_and_wait(t, "TLB-flush", _s("flush_tlb_range(vma, address,"),
+    yield from send_ipi_and_wait(t, "TLB-flush", Src("mm/pgtable-generic.c", "pmdp_collapse_flush",
+                                     "flush_tlb_range(vma, address, address + HPAGE_PMD_SIZE);"),
                                  Src("arch/x86/mm/tlb.c", "native_flush_tlb_multi",
                                      "on_each_cpu_cond_mask("))
-    yield from spin_unlock(t, pmd_ptl, _s("spin_unlock(pmd_ptl);"))
+    yield from spin_unlock(t, pmd_ptl, Src(F, "collapse_huge_page", "spin_unlock(pmd_ptl);",
+                                           after="_pmd = pmdp_collapse_flush("))
     # Isolate and copy the pages under the pte table's lock: a fault that took
     # that lock before the pmd was emptied finishes first, and its page is
     # copied with the others.
     pte_ptl = k.ptl[pte_pt.id]
     yield from spin_lock(t, pte_ptl, _s("spin_lock(pte_ptl);"))
-    yield t.at(_s("result = __collapse_huge_page_copy(pte, hpage, pmd, _pmd,"))
+    yield t.at(_s("result =  __collapse_huge_page_isolate(vma, address, pte, cc,"))
     huge = k.alloc_page()
     for i, e in list(pte_pt.entries.items()):
         if e.kind is Kind.PAGE and not e.special:
@@ -59,12 +61,13 @@ def collapse_huge_page(t: Task, mm: MmStruct, address: int) -> Gen:
     pte_pt.state = PtState.UNLINKED  # deposited: kept for a later split
     t.did(f"copies the pages into huge page{huge}; old pte table pt{pte_pt.id} deposited")
     yield from spin_unlock(t, pte_ptl, _s("spin_unlock(pte_ptl);"))
-    yield from spin_lock(t, pmd_ptl, _s("spin_lock(pmd_ptl);"))
+    yield from spin_lock(t, pmd_ptl, Src(F, "collapse_huge_page", "spin_lock(pmd_ptl);",
+                                         after="_pmd = maybe_pmd_mkwrite("))
     yield t.at(_s("set_pmd_at(mm, address, pmd, _pmd);"))
     pmd_pt.set(idx, Entry(Kind.HUGE, huge, write=True, accessed=True, dirty=True))
     k.pages[huge] = "mapped"
     t.did(f"pmd[{idx}] = huge page{huge}")
     yield from spin_unlock(t, pmd_ptl, Src(F, "collapse_huge_page", "spin_unlock(pmd_ptl);",
-                                           after="set_pmd_at"))
+                                           after="set_pmd_at(mm, address, pmd, _pmd);"))
     yield from up_write(t, mm.mmap_sem, _s("mmap_write_unlock(mm);"))
     return 0

@@ -149,7 +149,8 @@ def _lock_checks(t: Task, vmf: VmFault, fn: str, prefix: str) -> Gen:
     """The part both lock helpers share, in the seed's order, IRQs off."""
     k = t.kernel
     if t.check(f"{prefix}_vma_changed",
-               (yield from vma_has_changed(t, vmf, _s(fn, "if (vma_has_changed(vmf))")))):
+               (yield from vma_has_changed(t, vmf, _s(fn, "if (vma_has_changed(vmf))",
+                                                     after="local_irq_disable();")))):
         return False
     # Is the pmd still the one the walk saw?  A THP collapse replaces it.
     pmd_pt, pmd_idx = vmf.pmd  # type: ignore[misc]
@@ -171,7 +172,8 @@ def _lock_checks(t: Task, vmf: VmFault, fn: str, prefix: str) -> Gen:
         return False
     if not got:  # the trylock check was mutated away: carry on without the lock
         t.note("(mutant) proceeds without holding the PTE lock")
-    changed = yield from vma_has_changed(t, vmf, _s(fn, "if (vma_has_changed(vmf)) {"))
+    changed = yield from vma_has_changed(t, vmf, _s(fn, "if (vma_has_changed(vmf)) {",
+                                                    after=trysrc.snippet))
     if t.check(f"{prefix}_vma_changed_locked", changed):
         if got:
             yield from spin_unlock(t, ptl, _s(fn, "pte_unmap_unlock(pte, ptl);")
@@ -236,6 +238,8 @@ def handle_pte_fault(t: Task, vmf: VmFault) -> Gen:
         return (yield from do_fault(t, vmf))
     assert vmf.orig_pte is not None
     if not pgtable.pte_present(vmf.orig_pte):
+        if t.check("hpf_no_swap", _spec(vmf), "no swap-in speculatively"):
+            return VM_FAULT_RETRY
         return (yield from do_swap_page(t, vmf))
     if not (yield from pte_spinlock(t, vmf)):
         return VM_FAULT_RETRY
@@ -248,6 +252,11 @@ def handle_pte_fault(t: Task, vmf: VmFault) -> Gen:
     if same:
         if vmf.flags & FAULT_FLAG_WRITE:
             if not pgtable.pte_write(entry):
+                if t.check("hpf_no_wp", _spec(vmf), "no copy-on-write speculatively"):
+                    yield from pte_unmap_unlock(t, vmf, _s(
+                        fn, "pte_unmap_unlock(vmf->pte, vmf->ptl);",
+                        after="if (!pte_write(entry)) {"))
+                    return VM_FAULT_RETRY
                 return (yield from do_wp_page(t, vmf))
             entry = Entry(entry.kind, entry.target, entry.write, entry.user, entry.accessed,
                           True, entry.special)
@@ -256,7 +265,8 @@ def handle_pte_fault(t: Task, vmf: VmFault) -> Gen:
         yield t.at(_s(fn, "if (ptep_set_access_flags(vmf->vma, vmf->address, vmf->pte, entry,"))
         _install_pte(t, pte_pt, idx, entry)
         t.did(f"sets access flags: pte = {entry}")
-    yield from pte_unmap_unlock(t, vmf, _s(fn, "pte_unmap_unlock(vmf->pte, vmf->ptl);"))
+    yield from pte_unmap_unlock(t, vmf, _s(fn, "pte_unmap_unlock(vmf->pte, vmf->ptl);",
+                                           after="unlock:"))
     return 0
 
 
@@ -268,15 +278,17 @@ def _spf_pmd_stable(t: Task, vmf: VmFault) -> Gen:
     k = t.kernel
     pmd_pt, pmd_idx = vmf.pmd  # type: ignore[misc]
     yield from local_irq_disable(t, _s(fn, "local_irq_disable();"))
-    ok = False
-    if not t.check("hpf_vma_changed",
-                   (yield from vma_has_changed(t, vmf, _s(fn, "if (vma_has_changed(vmf)) {")))):
-        yield t.at(_s(fn, "pmdval = READ_ONCE(*vmf->pmd);"))
-        pmdval = k.read_entry(t, pmd_pt, pmd_idx)
-        t.did(f"reads pmd = {pmdval}")
-        ok = not t.check("hpf_pmd_none", pgtable.pmd_none(pmdval), "pmd emptied since the walk")
-    yield from local_irq_enable(t, _s(fn, "local_irq_enable();"))
-    return ok
+    if t.check("hpf_vma_changed",
+               (yield from vma_has_changed(t, vmf, _s(fn, "if (vma_has_changed(vmf)) {")))):
+        yield from local_irq_enable(t, _s(fn, "local_irq_enable();",
+                                          after="if (vma_has_changed(vmf)) {"))
+        return False
+    yield t.at(_s(fn, "pmdval = READ_ONCE(*vmf->pmd);"))
+    pmdval = k.read_entry(t, pmd_pt, pmd_idx)
+    t.did(f"reads pmd = {pmdval}")
+    yield from local_irq_enable(t, _s(fn, "local_irq_enable();",
+                                      after="pmdval = READ_ONCE(*vmf->pmd);"))
+    return not t.check("hpf_pmd_none", pgtable.pmd_none(pmdval), "pmd emptied since the walk")
 
 
 def pte_alloc(t: Task, mm: MmStruct, vmf: VmFault) -> Gen:
@@ -299,11 +311,18 @@ def __pXd_alloc(t: Task, mm: MmStruct, parent: PageTablePage, idx: int, level: s
     fn = {"pte": "__pte_alloc", "pmd": "__pmd_alloc", "pud": "__pud_alloc",
           "p4d": "__p4d_alloc"}[level]
     new = k.alloc_pt(level, address)
-    yield from spin_lock(t, mm.page_table_lock, _s(fn, "spin_lock(&mm->page_table_lock);")
-                         if level != "pte" else _s(fn, "ptl = pmd_lock(mm, pmd);"))
+    # __pte_alloc() installs through pmd_install(), __pmd_alloc() under pud_lock()
+    lock = {"pte": Src(F, "pmd_install", "spinlock_t *ptl = pmd_lock(mm, pmd);"),
+            "pmd": _s(fn, "ptl = pud_lock(mm, pud);")}.get(
+                level, _s(fn, "spin_lock(&mm->page_table_lock);"))
+    unlock = {"pte": Src(F, "pmd_install", "spin_unlock(ptl);"),
+              "pmd": _s(fn, "spin_unlock(ptl);")}.get(
+                  level, _s(fn, "spin_unlock(&mm->page_table_lock);"))
+    yield from spin_lock(t, mm.page_table_lock, lock)
     populate = {"pte": "pmd_populate(mm, pmd, new);", "pmd": "pud_populate(mm, pud, new);",
                 "pud": "p4d_populate(mm, p4d, new);", "p4d": "pgd_populate(mm, pgd, new);"}
-    yield t.at(_s(fn, populate[level]))
+    yield t.at(Src(F, "pmd_install", "pmd_populate(mm, pmd, *pte);") if level == "pte"
+               else _s(fn, populate[level]))
     if parent.get(idx).kind is Kind.NONE:
         _write_entry(t, parent, idx, Entry(Kind.TABLE, new.id))
         new.state = PtState.LINKED
@@ -315,8 +334,7 @@ def __pXd_alloc(t: Task, mm: MmStruct, parent: PageTablePage, idx: int, level: s
     else:
         new.state = PtState.FREED
         t.did(f"pt{parent.id}[{idx}] was populated meanwhile; frees pt{new.id}")
-    yield from spin_unlock(t, mm.page_table_lock, _s(fn, "spin_unlock(&mm->page_table_lock);")
-                           if level != "pte" else _s(fn, "spin_unlock(ptl);"))
+    yield from spin_unlock(t, mm.page_table_lock, unlock)
     return True
 
 
@@ -349,8 +367,9 @@ def do_anonymous_page(t: Task, vmf: VmFault) -> Gen:
         entry = Entry(Kind.PAGE, 0, write=False, special=True)  # my_zero_pfn()
         if not (yield from pte_map_lock(t, vmf)):
             return VM_FAULT_RETRY
-        if not (yield from _pte_still_none(t, vmf, fn)):
-            yield from pte_unmap_unlock(t, vmf, _s(fn, "pte_unmap_unlock(vmf->pte, vmf->ptl);"))
+        if not (yield from _pte_still_none(t, vmf, fn, "my_zero_pfn(vmf->address)")):
+            yield from pte_unmap_unlock(t, vmf, _s(fn, "pte_unmap_unlock(vmf->pte, vmf->ptl);",
+                                                   after="unlock:"))
             return 0
         # The speculative path refused VM_UFFD_MISSING at its start; if the range
         # was registered since, ignore it this once.
@@ -360,33 +379,44 @@ def do_anonymous_page(t: Task, vmf: VmFault) -> Gen:
             return (yield from handle_userfault(t, vmf))
         return (yield from _setpte(t, vmf, entry))
     # Allocate our own private page (its reverse mapping needs an anon_vma).
-    if not (yield from anon_vma_prepare(t, vma)):
+    # Speculatively the anon_vma was there at the start; preparing a new one
+    # would need mmap_lock.
+    if _spec(vmf):
+        yield t.at(_s(fn, "if (unlikely(!READ_ONCE(vma->anon_vma))) {"))
+        k.use_vma(t, vma)
+        anon = vma.anon_vma
+        t.did(f"vma->anon_vma = {f'av{anon}' if anon is not None else 'NULL'}")
+        if t.check("anon_no_anon_vma", anon is None):
+            return VM_FAULT_RETRY
+    elif not (yield from anon_vma_prepare(t, vma)):
         return VM_FAULT_OOM
-    yield t.at(_s(fn, "page = vma_alloc_zeroed_movable_folio(vma, vmf->address);"))
+    yield t.at(_s(fn, "page = alloc_zeroed_user_highpage_movable(vma, vmf->address);"))
     pfn = k.alloc_page()
     t.did(f"allocates page{pfn}")
     write = bool(vmf.vma_flags & VM_WRITE)
     entry = Entry(Kind.PAGE, pfn, write=write, accessed=True, dirty=write)
     if not (yield from pte_map_lock(t, vmf)):
-        yield from _release(t, pfn)
+        yield from _release(t, pfn, "release_unlocked:")
         return VM_FAULT_RETRY
-    if not (yield from _pte_still_none(t, vmf, fn)):
-        yield from pte_unmap_unlock(t, vmf, _s(fn, "pte_unmap_unlock(vmf->pte, vmf->ptl);"))
-        yield from _release(t, pfn)
+    if not (yield from _pte_still_none(t, vmf, fn, "goto release_unlocked;")):
+        yield from _release(t, pfn, "release:")
+        yield from pte_unmap_unlock(t, vmf, _s(fn, "pte_unmap_unlock(vmf->pte, vmf->ptl);",
+                                               after="unlock:"))
         return 0
     uffd = False
     if not t.check("anon_uffd", _spec(vmf), "speculative: skip userfaultfd"):
         uffd = yield from _userfaultfd_missing(t, vma, fn)
     if uffd:
         ret = yield from handle_userfault(t, vmf)
-        yield from _release(t, pfn)
+        k.pages[pfn] = "freed"  # put_page(page) before handle_userfault()
         return ret
     return (yield from _setpte(t, vmf, entry))
 
 
-def _release(t: Task, pfn: int) -> Gen:
-    """``release: folio_put(folio)``: the page we allocated is not used."""
-    yield t.at(_s("do_anonymous_page", "folio_put(folio);"))
+def _release(t: Task, pfn: int, label: str) -> Gen:
+    """``release: put_page(page)``: the page we allocated is not used."""
+    yield t.at(_s("do_anonymous_page", "put_page(page);", after="release:") if label == "release:"
+               else _s("do_anonymous_page", "put_page(page);", after="release_unlocked:"))
     t.kernel.pages[pfn] = "freed"
     t.did(f"frees page{pfn}: not mapped")
 
@@ -395,8 +425,9 @@ def vma_mm(k) -> MmStruct:
     return k.mm
 
 
-def _pte_still_none(t: Task, vmf: VmFault, fn: str) -> Gen:
-    yield t.at(_s(fn, "if (!pte_none(*vmf->pte))"))
+def _pte_still_none(t: Task, vmf: VmFault, fn: str, after: str = "") -> Gen:
+    yield t.at(_s(fn, "if (!pte_none(*vmf->pte))", after=after) if fn == "do_anonymous_page"
+               else Src(F, "finish_fault", "if (likely(!vmf_pte_changed(vmf))) {"))
     pte_pt, idx = vmf.pte  # type: ignore[misc]
     cur = t.kernel.read_entry(t, pte_pt, idx)
     t.did(f"pte = {cur}" + ("" if pgtable.pte_none(cur) else ": someone mapped it first"))
@@ -437,7 +468,8 @@ def _setpte(t: Task, vmf: VmFault, entry: Entry) -> Gen:
     if entry.kind is Kind.PAGE and not entry.special:
         k.pages[entry.target] = "mapped"
     t.did(f"installs pte = {entry} at pt{pte_pt.id}[{idx}]")
-    yield from pte_unmap_unlock(t, vmf, _s(fn, "pte_unmap_unlock(vmf->pte, vmf->ptl);"))
+    yield from pte_unmap_unlock(t, vmf, _s(fn, "pte_unmap_unlock(vmf->pte, vmf->ptl);",
+                                           after="unlock:"))
     return 0
 
 
@@ -452,6 +484,9 @@ def do_swap_page(t: Task, vmf: VmFault) -> Gen:
     yield t.at(_s("do_swap_page", "si = get_swap_device(entry);"))
     t.did("swap entry 0: no swap device; return 0 without mapping anything")
     return 0
+
+
+_FF_UNLOCK = Src(F, "finish_fault", "pte_unmap_unlock(vmf->pte, vmf->ptl);")
 
 
 def do_fault(t: Task, vmf: VmFault) -> Gen:
@@ -475,7 +510,7 @@ def do_fault(t: Task, vmf: VmFault) -> Gen:
     if not (yield from pte_map_lock(t, vmf)):
         return VM_FAULT_RETRY
     if not (yield from _pte_still_none(t, vmf, fn)):
-        yield from pte_unmap_unlock(t, vmf, _s(fn, "pte_unmap_unlock(vmf->pte, vmf->ptl);"))
+        yield from pte_unmap_unlock(t, vmf, _FF_UNLOCK)
         return 0
     pte_pt, idx = vmf.pte  # type: ignore[misc]
     entry = Entry(Kind.PAGE, pfn, write=bool(vmf.vma_flags & VM_WRITE), accessed=True)
@@ -483,7 +518,7 @@ def do_fault(t: Task, vmf: VmFault) -> Gen:
     _install_pte(t, pte_pt, idx, entry)
     k.pages[pfn] = "mapped"
     t.did(f"installs pte = {entry} at pt{pte_pt.id}[{idx}]")
-    yield from pte_unmap_unlock(t, vmf, _s(fn, "pte_unmap_unlock(vmf->pte, vmf->ptl);"))
+    yield from pte_unmap_unlock(t, vmf, _FF_UNLOCK)
     return 0
 
 
@@ -622,6 +657,7 @@ def handle_speculative_fault(t: Task, mm: MmStruct, address: int, flags: int) ->
         t.did("(mutant) flags left as the caller passed them")
 
     t.in_spf = True
+    t.reached_hpf = False
     vma = yield from get_vma(t, mm, address)
     if t.check("spf_no_vma", vma is None):
         t.in_spf = False
@@ -630,12 +666,15 @@ def handle_speculative_fault(t: Task, mm: MmStruct, address: int, flags: int) ->
     ret, irqs_off = yield from _speculative_body(t, mm, vma, vmf, address, flags)
     if irqs_off:
         yield from local_irq_enable(t, _s(fn, "local_irq_enable();", after="out_walk:"))
-    # One exit: every path that took the reference drops it here.
+    # Every path that took the reference drops it: after handle_pte_fault(), or
+    # at the out_put label.
+    put = _s(fn, "put_vma(vma);", after="ret = handle_pte_fault(&vmf);" if t.reached_hpf
+             else "out_put:")
     if "spf_put_vma" in t.kernel.mutants:
-        yield t.at(_s(fn, "put_vma(vma);"))
+        yield t.at(put)
         t.did("(mutant) returns without put_vma(): the reference leaks")
     else:
-        yield from put_vma(t, vma, _s(fn, "put_vma(vma);"))
+        yield from put_vma(t, vma, put)
     t.note(f"handle_speculative_fault returns {fault_str(ret)}")
     t.in_spf = False
     return ret
@@ -659,6 +698,13 @@ def _speculative_body(t: Task, mm: MmStruct, vma: VmAreaStruct, vmf: VmFault, ad
     ops = vma.vm_ops
     t.did(f"vma->vm_ops = {ops or 'NULL'}")
     if t.check("spf_vm_ops", ops is not None, f"vm_ops {ops}"):
+        return RETRY, False
+
+    yield t.at(_s(fn, "if (vma->vm_file)"))
+    k.use_vma(t, vma)
+    file = vma.vm_file
+    t.did(f"vma->vm_file = {file or 'NULL'}")
+    if t.check("spf_vm_file", file is not None, f"vm_file {file}"):
         return RETRY, False
 
     yield t.at(_s(fn, "if (unlikely(!vma->anon_vma))"))
@@ -705,12 +751,15 @@ def _speculative_body(t: Task, mm: MmStruct, vma: VmAreaStruct, vmf: VmFault, ad
                  "PROT_NONE"):
         return SEGV, False
 
-    yield t.at(_s(fn, "pol = __get_vma_policy(vma, address);"))
+    yield t.at(_s(fn, "pol = READ_ONCE(vma->vm_policy);"))
     k.use_vma(t, vma)
     pol = __get_vma_policy(vma, address)
-    if pol is None:
-        pol = get_task_policy(mm)
-    t.did(f"memory policy: {pol}")
+    t.did(f"vma->vm_policy = {pol or 'NULL'}")
+    if t.check("spf_vma_policy", pol is not None, f"VMA policy {pol}"):
+        return RETRY, False
+    yield t.at(_s(fn, "pol = get_task_policy(current);"), local=True)
+    pol = get_task_policy(mm)
+    t.did(f"task policy: {pol}")
     if t.check("spf_mpol_interleave", pol == MPOL_INTERLEAVE):
         return RETRY, False
 
@@ -784,7 +833,7 @@ def _speculative_body(t: Task, mm: MmStruct, vma: VmAreaStruct, vmf: VmFault, ad
     vmf.vma = vma
     vmf.sequence = seq
     vmf.flags = flags
-    yield from local_irq_enable(t, _s(fn, "local_irq_enable();"))
+    yield from local_irq_enable(t, _s(fn, "local_irq_enable();", after="vmf.flags = flags;"))
 
     # Flags and bounds were read one at a time; only now do we know they were
     # read from one consistent version of the VMA.
@@ -793,6 +842,7 @@ def _speculative_body(t: Task, mm: MmStruct, vma: VmAreaStruct, vmf: VmFault, ad
             _s(fn, "if (read_seqcount_retry(&vma->vm_sequence, seq))")))):
         return RETRY, False
 
+    t.reached_hpf = True
     ret = yield from handle_pte_fault(t, vmf)
     return ret, False
 

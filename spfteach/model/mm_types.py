@@ -4,7 +4,8 @@ The fields are the ones the speculative path reads.  ``vm_sequence`` and
 ``vm_ref_count`` are the SPF additions: the first tells a lockless reader that
 a writer changed the VMA, the second keeps a VMA that ``munmap()`` removed
 alive until the reader lets go of it (``get_vma()``/``put_vma()``).
-``rb_detached`` plays ``RB_EMPTY_NODE(&vma->vm_rb)``: the VMA has left the tree.
+``vm_detached`` is the port's flag: ``vma_mark_detached()`` set it, inside the
+VMA's write section, just before munmap() removes it from the tree.
 """
 
 from __future__ import annotations
@@ -99,11 +100,12 @@ class VmAreaStruct:
     vm_page_prot: str = ""
     anon_vma: int | None = None
     vm_ops: str | None = None
+    vm_file: str | None = None  # a private /dev/zero mapping: anonymous, with a file
     vm_policy: str | None = None
     vm_pkey: int = 0  # x86 protection key (bits of vm_flags in the kernel)
     vm_sequence: SeqCount = field(default_factory=lambda: SeqCount("vm_sequence"))
     vm_ref_count: int = 1  # the tree's reference
-    rb_detached: bool = False  # RB_EMPTY_NODE(&vma->vm_rb)
+    vm_detached: bool = False  # vma_mark_detached()
     freed: bool = False
 
     def __post_init__(self) -> None:
@@ -122,10 +124,11 @@ class VmAreaStruct:
             p + "vm_page_prot": self.vm_page_prot,
             p + "anon_vma": "none" if self.anon_vma is None else f"av{self.anon_vma}",
             p + "vm_ops": self.vm_ops or "none",
+            p + "vm_file": self.vm_file or "none",
             p + "vm_policy": self.vm_policy or "none",
             p + "vm_sequence": self.vm_sequence.sequence,
             p + "vm_ref_count": self.vm_ref_count,
-            p + "in_tree": "no (RB_EMPTY_NODE)" if self.rb_detached else "yes",
+            p + "in_tree": "no (vm_detached)" if self.vm_detached else "yes",
             p + "freed": self.freed,
         }
 
@@ -138,8 +141,6 @@ class MmStruct:
     la57: bool = False
     mmap: list[VmAreaStruct] = field(default_factory=list)  # the tree, sorted
     mmap_sem: RwLock = field(default_factory=lambda: RwLock("mmap_sem"))
-    #: protects the tree for the lockless lookup in get_vma()
-    mm_rb_lock: RwLock = field(default_factory=lambda: RwLock("mm_rb_lock"))
     page_table_lock: Spinlock = field(default_factory=lambda: Spinlock("page_table_lock"))
     task_policy: str = MPOL_DEFAULT
 

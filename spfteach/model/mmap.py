@@ -1,25 +1,18 @@
 """``mm/mmap.c``: VMA lookup (locked and lockless), VMA lifetime, ``munmap()``.
 
-``get_vma()`` is the SPF lookup: it walks the tree under ``mm_rb_lock`` instead
-of ``mmap_sem`` and takes a reference, so that a concurrent ``munmap()`` can
-remove the VMA from the tree but cannot free it while the fault still reads it.
-``put_vma()`` drops the reference; the last one frees the VMA.
+``get_vma()`` is the SPF lookup: it walks the maple tree under
+``rcu_read_lock()`` instead of ``mmap_lock`` and takes a reference with
+``atomic_inc_not_zero()``, so that a concurrent ``munmap()`` can remove the VMA
+from the tree but cannot free it while the fault still reads it.  ``put_vma()``
+drops the reference; the last one frees the VMA after an RCU grace period
+(``call_rcu()``), because a lookup may still have found it in the tree.
 """
 
 from __future__ import annotations
 
 from . import pgtable
 from .invariants import check_range
-from .locking import (
-    down_write,
-    read_lock,
-    read_unlock,
-    spin_lock,
-    spin_unlock,
-    up_write,
-    write_lock,
-    write_unlock,
-)
+from .locking import down_write, spin_lock, spin_unlock, up_write
 from .mm_types import MmStruct, VmAreaStruct
 from .pgtable import NONE, Kind, PageTablePage, PtState
 from .seqlock import write_seqcount_begin, write_seqcount_end
@@ -41,60 +34,81 @@ def __find_vma(mm: MmStruct, addr: int) -> VmAreaStruct | None:
     return None
 
 
+def rcu_read_lock(t: Task, src: Src) -> Gen:
+    yield t.at(src)
+    t.kernel.rcu_readers.add(t.tid)
+    t.did("enters an RCU read-side section: nothing found in the tree is freed under it")
+
+
+def rcu_read_unlock(t: Task, src: Src) -> Gen:
+    yield t.at(src)
+    k = t.kernel
+    k.rcu_readers.discard(t.tid)
+    done = []
+    for waiting, vma in list(k.rcu_callbacks):
+        waiting.discard(t.tid)
+        if not waiting:
+            k.rcu_callbacks.remove((waiting, vma))
+            vma.freed = True
+            done.append(f"vma{vma.id}")
+    t.did("leaves the RCU read-side section"
+          + (f"; grace period over: {', '.join(done)} freed" if done else ""))
+
+
 def get_vma(t: Task, mm: MmStruct, addr: int) -> Gen:
-    yield from read_lock(t, mm.mm_rb_lock, _s("get_vma", "read_lock(&mm->mm_rb_lock);"))
-    yield t.at(_s("get_vma", "vma = __find_vma(mm, addr);"))
-    vma = __find_vma(mm, addr)
-    if vma is not None and "spf_get_vma_ref" in t.kernel.mutants:
-        t.did(f"finds vma{vma.id} [{vma.vm_start:#x}, {vma.vm_end:#x}); (mutant) takes no "
-              "reference")
-    elif vma is not None:
-        vma.vm_ref_count += 1
-        t.did(f"finds vma{vma.id} [{vma.vm_start:#x}, {vma.vm_end:#x}), "
-              f"vm_ref_count {vma.vm_ref_count - 1}→{vma.vm_ref_count}")
-    else:
-        t.did(f"no VMA ends above {addr:#x}")
-    yield from read_unlock(t, mm.mm_rb_lock, _s("get_vma", "read_unlock(&mm->mm_rb_lock);"))
+    fn = "get_vma"
+    yield from rcu_read_lock(t, _s(fn, "rcu_read_lock();"))
+    yield t.at(_s(fn, "vma = mas_walk(&mas);"))
+    found = next((v for v in mm.mmap if v.contains(addr)), None)
+    t.did(f"finds vma{found.id} [{found.vm_start:#x}, {found.vm_end:#x})" if found
+          else f"no VMA contains {addr:#x}")
+    vma = found
+    if found is not None:
+        yield t.at(_s(fn, "if (vma && !atomic_inc_not_zero(&vma->vm_ref_count))"))
+        t.kernel.use_vma(t, found)
+        if "spf_get_vma_ref" in t.kernel.mutants:
+            t.did(f"(mutant) takes no reference on vma{found.id}")
+        elif found.vm_ref_count == 0:
+            vma = None
+            t.did(f"vma{found.id}.vm_ref_count is 0: being freed, vma = NULL")
+        else:
+            found.vm_ref_count += 1
+            t.did(f"vma{found.id}.vm_ref_count {found.vm_ref_count - 1}→{found.vm_ref_count}")
+    yield from rcu_read_unlock(t, _s(fn, "rcu_read_unlock();"))
     return vma
 
 
 def put_vma(t: Task, vma: VmAreaStruct, src: Src) -> Gen:
-    """Drop a reference; the last one frees the VMA (``__free_vma()``)."""
+    """Drop a reference; the last one frees the VMA after a grace period
+    (``call_rcu(&vma->vm_rcu, vm_area_free_rcu)``)."""
     yield t.at(src)
+    k = t.kernel
     if vma.freed:
-        t.kernel.violate("use-after-free", f"T{t.tid} drops a reference on freed vma{vma.id}")
+        k.violate("use-after-free", f"T{t.tid} drops a reference on freed vma{vma.id}")
     vma.vm_ref_count -= 1
     text = f"vma{vma.id}.vm_ref_count {vma.vm_ref_count + 1}→{vma.vm_ref_count}"
     if vma.vm_ref_count == 0:
-        vma.freed = True
-        text += ": last reference, vma freed"
+        readers = set(k.rcu_readers) - {t.tid}
+        if readers:
+            k.rcu_callbacks.append((readers, vma))
+            text += ": last reference, freed after " + ", ".join(
+                f"T{r}" for r in sorted(readers)) + " leave RCU"
+        else:
+            vma.freed = True
+            text += ": last reference, vma freed"
     t.did(text)
 
 
-def find_vma(t: Task, mm: MmStruct, addr: int) -> Gen:
-    """The classic lookup, under ``mmap_sem``."""
-    yield t.at(_s("find_vma", "vma = __find_vma(mm, addr);"))
+def find_vma(t: Task, mm: MmStruct, addr: int, src: Src | None = None) -> Gen:
+    """The classic lookup, under ``mmap_lock`` (``src``: the caller's own lookup
+    statement, when it walks the tree itself)."""
+    yield t.at(src or _s("find_vma", "return mt_find(&mm->mm_mt, &index, ULONG_MAX);"))
     vma = __find_vma(mm, addr)
     t.did(f"finds vma{vma.id}" if vma else f"no VMA ends above {addr:#x}")
     return vma
 
 
 # --- munmap ------------------------------------------------------------------
-
-
-def vma_rb_erase(t: Task, mm: MmStruct, vma: VmAreaStruct) -> Gen:
-    """Unlink from the tree under ``mm_rb_lock`` and mark the node empty.
-
-    Marking the node is what ``vma_has_changed()`` tests, so a fault that still
-    holds a reference learns that its VMA is gone.
-    """
-    yield from write_lock(t, mm.mm_rb_lock, _s("vma_rb_erase", "write_lock(&mm->mm_rb_lock);"))
-    yield t.at(_s("vma_rb_erase", "RB_CLEAR_NODE(&vma->vm_rb);"))
-    mm.mmap.remove(vma)
-    vma.rb_detached = True
-    t.did(f"vma{vma.id} leaves the tree (RB_EMPTY_NODE)")
-    yield from write_unlock(t, mm.mm_rb_lock,
-                            _s("vma_rb_erase", "write_unlock(&mm->mm_rb_lock);"))
 
 
 def zap_pte_range(t: Task, mm: MmStruct, pte_pt: PageTablePage, start: int, end: int) -> Gen:
@@ -204,41 +218,48 @@ def unmap_region(t: Task, mm: MmStruct, vma: VmAreaStruct) -> Gen:
 
 
 def do_munmap(t: Task, mm: MmStruct, start: int, length: int) -> Gen:
-    """``munmap()``: take ``mmap_sem`` for writing and unmap."""
-    yield from down_write(t, mm.mmap_sem, _s("vm_munmap", "down_write(&mm->mmap_sem)"))
+    """``munmap()``: ``__vm_munmap()`` takes ``mmap_lock`` for writing and unmaps."""
+    fn = "__vm_munmap"
+    yield from down_write(t, mm.mmap_sem, _s(fn, "if (mmap_write_lock_killable(mm))"))
     yield from __do_munmap(t, mm, start, length)
-    yield from up_write(t, mm.mmap_sem, _s("vm_munmap", "up_write(&mm->mmap_sem);"))
+    yield from up_write(t, mm.mmap_sem, _s(fn, "mmap_write_unlock(mm);"))
     check_range(t.kernel, start, start + length, f"T{t.tid}'s munmap")
     return 0
 
 
 def __do_munmap(t: Task, mm: MmStruct, start: int, length: int) -> Gen:
-    """Unmap exactly one whole VMA, ``mmap_sem`` held for writing (mremap() calls
-    this too).  Splitting is ``__split_vma()``'s business, not modelled here."""
-    fn = "do_munmap"
-    vma = yield from find_vma(t, mm, start)
+    """``do_mas_munmap()``: unmap exactly one whole VMA, ``mmap_lock`` held for
+    writing (mremap() calls this too).  Splitting is not modelled here."""
+    vma = yield from find_vma(t, mm, start, _s("do_mas_munmap", "vma = mas_find(mas, end - 1);"))
     if vma is None or vma.vm_start >= start + length:
         return 0
     if vma.vm_start != start or vma.vm_end != start + length:
         raise NotImplementedError("the model's munmap removes whole VMAs only")
-    seq = vma.vm_sequence
-    yield from write_seqcount_begin(t, seq, _s(fn, "vm_write_begin(vma);"))
-    yield from vma_rb_erase(t, mm, vma)
-    yield from unmap_region(t, mm, vma)
-    yield from write_seqcount_end(t, seq, _s(fn, "vm_write_end(vma);"))
-    yield from put_vma(t, vma, _s("remove_vma", "put_vma(vma);"))
+    yield from do_mas_align_munmap(t, mm, vma)
     return 0
 
 
-def vma_rb_insert(t: Task, mm: MmStruct, vma: VmAreaStruct) -> Gen:
-    """Link a new VMA into the tree under ``mm_rb_lock`` (``__vma_link_rb()``)."""
-    yield from write_lock(t, mm.mm_rb_lock, _s("vma_rb_insert", "write_lock(&mm->mm_rb_lock);"))
-    yield t.at(_s("vma_rb_insert", "rb_insert_augmented(&vma->vm_rb, root,"))
+def do_mas_align_munmap(t: Task, mm: MmStruct, vma: VmAreaStruct) -> Gen:
+    """Detach the VMA inside its write section, remove it from the tree, zap
+    and free its page tables, then drop the tree's reference."""
+    fn = "do_mas_align_munmap"
+    seq = vma.vm_sequence
+    yield from write_seqcount_begin(t, seq, _s(fn, "vm_write_begin(gone);"))
+    yield t.at(_s(fn, "vma_mark_detached(gone);"))
+    vma.vm_detached = True
+    t.did(f"vma{vma.id}.vm_detached = true")
+    yield from write_seqcount_end(t, seq, _s(fn, "vm_write_end(gone);"))
+    yield t.at(_s(fn, "mas_store_prealloc(mas, NULL);"))
+    mm.mmap.remove(vma)
+    t.did(f"vma{vma.id} leaves the maple tree")
+    yield from unmap_region(t, mm, vma)
+    # remove_mt() -> remove_vma() -> vm_area_free() drops the tree's reference
+    yield from put_vma(t, vma, Src("kernel/fork.c", "vm_area_free", "put_vma(vma);"))
+
+
+def vma_mas_store(t: Task, mm: MmStruct, vma: VmAreaStruct, src: Src) -> Gen:
+    """Store a new VMA in the maple tree (a split's ``insert``, ``vma_link()``)."""
+    yield t.at(src)
     mm.mmap.append(vma)
     mm.mmap.sort(key=lambda v: v.vm_start)
-    vma.rb_detached = False
     t.did(f"vma{vma.id} [{vma.vm_start:#x}, {vma.vm_end:#x}) enters the tree")
-    yield from write_unlock(t, mm.mm_rb_lock,
-                            _s("vma_rb_insert", "write_unlock(&mm->mm_rb_lock);"))
-
-

@@ -56,13 +56,14 @@ def change_pte_range(t: Task, mm: MmStruct, start: int, end: int, newflags: int)
 
 def do_mprotect(t: Task, mm: MmStruct, start: int, length: int, newflags: int) -> Gen:
     """``mprotect()`` of a whole VMA, or of its tail (the VMA is split first)."""
-    yield from down_write(t, mm.mmap_sem,
-                          _s("do_mprotect_pkey", "down_write(&current->mm->mmap_sem)"))
-    vma = yield from find_vma(t, mm, start)
+    fn = "do_mprotect_pkey"
+    yield from down_write(t, mm.mmap_sem, _s(fn, "if (mmap_write_lock_killable(current->mm))"))
+    vma = yield from find_vma(t, mm, start, _s(fn, "vma = mas_find(&mas, ULONG_MAX);"))
     if vma is None or vma.vm_end != start + length or start < vma.vm_start:
         raise NotImplementedError("the model's mprotect changes a whole VMA or its tail")
     if start > vma.vm_start:
-        vma = yield from __split_vma(t, mm, vma, start)
+        # mprotect_fixup(): split_vma(mm, vma, start, 1)
+        yield from __split_vma(t, mm, vma, start)
     yield from write_seqcount_begin(t, vma.vm_sequence,
                                     _s("mprotect_fixup", "vm_write_begin(vma);"))
     yield from mprotect_fixup_locked(t, mm, vma, newflags)
@@ -70,35 +71,41 @@ def do_mprotect(t: Task, mm: MmStruct, start: int, length: int, newflags: int) -
 
 
 def __split_vma(t: Task, mm: MmStruct, vma, addr: int) -> Gen:
-    """Cut ``vma`` at ``addr``: it keeps the head, a new VMA takes the tail.
+    """Cut ``vma`` at ``addr`` with ``new_below``: a new VMA takes the head, the
+    old one keeps the tail (mprotect_fixup() goes on with the old one).
 
-    The bounds of the old VMA change under its sequence count; the tail enters
-    the tree as a new VMA.  A speculative fault that looked the old VMA up just
-    before sees the count move.
+    ``__vma_adjust()`` moves the old VMA's start inside its write section and
+    stores the new head in the tree.  A speculative fault that looked the old
+    VMA up just before, for an address in the head, sees the count move — or
+    the bounds, if it reads them after the split.
     """
-    from .mmap import vma_rb_insert
+    from .mmap import vma_mas_store
 
-    fn = "__split_vma"
+    fn = "__vma_adjust"
     k = t.kernel
-    new = k.new_vma(addr, vma.vm_end, vma.vm_flags, vma.anon_vma, vma.vm_ops, vma.vm_policy)
-    new.rb_detached = True
-    yield from write_seqcount_begin(t, vma.vm_sequence, _s(fn, "vm_write_begin(vma);"))
-    yield t.at(Src("mm/mmap.c", fn, "WRITE_ONCE(vma->vm_end, addr);"))
-    old_end = vma.vm_end
-    vma.vm_end = addr
-    t.did(f"vma{vma.id}.vm_end {old_end:#x}→{addr:#x}")
-    yield from vma_rb_insert(t, mm, new)
-    yield from write_seqcount_end(t, vma.vm_sequence, _s(fn, "vm_write_end(vma);"))
+    yield t.at(Src("mm/mmap.c", "__split_vma", "new = vm_area_dup(vma);"), local=True)
+    new = k.new_vma(vma.vm_start, addr, vma.vm_flags, vma.anon_vma, vma.vm_ops, vma.vm_policy)
+    t.did(f"vma{new.id} = copy of vma{vma.id}, [{new.vm_start:#x}, {new.vm_end:#x})")
+    yield from write_seqcount_begin(t, vma.vm_sequence,
+                                    Src("mm/mmap.c", fn, "vm_write_begin(vma);"))
+    yield t.at(Src("mm/mmap.c", fn, "vma->vm_start = start;"))
+    old_start = vma.vm_start
+    vma.vm_start = addr
+    t.did(f"vma{vma.id}.vm_start {old_start:#x}→{addr:#x}")
+    yield from vma_mas_store(t, mm, new, Src("mm/mmap.c", fn, "vma_mas_store(insert, &mas);"))
+    yield from write_seqcount_end(t, vma.vm_sequence,
+                                  Src("mm/mmap.c", fn, "vm_write_end(vma);"))
     return new
 
 
 def mprotect_fixup_locked(t: Task, mm: MmStruct, vma, newflags: int) -> Gen:
     """The rest of ``mprotect_fixup()``, entered with the count already odd and
-    ``mmap_sem`` held: flags, page protection, PTEs, TLB, count even, unlock.
-    (A scenario can start a writer here, already inside its section.)"""
+    ``mmap_lock`` held: flags and page protection inside the section, then the
+    PTEs under their locks, the TLB flush, the unlock.  (A scenario can start a
+    writer here, already inside its section.)"""
     fn = "mprotect_fixup"
     start, length = vma.vm_start, vma.vm_end - vma.vm_start
-    yield t.at(_s(fn, "WRITE_ONCE(vma->vm_flags, newflags);"))
+    yield t.at(_s(fn, "vma->vm_flags = newflags;"))
     old = vma.vm_flags
     vma.vm_flags = newflags
     t.did(f"vma{vma.id}.vm_flags {flags_str(old)}→{flags_str(newflags)}")
@@ -107,14 +114,16 @@ def mprotect_fixup_locked(t: Task, mm: MmStruct, vma, newflags: int) -> Gen:
     oldp = vma.vm_page_prot
     vma.vm_page_prot = vm_get_page_prot(newflags)
     t.did(f"vma{vma.id}.vm_page_prot {oldp}→{vma.vm_page_prot}")
+    yield from write_seqcount_end(t, vma.vm_sequence, _s(fn, "vm_write_end(vma);"))
+    # change_protection(): every PTE rewritten under its table's lock.  A fault
+    # that validated the old flags under that lock wrote its PTE before.
     yield from change_pte_range(t, mm, vma.vm_start, vma.vm_end, newflags)
     yield from send_ipi_and_wait(
         t, "TLB-flush",
-        _s("change_protection_range", "flush_tlb_range(vma, start, end);"),
+        _s("do_mprotect_pkey", "tlb_finish_mmu(&tlb);"),
         Src("arch/x86/mm/tlb.c", "native_flush_tlb_multi", "on_each_cpu_cond_mask("),
     )
-    yield from write_seqcount_end(t, vma.vm_sequence, _s(fn, "vm_write_end(vma);"))
     yield from up_write(t, mm.mmap_sem,
-                        _s("do_mprotect_pkey", "up_write(&current->mm->mmap_sem);"))
+                        _s("do_mprotect_pkey", "mmap_write_unlock(current->mm);"))
     check_range(t.kernel, start, start + length, f"T{t.tid}'s mprotect")
     return 0

@@ -12,7 +12,7 @@ from __future__ import annotations
 from .invariants import check_range
 from .locking import down_write, spin_lock, spin_unlock, up_write
 from .mm_types import MmStruct
-from .mmap import __do_munmap, find_vma, vma_rb_insert
+from .mmap import __do_munmap, find_vma, vma_mas_store
 from .pgtable import NONE, PtState
 from .seqlock import write_seqcount_begin, write_seqcount_end
 from .smp import send_ipi_and_wait
@@ -21,8 +21,8 @@ from .task import Gen, Src, Task
 F = "mm/mremap.c"
 
 
-def _s(fn: str, snippet: str) -> Src:
-    return Src(F, fn, snippet)
+def _s(fn: str, snippet: str, after: str = "") -> Src:
+    return Src(F, fn, snippet, after)
 
 
 def _pte_table(k, address: int):
@@ -40,15 +40,21 @@ def move_vma(t: Task, mm: MmStruct, old_addr: int, length: int, new_addr: int) -
     allocate them here): scenarios map a neighbour there.
     """
     k = t.kernel
-    yield from down_write(t, mm.mmap_sem, _s("__do_sys_mremap", "mmap_write_lock(current->mm)"))
-    vma = yield from find_vma(t, mm, old_addr)
+    sys = "__do_sys_mremap"  # SYSCALL_DEFINE5(mremap, ...)
+    yield from down_write(t, mm.mmap_sem, _s(sys, "if (mmap_write_lock_killable(current->mm))"))
+    vma = yield from find_vma(t, mm, old_addr, _s(sys, "vma = vma_lookup(mm, addr);"))
     assert vma is not None and vma.vm_start == old_addr and vma.vm_end == old_addr + length
+    # copy_vma(): the new VMA enters the tree already inside its write section.
+    M = "mm/mmap.c"
+    yield t.at(Src(M, "copy_vma", "new_vma = vm_area_dup(vma);"), local=True)
     new = k.new_vma(new_addr, new_addr + length, vma.vm_flags, vma.anon_vma)
-    new.rb_detached = True
-    yield from vma_rb_insert(t, mm, new)
-    yield from write_seqcount_begin(t, vma.vm_sequence, _s("move_vma", "vm_write_begin(vma);"))
+    t.did(f"vma{new.id} = copy of vma{vma.id}, [{new_addr:#x}, {new_addr + length:#x})")
     yield from write_seqcount_begin(t, new.vm_sequence,
-                                    _s("move_vma", "vm_write_begin(new_vma);"))
+                                    Src(M, "copy_vma", "vm_write_begin(new_vma);"))
+    yield from vma_mas_store(t, mm, new, Src(M, "copy_vma", "if (vma_link(mm, new_vma))"))
+    yield from write_seqcount_begin(t, vma.vm_sequence,
+                                    _s("move_vma", "vm_write_begin(vma);",
+                                       after="inside a write section already."))
     old_pt, new_pt = _pte_table(k, old_addr), _pte_table(k, new_addr)
     if old_pt is not None:
         assert new_pt is not None, "mremap destination has no page table in the model"
@@ -73,10 +79,12 @@ def move_vma(t: Task, mm: MmStruct, old_addr: int, length: int, new_addr: int) -
         if new_ptl is not old_ptl:
             yield from spin_unlock(t, new_ptl, _s("move_ptes", "spin_unlock(new_ptl);"))
         yield from spin_unlock(t, old_ptl, _s("move_ptes", "pte_unmap_unlock(old_pte - 1,"))
-    yield from write_seqcount_end(t, new.vm_sequence, _s("move_vma", "vm_write_end(new_vma);"))
-    yield from write_seqcount_end(t, vma.vm_sequence, _s("move_vma", "vm_write_end(vma);"))
+    yield from write_seqcount_end(t, new.vm_sequence,
+                                  _s("move_vma", "vm_write_end(new_vma);", after="new_addr = err;"))
+    yield from write_seqcount_end(t, vma.vm_sequence,
+                                  _s("move_vma", "vm_write_end(vma);", after="new_addr = err;"))
     yield from __do_munmap(t, mm, old_addr, length)
-    yield from up_write(t, mm.mmap_sem, _s("__do_sys_mremap", "mmap_write_unlock(current->mm);"))
+    yield from up_write(t, mm.mmap_sem, _s(sys, "mmap_write_unlock(current->mm);"))
     check_range(k, old_addr, old_addr + length, f"T{t.tid}'s mremap (old range)")
     check_range(k, new_addr, new_addr + length, f"T{t.tid}'s mremap (new range)")
     return 0

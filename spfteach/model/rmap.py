@@ -35,7 +35,7 @@ def __anon_vma_prepare(t: Task, vma: VmAreaStruct) -> Gen:
                                     "mmap_sem (it reads the VMA's neighbours)")
     yield from spin_lock(t, k.mm.page_table_lock, Src(F, fn, "spin_lock(&mm->page_table_lock);"))
     yield from write_seqcount_begin(t, vma.vm_sequence, Src(F, fn, "vm_write_begin(vma);"))
-    yield t.at(Src(F, fn, "vma->anon_vma = anon_vma;"))
+    yield t.at(Src(F, fn, "smp_store_release(&vma->anon_vma, anon_vma);"))
     if vma.anon_vma is None:
         vma.anon_vma = k.new_anon_vma()
         t.did(f"vma{vma.id}.anon_vma = av{vma.anon_vma}")

@@ -81,6 +81,9 @@ class Task:
         self.checks_taken: list[str] = []
         #: inside handle_speculative_fault(): must never take mmap_sem
         self.in_spf = False
+        #: the speculative fault got as far as handle_pte_fault() (which
+        #: put_vma() line it leaves by)
+        self.reached_hpf = False
         #: the fault chose to return 0 without mapping so the access retries
         #: (a migration to wait for, an unstable pmd): not a lost fault
         self.refault = False

@@ -23,15 +23,21 @@ def _s(snippet: str) -> Src:
     return Src(F, "userfaultfd_register", snippet)
 
 
+def _set(snippet: str) -> Src:
+    return Src(F, "userfaultfd_set_vm_flags", snippet)
+
+
 def userfaultfd_register(t: Task, mm: MmStruct, start: int) -> Gen:
     yield from down_write(t, mm.mmap_sem, _s("mmap_write_lock(mm);"))
     vma = yield from find_vma(t, mm, start)
     assert vma is not None
-    yield from write_seqcount_begin(t, vma.vm_sequence, _s("vm_write_begin(vma);"))
-    yield t.at(_s("WRITE_ONCE(vma->vm_flags, new_flags);"))
+    # userfaultfd_set_vm_flags(vma, new_flags): the flags change inside the
+    # VMA's write section.
+    yield from write_seqcount_begin(t, vma.vm_sequence, _set("vm_write_begin(vma);"))
+    yield t.at(_set("vma->vm_flags = flags;"))
     old = vma.vm_flags
     vma.vm_flags |= VM_UFFD_MISSING
     t.did(f"vma{vma.id}.vm_flags {flags_str(old)}→{flags_str(vma.vm_flags)}")
-    yield from write_seqcount_end(t, vma.vm_sequence, _s("vm_write_end(vma);"))
+    yield from write_seqcount_end(t, vma.vm_sequence, _set("vm_write_end(vma);"))
     yield from up_write(t, mm.mmap_sem, _s("mmap_write_unlock(mm);"))
     return 0

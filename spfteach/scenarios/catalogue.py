@@ -100,7 +100,7 @@ def _vs_split(k: Kernel):
     # mprotect the heap's second half read-only: the VMA is split at HEAP+0x8000
     t0 = k.add_task("fault")
     t1 = k.add_task("mprotect-split")
-    return [(t0, fault(t0, HEAP + 0x9000, write=True)),
+    return [(t0, fault(t0, HEAP + 0x1000, write=True)),
             (t1, mprotect(t1, HEAP + 0x8000, 0x8000, VM_READ))]
 
 
@@ -201,14 +201,14 @@ CATALOGUE = (
        "by IRQs off, and learns of the unmap from vma_has_changed().",
        ["spf_get_vma_ref", "maplock_vma_changed", "spf_p4d", "irqs_on_walk"], _vs_munmap,
        [FAULT, f"T1 munmap({HEAP:#x}, {HEAP_LEN:#x})"],
-       {"fault-wins": "0*,1*", "munmap-before-lock": "0*24,1*,0*", "munmap-first": "1*,0*"}),
+       {"fault-wins": "0*,1*", "munmap-before-lock": "0*29,1*,0*", "munmap-first": "1*,0*"}),
     _s("fault-vs-mprotect", "A write fault races mprotect(PROT_READ)",
        "The fault read VM_WRITE before mprotect() removed it; the sequence count tells "
        "pte_map_lock() that the flags it cached are stale, so no writable PTE lands in a "
        "read-only VMA.",
        ["maplock_vma_changed", "maplock_vma_changed_locked", "spf_seq_retry"], _vs_mprotect,
        [FAULT, f"T1 mprotect({HEAP:#x}, {HEAP_LEN:#x}, PROT_READ)"],
-       {"fault-wins": "0*,1*", "mprotect-before-lock": "0*24,1*,0*",
+       {"fault-wins": "0*,1*", "mprotect-before-lock": "0*29,1*,0*",
         "mprotect-first": "1*,0*"}),
     _s("fault-vs-pgtable-free", "The pte table is freed after the walk",
        "A neighbour keeps the pmd table alive but munmap() frees the heap's pte table. "
@@ -235,11 +235,12 @@ CATALOGUE = (
        ["maplock_vma_changed", "spf_seq_retry"], _vs_mremap,
        [FAULT, f"T1 mremap({HEAP:#x} -> {NEIGHBOUR + 0x100000:#x})"]),
     _s("fault-vs-split", "mprotect() splits the VMA under the fault",
-       "The fault looked up the whole heap; mprotect() of its upper half cuts the VMA and "
-       "makes the half read-only. The bounds and flags the fault read belong to a VMA that "
-       "no longer exists in that shape: the count says so.",
+       "The fault looked up the whole heap; mprotect() of its upper half cuts the VMA: the "
+       "old VMA keeps the upper half (and becomes read-only), a new one takes the lower half "
+       "with the faulting address. The bounds the fault read belong to a VMA that no longer "
+       "covers the address: the bounds test or the count says so.",
        ["spf_seq_retry", "maplock_vma_changed", "spf_bounds"], _vs_split,
-       [f"T0 write fault at {HEAP + 0x9000:#x}",
+       [f"T0 write fault at {HEAP + 0x1000:#x}",
         f"T1 mprotect({HEAP + 0x8000:#x}, 0x8000, PROT_READ)"]),
     _s("fault-vs-anon-vma", "Two first faults in a VMA without an anon_vma",
        "The first fault of a VMA must prepare its anon_vma, which needs mmap_sem: the "
@@ -316,7 +317,8 @@ CONFIGS = (
        {"alone": "0*"}, ncpus=1),
     _s("alone-interleave", "A fault in a VMA with MPOL_INTERLEAVE", "Interleaved placement "
        "is left to the classic path.", ["spf_mpol_interleave"],
-       _single(_heap_only(policy=MPOL_INTERLEAVE)), [FAULT + " (MPOL_INTERLEAVE)"],
+       _single(lambda k: (_heap_only()(k), setattr(k.mm, "task_policy", MPOL_INTERLEAVE))),
+       [FAULT + " (task policy MPOL_INTERLEAVE)"],
        {"alone": "0*"}, ncpus=1),
     _s("alone-empty-pgd", "A fault whose pgd entry is empty (5-level paging)",
        "With LA57 the pgd is a real level: an empty entry means tables must be allocated.",
