@@ -12,10 +12,13 @@ unpack     /usr/src/linux-source-6.1.tar.xz -> <build>/linux, once     :mod:`.so
 apply      kernel/patches/series, ``patch -p1 --fuzz=0``               :mod:`.source`
 config     tinyconfig + kernel/configs/*.config, checked               :mod:`.config`
 bzImage    ``make O=<build>/out[-debug] bzImage``                      :mod:`.build`
+check      defconfig + compile-check.config, ``make mm/ ...``           :mod:`.build`
 guest      static /init from kernel/guest + initramfs                  :mod:`.guest`
 boot       QEMU (KVM if a probe boot works, else TCG), timeout         :mod:`.qemu`
 verdict    the guest's JSON between markers + a scan for kernel splats :mod:`.verdict`
 =========  ==========================================================  ==================
+
+Steps that write the build tree hold a lock on it (:mod:`.lock`).
 
 The guest contract (kernel/guest/init.c follows it): words after ``--`` on the
 kernel command line are /init's steps; /init prints ONE JSON object on the
