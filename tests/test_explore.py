@@ -78,7 +78,8 @@ def _replays(scen: str, mutant: str, schedule: list[int], invariant: str) -> boo
     ("fault-vs-munmap", "irqs_on_walk"),
     ("fault-vs-thp-collapse", "maplock_pmd_same"),
     ("fault-vs-mprotect", "maplock_vma_changed_locked"),
-    ("fault-vs-anon-vma", "spf_no_anon_vma"),
+    ("present-vs-munmap", "spinlock_vma_changed"),
+    ("fault-vs-munmap", "hpf_vma_changed"),
 ])
 def test_counterexample_is_minimal_and_replays(scen: str, mutant: str) -> None:
     rep = explore(get(scen), [mutant])

@@ -92,7 +92,10 @@ CHECKS: tuple[Check, ...] = (
              "on the file.")),
     _c("spf_no_anon_vma", M, HSF, "if (unlikely(!vma->anon_vma))", "abort",
        "Preparing an anon_vma links it to neighbouring VMAs, which needs mmap_sem; "
-       "the first fault of a VMA must take the classic path."),
+       "the first fault of a VMA must take the classic path.",
+       note=("Redundant in the model with anon_no_anon_vma: the port checks the anon_vma "
+             "again in do_anonymous_page() before it allocates, and gives up there."),
+       backup=('anon_no_anon_vma',), backup_scenario="fault-vs-anon-vma"),
     _c("spf_uffd_missing", M, HSF, "if (unlikely(vmf.vma_flags & VM_UFFD_MISSING))",
        "abort",
        "A userfaultfd-registered range hands missing faults to user space, which "
@@ -106,7 +109,10 @@ CHECKS: tuple[Check, ...] = (
              "rather than changed, and no scenario can tell the difference.")),
     _c("spf_bounds", M, HSF, "if (address < READ_ONCE(vma->vm_start)", "abort",
        "The lookup returns the first VMA ending above the address, which need not "
-       "contain it (a hole below, or bounds that moved after the lookup)."),
+       "contain it (a hole below, or bounds that moved after the lookup).",
+       note=("Redundant in the model: the port's get_vma() (mas_walk) only returns a VMA "
+             "that contains the address, so the bounds can only move under a writer, whose "
+             "count vma_has_changed() sees later.")),
     _c("spf_arch_access", M, HSF, "if (!arch_vma_access_permitted(vma,", "sigsegv",
        "Protection keys can forbid the access even where vm_flags allow it: a "
        "fault that maps the page would bypass the key."),
@@ -150,7 +156,11 @@ CHECKS: tuple[Check, ...] = (
        "A migrating huge pmd is not a table either."),
     _c("spf_pte_none", M, HSF, "if (pte_none(vmf.orig_pte)) {", "branch",
        "An empty PTE means a new anonymous page (do_anonymous_page); otherwise the "
-       "PTE exists and only its bits change."),
+       "PTE exists and only its bits change.",
+       note=("Redundant in the model with hpf_no_swap: an empty PTE taken for a swap entry "
+             "goes back to the classic path. Without both, do_swap_page() returns without "
+             "mapping and the access faults forever."),
+       backup=('hpf_no_swap',), backup_scenario="quiet"),
     _c("spf_seq_retry", M, HSF, "if (read_seqcount_retry(&vma->vm_sequence, seq))", "abort",
        "The flags and bounds were read one by one: a writer that ran between the first "
        "count read and now may have made them inconsistent.",
@@ -180,7 +190,9 @@ CHECKS: tuple[Check, ...] = (
        "Swap-in looks at more of the VMA, and sleeps on locks, than the speculative checks "
        "validate. (The port's choice.)",
        note=("Not caught in the model, which does not model swap-in: no scenario has a swap "
-             "PTE."), after="if (!pte_present(vmf->orig_pte)) {"),
+             "PTE, and an empty one takes the spf_pte_none branch."),
+       backup=("spf_pte_none",), backup_scenario="quiet",
+       after="if (!pte_present(vmf->orig_pte)) {"),
     _c("hpf_no_wp", M, "handle_pte_fault", "if (vmf->flags & FAULT_FLAG_SPECULATIVE) {",
        "abort",
        "Copy-on-write drops the PTE lock to allocate and copy, and would need the page's "
@@ -230,8 +242,9 @@ CHECKS: tuple[Check, ...] = (
        "if (unlikely(!READ_ONCE(vma->anon_vma))) {", "abort",
        "The new page's reverse mapping needs the anon_vma; if it went away since the "
        "start (mremap(MREMAP_DONTUNMAP)), preparing one needs mmap_lock.",
-       note=("Not caught in the model: no writer of the catalogue removes an anon_vma."),
-       backup=(), backup_scenario=""),
+       note=("Not caught in the model: no writer of the catalogue removes an anon_vma, and "
+             "spf_no_anon_vma refuses a VMA without one at the start."),
+       backup=("spf_no_anon_vma",), backup_scenario="fault-vs-anon-vma"),
     _c("anon_uffd_zero", M, "do_anonymous_page", "goto setpte;", "branch",
        "The speculative path already refused VM_UFFD_MISSING; if it was set since, this "
        "fault is ignored rather than calling handle_userfault() without mmap_sem.",

@@ -464,6 +464,12 @@ def _setpte(t: Task, vmf: VmFault, entry: Entry) -> Gen:
     if vma is not None and vmf.vma_flags & VM_UFFD_MISSING and vma.vm_flags & VM_UFFD_MISSING:
         k.violate("uffd-bypass", f"T{t.tid} maps {vmf.address:#x} itself although it saw "
                                  "the range registered with userfaultfd")
+    if vma is not None and entry.kind is Kind.PAGE and not entry.special and \
+            vma.anon_vma is None:
+        # __page_set_anon_rmap() BUG()s on a NULL anon_vma: the page would have
+        # no reverse mapping.
+        k.violate("oops", f"T{t.tid} maps an anonymous page into vma{vma.id}, which has "
+                          "no anon_vma (kernel BUG in the rmap code)")
     _install_pte(t, pte_pt, idx, entry)
     if entry.kind is Kind.PAGE and not entry.special:
         k.pages[entry.target] = "mapped"
