@@ -229,7 +229,7 @@ class Run:
             self.run(spec)
         return self
 
-    def finish(self, policy: str = "lowest") -> Run:
+    def finish(self) -> Run:
         """Run to the end: the lowest-numbered runnable thread goes first."""
         while self.runnable():
             self.step(self.runnable()[0])

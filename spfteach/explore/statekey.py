@@ -67,8 +67,6 @@ def _norm(v: object, memo: dict[int, object] | None = None) -> object:
         return tuple(sorted((k, _norm(x)) for k, x in v.items()))
     if isinstance(v, set | frozenset):
         return tuple(sorted(_norm(x) for x in v))  # type: ignore[type-var]
-    if hasattr(v, "free") and callable(v.free):  # the always-free lock stand-in
-        return "free-lock"
     raise TypeError(f"explorer cannot fingerprint a {type(v).__name__} in a thread's locals")
 
 

@@ -114,7 +114,7 @@ def pte_map_lock(t: Task, vmf: VmFault) -> Gen:
     pmd_pt, pmd_idx = vmf.pmd  # type: ignore[misc]
     if not _spec(vmf):
         yield t.at(_s(fn, "vmf->pte = pte_offset_map_lock(vmf->vma->vm_mm, vmf->pmd,"),
-                   enabled=lambda: _ptl_of(k, pmd_pt, pmd_idx).free(),
+                   enabled=lambda: _ptl_free(k, pmd_pt, pmd_idx),
                    waits_for="PTE lock")
         e = k.read_entry(t, pmd_pt, pmd_idx)
         pte_pt = k.pt_pages[e.target]
@@ -129,20 +129,11 @@ def pte_map_lock(t: Task, vmf: VmFault) -> Gen:
     return ret
 
 
-def _ptl_of(k, pmd_pt: PageTablePage, pmd_idx: int):
+def _ptl_free(k, pmd_pt: PageTablePage, pmd_idx: int) -> bool:
+    """Can pte_offset_map_lock() take the PTE lock now?  (No table under the
+    pmd: nothing to wait for; the step then finds that out.)"""
     e = pmd_pt.get(pmd_idx)
-    if e.kind is not Kind.TABLE:
-        return _ALWAYS_FREE
-    return k.ptl[e.target]
-
-
-class _Free:
-    @staticmethod
-    def free() -> bool:
-        return True
-
-
-_ALWAYS_FREE = _Free()
+    return e.kind is not Kind.TABLE or k.ptl[e.target].free()
 
 
 def _lock_checks(t: Task, vmf: VmFault, fn: str, prefix: str) -> Gen:
