@@ -377,6 +377,10 @@ def cmd_bench(args: argparse.Namespace, progress: Progress) -> int:
     if verdict.doc is None:
         return _report(verdict, host, args.json, progress)
     runs = bench.runs(verdict.doc)
+    verdict.problems += bench.target_problems(runs)
+    host["bench"] = {"runs": [bench.summary(r) for r in runs],
+                     "target_met": bench.target_met(runs)}
+    host["problems"], host["passed"] = verdict.problems, verdict.passed
     if not args.no_save:
         path = bench.save(layout.data, bench.record(verdict.doc, host, runs, layout.kernel_dir))
         host["saved"] = str(path)

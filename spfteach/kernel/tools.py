@@ -16,9 +16,10 @@ from collections.abc import Callable
 
 from .errors import KernelError
 
-#: Everything the pipeline needs from Debian 12 (build-essential is assumed, as on a dev box).
-PACKAGES = ("linux-source-6.1", "flex", "bison", "bc", "libelf-dev", "libssl-dev", "cpio",
-            "qemu-system-x86", "busybox-static")
+#: Everything the pipeline needs from Debian 12; the compiler too (with libc6-dev's static
+#: libc for the guest programs), since a fresh machine need not have build-essential.
+PACKAGES = ("linux-source-6.1", "gcc", "make", "libc6-dev", "patch", "xz-utils", "flex", "bison",
+            "bc", "libelf-dev", "libssl-dev", "cpio", "qemu-system-x86", "busybox-static")
 
 #: Program -> the Debian package that provides it.
 TOOL_PACKAGES = {
