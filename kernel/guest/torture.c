@@ -354,6 +354,21 @@ int torture_run(const char *opts, struct jbuf *out)
 		os[i].rnd = t.seed * 7919 + 100 + i;
 		pthread_create(&os[i].tid, NULL, opthread_main, &os[i]);
 	}
+	/*
+	 * A line on the console every 10 s: the host shows the last one while
+	 * it waits, so a long run is seen to progress instead of looking hung.
+	 */
+	fprintf(stderr, "torture: %d faulters, %d op threads, %.0f s, seed %llu\n",
+		nf, no, secs, (unsigned long long)t.seed);
+	for (;;) {
+		double left = t.deadline - now_seconds();
+
+		if (left <= 0)
+			break;
+		sleep(left < 10 ? (unsigned int)left + 1 : 10);
+		fprintf(stderr, "torture: %.0f of %.0f s\n",
+			now_seconds() - t0, secs);
+	}
 	for (i = 0; i < nf; i++) {
 		pthread_join(fs[i].tid, NULL);
 		t.reads += fs[i].reads;
