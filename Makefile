@@ -1,14 +1,16 @@
 # The two commands of the README:
 #   make lab    set up (if needed), then start JupyterLab on notebooks/ at http://127.0.0.1:$(LAB_PORT)
-#   make test   set up (if needed), then ruff and the pytest suite
-# Also: make setup (only the set-up: Graphviz's dot, .venv, pip install -e '.[test]').
+#   make test   set up (if needed), then ruff and the whole pytest suite, the kernel tests
+#               included (they fetch, build and boot the patched kernel: 15-25 min the first time)
+# Also: make setup (only the set-up: Graphviz's dot, .venv, pip install -e '.[test]');
+#       make test-fast (ruff and the suite without the kernel tests: about 4 min).
 #   make test PYTEST_ARGS='-k model -x'      make lab LAB_PORT=8899
 
 LAB_PORT ?= 8888
 PYTEST_ARGS ?=
 VENV := .venv
 
-.PHONY: setup test lab bench
+.PHONY: setup test test-fast lab bench
 
 setup:
 	@bash scripts/setup.sh
@@ -16,6 +18,10 @@ setup:
 test: setup
 	$(VENV)/bin/ruff check spfteach tests
 	$(VENV)/bin/python -m pytest -q $(PYTEST_ARGS)
+
+test-fast: setup
+	$(VENV)/bin/ruff check spfteach tests
+	$(VENV)/bin/python -m pytest -q -m 'not kernel' $(PYTEST_ARGS)
 
 bench: setup
 	$(VENV)/bin/python -m spfteach.explore.bench

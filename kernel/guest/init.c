@@ -206,6 +206,8 @@ int main(int argc, char **argv)
 		size_t nl = colon ? (size_t)(colon - a) : strlen(a);
 		size_t k;
 
+		/* The host's progress display shows the console's last line. */
+		fprintf(stderr, "spfguest: step %d of %d: %s\n", i, argc - 1, a);
 		if (!strncmp(a, "sysctl=", 7)) {
 			char val[8];
 			int err;

@@ -181,8 +181,10 @@ def add_subparser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentPa
     _build_opts(hp, debug_default=False)
     _boot_opts(hp, timeout=900)
     hp.add_argument("--threads", type=int, metavar="N", help="faulting threads (default: --smp)")
-    hp.add_argument("--mb", type=int, default=16, metavar="M", help="MiB per thread (default 16)")
+    hp.add_argument("--mb", type=int, default=32, metavar="M", help="MiB per thread (default 32)")
     hp.add_argument("--rounds", type=int, default=4, metavar="R", help="rounds (default 4)")
+    hp.add_argument("--repeat", type=int, default=3, metavar="N",
+                    help="repeat the on/off x writer sequence N times in the boot (default 3)")
     hp.add_argument("--json", action="store_true", help="print the guest's JSON document")
     hp.add_argument("--no-save", action="store_true", help="do not write data/kernel-bench/")
     return kp
@@ -367,11 +369,15 @@ def _report(verdict: Verdict, host: dict, as_json: bool, progress: Progress) -> 
 
 
 def cmd_bench(args: argparse.Namespace, progress: Progress) -> int:
+    for name in ("threads", "mb", "rounds", "repeat"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            raise KernelError(f"--{name} must be at least 1")
     layout = _layout(args)
     threads = args.threads or args.smp
     built = do_build(layout, args, progress)
     # The sysctl exists only on an SPF kernel, which we know once configured.
-    gargs = bench.guest_args(threads, args.mb, args.rounds, has_spf(layout, args.debug))
+    gargs = bench.guest_args(threads, args.mb, args.rounds, has_spf(layout, args.debug),
+                             args.repeat)
     verdict, host = do_boot(layout, args, progress, built, gargs, "bench", args.timeout,
                             echo=False)
     if verdict.doc is None:

@@ -57,12 +57,21 @@ def kvm(reason: str) -> Accel:
     return Accel("kvm", KVM_ARGS, reason)
 
 
+#: x86's COMMAND_LINE_SIZE: the boot protocol truncates anything longer, losing steps.
+COMMAND_LINE_SIZE = 2048
+
+
 def cmdline(guest_args: list[str]) -> str:
     for word in guest_args:
         if not word or any(c.isspace() or c == '"' for c in word):
             raise KernelError(f"guest argument {word!r} cannot go on a kernel command line: "
                               "use words without spaces or quotes")
-    return " ".join([*BASE_CMDLINE, *(["--", *guest_args] if guest_args else [])])
+    line = " ".join([*BASE_CMDLINE, *(["--", *guest_args] if guest_args else [])])
+    if len(line) >= COMMAND_LINE_SIZE:
+        raise KernelError(f"the kernel command line would be {len(line)} bytes, over x86's "
+                          f"{COMMAND_LINE_SIZE - 1}: give the guest fewer steps "
+                          "(for bench, a smaller --repeat)")
+    return line
 
 
 def command(image: Path, initrd: Path | None, accel: Accel, append: str, smp: int = 2,
