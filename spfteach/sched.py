@@ -196,6 +196,31 @@ class Run:
         self.trace.append(step)
         return step
 
+    def replay(self, schedule: list[int]) -> Run:
+        """Follow a schedule already known to be valid, without the checks and the
+        trace of ``step`` (the explorer's replays, which dominate its cost).
+
+        Valid means: it was followed before on this scenario, step by step, so every
+        choice names an enabled thread; runs are deterministic, so it is again.  What
+        ``step`` would record about violations and the end of the run is recorded
+        here too, so the run is the same as after ``step`` over each choice.
+        """
+        gens, kernel = self._gens, self.kernel
+        last = len(schedule) - 1
+        for i, tid in enumerate(schedule):
+            nviol = len(kernel.violations)
+            self._advance(tid, gens[tid])
+            self.schedule.append(tid)
+            # Before the last choice some thread was runnable (the next choice), so
+            # only the last step can end the run, as in step().
+            if i == last and not self.runnable():
+                self._end()
+            if len(kernel.violations) > nviol:
+                sched = tuple(self.schedule)
+                self.violations.extend(Violation(inv, msg, len(self.schedule) - 1, sched)
+                                       for inv, msg in kernel.violations[nviol:])
+        return self
+
     def _end(self) -> None:
         """No thread can move: judge what is left (once)."""
         if not self.ended:

@@ -134,3 +134,56 @@ def test_every_mutant_is_caught_or_explained() -> None:
     recorded = json.loads((Path(__file__).parent.parent / "data" / "mutants.json").read_text())
     assert {k: v["caught_by"] for k, v in recorded["mutants"].items()} == \
         {k: v["caught_by"] for k, v in m["mutants"].items()}, "stale data/mutants.json: make bench"
+
+
+def _keys_every_step(name: str, schedule: list[int]) -> tuple:
+    """The state key after ``schedule``, with the thread keys looked at after every step
+    (as the explorer's first run does) rather than once at the end (as after a replay)."""
+    from spfteach.explore.search import _Keys
+    run = get(name).new_run(record=False)
+    keys = _Keys(run)
+    for tid in schedule:
+        run.step(tid)
+        keys.stepped(tid)
+    return keys.key()
+
+
+@pytest.mark.parametrize("name", ["fault-vs-munmap", "fault-vs-anon-vma", "fault-vs-mremap"])
+def test_state_key_does_not_depend_on_when_it_was_looked_at(name: str) -> None:
+    """A state's key is a function of the state: the same schedule gives the same key
+    whether the thread frames were fingerprinted at every step or only at the end.
+    (f_locals keeps variables in the order it first saw them, which once made keys of
+    one state differ by path, so the cache missed states it had seen.)"""
+    from spfteach.explore.search import _Keys
+    scen = get(name)
+    for first in range(len(scen.new_run(record=False).tasks)):
+        run = scen.new_run(record=False)
+        while run.runnable():
+            run.step(first if first in run.runnable() else run.runnable()[0])
+        fresh = scen.new_run(record=False).replay(run.schedule)
+        for cut in range(1, len(run.schedule) + 1, 3):
+            prefix = run.schedule[:cut]
+            once = _Keys(scen.new_run(record=False).replay(prefix)).key()
+            assert _keys_every_step(name, prefix) == once, (name, first, cut)
+        assert _Keys(fresh).key() == _keys_every_step(name, run.schedule)
+
+
+@pytest.mark.parametrize("mutant", [None, "hpf_vma_changed", "spf_put_vma", "anon_no_pte_alloc"])
+def test_replay_is_step_without_the_checks(mutant: str | None) -> None:
+    """Run.replay (the explorer's fast path) leaves a run exactly as step() does:
+    the same shared state, results, violations (at the same steps) and end verdict
+    (spf_put_vma and anon_no_pte_alloc are judged at the end: a VMA or table leak)."""
+    muts = [mutant] if mutant else []
+    scen = get("fault-vs-munmap")
+    rep = explore(scen, muts)
+    schedules = [c.schedule for c in rep.counterexamples.values()]
+    run = scen.new_run(muts, record=False)
+    run.finish()
+    schedules.append(run.schedule)
+    for sched in schedules:
+        stepped = scen.new_run(muts, record=False).run(sched)
+        replayed = scen.new_run(muts, record=False).replay(sched)
+        assert replayed.kernel.state_key() == stepped.kernel.state_key()
+        assert replayed.results == stepped.results and replayed.ended == stepped.ended
+        assert replayed.violations == stepped.violations
+    assert mutant is None or any(schedules[:-1]), "the mutant should give a counterexample"

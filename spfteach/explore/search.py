@@ -93,10 +93,7 @@ class Report:
 
 
 def _replay(scen: Scenario, mutants: frozenset[str], prefix: list[int]) -> Run:
-    run = scen.new_run(mutants, record=False)
-    for tid in prefix:
-        run.step(tid)
-    return run
+    return scen.new_run(mutants, record=False).replay(prefix)
 
 
 def _outcome(run: Run) -> tuple:
@@ -107,9 +104,15 @@ class _Keys:
     """State keys with per-thread caching: only the thread that stepped changed
     its frames, so only its key is recomputed."""
 
-    def __init__(self, run: Run) -> None:
+    def __init__(self, run: Run, at_parent: list[tuple] | None = None) -> None:
+        """``at_parent``: the thread keys at the node the run's last step left; only
+        the thread that took that step has moved since, so only its key is new."""
         self.run = run
-        self.threads = [self._thread(t.tid) for t in run.tasks]
+        if at_parent is None or not run.schedule:
+            self.threads = [self._thread(t.tid) for t in run.tasks]
+        else:
+            self.threads = list(at_parent)
+            self.stepped(run.schedule[-1])
 
     def _thread(self, tid: int) -> tuple:
         run = self.run
@@ -135,7 +138,8 @@ def explore(scen: Scenario, mutants: Iterable[str] = (), max_seconds: float | No
     visited: dict[tuple, int] = {}
     edges: list[list[tuple[int, int]]] = []  # node -> [(tid, child)]
     bad: dict[int, list] = {}  # node -> violations found on arriving there
-    stack: list[tuple[list[int], int | None]] = [([], None)]
+    # (schedule, the node it branches from, the thread keys at that node)
+    stack: list[tuple[list[int], int | None, list[tuple] | None]] = [([], None, None)]
 
     def new_node() -> int:
         edges.append([])
@@ -146,10 +150,10 @@ def explore(scen: Scenario, mutants: Iterable[str] = (), max_seconds: float | No
                 (max_states is not None and rep.states >= max_states):
             rep.complete = False
             break
-        prefix, parent = stack.pop()
+        prefix, parent, at_parent = stack.pop()
         run = _replay(scen, muts, prefix)
         rep.transitions += len(prefix)
-        keys = _Keys(run)
+        keys = _Keys(run, at_parent)
         while True:
             if run.violations:
                 node = new_node()
@@ -190,8 +194,10 @@ def explore(scen: Scenario, mutants: Iterable[str] = (), max_seconds: float | No
                 choices = [last] + [tid for tid in enabled if tid != last]
             else:
                 choices = enabled
-            for tid in choices[1:]:
-                stack.append((run.schedule + [tid], node))
+            if len(choices) > 1:
+                here = list(keys.threads)
+                for tid in choices[1:]:
+                    stack.append((run.schedule + [tid], node, here))
             parent = node
             run.step(choices[0])
             keys.stepped(choices[0])

@@ -82,8 +82,10 @@ def thread_key(task: Task, gen: GeneratorType | None, result: object, finished: 
         frame = g.gi_frame
         if frame is None:
             break
+        # Sorted by name: f_locals keeps a variable where it was first seen, so its
+        # order depends on when the frame was looked at before, not on the state.
         frames.append((frame.f_code, frame.f_lasti,
-                       tuple((k, _norm(v, memo)) for k, v in frame.f_locals.items()
+                       tuple((k, _norm(v, memo)) for k, v in sorted(frame.f_locals.items())
                              if k not in _CONSTANT)))
         g = g.gi_yieldfrom  # type: ignore[assignment]
         if not isinstance(g, GeneratorType):
