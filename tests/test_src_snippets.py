@@ -6,25 +6,12 @@ linux-source-6.1 with kernel/patches applied), so it runs with the kernel tests.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from spfteach.csrc import SrcError, function_body, model_sources, resolve
-from spfteach.kernel.layout import Layout
 from spfteach.model import checks
-
-SPFTEACH = str(Path(sys.executable).parent / "spfteach")
-
-
-@pytest.fixture(scope="module")
-def tree() -> Path:
-    r = subprocess.run([SPFTEACH, "kernel", "fetch"], capture_output=True, text=True,
-                       timeout=1800)
-    assert r.returncode == 0, r.stdout + r.stderr
-    return Layout.from_options().src
 
 
 def test_resolver_finds_functions_and_refuses_ambiguity(tmp_path: Path) -> None:
@@ -49,11 +36,11 @@ def test_model_sources_are_found() -> None:
 
 
 @pytest.mark.kernel
-def test_every_model_snippet_resolves_to_one_line_of_the_port(tree: Path) -> None:
+def test_every_model_snippet_resolves_to_one_line_of_the_port(kernel_tree: Path) -> None:
     errors = []
     for src in sorted(model_sources(), key=lambda s: (s.file, s.function, s.snippet)):
         try:
-            resolve(src, tree)
+            resolve(src, kernel_tree)
         except SrcError as e:
             errors.append(str(e))
     assert not errors, f"{len(errors)} model snippets do not resolve:\n" + "\n".join(errors)
