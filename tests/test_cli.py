@@ -96,3 +96,23 @@ def test_bad_input_is_one_line_exit_2(args: tuple[str, ...], needle: str) -> Non
     assert needle in err, err
     assert len(err.splitlines()) == 1, err
     assert "Traceback" not in err
+
+
+def test_readme_commands_parse() -> None:
+    """Every `spfteach` command line the README shows is one the CLI accepts (parsed,
+    not run: some of them build a kernel), so the README cannot drift from the CLI."""
+    import shlex
+
+    from spfteach.cli import _parser
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    lines = [ln.split("  #", 1)[0].strip() for ln in readme.splitlines()
+             if ln.startswith(".venv/bin/spfteach ")]
+    assert len(lines) >= 15
+    parser = _parser()
+    for line in lines:
+        argv = shlex.split(line)[1:]
+        try:
+            parser.parse_args(argv)
+        except SystemExit as e:
+            pytest.fail(f"README command does not parse ({e.code}): {line}")
