@@ -19,14 +19,16 @@ verdicts.
 
 from __future__ import annotations
 
+import gc
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from ..scenarios.base import Scenario
 from ..sched import Run, format_schedule
-from .statekey import thread_key
+from .statekey import Hashed, thread_key
 
 
 @dataclass
@@ -92,6 +94,20 @@ class Report:
         }
 
 
+@contextmanager
+def _fewer_collections() -> Iterator[None]:
+    """A search allocates tuples by the million (keys, schedules) and keeps many: with
+    the default threshold of 700 allocations the cycle collector runs so often that it
+    took about a fifth of the time.  Memory does not grow with 10,000 (measured: the
+    same peak RSS on fault-vs-anon-vma); the threshold is restored afterwards."""
+    old = gc.get_threshold()
+    gc.set_threshold(10_000, *old[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*old)
+
+
 def _replay(scen: Scenario, mutants: frozenset[str], prefix: list[int]) -> Run:
     return scen.new_run(mutants, record=False).replay(prefix)
 
@@ -104,7 +120,7 @@ class _Keys:
     """State keys with per-thread caching: only the thread that stepped changed
     its frames, so only its key is recomputed."""
 
-    def __init__(self, run: Run, at_parent: list[tuple] | None = None) -> None:
+    def __init__(self, run: Run, at_parent: list[Hashed] | None = None) -> None:
         """``at_parent``: the thread keys at the node the run's last step left; only
         the thread that took that step has moved since, so only its key is new."""
         self.run = run
@@ -114,17 +130,17 @@ class _Keys:
             self.threads = list(at_parent)
             self.stepped(run.schedule[-1])
 
-    def _thread(self, tid: int) -> tuple:
+    def _thread(self, tid: int) -> Hashed:
         run = self.run
         finished = tid in run.results
-        return thread_key(run.tasks[tid], None if finished else run._gens[tid],
-                          run.results.get(tid), finished)
+        return Hashed(thread_key(run.tasks[tid], None if finished else run._gens[tid],
+                                 run.results.get(tid), finished))
 
     def stepped(self, tid: int) -> None:
         self.threads[tid] = self._thread(tid)
 
-    def key(self) -> tuple:
-        return (self.run.kernel.state_key(), tuple(self.threads))
+    def key(self) -> Hashed:
+        return Hashed((self.run.kernel.state_key(), tuple(self.threads)))
 
 
 def explore(scen: Scenario, mutants: Iterable[str] = (), max_seconds: float | None = None,
@@ -132,14 +148,20 @@ def explore(scen: Scenario, mutants: Iterable[str] = (), max_seconds: float | No
     """Every reachable state of ``scen`` (under ``mutants``), with counterexamples.
 
     ``local_first=False`` turns the local-step rule off (to count every schedule)."""
+    with _fewer_collections():
+        return _explore(scen, mutants, max_seconds, max_states, local_first)
+
+
+def _explore(scen: Scenario, mutants: Iterable[str], max_seconds: float | None,
+             max_states: int | None, local_first: bool) -> Report:
     muts = frozenset(mutants)
     rep = Report(scen.name, tuple(sorted(muts)), "state-caching DFS")
     t0 = time.perf_counter()
-    visited: dict[tuple, int] = {}
+    visited: dict[Hashed, int] = {}
     edges: list[list[tuple[int, int]]] = []  # node -> [(tid, child)]
     bad: dict[int, list] = {}  # node -> violations found on arriving there
     # (schedule, the node it branches from, the thread keys at that node)
-    stack: list[tuple[list[int], int | None, list[tuple] | None]] = [([], None, None)]
+    stack: list[tuple[list[int], int | None, list[Hashed] | None]] = [([], None, None)]
 
     def new_node() -> int:
         edges.append([])
@@ -259,6 +281,12 @@ def _shortest(edges: list[list[tuple[int, int]]], bad: dict[int, list]) -> dict:
 def naive(scen: Scenario, mutants: Iterable[str] = (), max_seconds: float | None = None,
           max_executions: int | None = None) -> Report:
     """Every schedule, one by one: no state cache, no local-step rule."""
+    with _fewer_collections():
+        return _naive(scen, mutants, max_seconds, max_executions)
+
+
+def _naive(scen: Scenario, mutants: Iterable[str], max_seconds: float | None,
+           max_executions: int | None) -> Report:
     muts = frozenset(mutants)
     rep = Report(scen.name, tuple(sorted(muts)), "naive enumeration")
     t0 = time.perf_counter()

@@ -12,6 +12,7 @@ alike, whatever schedules led to them — which is what makes caching states a
 from __future__ import annotations
 
 import dataclasses
+import operator
 from types import FunctionType, GeneratorType
 
 from ..model.kernel import Kernel
@@ -29,17 +30,23 @@ _VMF_FIELDS = tuple(f.name for f in dataclasses.fields(VmFault))
 _CONSTANT = frozenset({"t", "k", "mm", "fn", "F", "RETRY", "SEGV", "src", "cpus"})
 
 
+#: exact types that are their own fingerprint: the common case, tested first
+_ATOM_TYPES = frozenset({int, str, bool, float, type(None), Entry, Src})
+_vmf_fields = operator.attrgetter(*_VMF_FIELDS)
+
+
 def _norm(v: object, memo: dict[int, object] | None = None) -> object:
-    if isinstance(v, _ATOMS):
-        return v
     cls = type(v)
+    if cls in _ATOM_TYPES or isinstance(v, _ATOMS):
+        return v
     if cls is Task:
         return ("task", v.tid)  # type: ignore[attr-defined]
     if cls is VmFault:
         # several frames of one thread hold the same vm_fault: normalise it once
         if memo is not None and id(v) in memo:
             return memo[id(v)]
-        out = ("vmf", tuple(_norm(getattr(v, f)) for f in _VMF_FIELDS))
+        out = ("vmf", tuple(x if type(x) in _ATOM_TYPES else _norm(x)
+                            for x in _vmf_fields(v)))
         if memo is not None:
             memo[id(v)] = out
         return out
@@ -91,3 +98,23 @@ def thread_key(task: Task, gen: GeneratorType | None, result: object, finished: 
         if not isinstance(g, GeneratorType):
             break
     return (tuple(frames), attrs)
+
+
+class Hashed:
+    """A key whose hash is computed once.  Tuples do not cache their hash, and the
+    explorer hashes every state key at least twice (lookup, insert) and nests the
+    thread keys, of which only one changes per step, inside it."""
+
+    __slots__ = ("key", "_hash")
+
+    def __init__(self, key: tuple) -> None:
+        self.key = key
+        self._hash = hash(key)
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, Hashed) and self._hash == other._hash
+                and self.key == other.key)
+
