@@ -180,10 +180,7 @@ class Run:
         self.schedule.append(tid)
         if not self.runnable():
             self._end()
-        if len(self.kernel.violations) > nviol:
-            sched = tuple(self.schedule)
-            self.violations.extend(Violation(inv, msg, len(self.schedule) - 1, sched)
-                                   for inv, msg in self.kernel.violations[nviol:])
+        self._record_violations(nviol)
         if not self.record:
             return None  # type: ignore[return-value]
         after = self.kernel.snapshot()
@@ -215,11 +212,15 @@ class Run:
             # only the last step can end the run, as in step().
             if i == last and not self.runnable():
                 self._end()
-            if len(kernel.violations) > nviol:
-                sched = tuple(self.schedule)
-                self.violations.extend(Violation(inv, msg, len(self.schedule) - 1, sched)
-                                       for inv, msg in kernel.violations[nviol:])
+            self._record_violations(nviol)
         return self
+
+    def _record_violations(self, nviol: int) -> None:
+        """The kernel's violations past the first ``nviol``, as the last step's."""
+        if len(self.kernel.violations) > nviol:
+            sched = tuple(self.schedule)
+            self.violations.extend(Violation(inv, msg, len(self.schedule) - 1, sched)
+                                   for inv, msg in self.kernel.violations[nviol:])
 
     def _end(self) -> None:
         """No thread can move: judge what is left (once)."""

@@ -335,7 +335,6 @@ def cmd_test(args: argparse.Namespace, progress: Progress) -> int:
                             "test", timeout, echo=False)
     if verdict.doc is not None and has_spf(layout, args.debug):
         _require_speculation(verdict)
-        host["problems"], host["passed"] = verdict.problems, verdict.passed
     return _report(verdict, host, args.json, progress)
 
 
@@ -355,6 +354,9 @@ def _require_speculation(verdict: Verdict) -> None:
 
 
 def _report(verdict: Verdict, host: dict, as_json: bool, progress: Progress) -> int:
+    # Commands judge more after the boot (speculation seen, the bench target): the
+    # host record shows the final verdict.
+    host["problems"], host["passed"] = verdict.problems, verdict.passed
     if as_json:
         # No document (the guest died) still gives one JSON object, so stdout always parses.
         doc = verdict.doc if verdict.doc is not None else {"ok": False, "steps": []}
@@ -386,7 +388,6 @@ def cmd_bench(args: argparse.Namespace, progress: Progress) -> int:
     verdict.problems += bench.target_problems(runs)
     host["bench"] = {"runs": [bench.summary(r) for r in runs],
                      "target_met": bench.target_met(runs)}
-    host["problems"], host["passed"] = verdict.problems, verdict.passed
     if not args.no_save:
         path = bench.save(layout.data, bench.record(verdict.doc, host, runs, layout.kernel_dir))
         host["saved"] = str(path)
