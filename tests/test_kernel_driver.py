@@ -79,6 +79,19 @@ def fake(tmp_path: Path) -> Layout:
                   data=tmp_path / "data")
 
 
+def complete_port(layout: Layout) -> None:
+    """Give the fake port what a command checks before it starts (a series, a plain and a
+    debug fragment, a guest program), keeping whatever a test already wrote."""
+    wanted = {layout.series: "# no patches: the pristine tree\n",
+              layout.configs / "qemu.config": "CONFIG_SMP=y\nCONFIG_NR_CPUS=4\n",
+              layout.configs / "debug.config": "CONFIG_DEBUG_VM=y\n",
+              layout.guest_src / "init.c": "int main(void) { return 0; }\n"}
+    for path, text in wanted.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists():
+            path.write_text(text)
+
+
 def write_series(layout: Layout, patches: dict[str, str]) -> None:
     for name, text in patches.items():
         (layout.patches / name).write_text(text)
@@ -572,6 +585,7 @@ def test_command_without_tools_on_path(fake: Layout, tmp_path: Path, monkeypatch
     empty = tmp_path / "empty-bin"
     empty.mkdir()
     monkeypatch.setenv("PATH", str(empty))
+    complete_port(fake)
     args = parse(["kernel", "boot", "--build-dir", str(fake.build), "--kernel-dir",
                   str(fake.kernel_dir)])
     assert run(args) == 2
@@ -660,8 +674,14 @@ def test_subcommands_and_help_that_teaches(capsys) -> None:
     assert parse(["kernel", "test"]).debug is True  # the torture test wants lockdep
     assert parse(["kernel", "test", "--no-debug", "--json"]).json
     assert parse(["kernel", "check", "-j", "1"]).jobs == 1
-    assert run(parse(["kernel"])) == 2
-    help_text = capsys.readouterr().err
+    assert run(parse(["kernel"])) == 2  # no step: one line that names them, not the help
+    assert capsys.readouterr().err == ("spfteach: error: kernel needs a step: fetch, build, "
+                                       "check, boot, test or bench (try: spfteach kernel "
+                                       "--help)\n")
+    with pytest.raises(SystemExit) as done:
+        parse(["kernel", "--help"])
+    assert done.value.code == 0
+    help_text = capsys.readouterr().out
     for word in ("fetch", "build", "check", "boot", "test", "bench", "tinyconfig", "TCG",
                  "SPFTEACH_BUILD"):
         assert word in help_text
@@ -671,11 +691,15 @@ def fake_pipeline(fake: Layout, tmp_path: Path, monkeypatch, console_text: str) 
     """Commands with the build stubbed out and a QEMU that prints ``console_text``."""
     from spfteach.kernel import commands
 
+    complete_port(fake)
     (tmp_path / "console.txt").write_text(console_text)
     fake_qemu(tmp_path, monkeypatch, f"cat {tmp_path / 'console.txt'}\n")
     monkeypatch.setattr(qemu, "KVM_DEVICE", tmp_path / "no-kvm")
-    monkeypatch.setattr(commands, "do_build", lambda layout, args, progress: commands.Built(
-        tmp_path / "bzImage", tmp_path / "initrd", ["0001-a.patch"]))
+    def built(layout: Layout, args: argparse.Namespace, progress: Progress) -> commands.Built:
+        (layout.build / ".lock").touch()  # as the real build does: it holds the tree's lock
+        return commands.Built(tmp_path / "bzImage", tmp_path / "initrd", ["0001-a.patch"])
+
+    monkeypatch.setattr(commands, "do_build", built)
     return ["--build-dir", str(fake.build), "--kernel-dir", str(fake.kernel_dir)]
 
 

@@ -18,7 +18,10 @@ boot       QEMU (KVM if a probe boot works, else TCG), timeout         :mod:`.qe
 verdict    the guest's JSON between markers + a scan for kernel splats :mod:`.verdict`
 =========  ==========================================================  ==================
 
-Steps that write the build tree hold a lock on it (:mod:`.lock`).
+Steps that write the build tree hold a lock on it (:mod:`.lock`).  Before any
+step, :mod:`.validate` refuses whatever bad input can be seen without work
+(options, the port, the build dir, the guest steps of :mod:`.initargs`), and
+the parser (:mod:`.options`) refuses malformed values, each in one line.
 
 The guest contract (kernel/guest/init.c follows it): words after ``--`` on the
 kernel command line are /init's steps; /init prints ONE JSON object on the

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 from .commands import add_subparser, run
+from .options import KernelParser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="spfteach")
+    parser = KernelParser(prog="spfteach")
     add_subparser(parser.add_subparsers(dest="cmd", metavar="COMMAND"))
     return run(parser.parse_args(["kernel", *(sys.argv[1:] if argv is None else argv)]))
 

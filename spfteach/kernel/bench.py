@@ -59,6 +59,17 @@ def guest_args(threads: int, mb: int, rounds: int, spf: bool, repeat: int = 1) -
     return ["sysctl=1", fb(0), fb(1), "sysctl=0", fb(0), fb(1)] * repeat + ["sysctl=1"]
 
 
+def step_count(repeat: int, spf: bool) -> int:
+    """How many steps :func:`guest_args` gives, without building a list ``repeat`` long."""
+    return 6 * repeat + 1 if spf else 2 * repeat
+
+
+def max_repeat(max_steps: int, spf: bool = True) -> int:
+    """The largest ``--repeat`` whose steps fit in ``max_steps`` (0 if not even one does)."""
+    per = 6 if spf else 2
+    return max(0, (max_steps - (1 if spf else 0)) // per)
+
+
 def spf_counters(vmstat: dict) -> dict[str, int]:
     return {k: int(v) for k, v in vmstat.items() if SPF_COUNTER.match(k)}
 

@@ -17,12 +17,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import bench, guest, qemu, source, tools
+from . import bench, guest, qemu, source, tools, validate
 from .build import CHECK_TARGETS, build_kernel, compile_check
 from .config import profile, read_assignments
 from .errors import KernelError
 from .layout import Layout
 from .lock import build_lock
+from .options import KernelParser, adopt, hint_no_step, integer, memory, seconds
 from .runner import Progress
 from .verdict import Verdict, judge
 
@@ -77,16 +78,19 @@ def _build_opts(p: argparse.ArgumentParser, debug_default: bool) -> None:
                        help="use the debug kernel (lockdep, DEBUG_VM, ...): slower, checks more")
     p.add_argument("--force", action="store_true",
                    help="run make even if the stamp says the kernel is up to date")
-    p.add_argument("-j", "--jobs", type=int, metavar="N", help="make -jN (default: all CPUs)")
+    p.add_argument("-j", "--jobs", type=integer, metavar="N", help="make -jN (default: all CPUs)")
 
 
-def _boot_opts(p: argparse.ArgumentParser, timeout: float, timeout_help: str = "") -> None:
+def _boot_opts(p: argparse.ArgumentParser, timeout: float | None,
+               timeout_help: str = "") -> None:
     g = p.add_argument_group("QEMU")
     g.add_argument("--accel", choices=("auto", "kvm", "tcg"), default="auto",
                    help="auto: KVM if a test boot shows it works here, else TCG (default)")
-    g.add_argument("--smp", type=int, default=2, metavar="N", help="vCPUs (default 2)")
-    g.add_argument("--memory", default="512M", metavar="SIZE", help="guest RAM (default 512M)")
-    g.add_argument("--timeout", type=float, default=timeout, metavar="S",
+    g.add_argument("--smp", type=integer, default=2, metavar="N",
+                   help="vCPUs (default 2; at most the kernel's CONFIG_NR_CPUS)")
+    g.add_argument("--memory", type=memory, default="512M", metavar="SIZE",
+                   help="guest RAM: 512M, 1G, ... (default 512M)")
+    g.add_argument("--timeout", type=seconds, default=timeout, metavar="S",
                    help=f"stop QEMU after S seconds (default {timeout_help or f'{timeout:.0f}'})")
 
 
@@ -95,8 +99,8 @@ def add_subparser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentPa
     raw = argparse.RawDescriptionHelpFormatter
     kp = subparsers.add_parser("kernel", help=KERNEL_HELP, description=KERNEL_DESCRIPTION,
                                epilog=KERNEL_EPILOG, formatter_class=raw)
-    kp.set_defaults(kernel_parser=kp)
-    steps = kp.add_subparsers(dest="kernel_cmd", metavar="STEP")
+    adopt(kp)
+    steps = kp.add_subparsers(dest="kernel_cmd", metavar="STEP", parser_class=KernelParser)
 
     fp = steps.add_parser(
         "fetch", help="install packages, unpack linux-source-6.1, apply the series",
@@ -129,7 +133,8 @@ def add_subparser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentPa
             booted tinyconfig kernels compile out.  Nothing is booted."""))
     _common(cp)
     cp.add_argument("--force", action="store_true", help="run make even if up to date")
-    cp.add_argument("-j", "--jobs", type=int, metavar="N", help="make -jN (default: all CPUs)")
+    cp.add_argument("-j", "--jobs", type=integer, metavar="N",
+                    help="make -jN (default: all CPUs)")
 
     op = steps.add_parser(
         "boot", help="boot the kernel in QEMU and show its console",
@@ -157,8 +162,8 @@ def add_subparser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentPa
             with SPF, some faults were handled speculatively."""))
     _common(tp)
     _build_opts(tp, debug_default=True)
-    _boot_opts(tp, timeout=0, timeout_help="120 + 4 x --seconds")
-    tp.add_argument("--seconds", type=int, default=TEST_SECONDS, metavar="N",
+    _boot_opts(tp, timeout=None, timeout_help="120 + 4 x --seconds")
+    tp.add_argument("--seconds", type=integer, default=TEST_SECONDS, metavar="N",
                     help=f"torture run time in the guest (default {TEST_SECONDS})")
     tp.add_argument("--json", action="store_true",
                     help="print the guest's JSON document (vmstat deltas under 'vmstat')")
@@ -180,10 +185,12 @@ def add_subparser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentPa
     _common(hp)
     _build_opts(hp, debug_default=False)
     _boot_opts(hp, timeout=900)
-    hp.add_argument("--threads", type=int, metavar="N", help="faulting threads (default: --smp)")
-    hp.add_argument("--mb", type=int, default=32, metavar="M", help="MiB per thread (default 32)")
-    hp.add_argument("--rounds", type=int, default=4, metavar="R", help="rounds (default 4)")
-    hp.add_argument("--repeat", type=int, default=3, metavar="N",
+    hp.add_argument("--threads", type=integer, metavar="N",
+                    help="faulting threads (default: --smp)")
+    hp.add_argument("--mb", type=integer, default=32, metavar="M",
+                    help="MiB per thread (default 32)")
+    hp.add_argument("--rounds", type=integer, default=4, metavar="R", help="rounds (default 4)")
+    hp.add_argument("--repeat", type=integer, default=3, metavar="N",
                     help="repeat the on/off x writer sequence N times in the boot (default 3)")
     hp.add_argument("--json", action="store_true", help="print the guest's JSON document")
     hp.add_argument("--no-save", action="store_true", help="do not write data/kernel-bench/")
@@ -240,8 +247,6 @@ def do_boot(layout: Layout, args: argparse.Namespace, progress: Progress,
             echo: bool) -> tuple[Verdict, dict]:
     """Boot the built kernel with ``guest_args`` and judge the console; return verdict, host."""
     image, initrd = built.image, built.initrd
-    if args.smp < 1:
-        raise KernelError("--smp must be at least 1")
     accel = qemu.choose(args.accel, layout, image, progress)
     append = qemu.cmdline(guest_args)
     cmd = qemu.command(image, initrd, accel, append, smp=args.smp, memory=args.memory)
@@ -327,9 +332,7 @@ def cmd_boot(args: argparse.Namespace, progress: Progress) -> int:
 
 def cmd_test(args: argparse.Namespace, progress: Progress) -> int:
     layout = _layout(args)
-    if args.seconds < 1:
-        raise KernelError("--seconds must be at least 1")
-    timeout = args.timeout or 120 + 4 * args.seconds
+    timeout = validate.boot_timeout(args)
     built = do_build(layout, args, progress)
     verdict, host = do_boot(layout, args, progress, built, [f"torture:seconds={args.seconds}"],
                             "test", timeout, echo=False)
@@ -371,9 +374,6 @@ def _report(verdict: Verdict, host: dict, as_json: bool, progress: Progress) -> 
 
 
 def cmd_bench(args: argparse.Namespace, progress: Progress) -> int:
-    for name in ("threads", "mb", "rounds", "repeat"):
-        if getattr(args, name) is not None and getattr(args, name) < 1:
-            raise KernelError(f"--{name} must be at least 1")
     layout = _layout(args)
     threads = args.threads or args.smp
     built = do_build(layout, args, progress)
@@ -402,16 +402,29 @@ COMMANDS = {"fetch": cmd_fetch, "build": cmd_build, "check": cmd_check, "boot": 
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run ``spfteach kernel STEP``; a KernelError becomes one line and exit status 2."""
+    """Run ``spfteach kernel STEP``; a KernelError becomes one line and exit status 2.
+
+    Every check that needs no work (:func:`validate.check`) runs before the step, so
+    bad input is refused in a second, not after the fetch and the build.  An OSError
+    the driver did not foresee (a disk that fills up, a directory removed under it)
+    is one line too: a traceback would tell the user less.
+    """
     if not getattr(args, "kernel_cmd", None):
-        args.kernel_parser.print_help(sys.stderr)
+        hint_no_step("spfteach kernel", list(COMMANDS))
         return 2
     progress = Progress()
     try:
+        validate.check(args)
         return COMMANDS[args.kernel_cmd](args, progress)
     except KernelError as err:
         progress.done()
         print(f"spfteach: error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:
+        progress.done()
+        where = f" ({err.filename})" if err.filename else ""
+        print(f"spfteach: error: {err.strerror or err}{where}; the next run redoes the "
+              "unfinished step", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("\nspfteach: interrupted; the next run redoes the unfinished step",

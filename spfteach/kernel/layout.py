@@ -6,6 +6,11 @@ stay out of git's view, so it defaults to ``<repo>/kernel/build/`` (ignored by
 port itself (``patches/``, ``configs/``, ``guest/``) defaults to ``<repo>/kernel``;
 ``$SPFTEACH_KERNEL_DIR`` or ``--kernel-dir`` points elsewhere, which is how the
 tests drive the pipeline with a small fixture port.
+
+An option given as the empty string (``--build-dir ''``) is an error: it is what
+an unset shell variable expands to, and falling back to the default tree would
+build somewhere the user did not ask for.  An empty environment variable
+(``SPFTEACH_BUILD=``) counts as unset, as it does for most programs.
 """
 
 from __future__ import annotations
@@ -14,8 +19,52 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from .errors import KernelError
+from .options import shown
+
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_TARBALL = Path("/usr/src/linux-source-6.1.tar.xz")
+
+BUILD_ENV = "SPFTEACH_BUILD"
+KERNEL_DIR_ENV = "SPFTEACH_KERNEL_DIR"
+TARBALL_ENV = "SPFTEACH_LINUX_TARBALL"
+
+
+def choose(option: str | None, flag: str, env: str, default: Path) -> str:
+    """The option if given (never empty), else a non-empty ``$env``, else the default."""
+    if option is not None:
+        _check_text(option, flag, f"leave {flag} out for ${env} or the default ({default})")
+        return option
+    value = os.environ.get(env, "")
+    if value:
+        _check_text(value, f"${env}", f"unset it for the default ({default})")
+    return value or str(default)
+
+
+def _check_text(path: str, given_by: str, instead: str) -> None:
+    """Refuse a path that cannot be what the user meant: blank, or a ``~`` nobody expanded."""
+    if not path.strip():
+        raise KernelError(f"{given_by} is {'empty' if not path else 'blank'}: give a "
+                          f"directory, or {instead}")
+    if path.startswith("~"):
+        raise KernelError(f"{given_by} {shown(path, 80)} starts with ~, which only the shell "
+                          "expands, and not inside quotes: write $HOME or the full path")
+
+
+def origin(option: str | None, flag: str, env: str) -> str:
+    """Which setting chose a path, for an error that says what to fix."""
+    if option is not None:
+        return flag
+    return f"${env}" if os.environ.get(env) else "the default"
+
+
+def _resolve(path: str, given_by: str) -> Path:
+    """An absolute path without symlinks, or one line saying why there is none."""
+    try:
+        return Path(path).resolve()
+    except (OSError, RuntimeError) as err:  # RuntimeError: a symlink loop (Python < 3.13)
+        raise KernelError(f"{given_by} {shown(path, 80)} cannot be resolved: "
+                          f"{getattr(err, 'strerror', None) or err}") from None
 
 
 @dataclass(frozen=True)
@@ -31,10 +80,11 @@ class Layout:
     def from_options(cls, build_dir: str | None = None, kernel_dir: str | None = None,
                      tarball: str | None = None) -> Layout:
         """Resolve command-line options, then environment variables, then defaults."""
-        kdir = kernel_dir or os.environ.get("SPFTEACH_KERNEL_DIR") or str(REPO / "kernel")
-        bdir = build_dir or os.environ.get("SPFTEACH_BUILD") or str(REPO / "kernel" / "build")
-        tar = tarball or os.environ.get("SPFTEACH_LINUX_TARBALL") or str(DEFAULT_TARBALL)
-        return cls(kernel_dir=Path(kdir).resolve(), build=Path(bdir).resolve(),
+        kdir = choose(kernel_dir, "--kernel-dir", KERNEL_DIR_ENV, REPO / "kernel")
+        bdir = choose(build_dir, "--build-dir", BUILD_ENV, REPO / "kernel" / "build")
+        tar = tarball or os.environ.get(TARBALL_ENV) or str(DEFAULT_TARBALL)
+        return cls(kernel_dir=_resolve(kdir, origin(kernel_dir, "--kernel-dir", KERNEL_DIR_ENV)),
+                   build=_resolve(bdir, origin(build_dir, "--build-dir", BUILD_ENV)),
                    tarball=Path(tar))
 
     # --- inputs: the port ---

@@ -59,6 +59,9 @@ def kvm(reason: str) -> Accel:
 
 #: x86's COMMAND_LINE_SIZE: the boot protocol truncates anything longer, losing steps.
 COMMAND_LINE_SIZE = 2048
+#: CONFIG_INIT_ENV_ARG_LIMIT (32 on x86): init/main.c's set_init_arg() panics the kernel
+#: ("Too many boot init vars") when more words than this follow ``--``.
+MAX_INIT_ARGS = 32
 
 
 def cmdline(guest_args: list[str]) -> str:
@@ -71,6 +74,10 @@ def cmdline(guest_args: list[str]) -> str:
         raise KernelError(f"the kernel command line would be {len(line)} bytes, over x86's "
                           f"{COMMAND_LINE_SIZE - 1}: give the guest fewer steps "
                           "(for bench, a smaller --repeat)")
+    if len(guest_args) > MAX_INIT_ARGS:
+        raise KernelError(f"{len(guest_args)} guest steps are too many: the kernel hands /init "
+                          f"at most {MAX_INIT_ARGS} words after -- (CONFIG_INIT_ENV_ARG_LIMIT) "
+                          "and panics on more; give fewer steps (for bench, a smaller --repeat)")
     return line
 
 
