@@ -17,7 +17,7 @@ from .model import checks as checkreg
 from .model.pgtable import AddressError
 from .scenarios import SCENARIOS, UnknownScenario
 from .scenarios import get as get_scenario
-from .sched import ScheduleError, format_schedule
+from .sched import ModelError, ScheduleError, format_schedule
 from .trace import format_step, result_line
 
 DESCRIPTION = """\
@@ -40,6 +40,10 @@ examples:
   spfteach walk random --seed 3 --solve      ...with its answer
   spfteach checks                            every check of the speculative path, and why
 """
+
+
+#: Exit statuses, as model checkers use them (scripts and the grader rely on them).
+EXIT_CLEAN, EXIT_VIOLATION, EXIT_USAGE, EXIT_MODEL_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 
 class UserError(Exception):
@@ -179,7 +183,7 @@ def cmd_step(args: argparse.Namespace) -> int:
         print()
         for key, val in run.trace[-1].state.items() if run.trace else run.initial_state.items():
             print(f"  {key} = {val}")
-    return 0
+    return EXIT_VIOLATION if run.violations or run.deadlocked else EXIT_CLEAN
 
 
 def cmd_explore(args: argparse.Namespace) -> int:
@@ -188,9 +192,10 @@ def cmd_explore(args: argparse.Namespace) -> int:
     scen = get_scenario(args.scenario)
     muts = [mutants.validate(m) for m in args.mutant]
     rep = explore(scen, muts)
+    status = EXIT_VIOLATION if rep.counterexamples or rep.deadlocks else EXIT_CLEAN
     if args.json:
         print(json.dumps(rep.as_dict(), indent=2))
-        return 0
+        return status
     print(f"scenario {scen.name}" + (f" with mutants {', '.join(muts)}" if muts else ""))
     print(f"  complete executions {rep.executions}, pruned at a known state {rep.pruned}")
     print(f"  distinct states {rep.states}, blocked states {rep.blocked_states}, "
@@ -208,7 +213,7 @@ def cmd_explore(args: argparse.Namespace) -> int:
         print(f"  VIOLATION {c.invariant}: {c.message}")
         print(f"    replay: spfteach step {scen.name} --schedule "
               f"{format_schedule(c.schedule)}{flags}")
-    return 0
+    return status
 
 
 def _fault(r: object) -> str:
@@ -351,6 +356,12 @@ def main(argv: list[str] | None = None) -> int:
             mutants.UnknownMutant) as e:
         print(f"spfteach: error: {e}", file=sys.stderr)
         return 2
+    except ModelError as e:
+        print(f"spfteach: {e}", file=sys.stderr)
+        return EXIT_MODEL_ERROR
+    except KeyboardInterrupt:
+        print("spfteach: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except BrokenPipeError:  # `spfteach step ... | head`
         return 0
 

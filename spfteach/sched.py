@@ -16,9 +16,9 @@ from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .model.bug import KernelOops, NotModelled
 from .model.invariants import check_end
 from .model.kernel import Kernel
-from .model.memory import NotModelled
 from .model.task import Op, Src, Task
 
 Program = Generator[Op, None, Any]
@@ -26,6 +26,16 @@ Program = Generator[Op, None, Any]
 
 class ScheduleError(ValueError):
     """A schedule that cannot be followed (unknown, finished or blocked thread)."""
+
+
+class ModelError(RuntimeError):
+    """A Python exception inside model code: a bug in spfteach, never a verdict.
+
+    A modelled oops is a :class:`~spfteach.model.bug.KernelOops` raised by the
+    model's own ``oops()``/``BUG_ON()``; anything else (a ``KeyError``, a failed
+    ``assert``) means the model itself is wrong, so the run stops and says where:
+    the thread, the C statement it had announced and the schedule that leads there.
+    """
 
 
 @dataclass(frozen=True)
@@ -57,6 +67,8 @@ class Step:
     finished: bool
     result: Any
     state: dict[str, object] = field(repr=False, compare=False)
+    #: invariants this step broke (judged right after it)
+    violations: tuple[Violation, ...] = ()
 
     def changes_str(self) -> str:
         return ", ".join(f"{k} {_short(a)}→{_short(b)}" for k, a, b in self.changes)
@@ -144,22 +156,31 @@ class Run:
             self.results[tid] = stop.value
             self.pending.pop(tid, None)
             return True, stop.value
-        except (NotModelled, AssertionError, KeyError, AttributeError, TypeError) as e:
-            # A mutant can lead the code where the kernel would oops (follow an
-            # empty pmd as a table, unlock a lock it does not hold): that is a
-            # verdict, not a crash of the tool.  Model limits are not.
-            if isinstance(e, NotModelled):
-                # Where the model stops (a path it does not implement): the thread
-                # ends there, and the run says so; it is no verdict on the kernel.
-                self.unmodelled.append(f"T{tid}: {e}")
-                self.results[tid] = "not modelled"
-            else:
-                self.kernel.violate("oops", f"T{tid} oopses: {type(e).__name__}: {e}")
-                self.results[tid] = "oops"
-            self.pending.pop(tid, None)
-            return True, self.results[tid]
-        self.pending[tid] = op
-        return False, None
+        except KernelOops as e:
+            # The modelled kernel oopses (a BUG_ON of the C, or a dereference the
+            # model names): a verdict.  The thread dies there, as in the kernel.
+            op = self.pending.get(tid)
+            where = f" in {op.src.function}()" if op else ""
+            self.kernel.violate("oops", f"T{tid} oopses{where}: {e}")
+            self.results[tid] = "oops"
+        except NotModelled as e:
+            # Where the model stops (a path it does not implement): the thread
+            # ends there, and the run says so; it is no verdict on the kernel.
+            self.unmodelled.append(f"T{tid}: {e}")
+            self.results[tid] = "not modelled"
+        except Exception as e:  # noqa: BLE001 - every other exception is a bug in spfteach
+            op = self.pending.get(tid)
+            where = f" at {op.src.file}:{op.src.function}(): {op.src.snippet}" if op else ""
+            sched = format_schedule(self.schedule + ([] if first else [tid]))
+            raise ModelError(
+                f"model error (a bug in spfteach, not a verdict): T{tid} "
+                f"({self.tasks[tid].name}){where}: {type(e).__name__}: {e}; "
+                f"schedule {sched or '(start)'}") from e
+        else:
+            self.pending[tid] = op
+            return False, None
+        self.pending.pop(tid, None)
+        return True, self.results[tid]
 
     def step(self, tid: int) -> Step:
         """Run thread ``tid`` for one step; a bad choice raises ScheduleError."""
@@ -176,6 +197,7 @@ class Run:
                 f"runnable now: {self._runnable_str()}")
         op = self.pending[tid]
         nviol = len(self.kernel.violations)
+        nrec = len(self.violations)
         finished, result = self._advance(tid, self._gens[tid])
         self.schedule.append(tid)
         if not self.runnable():
@@ -187,7 +209,7 @@ class Run:
         step = Step(
             index=len(self.trace), tid=tid, thread=t.name, cpu=t.cpu, src=op.src, text=op.text,
             notes=tuple(op.notes), changes=diff(self._state, after), finished=finished,
-            result=result, state=after,
+            result=result, state=after, violations=tuple(self.violations[nrec:]),
         )
         self._state = after
         self.trace.append(step)
@@ -231,7 +253,9 @@ class Run:
 
     def _runnable_str(self) -> str:
         r = self.runnable()
-        return ", ".join(str(x) for x in r) if r else "none (deadlock)"
+        if r:
+            return ", ".join(str(x) for x in r)
+        return "none (deadlock)" if self.alive() else "none: every thread has finished"
 
     def run(self, schedule: Iterable[int]) -> Run:
         for tid in schedule:

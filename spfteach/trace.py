@@ -22,6 +22,7 @@ def format_step(s: Step, notes: bool = True) -> list[str]:
     ch = s.changes_str()
     if ch:
         lines.append(f"{'':>10}changed: {ch}")
+    lines.extend(f"{'':>10}!! VIOLATION {v.invariant}: {v.message}" for v in s.violations)
     return lines
 
 

@@ -41,7 +41,7 @@ def test_step_prints_trace_and_result() -> None:
     assert "handle_speculative_fault" in out
     assert "seq = raw_read_seqcount(&vma->vm_sequence);" in out
     assert "vma0.vm_sequence 0→1" in out
-    assert "check maplock_vma_changed: FIRES" in out
+    assert "check maplock_vma_changed: aborts with VM_FAULT_RETRY" in out
     assert "speculative path VM_FAULT_RETRY (check maplock_vma_changed)" in out
     assert "classic path VM_FAULT_SIGSEGV" in out
     r = run("step", "quiet")

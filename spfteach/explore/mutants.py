@@ -20,35 +20,24 @@ from ..model import checks
 from ..scenarios import SCENARIOS
 from .search import Counterexample, Report, explore
 
-#: Mechanisms that are not one registered check.
-EXTRA: dict[str, str] = {
-    "trylock_is_lock": "pte_spinlock()/pte_map_lock() take the PTE lock with spin_lock() "
-                       "instead of spin_trylock()",
-    "irqs_on_walk": "handle_speculative_fault() walks the page tables with IRQs left on",
-}
+#: Mechanisms that are not one registered check (name -> what the mutant does).
+EXTRA: dict[str, str] = {m.name: m.description for m in checks.MECHANISMS}
+
+UnknownMutant = checks.UnknownCheck
 
 
 def names() -> list[str]:
-    return [c.name for c in checks.CHECKS] + list(EXTRA)
-
-
-class UnknownMutant(KeyError):
-    def __str__(self) -> str:
-        return self.args[0]
+    """Every mutant: the guards and steps of the registry, then the mechanisms."""
+    return list(checks.MUTANTS)
 
 
 def validate(name: str) -> str:
-    if name not in names():
-        raise UnknownMutant(f"unknown mutant {name!r}; mutants are the check names of "
-                            "`spfteach checks` plus " + ", ".join(EXTRA))
-    return name
+    """``name`` if it names a mutant; else UnknownMutant, with the names to use."""
+    return checks.mutant(name).name
 
 
 def describe(name: str) -> str:
-    if name in EXTRA:
-        return EXTRA[name]
-    c = checks.get(name)
-    return f"{c.function}() without `{c.snippet}`"
+    return checks.mutant(name).describe()
 
 
 @dataclass

@@ -26,6 +26,8 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from ..model import checks
+from ..model.checks import Mutant
 from ..scenarios.base import Scenario
 from ..sched import Run, format_schedule
 from .statekey import Hashed, thread_key
@@ -108,7 +110,14 @@ def _fewer_collections() -> Iterator[None]:
         gc.set_threshold(*old)
 
 
-def _replay(scen: Scenario, mutants: frozenset[str], prefix: list[int]) -> Run:
+def _mutants(mutants: Iterable[str | Mutant]) -> tuple[frozenset[Mutant], tuple[str, ...]]:
+    """The registry objects for ``mutants`` (names are looked up: an unknown one is
+    an error here, before any exploring), and their names for the report."""
+    muts = frozenset(checks.mutant(m) for m in mutants)
+    return muts, tuple(sorted(m.name for m in muts))
+
+
+def _replay(scen: Scenario, mutants: frozenset[Mutant], prefix: list[int]) -> Run:
     return scen.new_run(mutants, record=False).replay(prefix)
 
 
@@ -143,7 +152,7 @@ class _Keys:
         return Hashed((self.run.kernel.state_key(), tuple(self.threads)))
 
 
-def explore(scen: Scenario, mutants: Iterable[str] = (), max_seconds: float | None = None,
+def explore(scen: Scenario, mutants: Iterable[str | Mutant] = (), max_seconds: float | None = None,
             max_states: int | None = None, local_first: bool = True) -> Report:
     """Every reachable state of ``scen`` (under ``mutants``), with counterexamples.
 
@@ -152,10 +161,10 @@ def explore(scen: Scenario, mutants: Iterable[str] = (), max_seconds: float | No
         return _explore(scen, mutants, max_seconds, max_states, local_first)
 
 
-def _explore(scen: Scenario, mutants: Iterable[str], max_seconds: float | None,
+def _explore(scen: Scenario, mutants: Iterable[str | Mutant], max_seconds: float | None,
              max_states: int | None, local_first: bool) -> Report:
-    muts = frozenset(mutants)
-    rep = Report(scen.name, tuple(sorted(muts)), "state-caching DFS")
+    muts, names = _mutants(mutants)
+    rep = Report(scen.name, names, "state-caching DFS")
     t0 = time.perf_counter()
     visited: dict[Hashed, int] = {}
     edges: list[list[tuple[int, int]]] = []  # node -> [(tid, child)]
@@ -278,17 +287,17 @@ def _shortest(edges: list[list[tuple[int, int]]], bad: dict[int, list]) -> dict:
     return found
 
 
-def naive(scen: Scenario, mutants: Iterable[str] = (), max_seconds: float | None = None,
+def naive(scen: Scenario, mutants: Iterable[str | Mutant] = (), max_seconds: float | None = None,
           max_executions: int | None = None) -> Report:
     """Every schedule, one by one: no state cache, no local-step rule."""
     with _fewer_collections():
         return _naive(scen, mutants, max_seconds, max_executions)
 
 
-def _naive(scen: Scenario, mutants: Iterable[str], max_seconds: float | None,
+def _naive(scen: Scenario, mutants: Iterable[str | Mutant], max_seconds: float | None,
            max_executions: int | None) -> Report:
-    muts = frozenset(mutants)
-    rep = Report(scen.name, tuple(sorted(muts)), "naive enumeration")
+    muts, names = _mutants(mutants)
+    rep = Report(scen.name, names, "naive enumeration")
     t0 = time.perf_counter()
     stack: list[list[int]] = [[]]
     while stack:

@@ -3,10 +3,13 @@ local state.
 
 A thread's local state lives in its generator frames (the model functions are
 generators): the position in each frame of the ``yield from`` chain and the
-values of its local variables.  Two runs whose keys are equal continue exactly
-alike, whatever schedules led to them — which is what makes caching states a
-*sound* reduction.  Model objects in locals are reduced to their identity
-(``("vma", 0)``), since their contents are already in the shared part.
+values of *all* its local variables.  Two runs whose keys are equal continue
+exactly alike, whatever schedules led to them — which is what makes caching
+states a *sound* reduction.  What a value is decides how it enters the key,
+never what its variable is called: shared model objects (a VMA, a page table, a
+lock, a CPU, the task) are reduced to their identity (``("vma", 0)``), since
+their contents are already in the shared part; the one kernel and its one mm
+are a constant.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import dataclasses
 import operator
 from types import FunctionType, GeneratorType
 
+from ..model.checks import Check, Mechanism
 from ..model.kernel import Kernel
 from ..model.locking import RwLock, Spinlock
 from ..model.mm_types import MmStruct, VmAreaStruct, VmFault
@@ -25,11 +29,6 @@ from ..model.task import Op, Src, Task
 
 _ATOMS = (int, str, bool, float, type(None), Entry, Src)
 _VMF_FIELDS = tuple(f.name for f in dataclasses.fields(VmFault))
-#: locals that hold the same object for a thread's whole life (the task, the
-#: kernel, the mm, names of functions): they cannot tell two states apart
-_CONSTANT = frozenset({"t", "k", "mm", "fn", "F", "RETRY", "SEGV", "src", "cpus"})
-
-
 #: exact types that are their own fingerprint: the common case, tested first
 _ATOM_TYPES = frozenset({int, str, bool, float, type(None), Entry, Src})
 _vmf_fields = operator.attrgetter(*_VMF_FIELDS)
@@ -60,6 +59,8 @@ def _norm(v: object, memo: dict[int, object] | None = None) -> object:
         return ("vmf", tuple(_norm(getattr(v, f)) for f in _VMF_FIELDS))
     if isinstance(v, Cpu):
         return ("cpu", v.id)
+    if isinstance(v, Check | Mechanism):
+        return ("check", v.name)  # a registry constant
     if isinstance(v, Task):
         return ("task", v.tid)
     if isinstance(v, Spinlock | RwLock | SeqCount):
@@ -92,8 +93,7 @@ def thread_key(task: Task, gen: GeneratorType | None, result: object, finished: 
         # Sorted by name: f_locals keeps a variable where it was first seen, so its
         # order depends on when the frame was looked at before, not on the state.
         frames.append((frame.f_code, frame.f_lasti,
-                       tuple((k, _norm(v, memo)) for k, v in sorted(frame.f_locals.items())
-                             if k not in _CONSTANT)))
+                       tuple((k, _norm(v, memo)) for k, v in sorted(frame.f_locals.items()))))
         g = g.gi_yieldfrom  # type: ignore[assignment]
         if not isinstance(g, GeneratorType):
             break

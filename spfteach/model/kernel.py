@@ -8,9 +8,12 @@ scenario, not steps.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from . import pgtable
+from . import checks, pgtable
+from .bug import oops
+from .checks import Mutant
 from .locking import Spinlock
 from .mm_types import MPOL_DEFAULT, MmStruct, VmAreaStruct, flags_str
 from .pgtable import Entry, Kind, PageTablePage, PtState
@@ -38,7 +41,8 @@ class Kernel:
 
     ncpus: int = 2
     la57: bool = False
-    mutants: frozenset[str] = frozenset()
+    #: the registry objects this run switches off (names are accepted and looked up)
+    mutants: Iterable[Mutant | str] = frozenset()
     #: mmu_gather batch size: a zap that fills it flushes the TLB *before* it
     #: drops the PTE lock (``force_flush`` in ``zap_pte_range()``).
     tlb_batch: int = 64
@@ -65,6 +69,7 @@ class Kernel:
     _next_anon: int = 0
 
     def __post_init__(self) -> None:
+        self.mutants = frozenset(checks.mutant(m) for m in self.mutants)
         self.cpus = [Cpu(i) for i in range(self.ncpus)]
         pgd = self.alloc_pt("pgd")
         pgd.state = PtState.LINKED
@@ -75,6 +80,12 @@ class Kernel:
     def folded(self) -> bool:
         """p4d folded into the pgd (4-level paging)."""
         return not self.la57
+
+    def mutated(self, m: Mutant) -> bool:
+        """Is ``m`` (a registry object, never a name) switched off in this run?"""
+        if not isinstance(m, checks.Check | checks.Mechanism):
+            raise TypeError(f"mutated() takes a registry object, not {m!r}")
+        return m in self.mutants  # type: ignore[operator]
 
     # --- allocation --------------------------------------------------------
 
@@ -321,6 +332,25 @@ class Kernel:
             self.violate("use-after-free",
                          f"T{t.tid} reads entry {idx} of freed page table pt{pt.id}")
         return pt.get(idx)
+
+    def table_of(self, t: Task, e: Entry, what: str) -> PageTablePage:
+        """``pXd_page(e)`` / ``pmd_page_vaddr(e)``: the table an entry points to.
+
+        Following an entry that is not a table pointer (empty, a huge leaf, a swap
+        entry) reads page data or page 0 as if it were a page table: a dereference
+        the model names as an oops (``what``: the C that follows it)."""
+        if e.kind is not Kind.TABLE:
+            oops(f"{what}: follows a {e.kind.value} entry as if it pointed to a "
+                 "page table")
+        return self.pt_pages[e.target]
+
+    def pte_lockptr(self, t: Task, pmdval: Entry, what: str) -> tuple[PageTablePage, Spinlock]:
+        """``pte_lockptr(mm, pmd)``: the split PTE lock lives in the struct page of the
+        pte table ``pmdval`` points to; for anything else it is garbage (an oops)."""
+        pt = self.table_of(t, pmdval, what)
+        if pt.level != "pte":
+            oops(f"{what}: pt{pt.id} is a {pt.level} table, it has no PTE lock")
+        return pt, self.ptl[pt.id]
 
     def use_vma(self, t: Task, vma: VmAreaStruct) -> None:
         """Note a read of a VMA's fields: reading a freed one is a violation."""

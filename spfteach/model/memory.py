@@ -15,7 +15,9 @@ the classic path under ``mmap_sem``.
 
 from __future__ import annotations
 
+from . import checks as C
 from . import pgtable
+from .bug import NotModelled, oops
 from .internal import vma_has_changed
 from .locking import spin_lock, spin_trylock, spin_unlock
 from .mempolicy import __get_vma_policy, get_task_policy
@@ -54,10 +56,6 @@ F = "mm/memory.c"
 
 def _s(fn: str, snippet: str, after: str = "") -> Src:
     return Src(F, fn, snippet, after)
-
-
-class NotModelled(RuntimeError):
-    """A kernel path the model does not implement (said plainly, not faked)."""
 
 
 def _spec(vmf: VmFault) -> bool:
@@ -117,8 +115,7 @@ def pte_map_lock(t: Task, vmf: VmFault) -> Gen:
                    enabled=lambda: _ptl_free(k, pmd_pt, pmd_idx),
                    waits_for="PTE lock")
         e = k.read_entry(t, pmd_pt, pmd_idx)
-        pte_pt = k.pt_pages[e.target]
-        vmf.ptl = k.ptl[pte_pt.id]
+        pte_pt, vmf.ptl = k.pte_lockptr(t, e, "pte_offset_map_lock()")
         vmf.ptl.owner = t.tid
         vmf.pte = (pte_pt, pgtable.index("pte", vmf.address, k.la57))
         t.did(f"maps pt{pte_pt.id} and takes {vmf.ptl.name}")
@@ -136,10 +133,20 @@ def _ptl_free(k, pmd_pt: PageTablePage, pmd_idx: int) -> bool:
     return e.kind is not Kind.TABLE or k.ptl[e.target].free()
 
 
+#: The guards of each lock helper, in the order they are made.
+_LOCK_CHECKS = {
+    "spinlock": (C.SPINLOCK_VMA_CHANGED, C.SPINLOCK_PMD_SAME, C.SPINLOCK_TRYLOCK,
+                 C.SPINLOCK_VMA_CHANGED_LOCKED),
+    "maplock": (C.MAPLOCK_VMA_CHANGED, C.MAPLOCK_PMD_SAME, C.MAPLOCK_TRYLOCK,
+                C.MAPLOCK_VMA_CHANGED_LOCKED),
+}
+
+
 def _lock_checks(t: Task, vmf: VmFault, fn: str, prefix: str) -> Gen:
     """The part both lock helpers share, in the seed's order, IRQs off."""
     k = t.kernel
-    if t.check(f"{prefix}_vma_changed",
+    ck = _LOCK_CHECKS[prefix]
+    if t.check(ck[0],
                (yield from vma_has_changed(t, vmf, _s(fn, "if (vma_has_changed(vmf))",
                                                      after="local_irq_disable();")))):
         return False
@@ -148,24 +155,23 @@ def _lock_checks(t: Task, vmf: VmFault, fn: str, prefix: str) -> Gen:
     yield t.at(_s(fn, "pmdval = READ_ONCE(*vmf->pmd);"))
     pmdval = k.read_entry(t, pmd_pt, pmd_idx)
     t.did(f"re-reads pmd = {pmdval} (walk saw {vmf.orig_pmd})")
-    if t.check(f"{prefix}_pmd_same", not pgtable.pmd_same(pmdval, vmf.orig_pmd)):
+    if t.check(ck[1], not pgtable.pmd_same(pmdval, vmf.orig_pmd)):
         return False
-    pte_pt = k.pt_pages[vmf.orig_pmd.target]  # type: ignore[union-attr]
-    ptl = k.ptl[pte_pt.id]
+    pte_pt, ptl = k.pte_lockptr(t, vmf.orig_pmd, "pte_lockptr()")  # type: ignore[arg-type]
     trysrc = (_s(fn, "if (unlikely(!spin_trylock(vmf->ptl)))") if prefix == "spinlock"
               else _s(fn, "if (unlikely(!spin_trylock(ptl))) {"))
-    if "trylock_is_lock" in k.mutants:
+    if k.mutated(C.TRYLOCK_IS_LOCK):
         yield from spin_lock(t, ptl, trysrc)
         got = True
     else:
         got = yield from spin_trylock(t, ptl, trysrc)
-    if t.check(f"{prefix}_trylock", not got, "" if got else f"{ptl.name} is busy"):
+    if t.check(ck[2], not got, "" if got else f"{ptl.name} is busy"):
         return False
     if not got:  # the trylock check was mutated away: carry on without the lock
         t.note("(mutant) proceeds without holding the PTE lock")
     changed = yield from vma_has_changed(t, vmf, _s(fn, "if (vma_has_changed(vmf)) {",
                                                     after=trysrc.snippet))
-    if t.check(f"{prefix}_vma_changed_locked", changed):
+    if t.check(ck[3], changed):
         if got:
             yield from spin_unlock(t, ptl, _s(fn, "pte_unmap_unlock(pte, ptl);")
                                    if prefix == "maplock" else _s(fn, "spin_unlock(vmf->ptl);"))
@@ -176,13 +182,8 @@ def _lock_checks(t: Task, vmf: VmFault, fn: str, prefix: str) -> Gen:
 
 
 def pte_unmap_unlock(t: Task, vmf: VmFault, src: Src) -> Gen:
-    yield t.at(src)
     assert vmf.ptl is not None
-    if vmf.ptl.owner == t.tid:
-        vmf.ptl.owner = None
-        t.did(f"releases {vmf.ptl.name}")
-    else:
-        t.did(f"would release {vmf.ptl.name}, not held (mutant)")
+    yield from spin_unlock(t, vmf.ptl, src)
 
 
 # --- handle_pte_fault and the anonymous fault ----------------------------------
@@ -224,12 +225,12 @@ def handle_pte_fault(t: Task, vmf: VmFault) -> Gen:
         assert vma is not None
         if vma.vm_ops is None:  # vma_is_anonymous()
             return (yield from do_anonymous_page(t, vmf))
-        if t.check("hpf_no_do_fault", _spec(vmf), "do_fault() may drop mmap_sem"):
+        if t.check(C.HPF_NO_DO_FAULT, _spec(vmf), "do_fault() may drop mmap_sem"):
             return VM_FAULT_RETRY
         return (yield from do_fault(t, vmf))
     assert vmf.orig_pte is not None
     if not pgtable.pte_present(vmf.orig_pte):
-        if t.check("hpf_no_swap", _spec(vmf), "no swap-in speculatively"):
+        if t.check(C.HPF_NO_SWAP, _spec(vmf), "no swap-in speculatively"):
             return VM_FAULT_RETRY
         return (yield from do_swap_page(t, vmf))
     if not (yield from pte_spinlock(t, vmf)):
@@ -243,7 +244,7 @@ def handle_pte_fault(t: Task, vmf: VmFault) -> Gen:
     if same:
         if vmf.flags & FAULT_FLAG_WRITE:
             if not pgtable.pte_write(entry):
-                if t.check("hpf_no_wp", _spec(vmf), "no copy-on-write speculatively"):
+                if t.check(C.HPF_NO_WP, _spec(vmf), "no copy-on-write speculatively"):
                     yield from pte_unmap_unlock(t, vmf, _s(
                         fn, "pte_unmap_unlock(vmf->pte, vmf->ptl);",
                         after="if (!pte_write(entry)) {"))
@@ -269,7 +270,7 @@ def _spf_pmd_stable(t: Task, vmf: VmFault) -> Gen:
     k = t.kernel
     pmd_pt, pmd_idx = vmf.pmd  # type: ignore[misc]
     yield from local_irq_disable(t, _s(fn, "local_irq_disable();"))
-    if t.check("hpf_vma_changed",
+    if t.check(C.HPF_VMA_CHANGED,
                (yield from vma_has_changed(t, vmf, _s(fn, "if (vma_has_changed(vmf)) {")))):
         yield from local_irq_enable(t, _s(fn, "local_irq_enable();",
                                           after="if (vma_has_changed(vmf)) {"))
@@ -279,7 +280,7 @@ def _spf_pmd_stable(t: Task, vmf: VmFault) -> Gen:
     t.did(f"reads pmd = {pmdval}")
     yield from local_irq_enable(t, _s(fn, "local_irq_enable();",
                                       after="pmdval = READ_ONCE(*vmf->pmd);"))
-    return not t.check("hpf_pmd_none", pgtable.pmd_none(pmdval), "pmd emptied since the walk")
+    return not t.check(C.HPF_PMD_NONE, pgtable.pmd_none(pmdval), "pmd emptied since the walk")
 
 
 def pte_alloc(t: Task, mm: MmStruct, vmf: VmFault) -> Gen:
@@ -343,7 +344,9 @@ def do_anonymous_page(t: Task, vmf: VmFault) -> Gen:
     # Speculatively the walk found a pte table and pte_map_lock() re-checks it
     # with IRQs off; allocating one here could link it into a table munmap()
     # just unlinked (the seed still called pte_alloc() on this path).
-    if not t.check("anon_no_pte_alloc", _spec(vmf), "speculative: the walk found the table"):
+    if not t.branch(C.ANON_NO_PTE_ALLOC, _spec(vmf),
+                    "speculative: goto skip_pmd (the walk found the pte table; no pte_alloc())",
+                    "classic: pte_alloc() if the pmd is empty"):
         if not (yield from pte_alloc(t, vma_mm(k), vmf)):
             return VM_FAULT_OOM
         pmd_pt, pmd_idx = vmf.pmd  # type: ignore[misc]
@@ -364,7 +367,9 @@ def do_anonymous_page(t: Task, vmf: VmFault) -> Gen:
             return 0
         # The speculative path refused VM_UFFD_MISSING at its start; if the range
         # was registered since, ignore it this once.
-        if t.check("anon_uffd_zero", _spec(vmf), "speculative: skip userfaultfd"):
+        if t.branch(C.ANON_UFFD_ZERO, _spec(vmf),
+                    "speculative: goto setpte (no userfaultfd_missing() test)",
+                    "classic: test userfaultfd_missing() under the PTE lock"):
             return (yield from _setpte(t, vmf, entry))
         if (yield from _userfaultfd_missing(t, vma, fn)):
             return (yield from handle_userfault(t, vmf))
@@ -377,7 +382,7 @@ def do_anonymous_page(t: Task, vmf: VmFault) -> Gen:
         k.use_vma(t, vma)
         anon = vma.anon_vma
         t.did(f"vma->anon_vma = {f'av{anon}' if anon is not None else 'NULL'}")
-        if t.check("anon_no_anon_vma", anon is None):
+        if t.check(C.ANON_NO_ANON_VMA, anon is None):
             return VM_FAULT_RETRY
     elif not (yield from anon_vma_prepare(t, vma)):
         return VM_FAULT_OOM
@@ -395,7 +400,9 @@ def do_anonymous_page(t: Task, vmf: VmFault) -> Gen:
                                                after="unlock:"))
         return 0
     uffd = False
-    if not t.check("anon_uffd", _spec(vmf), "speculative: skip userfaultfd"):
+    if not t.branch(C.ANON_UFFD, _spec(vmf),
+                    "speculative: no userfaultfd_missing() test",
+                    "classic: test userfaultfd_missing() under the PTE lock"):
         uffd = yield from _userfaultfd_missing(t, vma, fn)
     if uffd:
         ret = yield from handle_userfault(t, vmf)
@@ -459,8 +466,8 @@ def _setpte(t: Task, vmf: VmFault, entry: Entry) -> Gen:
             vma.anon_vma is None:
         # __page_set_anon_rmap() BUG()s on a NULL anon_vma: the page would have
         # no reverse mapping.
-        k.violate("oops", f"T{t.tid} maps an anonymous page into vma{vma.id}, which has "
-                          "no anon_vma (kernel BUG in the rmap code)")
+        oops(f"maps an anonymous page into vma{vma.id}, which has no anon_vma: "
+             "BUG_ON(!anon_vma) in __page_set_anon_rmap()")
     _install_pte(t, pte_pt, idx, entry)
     if entry.kind is Kind.PAGE and not entry.special:
         k.pages[entry.target] = "mapped"
@@ -646,7 +653,7 @@ def handle_speculative_fault(t: Task, mm: MmStruct, address: int, flags: int) ->
     vmf = VmFault(address)
     # Nothing below may drop mmap_sem (it is not held) or wait killably for it.
     yield t.at(_s(fn, "flags |= FAULT_FLAG_SPECULATIVE;"), local=True)
-    if "spf_flags" not in t.kernel.mutants:
+    if not t.kernel.mutated(C.SPF_FLAGS):
         flags &= ~(FAULT_FLAG_ALLOW_RETRY | FAULT_FLAG_KILLABLE)
         flags |= FAULT_FLAG_SPECULATIVE
         t.did("flags: ALLOW_RETRY and KILLABLE cleared, SPECULATIVE set")
@@ -656,10 +663,11 @@ def handle_speculative_fault(t: Task, mm: MmStruct, address: int, flags: int) ->
     t.in_spf = True
     t.reached_hpf = False
     vma = yield from get_vma(t, mm, address)
-    if t.check("spf_no_vma", vma is None):
+    if t.check(C.SPF_NO_VMA, vma is None):
         t.in_spf = False
         return VM_FAULT_RETRY
-    assert vma is not None
+    if vma is None:  # reachable only with spf_no_vma removed
+        oops("dereferences vma == NULL: raw_read_seqcount(&vma->vm_sequence)")
     ret, irqs_off = yield from _speculative_body(t, mm, vma, vmf, address, flags)
     if irqs_off:
         yield from local_irq_enable(t, _s(fn, "local_irq_enable();", after="out_walk:"))
@@ -667,7 +675,7 @@ def handle_speculative_fault(t: Task, mm: MmStruct, address: int, flags: int) ->
     # at the out_put label.
     put = _s(fn, "put_vma(vma);", after="ret = handle_pte_fault(&vmf);" if t.reached_hpf
              else "out_put:")
-    if "spf_put_vma" in t.kernel.mutants:
+    if t.kernel.mutated(C.SPF_PUT_VMA):
         yield t.at(put)
         t.did("(mutant) returns without put_vma(): the reference leaks")
     else:
@@ -687,28 +695,28 @@ def _speculative_body(t: Task, mm: MmStruct, vma: VmAreaStruct, vmf: VmFault, ad
     seq = yield from raw_read_seqcount(
         t, vma.vm_sequence, _s(fn, "seq = raw_read_seqcount(&vma->vm_sequence);"))
     k.use_vma(t, vma)
-    if t.check("spf_seq_odd", bool(seq & 1), f"seq {seq}"):
+    if t.check(C.SPF_SEQ_ODD, bool(seq & 1), f"seq {seq}"):
         return RETRY, False
 
     yield t.at(_s(fn, "if (vma->vm_ops)"))
     k.use_vma(t, vma)
     ops = vma.vm_ops
     t.did(f"vma->vm_ops = {ops or 'NULL'}")
-    if t.check("spf_vm_ops", ops is not None, f"vm_ops {ops}"):
+    if t.check(C.SPF_VM_OPS, ops is not None, f"vm_ops {ops}"):
         return RETRY, False
 
     yield t.at(_s(fn, "if (vma->vm_file)"))
     k.use_vma(t, vma)
     file = vma.vm_file
     t.did(f"vma->vm_file = {file or 'NULL'}")
-    if t.check("spf_vm_file", file is not None, f"vm_file {file}"):
+    if t.check(C.SPF_VM_FILE, file is not None, f"vm_file {file}"):
         return RETRY, False
 
     yield t.at(_s(fn, "if (unlikely(!vma->anon_vma))"))
     k.use_vma(t, vma)
     anon = vma.anon_vma
     t.did(f"vma->anon_vma = {f'av{anon}' if anon is not None else 'NULL'}")
-    if t.check("spf_no_anon_vma", anon is None):
+    if t.check(C.SPF_NO_ANON_VMA, anon is None):
         return RETRY, False
 
     yield t.at(_s(fn, "vmf.vma_flags = READ_ONCE(vma->vm_flags);"))
@@ -719,16 +727,16 @@ def _speculative_body(t: Task, mm: MmStruct, vma: VmAreaStruct, vmf: VmFault, ad
     k.use_vma(t, vma)
     vmf.vma_page_prot = vma.vm_page_prot
     t.did(f"vmf.vma_page_prot = {vmf.vma_page_prot}")
-    if t.check("spf_uffd_missing", bool(vmf.vma_flags & VM_UFFD_MISSING)):
+    if t.check(C.SPF_UFFD_MISSING, bool(vmf.vma_flags & VM_UFFD_MISSING)):
         return RETRY, False
-    if t.check("spf_grows", bool(vmf.vma_flags & VM_GROWSDOWN or vmf.vma_flags & VM_GROWSUP)):
+    if t.check(C.SPF_GROWS, bool(vmf.vma_flags & VM_GROWSDOWN or vmf.vma_flags & VM_GROWSUP)):
         return RETRY, False
 
     yield t.at(_s(fn, "if (address < READ_ONCE(vma->vm_start)"))
     k.use_vma(t, vma)
     start, end = vma.vm_start, vma.vm_end
     t.did(f"vma bounds [{start:#x}, {end:#x})")
-    if t.check("spf_bounds", address < start or end <= address, f"address {address:#x}"):
+    if t.check(C.SPF_BOUNDS, address < start or end <= address, f"address {address:#x}"):
         return RETRY, False
 
     write = bool(flags & FAULT_FLAG_WRITE)
@@ -738,13 +746,13 @@ def _speculative_body(t: Task, mm: MmStruct, vma: VmAreaStruct, vmf: VmFault, ad
     allowed = arch_vma_access_permitted(k, pkey, write, bool(flags & FAULT_FLAG_INSTRUCTION),
                                         bool(flags & FAULT_FLAG_REMOTE))
     t.did(f"protection key {pkey}: " + ("access allowed" if allowed else "access denied by PKRU"))
-    if t.check("spf_arch_access", not allowed):
+    if t.check(C.SPF_ARCH_ACCESS, not allowed):
         return SEGV, False
     if write:
-        if t.check("spf_write_access", not vmf.vma_flags & VM_WRITE,
+        if t.check(C.SPF_WRITE_ACCESS, not vmf.vma_flags & VM_WRITE,
                    "write to a VMA without VM_WRITE"):
             return SEGV, False
-    elif t.check("spf_read_access", not vmf.vma_flags & (VM_READ | VM_EXEC | VM_WRITE),
+    elif t.check(C.SPF_READ_ACCESS, not vmf.vma_flags & (VM_READ | VM_EXEC | VM_WRITE),
                  "PROT_NONE"):
         return SEGV, False
 
@@ -752,17 +760,17 @@ def _speculative_body(t: Task, mm: MmStruct, vma: VmAreaStruct, vmf: VmFault, ad
     k.use_vma(t, vma)
     pol = __get_vma_policy(vma, address)
     t.did(f"vma->vm_policy = {pol or 'NULL'}")
-    if t.check("spf_vma_policy", pol is not None, f"VMA policy {pol}"):
+    if t.check(C.SPF_VMA_POLICY, pol is not None, f"VMA policy {pol}"):
         return RETRY, False
     yield t.at(_s(fn, "pol = get_task_policy(current);"), local=True)
     pol = get_task_policy(mm)
     t.did(f"task policy: {pol}")
-    if t.check("spf_mpol_interleave", pol == MPOL_INTERLEAVE):
+    if t.check(C.SPF_MPOL_INTERLEAVE, pol == MPOL_INTERLEAVE):
         return RETRY, False
 
     # The walk.  With IRQs off this CPU cannot answer the IPI that munmap() sends
     # before freeing page tables, so whatever table we reach stays allocated.
-    if "irqs_on_walk" in k.mutants:
+    if k.mutated(C.IRQS_ON_WALK):
         yield t.at(_s(fn, "local_irq_disable();"))
         t.did("(mutant) walks with IRQs left on")
     else:
@@ -772,59 +780,50 @@ def _speculative_body(t: Task, mm: MmStruct, vma: VmAreaStruct, vmf: VmFault, ad
     yield t.at(_s(fn, "pgdval = READ_ONCE(*pgd);"))
     pgdval = k.read_entry(t, mm.pgd, pgd_idx)
     t.did(f"pgd[{pgd_idx}] = {pgdval}" + (" (p4d folded: pgd_none() is 0)" if folded else ""))
-    if t.check("spf_pgd", pgtable.pgd_none(pgdval, folded) or pgtable.pgd_bad(pgdval, folded)):
+    if t.check(C.SPF_PGD, pgtable.pgd_none(pgdval, folded) or pgtable.pgd_bad(pgdval, folded)):
         return RETRY, True
 
-    if not folded and pgdval.kind is not Kind.TABLE:
-        return _oops_walk(t, "pgd", pgdval), True
     if folded:
         p4d_table, p4d_idx = mm.pgd, pgd_idx
     else:
-        p4d_table, p4d_idx = k.pt_pages[pgdval.target], pgtable.index("p4d", address, True)
+        p4d_table = k.table_of(t, pgdval, "p4d_offset(pgd, address)")
+        p4d_idx = pgtable.index("p4d", address, True)
     yield t.at(_s(fn, "p4dval = READ_ONCE(*p4d);"))
     p4dval = k.read_entry(t, p4d_table, p4d_idx)
     t.did(f"p4d = {p4dval}" + (" (same entry as the pgd)" if folded else ""))
-    if t.check("spf_p4d", pgtable.p4d_none(p4dval) or pgtable.p4d_bad(p4dval)):
+    if t.check(C.SPF_P4D, pgtable.p4d_none(p4dval) or pgtable.p4d_bad(p4dval)):
         return RETRY, True
 
-    if p4dval.kind is not Kind.TABLE:
-        return _oops_walk(t, "p4d", p4dval), True
-    pud_table = k.pt_pages[p4dval.target]
+    pud_table = k.table_of(t, p4dval, "pud_offset(p4d, address)")
     vmf.pud = (pud_table, pgtable.index("pud", address, k.la57))
     yield t.at(_s(fn, "pudval = READ_ONCE(*vmf.pud);"))
     pudval = k.read_entry(t, *vmf.pud)
     t.did(f"pud[{vmf.pud[1]}] = {pudval}")
-    if t.check("spf_pud", pgtable.pud_none(pudval) or pgtable.pud_bad(pudval)):
+    if t.check(C.SPF_PUD, pgtable.pud_none(pudval) or pgtable.pud_bad(pudval)):
         return RETRY, True
-    if t.check("spf_pud_trans_huge", pgtable.pud_trans_huge(pudval)):
+    if t.check(C.SPF_PUD_TRANS_HUGE, pgtable.pud_trans_huge(pudval)):
         return RETRY, True
 
-    if pudval.kind is not Kind.TABLE:
-        return _oops_walk(t, "pud", pudval), True
-    pmd_table = k.pt_pages[pudval.target]
+    pmd_table = k.table_of(t, pudval, "pmd_offset(vmf.pud, address)")
     vmf.pmd = (pmd_table, pgtable.index("pmd", address, k.la57))
     yield t.at(_s(fn, "vmf.orig_pmd = READ_ONCE(*vmf.pmd);"))
     vmf.orig_pmd = k.read_entry(t, *vmf.pmd)
     t.did(f"pmd[{vmf.pmd[1]}] = {vmf.orig_pmd}")
     o = vmf.orig_pmd
-    if (t.check("spf_pmd_devmap", pgtable.pmd_devmap(o))
-            or t.check("spf_pmd_none", pgtable.pmd_none(o))
-            or t.check("spf_pmd_trans_huge", pgtable.pmd_trans_huge(o))
-            or t.check("spf_pmd_swap", pgtable.is_swap_pmd(o))):
+    if (t.check(C.SPF_PMD_DEVMAP, pgtable.pmd_devmap(o))
+            or t.check(C.SPF_PMD_NONE, pgtable.pmd_none(o))
+            or t.check(C.SPF_PMD_TRANS_HUGE, pgtable.pmd_trans_huge(o))
+            or t.check(C.SPF_PMD_SWAP, pgtable.is_swap_pmd(o))):
         return RETRY, True
-    if o.kind is not Kind.TABLE:
-        # Reachable only with the pmd checks mutated away: the "table" is a leaf.
-        k.violate("use-after-free",
-                  f"T{t.tid} walks a {o.kind.value} pmd as if it were a pte table")
-        return RETRY, True
-
-    pte_table = k.pt_pages[o.target]
+    pte_table = k.table_of(t, o, "pte_offset_map(vmf.pmd, address)")
     pte_idx = pgtable.index("pte", address, k.la57)
     yield t.at(_s(fn, "vmf.orig_pte = READ_ONCE(*vmf.pte);"))
     vmf.orig_pte = k.read_entry(t, pte_table, pte_idx)
     vmf.pte = (pte_table, pte_idx)
     t.did(f"pte[{pte_idx}] of pt{pte_table.id} = {vmf.orig_pte}")
-    if t.check("spf_pte_none", pgtable.pte_none(vmf.orig_pte), "new page: do_anonymous_page"):
+    if t.branch(C.SPF_PTE_NONE, pgtable.pte_none(vmf.orig_pte),
+                "pte is none: a new page (vmf.pte = NULL, do_anonymous_page())",
+                "pte is there: only its bits change"):
         vmf.pte = None
 
     vmf.vma = vma
@@ -834,7 +833,7 @@ def _speculative_body(t: Task, mm: MmStruct, vma: VmAreaStruct, vmf: VmFault, ad
 
     # Flags and bounds were read one at a time; only now do we know they were
     # read from one consistent version of the VMA.
-    if t.check("spf_seq_retry", (yield from read_seqcount_retry(
+    if t.check(C.SPF_SEQ_RETRY, (yield from read_seqcount_retry(
             t, vma.vm_sequence, seq,
             _s(fn, "if (read_seqcount_retry(&vma->vm_sequence, seq))")))):
         return RETRY, False
@@ -842,14 +841,6 @@ def _speculative_body(t: Task, mm: MmStruct, vma: VmAreaStruct, vmf: VmFault, ad
     t.reached_hpf = True
     ret = yield from handle_pte_fault(t, vmf)
     return ret, False
-
-
-def _oops_walk(t: Task, level: str, e: Entry) -> int:
-    """Reachable only with a walk check mutated away: following an entry that is
-    not a table pointer reads whatever its bits point at."""
-    t.kernel.violate("oops", f"T{t.tid} follows a {e.kind.value} {level} entry as if it "
-                             "pointed to a page table")
-    return VM_FAULT_RETRY
 
 
 def arch_vma_access_permitted(k, pkey: int, write: bool, execute: bool, foreign: bool) -> bool:
@@ -861,5 +852,5 @@ def arch_vma_access_permitted(k, pkey: int, write: bool, execute: bool, foreign:
 
 __all__ = [
     "handle_speculative_fault", "handle_mm_fault", "handle_pte_fault", "do_anonymous_page",
-    "pte_spinlock", "pte_map_lock", "NotModelled",
+    "pte_spinlock", "pte_map_lock",
 ]

@@ -10,6 +10,7 @@ drops the reference; the last one frees the VMA after an RCU grace period
 
 from __future__ import annotations
 
+from . import checks as C
 from . import pgtable
 from .invariants import check_range
 from .locking import down_write, spin_lock, spin_unlock, up_write
@@ -66,7 +67,7 @@ def get_vma(t: Task, mm: MmStruct, addr: int) -> Gen:
     if found is not None:
         yield t.at(_s(fn, "if (vma && !atomic_inc_not_zero(&vma->vm_ref_count))"))
         t.kernel.use_vma(t, found)
-        if "spf_get_vma_ref" in t.kernel.mutants:
+        if t.kernel.mutated(C.SPF_GET_VMA_REF):
             t.did(f"(mutant) takes no reference on vma{found.id}")
         elif found.vm_ref_count == 0:
             vma = None

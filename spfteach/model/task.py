@@ -21,7 +21,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .checks import Check
     from .kernel import Kernel
+
+#: What a guard does when it fires, by its ``exit``.
+_EXITS = {"abort": ("aborts with VM_FAULT_RETRY", "aborted with VM_FAULT_RETRY"),
+          "sigsegv": ("fails with VM_FAULT_SIGSEGV", "failed with VM_FAULT_SIGSEGV")}
 
 
 @dataclass(frozen=True)
@@ -110,25 +115,35 @@ class Task:
         assert self.op is not None
         self.op.notes.append(text)
 
-    def check(self, name: str, fired: bool, detail: str = "") -> bool:
-        """Evaluate a registered check of the speculative path.
+    def check(self, check: Check, fired: bool, detail: str = "") -> bool:
+        """Evaluate a guard of the speculative path; True: the path gives up here.
 
-        Returns whether the check fires (makes the path bail out).  A check that
-        the run's mutants switch off never fires: this is how the explorer
-        shows that the check is needed.
+        A guard that the run's mutants switch off never fires: this is how the
+        explorer shows that the guard is needed.  The note says what happened in
+        the kernel's words, and, for a removed guard, what it would have done.
         """
-        mutated = name in self.kernel.mutants
+        assert check.kind == "guard", f"{check.name} is a {check.kind}, not a guard"
+        mutated = self.kernel.mutated(check)
+        does, did = _EXITS[check.exit]
+        why = f" ({detail})" if detail else ""
         if mutated:
-            fired_eff = False
-        else:
-            fired_eff = fired
-        verdict = "FIRES" if fired_eff else "passes"
-        suffix = " [mutant: check removed]" if mutated and fired else ""
-        shown = f": {detail}" if detail and fired else ""
-        self.note(f"check {name}: {verdict}{shown}{suffix}")
-        if fired_eff:
-            self.checks_taken.append(name)
-        return fired_eff
+            self.note(f"check {check.name}: REMOVED (mutant): it would have {did} here{why}; "
+                      "the fault goes on" if fired else
+                      f"check {check.name}: removed (mutant); it would have passed here anyway")
+            return False
+        self.note(f"check {check.name}: {does}{why}" if fired else f"check {check.name}: passes")
+        if fired:
+            self.checks_taken.append(check.name)
+        return fired
+
+    def branch(self, check: Check, taken: bool, if_taken: str, if_not: str) -> bool:
+        """A branch of the normal path (a registered check of kind ``branch``): say
+        which way it went.  Returns ``taken``."""
+        assert check.kind == "branch", f"{check.name} is a {check.kind}, not a branch"
+        self.note(f"branch {check.name}: {if_taken if taken else if_not}")
+        if taken:
+            self.checks_taken.append(check.name)
+        return taken
 
     def __repr__(self) -> str:
         return f"Task({self.tid}, {self.name!r}, cpu{self.cpu})"

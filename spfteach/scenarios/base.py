@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from ..model.checks import Mutant
 from ..model.fault import do_user_addr_fault
 from ..model.kernel import Kernel
 from ..model.mm_types import (
@@ -46,7 +47,7 @@ class Scenario:
     schedules: dict[str, str] = field(default_factory=dict)
     threads: tuple[str, ...] = ()
 
-    def new_run(self, mutants: Iterable[str] = (), record: bool = True) -> Run:
+    def new_run(self, mutants: Iterable[str | Mutant] = (), record: bool = True) -> Run:
         """A fresh run at the start of the scenario (``record=False``: no trace,
         as the explorer runs it)."""
         k = Kernel(ncpus=self.ncpus, la57=self.la57, mutants=frozenset(mutants),
