@@ -7,18 +7,17 @@ and exit status 2 — never a traceback.
 from __future__ import annotations
 
 import argparse
+import codecs
 import json
+import os
+import re
 import sys
 import textwrap
 
-from . import __doc__ as _pkgdoc  # noqa: F401
-from .explore import mutants
-from .model import checks as checkreg
-from .model.pgtable import AddressError
-from .scenarios import SCENARIOS, UnknownScenario
-from .scenarios import get as get_scenario
-from .sched import ModelError, ScheduleError, format_schedule
-from .trace import format_step, result_line
+from .model.pgtable import FLAGS_LEGEND
+
+# The engine is imported when a command needs it (below), not here: `spfteach
+# kernel ...` and `--help` start faster, and a Ctrl-C while it loads is handled.
 
 DESCRIPTION = """\
 Learn the Linux speculative page fault (SPF) by stepping through it.
@@ -29,11 +28,13 @@ page tables with interrupts off and, before it installs the PTE, checks that
 nothing changed.  Each command below shows one side of that.
 """
 
+FLAGS_HELP = f"PTE flags print as four letters, WAD- for example: {FLAGS_LEGEND}."
+
 EPILOG = """\
 examples:
   spfteach scenarios                         the race set-ups you can step
   spfteach step fault-vs-munmap              run it, thread 0 first
-  spfteach step fault-vs-munmap --schedule 0*29,1*,0*
+  spfteach step fault-vs-munmap --schedule 0*31,1*,0*
                                              fault until just before pte_map_lock,
                                              then all of munmap, then the fault again
   spfteach walk 0x7f0000001234 --seed 3      a page-table walk drill
@@ -60,9 +61,12 @@ def _parser() -> argparse.ArgumentParser:
                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", metavar="COMMAND", parser_class=_Parser)
 
-    sub.add_parser("scenarios", help="list the scenarios (race set-ups) you can step",
-                   description="List the scenarios: who runs, on which CPU, what it teaches, "
-                               "and named example schedules.")
+    sc = sub.add_parser("scenarios", help="list the scenarios (race set-ups) you can step",
+                        description="List the scenarios: who runs, what it teaches, which "
+                                    "checks it shows at work, and named example schedules.")
+    sc.add_argument("--json", action="store_true",
+                    help="print a JSON list (name, title, threads, thread_descriptions, "
+                         "teaches, checks, schedules)")
 
     st = sub.add_parser(
         "step", help="run a scenario under a schedule and print its trace",
@@ -76,7 +80,17 @@ def _parser() -> argparse.ArgumentParser:
             then one of thread 1.  N*K is K steps of thread N; N* runs thread N until it
             finishes or blocks.  When the schedule ends, the lowest-numbered runnable
             thread runs until all are done.  A scenario's named schedules (see
-            `spfteach scenarios`) can be given by name."""))
+            `spfteach scenarios`) can be given by name.
+
+            Each step shows: its number, the thread (T0, T1, ...), the C function and
+            statement, what it did ("reads ..." for a read), the checks evaluated on
+            the way (a guard "passes" or "aborts with VM_FAULT_RETRY"; a branch says
+            which way it went; a check a mutant removed says what it would have done),
+            and what changed in the shared state (vma0.vm_sequence 0→1).  """ + FLAGS_HELP + """
+            A broken invariant is printed with the step that broke it.
+
+            Exit status: 0 no invariant broken, 1 an invariant broken or a deadlock,
+            2 bad input, 3 a bug in spfteach itself (a model error)."""))
     st.add_argument("scenario", metavar="SCENARIO")
     st.add_argument("--schedule", default="", metavar="SCHED",
                     help="e.g. 0,0,1 or 0*24,1*,0* or a named schedule of the scenario")
@@ -87,11 +101,27 @@ def _parser() -> argparse.ArgumentParser:
 
     ex = sub.add_parser(
         "explore", help="run every schedule of a scenario and check the invariants",
-        description="Explore all schedules of SCENARIO (state caching: a state seen before is "
-                    "not explored again) and check the invariants after every step. Reports "
-                    "complete executions, distinct states, deadlocks, violations, time, and "
-                    "for each violated invariant the shortest schedule that replays it with "
-                    "`spfteach step SCENARIO --schedule ... --mutant ...`.")
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=textwrap.dedent("""\
+            Explore all schedules of SCENARIO and check the invariants as it goes.  For
+            each violated invariant it prints the shortest schedule that breaks it, to
+            replay with `spfteach step SCENARIO --schedule ... --mutant ...`.
+
+            The words of the report:
+              complete executions  runs that went to the end: every thread finished, or
+                                   none could move (a deadlock), or an invariant broke
+              pruned               runs cut short because they reached a state already
+                                   explored (the shared state and every thread's place
+                                   and locals equal): what can follow was seen already
+              distinct states      states the search visited once each
+              blocked states       states where some thread was waiting (for a lock,
+                                   for an IPI answer) while another could run
+              outcome              how the threads ended, one line per combination:
+                                   T0 fault: 0 (handled) means thread 0's fault returned
+                                   0, i.e. the page fault was handled
+
+            Exit status: 0 no invariant broken, 1 an invariant broken or a deadlock,
+            2 bad input, 3 a bug in spfteach itself (a model error), 130 interrupted."""))
     ex.add_argument("scenario", metavar="SCENARIO")
     ex.add_argument("--mutant", action="append", default=[], metavar="NAME",
                     help="switch a check off (repeatable)")
@@ -119,7 +149,7 @@ def _parser() -> argparse.ArgumentParser:
                     "walk level by level. The translation is shown with --solve.")
     wk.add_argument("address", metavar="ADDRESS",
                     help="a user virtual address (0x7f0000001234), or 'random'")
-    wk.add_argument("--seed", type=int, default=0, help="problem number (default 0)")
+    wk.add_argument("--seed", type=_seed, default=0, help="problem number (default 0)")
     wk.add_argument("--solve", action="store_true", help="show the translation")
 
     ck = sub.add_parser("checks", help="every check of the speculative path and why it exists",
@@ -132,7 +162,18 @@ def _parser() -> argparse.ArgumentParser:
 # --- commands -------------------------------------------------------------------
 
 
+def scenario_json(s) -> dict[str, object]:  # noqa: ANN001 - a Scenario
+    return {"name": s.name, "title": s.title, "threads": len(s.threads),
+            "thread_descriptions": list(s.threads), "teaches": s.teaches,
+            "checks": list(s.checks), "schedules": dict(s.schedules)}
+
+
 def cmd_scenarios(args: argparse.Namespace) -> int:
+    from .scenarios import SCENARIOS
+
+    if args.json:
+        print(json.dumps([scenario_json(s) for s in SCENARIOS.values()], indent=2))
+        return EXIT_CLEAN
     for s in SCENARIOS.values():
         print(f"{s.name}: {s.title}")
         for th in s.threads:
@@ -147,6 +188,11 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
 
 
 def cmd_step(args: argparse.Namespace) -> int:
+    from .explore import mutants
+    from .scenarios import get as get_scenario
+    from .sched import ScheduleError, format_schedule
+    from .trace import format_step, result_line
+
     scen = get_scenario(args.scenario)
     muts = [mutants.validate(m) for m in args.mutant]
     spec = scen.schedules.get(args.schedule, args.schedule)
@@ -156,6 +202,7 @@ def cmd_step(args: argparse.Namespace) -> int:
     print(f"scenario {scen.name}: {scen.title}")
     for th in scen.threads:
         print(f"  {th}")
+    print(f"  (pte flags: {FLAGS_LEGEND})")
     print()
     try:
         run.run_spec(spec)
@@ -187,7 +234,10 @@ def cmd_step(args: argparse.Namespace) -> int:
 
 
 def cmd_explore(args: argparse.Namespace) -> int:
+    from .explore import mutants
     from .explore.search import explore
+    from .scenarios import get as get_scenario
+    from .sched import format_schedule
 
     scen = get_scenario(args.scenario)
     muts = [mutants.validate(m) for m in args.mutant]
@@ -197,15 +247,15 @@ def cmd_explore(args: argparse.Namespace) -> int:
         print(json.dumps(rep.as_dict(), indent=2))
         return status
     print(f"scenario {scen.name}" + (f" with mutants {', '.join(muts)}" if muts else ""))
-    print(f"  complete executions {rep.executions}, pruned at a known state {rep.pruned}")
-    print(f"  distinct states {rep.states}, blocked states {rep.blocked_states}, "
-          f"deadlocks {rep.deadlocks}")
+    print(f"  complete executions {rep.executions} (runs to the end), pruned {rep.pruned} "
+          "(runs cut at a state explored before)")
+    print(f"  distinct states {rep.states}, blocked states {rep.blocked_states} (a thread "
+          f"waiting while another runs), deadlocks {rep.deadlocks}")
     print(f"  {rep.seconds:.3f} s, {rep.states_per_second:,.0f} states/s, "
           f"{rep.transitions} steps executed (replays included)")
-    outcomes = sorted(", ".join(f"T{i} {r if isinstance(r, str) else _fault(r)}"
-                                for i, r in enumerate(o)) for o in rep.outcomes)
-    for o in outcomes:
-        print(f"  outcome: {o}")
+    for o in rep.outcome_list():
+        print("  outcome: " + ", ".join(f"T{x['thread']} {x['name']}: {x['result']}"
+                                        for x in o))
     if not rep.counterexamples:
         print("  no invariant violated")
     for c in sorted(rep.counterexamples.values(), key=lambda c: c.invariant):
@@ -216,14 +266,10 @@ def cmd_explore(args: argparse.Namespace) -> int:
     return status
 
 
-def _fault(r: object) -> str:
-    from .model.mm_types import fault_str
-
-    return fault_str(r) if isinstance(r, int) else str(r)
-
-
 def cmd_mutants(args: argparse.Namespace) -> int:
+    from .explore import mutants
     from .explore.mutants import matrix
+    from .scenarios import get as get_scenario
 
     muts = [mutants.validate(m) for m in args.mutant] if args.mutant else None
     scens = [get_scenario(s).name for s in args.scenario] if args.scenario else None
@@ -236,9 +282,12 @@ def cmd_mutants(args: argparse.Namespace) -> int:
     if not args.json and sys.stderr.isatty():
         print(file=sys.stderr)
     data = m.as_json()
+    # 1: some scenario breaks an invariant with nothing removed (the model is wrong)
+    status = EXIT_VIOLATION if any(x["violations"] for x in data["scenarios"].values()) \
+        else EXIT_CLEAN
     if args.json:
         print(json.dumps(data, indent=2))
-        return 0
+        return status
     print("scenarios, unmutated:")
     for name, s in data["scenarios"].items():
         verdict = "clean" if not s["violations"] else f"{s['violations']} VIOLATIONS"
@@ -251,24 +300,37 @@ def cmd_mutants(args: argparse.Namespace) -> int:
             print(f"  {name:<28} caught by {', '.join(row['caught_by'])}")
             print(f"  {'':<28} shortest: {c['invariant']} in {c['scenario']}, "
                   f"schedule {c['schedule']}")
+        elif row.get("pair"):
+            where = ", ".join(row["pair_caught_by"]) or "NO scenario"
+            print(f"  {name:<28} not caught alone; with {', '.join(row['pair'])}: caught by "
+                  f"{where}")
         else:
             print(f"  {name:<28} NOT CAUGHT by any scenario")
-    return 0
+    return status
+
+
+_ADDRESS = re.compile(r"(0[xX][0-9a-fA-F]{1,16}|[0-9]{1,20})", re.ASCII)
 
 
 def _parse_address(text: str) -> int:
-    try:
-        return int(text, 0)
-    except ValueError:
-        raise UserError(f"bad address {text!r}: write it in hex like 0x7f0000001234, "
-                        "or say 'random'") from None
+    """Hex (0x...) or decimal, ASCII digits only (Python's int() reads '١' as 1)."""
+    if not _ADDRESS.fullmatch(text.strip()):
+        raise UserError(f"bad address {text[:40]!r}: write it in hex like 0x7f0000001234, "
+                        "or say 'random'")
+    return int(text.strip(), 0)
+
+
+def _seed(text: str) -> int:
+    """``--seed``: a problem number, ASCII digits only."""
+    if not re.fullmatch(r"[0-9]{1,9}", text.strip(), re.ASCII):
+        raise argparse.ArgumentTypeError(f"{text[:20]!r} is not a problem number: use 0 to "
+                                         "999999999")
+    return int(text)
 
 
 def cmd_walk(args: argparse.Namespace) -> int:
     from .drills.walk import build_map, random_address, render
 
-    if args.seed < 0:
-        raise UserError(f"bad seed {args.seed}: use a number >= 0")
     if args.address == "random":
         address = random_address(args.seed, build_map(args.seed))
     else:
@@ -285,24 +347,32 @@ def _recorded_matrix() -> dict | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
-def _justification(c: checkreg.Check, m: dict | None) -> dict[str, object]:
-    out: dict[str, object] = {"mutant": c.name}
+def _justification(c, m: dict | None) -> dict[str, object]:  # noqa: ANN001 - a Check
+    """What the recorded matrix says of this check's mutant (None: not recorded)."""
+    out: dict[str, object] = {"mutant": c.name if c.has_mutant else None}
     row = (m or {}).get("mutants", {}).get(c.name)
+    if not c.has_mutant:
+        return out
     if row is None:
         out["caught_by"] = None  # not recorded: run `make bench`
-    else:
-        out["caught_by"] = row["caught_by"]
-        if row.get("counterexample"):
-            ce = row["counterexample"]
-            out["scenario"] = ce["scenario"]
-            out["invariant"] = ce["invariant"]
-            out["schedule"] = ce["schedule"]
-    if c.note:
-        out["note"] = c.note
+        return out
+    out["caught_by"] = row["caught_by"]
+    for key in ("counterexample", "pair_counterexample"):
+        if row.get(key):
+            ce = row[key]
+            out[key] = {k: ce[k] for k in ("scenario", "invariant", "schedule")}
+    if row.get("pair"):
+        out["pair"], out["pair_caught_by"] = row["pair"], row.get("pair_caught_by", [])
     return out
 
 
+_KIND_WORDS = {"guard": "a guard", "scope": "a scope test (no mutant: nothing to prevent)",
+               "step": "a step", "branch": "a branch of the normal path (no mutant)"}
+
+
 def cmd_checks(args: argparse.Namespace) -> int:
+    from .model import checks as checkreg
+
     m = _recorded_matrix()
     if args.json:
         data = []
@@ -311,26 +381,32 @@ def cmd_checks(args: argparse.Namespace) -> int:
             d["justified_by"] = _justification(c, m)
             data.append(d)
         print(json.dumps(data, indent=2))
-        return 0
+        return EXIT_CLEAN
     for c in checkreg.CHECKS:
-        print(f"{c.name}  [{c.exit}]  {c.src.file}:{c.function}()")
+        exit_ = f", {c.exit}" if c.kind == "guard" else ""
+        print(f"{c.name}  [{_KIND_WORDS[c.kind]}{exit_}]  {c.src.file}:{c.function}()")
         print(f"    {c.snippet}")
         print(textwrap.fill(c.reason, 88, initial_indent="    why: ", subsequent_indent="    "))
         j = _justification(c, m)
-        if j.get("scenario"):
-            print(f"    mutant {c.name}: caught by {j['scenario']} ({j['invariant']}), "
-                  f"replay: spfteach step {j['scenario']} --schedule {j['schedule']} "
+        ce = j.get("counterexample")
+        if ce:
+            print(f"    mutant {c.name}: caught by {ce['scenario']} ({ce['invariant']}), "
+                  f"replay: spfteach step {ce['scenario']} --schedule {ce['schedule']} "
                   f"--mutant {c.name}")
-        elif j["caught_by"] is None:
+        elif c.has_mutant and j.get("caught_by") is None:
             print("    mutant: not recorded yet (make bench records the matrix)")
         if c.note:
-            print(textwrap.fill(c.note, 88, initial_indent="    mutant alone not caught: ",
+            print(textwrap.fill(c.note, 88, initial_indent="    note: ",
                                 subsequent_indent="    "))
-        if c.backup:
-            print(f"    with {', '.join(c.backup)} removed too: caught by {c.backup_scenario}")
+        pce = j.get("pair_counterexample")
+        if pce:
+            flags = "".join(f" --mutant {x}" for x in [c.name, *c.pair])
+            print(f"    with {', '.join(c.pair)}: caught by {pce['scenario']} "
+                  f"({pce['invariant']}), replay: spfteach step {pce['scenario']} "
+                  f"--schedule {pce['schedule']}{flags}")
     if m is None:
         print("(no data/mutants.json: `make bench` records which scenario catches each mutant)")
-    return 0
+    return EXIT_CLEAN
 
 
 def cmd_kernel(args: argparse.Namespace) -> int:
@@ -344,26 +420,83 @@ COMMANDS = {"scenarios": cmd_scenarios, "step": cmd_step, "walk": cmd_walk,
             "kernel": cmd_kernel}
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
-    if not args.cmd:
-        parser.print_help()
-        return 2
+#: What a terminal that cannot show these characters gets instead.
+_ASCII = {"→": "->", "←": "<-", "∅": "none", "×": "x", "…": "...", "—": "-", "–": "-",
+          "≥": ">=", "≤": "<=", "·": ".", "‘": "'", "’": "'", "“": '"', "”": '"', "✓": "ok"}
+
+
+def _ascii_fallback(err: UnicodeError) -> tuple[str, int]:
+    assert isinstance(err, UnicodeEncodeError)
+    text = err.object[err.start:err.end]
+    return "".join(_ASCII.get(c, "?") for c in text), err.end
+
+
+codecs.register_error("spfteach-ascii", _ascii_fallback)
+
+
+def _fit_streams() -> None:
+    """A non-UTF-8 locale or PYTHONIOENCODING=ascii: arrows print as ASCII (->),
+    instead of a UnicodeEncodeError half-way through a trace."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            "→∅".encode(getattr(stream, "encoding", None) or "ascii")
+        except (UnicodeEncodeError, LookupError):
+            reconfigure = getattr(stream, "reconfigure", None)
+            if reconfigure is not None:
+                reconfigure(errors="spfteach-ascii")
+
+
+def _silence_stdout() -> None:
+    """After a failed write, point stdout at /dev/null so that the interpreter's
+    last flush of what is still buffered cannot print a second error."""
     try:
-        return COMMANDS[args.cmd](args)
-    except (UserError, ScheduleError, UnknownScenario, AddressError,
-            mutants.UnknownMutant) as e:
-        print(f"spfteach: error: {e}", file=sys.stderr)
-        return 2
-    except ModelError as e:
-        print(f"spfteach: {e}", file=sys.stderr)
-        return EXIT_MODEL_ERROR
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    _fit_streams()
+    try:
+        return _main(argv)
     except KeyboardInterrupt:
         print("spfteach: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except BrokenPipeError:  # `spfteach step ... | head`
-        return 0
+    except BrokenPipeError:  # `spfteach step ... | head`: the reader has what it wanted
+        _silence_stdout()
+        return EXIT_CLEAN
+    except OSError as e:  # writing the output failed: a full disk, an I/O error
+        _silence_stdout()
+        print(f"spfteach: error: cannot write the output: {e.strerror or e} "
+              "(is the disk full, or the output closed?)", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _main(argv: list[str] | None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not args.cmd:
+        print("spfteach: error: name a command: " + ", ".join(COMMANDS)
+              + " (try: spfteach --help)", file=sys.stderr)
+        return EXIT_USAGE
+    if args.cmd == "kernel":
+        status = COMMANDS[args.cmd](args)
+        sys.stdout.flush()
+        return status
+    from .model.errors import UsageError
+    from .sched import ModelError
+
+    try:
+        status = COMMANDS[args.cmd](args)
+        sys.stdout.flush()
+        return status
+    except (UserError, UsageError) as e:
+        print(f"spfteach: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except ModelError as e:
+        print(f"spfteach: {e}", file=sys.stderr)
+        return EXIT_MODEL_ERROR
 
 
 if __name__ == "__main__":

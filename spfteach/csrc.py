@@ -65,17 +65,67 @@ def function_body(path: Path, function: str) -> list[tuple[int, str]]:
     raise SrcError(f"{path.name}: no definition of {function}()")
 
 
+def code_only(body: list[tuple[int, str]]) -> list[tuple[int, str]]:
+    """The body with comments blanked out (``/* ... */`` across lines, ``//``), string
+    and character literals kept: a snippet or an anchor must match *code*, never
+    the words of a comment that happens to name the statement."""
+    out = []
+    in_comment = False
+    for n, line in body:
+        code = []
+        i = 0
+        quote = ""
+        while i < len(line):
+            c = line[i]
+            if in_comment:
+                if line.startswith("*/", i):
+                    in_comment = False
+                    i += 2
+                    code.append("  ")
+                    continue
+                code.append(" ")
+            elif quote:
+                code.append(c)
+                if c == "\\" and i + 1 < len(line):
+                    code.append(line[i + 1])
+                    i += 1
+                elif c == quote:
+                    quote = ""
+            elif line.startswith("/*", i):
+                in_comment = True
+                code.append("  ")
+                i += 2
+                continue
+            elif line.startswith("//", i):
+                break
+            else:
+                if c in "\"'":
+                    quote = c
+                code.append(c)
+            i += 1
+        out.append((n, "".join(code)))
+    return out
+
+
 def resolve(src: Src, tree: Path) -> Resolved:
-    """The one line of ``src.function`` in ``tree/src.file`` holding the snippet."""
+    """The one line of ``src.function`` in ``tree/src.file`` whose code (comments
+    left out) holds the snippet; with ``after``, the first such line after the
+    one line holding the anchor."""
     path = tree / src.file
     if not path.exists():
         raise SrcError(f"{src.file} does not exist in {tree}")
-    body = function_body(path, src.function)
+    for part, text in (("snippet", src.snippet), ("anchor", src.after)):
+        if "/*" in text or "*/" in text or "//" in text:
+            raise SrcError(f"{src.file}:{src.function}(): the {part} {text!r} holds a comment; "
+                           "name the code only")
+    raw = function_body(path, src.function)
+    text_of = dict(raw)
+    body = code_only(raw)
     if src.after:
-        starts = [n for n, (_, t) in enumerate(body) if src.after in t]
+        starts = [i for i, (_, t) in enumerate(body) if src.after in t]
         if len(starts) != 1:
             raise SrcError(f"{src.file}:{src.function}(): the anchor {src.after!r} is on "
-                           f"{len(starts)} lines, not 1")
+                           f"{len(starts)} lines of code, not 1")
         body = body[starts[0] + 1:]
         hits = [(n, t) for n, t in body if src.snippet in t][:1]
     else:
@@ -83,8 +133,52 @@ def resolve(src: Src, tree: Path) -> Resolved:
     if len(hits) != 1:
         where = ", ".join(str(n) for n, _ in hits)
         raise SrcError(f"{src.file}:{src.function}(): {src.snippet!r} is on {len(hits)} "
-                       f"lines{' (' + where + ')' if hits else ''}, not 1")
-    return Resolved(src, path, hits[0][0], hits[0][1])
+                       f"lines of code{' (' + where + ')' if hits else ''}, not 1")
+    return Resolved(src, path, hits[0][0], text_of[hits[0][0]])
+
+
+#: Places where the C goes back to an earlier line of a function within one call
+#: (a loop, a retry label), or where one caller calls the same function twice in
+#: a row: (function, line it leaves, line it goes back to) by their snippets.
+BACKWARD_OK: dict[str, str] = {
+    "zap_pte_range": "unmap_region() zaps one pte table after the other",
+    "change_pte_range": "change_protection() rewrites one pte table after the other",
+    "free_pte_range": "free_pgtables() unlinks one table after the other",
+    "free_pmd_range": "free_pgtables() unlinks one table after the other",
+    "free_pud_range": "free_pgtables() unlinks one table after the other",
+    "free_p4d_range": "free_pgtables() unlinks one table after the other",
+    "native_flush_tlb_multi": "a writer flushes the TLB more than once",
+    "tlb_flush_mmu": "a writer flushes the TLB more than once",
+    "find_vma": "a writer looks a VMA up more than once",
+    "get_vma": "one thread takes several faults",
+    "__handle_mm_fault": "the walk allocates one level after the other (a loop in the model)",
+}
+
+
+def visit_order_errors(steps: list[tuple[Src, int]]) -> list[str]:
+    """Where one thread's visited C lines go backwards within one call.
+
+    ``steps``: the thread's (Src, resolved line) in order.  A call of a function
+    is followed with a stack: a step in the function on top goes on in that call;
+    a step in a function lower in the stack returns to it; any other function is
+    a new call.  Within a call the lines must go forward, except in the functions
+    of :data:`BACKWARD_OK`."""
+    errors: list[str] = []
+    stack: list[list] = []  # [function, last line, last snippet]
+    for src, line in steps:
+        fn = src.function
+        names = [f for f, _, _ in stack]
+        if fn in names:
+            while stack[-1][0] != fn:
+                stack.pop()
+            top = stack[-1]
+            if line < top[1] and fn not in BACKWARD_OK:
+                errors.append(f"{src.file}:{fn}(): line {line} `{src.snippet}` after line "
+                              f"{top[1]} `{top[2]}` in the same call")
+            top[1], top[2] = line, src.snippet
+        else:
+            stack.append([fn, line, src.snippet])
+    return errors
 
 
 def _literal_srcs(path: Path) -> set[Src]:
@@ -118,6 +212,8 @@ def _literal_srcs(path: Path) -> set[Src]:
         name = getattr(call.func, "id", "")
         kw = {k.arg: lit(k.value) for k in call.keywords}
         args = [lit(a) for a in call.args]
+        if None in kw.values() or None in args:
+            continue  # built from variables: found by running the scenarios instead
         if name == "Src" and len(args) >= 3 and None not in args[:3]:
             after = args[3] if len(args) > 3 and args[3] else kw.get("after") or ""
             out.add(Src(args[0], args[1], args[2], after))  # type: ignore[arg-type]
@@ -160,3 +256,32 @@ def _seen_sources() -> set[Src]:
             run.finish()
             seen |= {s.src for s in run.trace}
     return seen
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m spfteach.csrc [TREE]``: every statement the model steps through,
+    with the line of the patched tree it resolves to."""
+    import sys
+
+    args = sys.argv[1:] if argv is None else argv
+    tree = Path(args[0]) if args else Path(__file__).resolve().parents[1] / "kernel/build/linux"
+    if not (tree / "mm" / "memory.c").is_file():
+        print(f"spfteach.csrc: error: {tree} is not a kernel tree (run `spfteach kernel fetch`, "
+              "or give the tree as the argument)", file=sys.stderr)
+        return 2
+    bad = 0
+    for src in sorted(model_sources(), key=lambda s: (s.file, s.function, s.snippet)):
+        try:
+            r = resolve(src, tree)
+            print(f"{src.file}:{r.line}: {src.function}(): {r.text.strip()}")
+        except SrcError as e:
+            bad += 1
+            print(f"UNRESOLVED {e}")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    try:
+        raise SystemExit(main())
+    except BrokenPipeError:  # `python -m spfteach.csrc | head`
+        raise SystemExit(0) from None

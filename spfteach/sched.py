@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .model.bug import KernelOops, NotModelled
+from .model.errors import UsageError
 from .model.invariants import check_end
 from .model.kernel import Kernel
 from .model.task import Op, Src, Task
@@ -24,7 +25,7 @@ from .model.task import Op, Src, Task
 Program = Generator[Op, None, Any]
 
 
-class ScheduleError(ValueError):
+class ScheduleError(UsageError, ValueError):
     """A schedule that cannot be followed (unknown, finished or blocked thread)."""
 
 
@@ -46,6 +47,9 @@ class Violation:
     message: str
     step: int
     schedule: tuple[int, ...]
+    #: guards the run's mutants removed that would have fired before this (each
+    #: would have stopped the run on its way here)
+    removed: tuple[str, ...] = ()
 
     def __str__(self) -> str:
         return (f"{self.invariant}: {self.message} (step {self.step}, "
@@ -241,7 +245,8 @@ class Run:
         """The kernel's violations past the first ``nviol``, as the last step's."""
         if len(self.kernel.violations) > nviol:
             sched = tuple(self.schedule)
-            self.violations.extend(Violation(inv, msg, len(self.schedule) - 1, sched)
+            removed = tuple(sorted({n for t in self.tasks for n in t.would_have}))
+            self.violations.extend(Violation(inv, msg, len(self.schedule) - 1, sched, removed)
                                    for inv, msg in self.kernel.violations[nviol:])
 
     def _end(self) -> None:
@@ -249,7 +254,8 @@ class Run:
         if not self.ended:
             self.ended = True
             if not self.unmodelled:  # a thread stopped where the model stops: no verdict
-                check_end(self.kernel, self.deadlocked)
+                dead = frozenset(tid for tid, r in self.results.items() if r == "oops")
+                check_end(self.kernel, self.deadlocked, dead)
 
     def _runnable_str(self) -> str:
         r = self.runnable()
@@ -286,11 +292,15 @@ class Run:
         return self
 
 
-_ITEM = re.compile(r"^\s*(\d+)\s*(?:\*\s*(\d*)\s*)?$")
+_ITEM = re.compile(r"^\s*([0-9]+)\s*(?:\*\s*([0-9]*)\s*)?$", re.ASCII)
+#: A thread id or step count longer than this is a typo, not a schedule.
+_MAX_DIGITS = 9
 
 
 def parse_schedule(spec: str) -> list[tuple[int, int | None]]:
-    """``"0*3,1*,0"`` → ``[(0, 3), (1, None), (0, 1)]`` (None: as long as it can)."""
+    """``"0*3,1*,0"`` → ``[(0, 3), (1, None), (0, 1)]`` (None: as long as it can).
+
+    Only ASCII digits: Python's ``int()`` would read ``'١'`` as 1."""
     out: list[tuple[int, int | None]] = []
     if not spec.strip():
         return out
@@ -300,13 +310,21 @@ def parse_schedule(spec: str) -> list[tuple[int, int | None]]:
             raise ScheduleError(
                 f"bad schedule item {part.strip()!r}: write thread ids separated by commas, "
                 "e.g. 0,0,1 or 0*5,1* (N*K = K steps of thread N, N* = until it stops)")
-        tid = int(m.group(1))
-        if m.group(2) is None and "*" not in part:
+        tid_s, count_s = m.group(1), m.group(2)
+        if len(tid_s) > _MAX_DIGITS or (count_s and len(count_s) > _MAX_DIGITS):
+            raise ScheduleError(f"bad schedule item {part.strip()[:20]!r}...: a thread id or "
+                                f"step count has at most {_MAX_DIGITS} digits")
+        tid = int(tid_s)
+        if count_s is None and "*" not in part:
             out.append((tid, 1))
-        elif m.group(2) in ("", None):
+        elif count_s in ("", None):
             out.append((tid, None))
+        elif int(count_s) == 0:
+            raise ScheduleError(f"bad schedule item {part.strip()!r}: {tid}*0 is no step at "
+                                f"all; write {tid}*K with K at least 1, or {tid}* to run "
+                                "it until it stops")
         else:
-            out.append((tid, int(m.group(2))))
+            out.append((tid, int(count_s)))
     return out
 
 

@@ -22,7 +22,7 @@ def _pmd_clear(t):
     k = t.kernel
     yield t.at(S)
     k.table_for(ADDR, "pmd", create=False).set(0, NONE)
-    k.pt_writes += 1
+    k.touch(ADDR & ~0x1FFFFF, (ADDR & ~0x1FFFFF) + 0x200000)
     t.did("clears the pmd")
 
 

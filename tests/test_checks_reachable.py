@@ -14,7 +14,7 @@ from collections.abc import Callable
 import pytest
 
 from spfteach.model import checks as registry
-from spfteach.model.fault import do_user_addr_fault
+from spfteach.model.fault import X86_PF_USER, do_user_addr_fault
 from spfteach.model.kernel import Kernel
 from spfteach.model.locking import spin_lock, spin_unlock
 from spfteach.model.mm_types import (
@@ -30,7 +30,7 @@ from spfteach.model.mmap import do_munmap
 from spfteach.model.mprotect import do_mprotect
 from spfteach.model.pgtable import Entry, Kind
 from spfteach.model.task import Src
-from spfteach.scenarios.base import fault_flags
+from spfteach.scenarios.base import mmu_error_code
 from spfteach.sched import Run
 
 HEAP = 0x7F0000000000
@@ -49,12 +49,15 @@ Setup = Callable[[Kernel], None]
 
 
 def run_fault(setup: Setup, addr: int = A, write: bool = True, speculative: bool = True,
-              la57: bool = False, other=None, schedule: str = "0*") -> tuple[Run, int]:
-    """Set up, start one fault (and optionally a second thread), run the schedule."""
+              la57: bool = False, other=None, schedule: str = "0*",
+              error_code: int | None = None) -> tuple[Run, int]:
+    """Set up, start one fault (and optionally a second thread), run the schedule.
+    The error code is the MMU's for the set-up, unless given."""
     k = Kernel(ncpus=2, la57=la57)
     setup(k)
     t0 = k.add_task("fault")
-    progs = [(t0, do_user_addr_fault(t0, k.mm, addr, fault_flags(write), speculative))]
+    code = _code(k, write, addr) if error_code is None else error_code
+    progs = [(t0, do_user_addr_fault(t0, k.mm, addr, code, speculative))]
     if other is not None:
         t1 = k.add_task("other")
         progs.append((t1, other(t1)))
@@ -78,7 +81,7 @@ def first_fired(run: Run, name: str) -> str:
 
 def assert_fallback_matches_classic(setup: Setup, run: Run, **kw) -> None:
     """The classic path alone, from the same set-up, gives the same page tables."""
-    kw = {k: v for k, v in kw.items() if k in ("addr", "write", "la57")}
+    kw = {k: v for k, v in kw.items() if k in ("addr", "write", "la57", "error_code")}
     classic, _ = run_fault(setup, speculative=False, **kw)
     assert run.kernel.page_tables() == classic.kernel.page_tables()
     assert run.results[0] == classic.results[0]
@@ -90,11 +93,9 @@ SINGLE: dict[str, tuple[Setup, dict, int]] = {
     # No VMA at or above the address at all.
     "spf_no_vma": (lambda k: heap(k), {"addr": 0x7FF000000000}, VM_FAULT_RETRY),
     "spf_vm_ops": (lambda k: heap(k, vm_ops="ext4_file_vm_ops"), {}, VM_FAULT_RETRY),
-    "spf_no_anon_vma": (lambda k: heap(k, anon_vma=False), {}, VM_FAULT_RETRY),
+    "spf_no_anon_vma": (lambda k: heap(k, anon_vma=False, populate=False), {}, VM_FAULT_RETRY),
     "spf_uffd_missing": (lambda k: heap(k, RW | VM_UFFD_MISSING), {}, VM_FAULT_RETRY),
     "spf_grows": (lambda k: heap(k, RW | VM_GROWSDOWN), {}, VM_FAULT_RETRY),
-    # A private /dev/zero mapping: anonymous, no vm_ops, but a file.
-    "spf_vm_file": (lambda k: heap(k, vm_file="/dev/zero"), {}, VM_FAULT_RETRY),
     "spf_arch_access": (lambda k: (heap(k), setattr(k, "pkru_denied", frozenset({5})),
                                    setattr(k.mm.mmap[0], "vm_pkey", 5)), {}, VM_FAULT_SIGSEGV),
     "spf_write_access": (lambda k: heap(k, VM_READ), {"write": True}, VM_FAULT_SIGSEGV),
@@ -111,9 +112,6 @@ SINGLE: dict[str, tuple[Setup, dict, int]] = {
     "spf_pud": (lambda k: (heap(k, populate=False), k.add_vma(HEAP + 0x40000000,
                                                               HEAP + 0x40010000, RW),
                            k.populate(HEAP + 0x40000000)), {}, VM_FAULT_RETRY),
-    "spf_pud_trans_huge": (lambda k: (heap(k, populate=False),
-                                      k.set_entry(A, "pud", Entry(Kind.HUGE, 0x40000, write=True))),
-                           {}, VM_FAULT_RETRY),
     "spf_pmd_devmap": (lambda k: (heap(k, populate=False),
                                   k.set_entry(A, "pmd", Entry(Kind.DEVMAP, 0x800, write=True))),
                        {}, VM_FAULT_RETRY),
@@ -122,7 +120,7 @@ SINGLE: dict[str, tuple[Setup, dict, int]] = {
                                                                    HEAP + 0x210000, RW),
                                 k.populate(HEAP + 0x200000)), {}, VM_FAULT_RETRY),
     "spf_pmd_trans_huge": (lambda k: (heap(k, populate=False),
-                                      k.set_entry(A, "pmd", Entry(Kind.HUGE, 0x800, write=True))),
+                                      k.populate_huge(A, "pmd")),
                            {}, VM_FAULT_RETRY),
     "spf_pmd_swap": (lambda k: (heap(k, populate=False),
                                 k.set_entry(A, "pmd", Entry(Kind.SWAP, 7))), {}, VM_FAULT_RETRY),
@@ -160,7 +158,7 @@ def _steps_until(setup: Setup, snippet: str, write: bool = True, function: str =
     k = Kernel(ncpus=2)
     setup(k)
     t0 = k.add_task("fault")
-    run = Run(k, [(t0, do_user_addr_fault(t0, k.mm, A, fault_flags(write)))])
+    run = Run(k, [(t0, do_user_addr_fault(t0, k.mm, A, _code(k, write)))])
     while not run.finished:
         op = run.next_op(0)
         assert op is not None
@@ -271,10 +269,17 @@ RACES: dict[str, tuple[Setup, Callable, Callable[[], str], dict, int]] = {
 
 
 def _present(k: Kernel) -> None:
-    """A present, not-yet-accessed page: a read fault only sets the accessed bit,
-    through pte_spinlock()."""
+    """A present, not-yet-accessed page that another fault mapped after the MMU
+    found the PTE empty: a read fault only sets the accessed bit, through
+    pte_spinlock()."""
     heap(k)
-    k.set_entry(A, "pte", Entry(Kind.PAGE, k.alloc_page(), write=True, accessed=False))
+    k.populate(A, accessed=False)
+    k.fault_error_code = X86_PF_USER  # type: ignore[attr-defined]
+
+
+def _code(k: Kernel, write: bool, addr: int = A) -> int:
+    """The error code of the set-up's fault (a set-up may say it was not present)."""
+    return getattr(k, "fault_error_code", None) or mmu_error_code(k, addr, write)
 
 
 RACES.update({
@@ -318,7 +323,7 @@ def test_no_do_fault_speculatively() -> None:
     k = Kernel(ncpus=1, mutants=frozenset({"spf_vm_ops"}))
     setup(k)
     t0 = k.add_task("fault")
-    run = Run(k, [(t0, do_user_addr_fault(t0, k.mm, A, fault_flags(True)))]).finish()
+    run = Run(k, [(t0, do_user_addr_fault(t0, k.mm, A, _code(k, True)))]).finish()
     assert t0.spf_result == VM_FAULT_RETRY
     assert t0.checks_taken[-1] == "hpf_no_do_fault", t0.checks_taken
     # the classic path then does the fault through vm_ops->fault()
@@ -338,7 +343,8 @@ def test_fallback_after_race_matches_classic() -> None:
 def test_every_registered_check_is_covered() -> None:
     covered = set(SINGLE) | set(RACES) | {"hpf_no_do_fault", "spf_flags", "spf_put_vma",
                                           "spf_get_vma_ref", "anon_no_pte_alloc",
-                                          "hpf_no_swap", "anon_no_anon_vma"}
+                                          "hpf_no_swap", "anon_no_anon_vma",
+                                          "spf_pud_trans_huge"}
     assert covered == {c.name for c in registry.CHECKS}
 
 
@@ -346,9 +352,9 @@ def test_flags_and_put_vma_steps() -> None:
     """The two 'step' entries: the flags are set on every speculative fault, and
     every path that took a VMA reference drops it."""
     run, _ = run_fault(heap)
-    first = run.trace[0]
-    assert first.src.snippet == "flags |= FAULT_FLAG_SPECULATIVE;"
-    assert "SPECULATIVE set" in first.text
+    flags = next(s for s in run.trace if s.src.function == "handle_speculative_fault")
+    assert flags.src.snippet == "flags |= FAULT_FLAG_SPECULATIVE;"
+    assert "SPECULATIVE set" in flags.text
     vma = run.kernel.vmas[0]
     assert vma.vm_ref_count == 1 and not vma.freed  # only the tree's reference is left
     assert any("vm_ref_count 1→2" in s.text for s in run.trace)  # get_vma's reference
@@ -367,7 +373,7 @@ def _spf_only(setup: Setup, other=None, schedule: str = "0*", write: bool = True
     k = Kernel(ncpus=2)
     setup(k)
     t0 = k.add_task("fault")
-    progs = [(t0, do_user_addr_fault(t0, k.mm, A, fault_flags(write)))]
+    progs = [(t0, do_user_addr_fault(t0, k.mm, A, _code(k, write)))]
     if other is not None:
         t1 = k.add_task("other")
         progs.append((t1, other(t1)))
@@ -380,10 +386,8 @@ def _spf_only(setup: Setup, other=None, schedule: str = "0*", write: bool = True
 
 
 def test_no_swap_in_speculatively() -> None:
-    """A swap PTE: the speculative path leaves swap-in (not modelled) to the
-    classic path."""
-    t0 = _spf_only(lambda k: (heap(k), k.set_entry(A, "pte", Entry(Kind.SWAP, 7))),
-                   schedule="")
+    """A swap PTE: the speculative path leaves swap-in to the classic path."""
+    t0 = _spf_only(lambda k: (heap(k), k.populate(A), k.swap_out(A)), schedule="")
     assert t0.spf_result == VM_FAULT_RETRY
     assert first_fired_task(t0, "hpf_no_swap") == "hpf_no_swap", t0.checks_taken
 
@@ -409,3 +413,44 @@ def first_fired_task(t, name: str) -> str:
         if c == name or registry.get(c).exit != "branch":
             return c
     return "none"
+
+
+def test_pud_trans_huge_is_dead_code_on_x86() -> None:
+    """On x86 pud_bad() is true for a huge pud (_PAGE_PSE is not a table bit), so
+    the walk refuses it at spf_pud and spf_pud_trans_huge never fires."""
+    run, tid = run_fault(lambda k: (heap(k, populate=False),
+                                    k.populate_huge(A, "pud")))
+    assert run.task(tid).checks_taken[0] == "spf_pud"
+    assert "spf_pud_trans_huge" not in run.task(tid).checks_taken
+
+
+def test_private_dev_zero_is_handled_speculatively() -> None:
+    """A private /dev/zero mapping is anonymous memory with a file: nothing on the
+    anonymous path uses the file, so the port handles it speculatively (it once
+    refused it, with a reason that did not hold), with the classic path's result."""
+    def setup(k: Kernel) -> None:
+        heap(k, vm_file="/dev/zero")
+
+    run, tid = run_fault(setup)
+    assert run.task(tid).spf_result == 0
+    classic, _ = run_fault(setup, speculative=False)
+    assert run.kernel.page_tables() == classic.kernel.page_tables()
+
+
+@pytest.mark.parametrize("name,setup,kw", [
+    ("spf_grows", lambda k: heap(k, RW | VM_GROWSDOWN), {}),
+    ("spf_mpol_interleave",
+     lambda k: (heap(k), setattr(k.mm, "task_policy", MPOL_INTERLEAVE)), {}),
+])
+def test_scope_tests_refuse_only_by_choice(name: str, setup, kw) -> None:
+    """A scope test refuses a kind of VMA the speculative path could handle: with it
+    widened the fault completes speculatively, with no violation, and leaves the
+    page tables the classic path would."""
+    k = Kernel(ncpus=1, widened=[name])
+    setup(k)
+    t0 = k.add_task("fault")
+    run = Run(k, [(t0, do_user_addr_fault(t0, k.mm, A, _code(k, True)))]).finish()
+    assert t0.spf_result == 0 and not k.violations, k.violations
+    assert any(f"check {name}: widened" in n for s in run.trace for n in s.notes)
+    classic, _ = run_fault(setup, speculative=False)
+    assert k.page_tables() == classic.kernel.page_tables()

@@ -77,7 +77,8 @@ def test_walk_drill() -> None:
 
 
 @pytest.mark.parametrize("args,needle", [
-    (("step", "nosuch"), "unknown scenario 'nosuch'; known: quiet"),
+    (("step", "nosuch"), "unknown scenario 'nosuch' (list them with: spfteach scenarios)"),
+    (("step", "fault-vs-mumap"), "did you mean fault-vs-munmap"),
     (("step", "quiet", "--schedule", "3"), "no thread 3"),
     (("step", "quiet", "--schedule", "0*,0"), "has finished"),
     (("step", "fault-vs-munmap", "--schedule", "1*3,0*,0"), "is blocked waiting for mmap_sem"),
@@ -85,8 +86,8 @@ def test_walk_drill() -> None:
     (("walk", "banana"), "bad address 'banana'"),
     (("walk", "0x800000000000"), "not canonical"),
     (("walk", "0xffff888000000000"), "kernel address"),
-    (("walk", "0x1000", "--seed", "-1"), "bad seed"),
-    (("walk", "0x1000", "--seed", "x"), "invalid int value"),
+    (("walk", "0x1000", "--seed", "-1"), "'-1' is not a problem number"),
+    (("walk", "0x1000", "--seed", "x"), "'x' is not a problem number"),
     (("frobnicate",), "invalid choice"),
 ])
 def test_bad_input_is_one_line_exit_2(args: tuple[str, ...], needle: str) -> None:

@@ -1,32 +1,127 @@
-"""Layers point one way: nothing under model/ imports Jupyter or upper layers."""
+"""Layers point one way (DESIGN.md §8): every module imports only modules of its own
+rank or below, the model imports nothing of Jupyter or of a picture library, and
+only the widgets import ipywidgets or IPython."""
 
 from __future__ import annotations
 
 import ast
 from pathlib import Path
 
+import pytest
+
 PKG = Path(__file__).parent.parent / "spfteach"
-FORBIDDEN_IN_MODEL = ("ipywidgets", "IPython", "jupyter", "matplotlib", "graphviz",
-                      "spfteach.viz", "spfteach.widgets", "spfteach.scenarios")
+
+#: The ranks, lowest first.  A module may import its own rank or lower.
+RANKS: dict[str, int] = {
+    "spfteach.model": 0,
+    "spfteach.sched": 1, "spfteach.trace": 1,
+    "spfteach.scenarios": 2,
+    "spfteach.explore": 3, "spfteach.drills": 3, "spfteach.csrc": 3,
+    "spfteach.viz": 4,
+    "spfteach.widgets": 5, "spfteach.grading": 5,
+    "spfteach.cli": 6, "spfteach.kernel": 6,
+}
+#: Same-rank packages that must not import each other, and what grading may not
+#: import although it ranks above it (it judges code; it never draws).
+FORBIDDEN: dict[str, tuple[str, ...]] = {
+    "spfteach.grading": ("spfteach.widgets", "spfteach.viz"),
+    "spfteach.widgets": ("spfteach.grading", "spfteach.cli", "spfteach.kernel"),
+    "spfteach.kernel": ("spfteach.cli",),
+}
+JUPYTER = ("ipywidgets", "IPython", "jupyter", "ipykernel", "anywidget")
+PICTURES = ("matplotlib", "graphviz")
+
+
+def _module(path: Path) -> str:
+    parts = list(path.relative_to(PKG.parent).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
 
 
 def _imports(path: Path) -> set[str]:
     names: set[str] = set()
+    pkg_parts = _module(path).split(".")
+    if path.name != "__init__.py":
+        pkg_parts = pkg_parts[:-1]
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             names.update(a.name for a in node.names)
         elif isinstance(node, ast.ImportFrom):
             mod = node.module or ""
             if node.level:
-                base = ".".join(path.relative_to(PKG.parent).with_suffix("").parts[:-node.level])
+                base = ".".join(pkg_parts[:len(pkg_parts) - node.level + 1])
                 mod = f"{base}.{mod}" if mod else base
+                if not node.module:  # from . import x: the names are modules
+                    names.update(f"{mod}.{a.name}" for a in node.names)
+                    continue
             names.add(mod)
     return names
 
 
-def test_model_imports_nothing_above_it() -> None:
-    files = list((PKG / "model").glob("*.py"))
-    assert files
+def rank_of(module: str) -> int | None:
+    best = None
+    for prefix, rank in RANKS.items():
+        if module == prefix or module.startswith(prefix + "."):
+            if best is None or len(prefix) > len(best[0]):
+                best = (prefix, rank)
+    return None if best is None else best[1]
+
+
+def _layer(module: str) -> str | None:
+    hits = [p for p in RANKS if module == p or module.startswith(p + ".")]
+    return max(hits, key=len) if hits else None
+
+
+def layering_errors(files: list[Path]) -> list[str]:
+    errors = []
     for f in files:
+        me = _module(f)
+        my_rank, my_layer = rank_of(me), _layer(me)
         for name in _imports(f):
-            assert not name.startswith(FORBIDDEN_IN_MODEL), f"{f.name} imports {name}"
+            if my_layer == "spfteach.model" and name.startswith(JUPYTER + PICTURES):
+                errors.append(f"{me} imports {name}: the model imports no Jupyter or pictures")
+            if name.startswith(JUPYTER) and my_layer != "spfteach.widgets":
+                errors.append(f"{me} imports {name}: only spfteach.widgets imports Jupyter")
+            if not name.startswith("spfteach"):
+                continue
+            other = rank_of(name)
+            if my_rank is None or other is None:
+                errors.append(f"{me} or {name} has no rank in RANKS")
+            elif other > my_rank:
+                errors.append(f"{me} (rank {my_rank}) imports {name} (rank {other})")
+            if name.startswith(FORBIDDEN.get(my_layer or "", ())):
+                errors.append(f"{me} imports {name}, which its layer must not")
+    return errors
+
+
+def test_every_module_imports_only_its_rank_or_below() -> None:
+    files = sorted(PKG.rglob("*.py"))
+    assert len(files) > 40
+    assert layering_errors(files) == []
+
+
+@pytest.mark.parametrize("source,where,expect", [
+    ("from ..explore import search\n", "model/fake.py", "rank 0) imports spfteach.explore"),
+    ("import ipywidgets\n", "viz/fake.py", "only spfteach.widgets imports Jupyter"),
+    ("import matplotlib\n", "model/fake.py", "no Jupyter or pictures"),
+    ("from ..widgets import x\n", "grading/fake.py", "its layer must not"),
+    ("from . import cli\n", "sched_fake.py", "imports spfteach.cli"),
+])
+def test_the_check_catches_each_direction(tmp_path: Path, source: str, where: str,
+                                          expect: str) -> None:
+    """The test above can fail: a fake module breaking each rule is caught."""
+    global PKG
+    fake_pkg = tmp_path / "spfteach"
+    target = fake_pkg / where
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(source)
+    saved, PKG = PKG, fake_pkg
+    try:
+        if where == "sched_fake.py":
+            RANKS["spfteach.sched_fake"] = 1
+        errors = layering_errors([target])
+    finally:
+        PKG = saved
+        RANKS.pop("spfteach.sched_fake", None)
+    assert any(expect in e for e in errors), errors

@@ -6,11 +6,19 @@ linux-source-6.1 with kernel/patches applied), so it runs with the kernel tests.
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import pytest
 
-from spfteach.csrc import SrcError, function_body, model_sources, resolve
+from spfteach.csrc import (
+    SrcError,
+    code_only,
+    function_body,
+    model_sources,
+    resolve,
+    visit_order_errors,
+)
 from spfteach.model import checks
 
 
@@ -44,3 +52,60 @@ def test_every_model_snippet_resolves_to_one_line_of_the_port(kernel_tree: Path)
         except SrcError as e:
             errors.append(str(e))
     assert not errors, f"{len(errors)} model snippets do not resolve:\n" + "\n".join(errors)
+
+
+def test_snippets_never_match_inside_a_comment(tmp_path: Path) -> None:
+    from spfteach.model.task import Src
+    c = tmp_path / "mm" / "y.c"
+    c.parent.mkdir()
+    c.write_text("int f(void)\n{\n\t/*\n\t * lock(); is called below\n\t */\n"
+                 "\tlock(); // and lock(); here\n\tputs(\"/* lock(); */\");\n}\n")
+    body = function_body(c, "f")
+    assert [t.strip() for _, t in code_only(body)][3:7] == ["", "", "lock();",
+                                                            'puts("/* lock(); */");']
+    # the string literal holds "lock();" too: two lines of code, not one
+    with pytest.raises(SrcError, match="on 2 lines of code"):
+        resolve(Src("mm/y.c", "f", "lock();"), tmp_path)
+    assert resolve(Src("mm/y.c", "f", "lock();", after="{"), tmp_path).line == 6
+    with pytest.raises(SrcError, match="holds a comment"):
+        resolve(Src("mm/y.c", "f", "lock(); /* x */"), tmp_path)
+    with pytest.raises(SrcError, match="anchor 'is called below' is on 0 lines"):
+        resolve(Src("mm/y.c", "f", "lock();", after="is called below"), tmp_path)
+
+
+def test_visit_order_finds_a_step_back() -> None:
+    from spfteach.model.task import Src
+    a, b, c = (Src("mm/m.c", "f", s) for s in ("a", "b", "c"))
+    g = Src("mm/m.c", "g", "x")
+    assert visit_order_errors([(a, 1), (b, 2), (g, 50), (c, 3)]) == []
+    assert visit_order_errors([(a, 1), (c, 3), (g, 50), (b, 2)])  # back to line 2 in f
+
+
+def _traces(runs_per_scenario: int = 30):
+    """Per thread, the Srcs a run visits: every scenario under seeded random
+    schedules, unmutated and under each mutant's counterexample."""
+    from spfteach.scenarios import SCENARIOS
+    for scen in SCENARIOS.values():
+        for seed in range(runs_per_scenario):
+            rng = random.Random(seed)
+            run = scen.new_run()
+            while run.runnable():
+                run.step(rng.choice(run.runnable()))
+            for t in run.tasks:
+                yield scen.name, [s.src for s in run.trace if s.tid == t.tid]
+
+
+@pytest.mark.kernel
+def test_model_visits_the_c_lines_in_their_order(kernel_tree: Path) -> None:
+    """Within one call of a C function, the lines a thread visits go forward in the
+    function's text, except where the C loops or is called again (csrc.BACKWARD_OK)."""
+    lines: dict = {}
+    errors = set()
+    for scen, srcs in _traces():
+        steps = []
+        for src in srcs:
+            if src not in lines:
+                lines[src] = resolve(src, kernel_tree).line
+            steps.append((src, lines[src]))
+        errors |= {f"{scen}: {e}" for e in visit_order_errors(steps)}
+    assert not errors, "\n".join(sorted(errors))

@@ -150,7 +150,7 @@ def render(seed: int, address: int, solve: bool) -> str:
                    f"({fields[lvl]:09b}b){note}")
     out.append(f"  offset bits 11..0  = {fields['offset']:#05x}")
     out.append("")
-    out.append("Walk:")
+    out.append(f"Walk (entry flags: {pgtable.FLAGS_LEGEND}):")
     walk = k.walk(address)
     res = outcome(k, address, walk)
     for lvl in walk:

@@ -12,6 +12,7 @@ for a reason.
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -42,13 +43,52 @@ def describe(name: str) -> str:
 
 @dataclass
 class Row:
-    """One mutant across the scenarios."""
+    """One mutant across the scenarios (and, for one a pair covers, the pair)."""
 
     mutant: str
     caught_by: list[str] = field(default_factory=list)
     counterexample: Counterexample | None = None
     counterexample_scenario: str | None = None
     invariants: set[str] = field(default_factory=set)
+    #: the registry's pair: removing them together with this one; the scenarios
+    #: where that breaks an invariant in a run this guard would have stopped
+    pair: tuple[str, ...] = ()
+    pair_caught_by: list[str] = field(default_factory=list)
+    #: per scenario that catches the pair, its shortest counterexample
+    pair_catches: dict[str, Counterexample] = field(default_factory=dict)
+    pair_counterexample: Counterexample | None = None
+    pair_counterexample_scenario: str | None = None
+
+    def catch(self, scen: str, rep: Report, paired: bool = False) -> None:
+        """Record ``rep`` (the mutant, or the pair, explored in ``scen``)."""
+        if paired:
+            # The pair counts as caught where a violating run passed a point where
+            # this guard would have stopped it: there the guard itself matters.
+            mine = [c for c in rep.every_violation if self.mutant in c.removed]
+            if mine:
+                self.pair_caught_by.append(scen)
+                self.pair_catches[scen] = min(mine, key=lambda c: len(c.schedule))
+            return
+        if not rep.counterexamples:
+            return
+        shortest = min(rep.counterexamples.values(), key=lambda c: len(c.schedule))
+        self.caught_by.append(scen)
+        self.invariants |= rep.violated
+        best = self.counterexample
+        if best is None or len(shortest.schedule) < len(best.schedule):
+            self.counterexample, self.counterexample_scenario = shortest, scen
+
+    def choose_pair_counterexample(self, partners_catch: set[str]) -> None:
+        """The pair's counterexample to show: the shortest in a scenario where the
+        partners alone are not caught (there the check itself makes the difference),
+        else the shortest anywhere."""
+        for pool in ([s for s in self.pair_catches if s not in partners_catch],
+                     list(self.pair_catches)):
+            if pool:
+                scen = min(pool, key=lambda s: len(self.pair_catches[s].schedule))
+                self.pair_counterexample = self.pair_catches[scen]
+                self.pair_counterexample_scenario = scen
+                return
 
 
 @dataclass
@@ -59,12 +99,22 @@ class Matrix:
     def as_json(self) -> dict[str, object]:
         mutants: dict[str, object] = {}
         for name, row in self.rows.items():
+            m = checks.mutant(name)
             entry: dict[str, object] = {"caught_by": row.caught_by,
                                         "invariants": sorted(row.invariants),
                                         "description": describe(name)}
             if row.counterexample is not None:
                 entry["counterexample"] = {"scenario": row.counterexample_scenario,
                                            **row.counterexample.as_dict()}
+            if isinstance(m, checks.Check) and m.note:
+                entry["note"] = m.note
+            if row.pair:
+                entry["pair"] = list(row.pair)
+                entry["pair_caught_by"] = row.pair_caught_by
+                if row.pair_counterexample is not None:
+                    entry["pair_counterexample"] = {
+                        "scenario": row.pair_counterexample_scenario,
+                        **row.pair_counterexample.as_dict()}
             mutants[name] = entry
         scenarios = {name: {"executions": r.executions, "violations": len(r.counterexamples),
                             "states": r.states, "seconds": round(r.seconds, 4)}
@@ -72,42 +122,53 @@ class Matrix:
         return {"mutants": mutants, "scenarios": scenarios}
 
 
-def _job(args: tuple[str, str | None]) -> tuple[str, str | None, Report]:
-    scen, mutant = args
-    return scen, mutant, explore(SCENARIOS[scen], [mutant] if mutant else [])
+Job = tuple[str, tuple[str, ...]]
+
+
+def _job(args: Job) -> tuple[str, tuple[str, ...], Report]:
+    scen, muts = args
+    return scen, muts, explore(SCENARIOS[scen], muts, every=len(muts) > 1)
 
 
 def matrix(mutants: Iterable[str] | None = None, scenarios: Iterable[str] | None = None,
            jobs: int | None = None, progress=None) -> Matrix:
-    """Explore every scenario unmutated and under every mutant."""
+    """Explore every scenario unmutated, under every mutant, and, for a mutant the
+    registry pairs with others, under the pair."""
     muts = list(mutants) if mutants is not None else names()
     scens = list(scenarios) if scenarios is not None else list(SCENARIOS)
-    work = [(s, None) for s in scens] + [(s, m) for m in muts for s in scens]
+    pairs = {m: c.pair for m in muts
+             if isinstance(c := checks.mutant(m), checks.Check) and c.pair}
+    work: list[Job] = [(s, ()) for s in scens] + [(s, (m,)) for m in muts for s in scens]
+    work += [(s, (m, *p)) for m, p in pairs.items() for s in scens]
     jobs = jobs or min(os.cpu_count() or 1, 4)
-    results: list[tuple[str, str | None, Report]] = []
+    results: list[tuple[str, tuple[str, ...], Report]] = []
     if jobs > 1:
-        with ProcessPoolExecutor(jobs) as pool:
+        # Workers ignore Ctrl-C: the parent stops handing out work and says so once,
+        # instead of every worker printing its own traceback.
+        pool = ProcessPoolExecutor(jobs, initializer=signal.signal,
+                                   initargs=(signal.SIGINT, signal.SIG_IGN))
+        try:
             for i, res in enumerate(pool.map(_job, work, chunksize=4)):
                 results.append(res)
                 if progress:
                     progress(i + 1, len(work))
+        except KeyboardInterrupt:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown()
     else:
         for i, w in enumerate(work):
             results.append(_job(w))
             if progress:
                 progress(i + 1, len(work))
-    rows = {m: Row(m) for m in muts}
+    rows = {m: Row(m, pair=pairs.get(m, ())) for m in muts}
     clean: dict[str, Report] = {}
-    for scen, mutant, rep in results:
-        if mutant is None:
+    for scen, ms, rep in results:
+        if not ms:
             clean[scen] = rep
-            continue
-        if not rep.counterexamples:
-            continue
-        row = rows[mutant]
-        row.caught_by.append(scen)
-        row.invariants |= rep.violated
-        for c in rep.counterexamples.values():
-            if row.counterexample is None or len(c.schedule) < len(row.counterexample.schedule):
-                row.counterexample, row.counterexample_scenario = c, scen
+        else:
+            rows[ms[0]].catch(scen, rep, paired=len(ms) > 1)
+    for m, p in pairs.items():
+        partners = {s for x in p if x in rows for s in rows[x].caught_by}
+        rows[m].choose_pair_counterexample(partners)
     return Matrix(rows, clean)

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 from ..model import checks
 from ..model.checks import Mutant
-from ..scenarios.base import Scenario
+from ..scenarios.base import Scenario, describe_result
 from ..sched import Run, format_schedule
 from .statekey import Hashed, thread_key
 
@@ -38,10 +38,16 @@ class Counterexample:
     invariant: str
     message: str
     schedule: list[int]
+    #: removed guards that would have stopped this run before it broke the invariant
+    removed: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, object]:
-        return {"invariant": self.invariant, "message": self.message,
-                "schedule": format_schedule(self.schedule), "steps": len(self.schedule)}
+        d: dict[str, object] = {"invariant": self.invariant, "message": self.message,
+                                "schedule": format_schedule(self.schedule),
+                                "steps": len(self.schedule)}
+        if self.removed:
+            d["would_have_stopped_it"] = list(self.removed)
+        return d
 
 
 @dataclass
@@ -66,6 +72,12 @@ class Report:
     #: every complete schedule, counted on the explored state graph (with
     #: ``local_first=False`` this is exactly what a naive enumeration would run)
     schedules: int = 0
+    #: with ``explore(every=True)``: the shortest schedule to each violating state
+    every_violation: list[Counterexample] = field(default_factory=list)
+    #: the threads' names, in thread-id order, and which of them take a page
+    #: fault (their result is a vm_fault_t; a writer's is a return value)
+    threads: tuple[str, ...] = ()
+    faults: tuple[bool, ...] = ()
 
     @property
     def violated(self) -> set[str]:
@@ -74,6 +86,19 @@ class Report:
     @property
     def states_per_second(self) -> float:
         return self.states / self.seconds if self.seconds else 0.0
+
+    def outcome_list(self) -> list[list[dict[str, object]]]:
+        """Each outcome as one entry per thread: its id, name and result in words
+        (``0 (handled)``, ``VM_FAULT_SIGSEGV``, ``stuck``), sorted."""
+        def words(i: int, r: object) -> str:
+            if not isinstance(r, int):
+                return str(r)  # "stuck", "oops", "not modelled"
+            return describe_result(r) if i < len(self.faults) and self.faults[i] \
+                else f"returned {r}"
+
+        out = [[{"thread": i, "name": self.threads[i] if i < len(self.threads) else "",
+                 "result": words(i, r)} for i, r in enumerate(o)] for o in self.outcomes]
+        return sorted(out, key=lambda o: [str(x["result"]) for x in o])
 
     def verdict(self) -> tuple:
         """What must agree between a reduced and a brute-force search."""
@@ -88,7 +113,7 @@ class Report:
             "violating_runs": self.violating_runs,
             "violations": len(self.counterexamples),
             "counterexamples": {k: c.as_dict() for k, c in sorted(self.counterexamples.items())},
-            "outcomes": sorted(repr(o) for o in self.outcomes),
+            "outcomes": self.outcome_list(),
             "unmodelled": sorted(self.unmodelled),
             "schedules": self.schedules,
             "seconds": round(self.seconds, 4),
@@ -153,16 +178,19 @@ class _Keys:
 
 
 def explore(scen: Scenario, mutants: Iterable[str | Mutant] = (), max_seconds: float | None = None,
-            max_states: int | None = None, local_first: bool = True) -> Report:
+            max_states: int | None = None, local_first: bool = True,
+            every: bool = False) -> Report:
     """Every reachable state of ``scen`` (under ``mutants``), with counterexamples.
 
-    ``local_first=False`` turns the local-step rule off (to count every schedule)."""
+    ``local_first=False`` turns the local-step rule off (to count every schedule);
+    ``every=True`` also lists the shortest schedule to each violating state
+    (``Report.every_violation``), not only the shortest per invariant."""
     with _fewer_collections():
-        return _explore(scen, mutants, max_seconds, max_states, local_first)
+        return _explore(scen, mutants, max_seconds, max_states, local_first, every)
 
 
 def _explore(scen: Scenario, mutants: Iterable[str | Mutant], max_seconds: float | None,
-             max_states: int | None, local_first: bool) -> Report:
+             max_states: int | None, local_first: bool, every: bool = False) -> Report:
     muts, names = _mutants(mutants)
     rep = Report(scen.name, names, "state-caching DFS")
     t0 = time.perf_counter()
@@ -184,6 +212,9 @@ def _explore(scen: Scenario, mutants: Iterable[str | Mutant], max_seconds: float
         prefix, parent, at_parent = stack.pop()
         run = _replay(scen, muts, prefix)
         rep.transitions += len(prefix)
+        if not rep.threads:
+            rep.threads = tuple(t.name for t in run.tasks)
+            rep.faults = tuple(hasattr(t, "spf_result") for t in run.tasks)
         keys = _Keys(run, at_parent)
         while True:
             if run.violations:
@@ -235,7 +266,7 @@ def _explore(scen: Scenario, mutants: Iterable[str | Mutant], max_seconds: float
             rep.transitions += 1
     rep.executions += rep.violating_runs
     rep.seconds = time.perf_counter() - t0
-    rep.counterexamples = _shortest(edges, bad)
+    rep.counterexamples = _shortest(edges, bad, rep.every_violation if every else None)
     if rep.complete:
         rep.schedules = _count_paths(edges)
     return rep
@@ -260,9 +291,10 @@ def _count_paths(edges: list[list[tuple[int, int]]]) -> int:
     return count[0]
 
 
-def _shortest(edges: list[list[tuple[int, int]]], bad: dict[int, list]) -> dict:
+def _shortest(edges: list[list[tuple[int, int]]], bad: dict[int, list],
+              every: list[Counterexample] | None = None) -> dict:
     """Breadth-first over the explored graph: the shortest schedule to each
-    violated invariant."""
+    violated invariant (and, into ``every``, the shortest to each violating state)."""
     if not edges:
         return {}
     prev: dict[int, tuple[int, int]] = {0: (-1, -1)}
@@ -279,7 +311,10 @@ def _shortest(edges: list[list[tuple[int, int]]], bad: dict[int, list]) -> dict:
             path.reverse()
             for v in bad[node]:
                 if v.invariant not in found:
-                    found[v.invariant] = Counterexample(v.invariant, v.message, path)
+                    found[v.invariant] = Counterexample(v.invariant, v.message, path, v.removed)
+            if every is not None:
+                every.extend(Counterexample(v.invariant, v.message, path, v.removed)
+                             for v in bad[node])
         for tid, child in edges[node]:
             if child not in prev:
                 prev[child] = (node, tid)
@@ -308,6 +343,9 @@ def _naive(scen: Scenario, mutants: Iterable[str | Mutant], max_seconds: float |
         prefix = stack.pop()
         run = _replay(scen, muts, prefix)
         rep.transitions += len(prefix)
+        if not rep.threads:
+            rep.threads = tuple(t.name for t in run.tasks)
+            rep.faults = tuple(hasattr(t, "spf_result") for t in run.tasks)
         while True:
             if run.violations:
                 rep.executions += 1
@@ -317,7 +355,7 @@ def _naive(scen: Scenario, mutants: Iterable[str | Mutant], max_seconds: float |
                     c = rep.counterexamples.get(v.invariant)
                     if c is None or len(c.schedule) > len(run.schedule):
                         rep.counterexamples[v.invariant] = Counterexample(
-                            v.invariant, v.message, list(run.schedule))
+                            v.invariant, v.message, list(run.schedule), v.removed)
                 break
             enabled = run.runnable()
             if not enabled:

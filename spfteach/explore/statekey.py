@@ -21,6 +21,7 @@ from types import FunctionType, GeneratorType
 from ..model.checks import Check, Mechanism
 from ..model.kernel import Kernel
 from ..model.locking import RwLock, Spinlock
+from ..model.mempolicy import Mempolicy
 from ..model.mm_types import MmStruct, VmAreaStruct, VmFault
 from ..model.pgtable import Entry, PageTablePage
 from ..model.seqlock import SeqCount
@@ -59,6 +60,8 @@ def _norm(v: object, memo: dict[int, object] | None = None) -> object:
         return ("vmf", tuple(_norm(getattr(v, f)) for f in _VMF_FIELDS))
     if isinstance(v, Cpu):
         return ("cpu", v.id)
+    if isinstance(v, Mempolicy):
+        return ("policy", v.id)
     if isinstance(v, Check | Mechanism):
         return ("check", v.name)  # a registry constant
     if isinstance(v, Task):
@@ -80,7 +83,7 @@ def _norm(v: object, memo: dict[int, object] | None = None) -> object:
 
 def thread_key(task: Task, gen: GeneratorType | None, result: object, finished: bool) -> tuple:
     """One thread's local state (``finished`` threads: their result)."""
-    attrs = (task.in_spf, task.refault, getattr(task, "spf_result", None))
+    attrs = (task.in_spf, task.refault, getattr(task, "spf_result", None), task.would_have)
     if finished:
         return ("done", _norm(result), attrs)
     frames = []

@@ -1,9 +1,15 @@
 """``arch/x86/mm/fault.c``: the user page-fault entry.
 
-Try the speculative handler first.  Anything but a clean result —
-``VM_FAULT_RETRY`` (it gave up) or an error (the classic path must raise the
-signal with the VMA in hand) — falls back to the classic path under
-``mmap_sem``, which is always correct, only slower under contention.
+The hardware reports *why* it faulted in an error code: ``X86_PF_PROT`` (the page
+was present, the access broke its protection), ``X86_PF_WRITE``, ``X86_PF_USER``,
+``X86_PF_PK`` (a protection key said no).  ``do_user_addr_fault()`` tries the
+speculative handler first — but not when the error code alone decides the
+answer (a protection-key fault, a read or fetch denied on a present page): the
+classic path raises those signals, and the speculative handler, which looks only
+at the VMA, would map or touch the page and let the access fault forever.
+Anything but a clean result — ``VM_FAULT_RETRY`` (it gave up) or an error —
+falls back to the classic path under ``mmap_sem``, which is always correct,
+only slower under contention.
 """
 
 from __future__ import annotations
@@ -11,8 +17,9 @@ from __future__ import annotations
 from .locking import down_read, up_read
 from .memory import handle_mm_fault, handle_speculative_fault
 from .mm_types import (
+    FAULT_FLAG_DEFAULT,
     FAULT_FLAG_INSTRUCTION,
-    FAULT_FLAG_REMOTE,
+    FAULT_FLAG_USER,
     FAULT_FLAG_WRITE,
     VM_EXEC,
     VM_FAULT_ERROR,
@@ -24,66 +31,89 @@ from .mm_types import (
     VmAreaStruct,
 )
 from .mmap import find_vma
+from .mmu_context import arch_vma_access_permitted
 from .task import Gen, Src, Task
 
 F = "arch/x86/mm/fault.c"
 
+# enum x86_pf_error_code (arch/x86/include/asm/trap_pf.h)
+X86_PF_PROT = 1 << 0
+X86_PF_WRITE = 1 << 1
+X86_PF_USER = 1 << 2
+X86_PF_INSTR = 1 << 4
+X86_PF_PK = 1 << 5
+X86_PF_SGX = 1 << 15
 
-def _s(fn: str, snippet: str) -> Src:
-    return Src(F, fn, snippet)
+
+def error_code_str(error_code: int) -> str:
+    names = [n for bit, n in ((X86_PF_PROT, "PROT"), (X86_PF_WRITE, "WRITE"),
+                              (X86_PF_USER, "USER"), (X86_PF_INSTR, "INSTR"),
+                              (X86_PF_PK, "PK"), (X86_PF_SGX, "SGX")) if error_code & bit]
+    return "|".join(names) or "0"
 
 
-def access_error(t: Task, flags: int, vma: VmAreaStruct) -> bool:
-    """The classic path's rights check (pkeys, then VM_WRITE / any access)."""
-    from .memory import arch_vma_access_permitted
+def _s(fn: str, snippet: str, after: str = "") -> Src:
+    return Src(F, fn, snippet, after)
 
-    write = bool(flags & FAULT_FLAG_WRITE)
-    if not arch_vma_access_permitted(t.kernel, vma.vm_pkey, write,
-                                     bool(flags & FAULT_FLAG_INSTRUCTION),
-                                     bool(flags & FAULT_FLAG_REMOTE)):
+
+def access_error(t: Task, error_code: int, vma: VmAreaStruct) -> bool:
+    """The classic path's rights check, from the error code and the VMA."""
+    if error_code & (X86_PF_PK | X86_PF_SGX):
+        return True  # the hardware said no; nothing can fix it
+    if not arch_vma_access_permitted(t.kernel, vma.vm_pkey, bool(error_code & X86_PF_WRITE),
+                                     bool(error_code & X86_PF_INSTR), False):
         return True
-    if write:
+    if error_code & X86_PF_WRITE:
         return not vma.vm_flags & VM_WRITE
+    if error_code & X86_PF_PROT:
+        return True  # a read denied on a present page
     return not vma.vm_flags & (VM_READ | VM_EXEC | VM_WRITE)
 
 
-def do_user_addr_fault(t: Task, mm: MmStruct, address: int, flags: int,
+def spf_tried(flags: int, error_code: int) -> bool:
+    """The test in front of ``handle_speculative_fault()`` (patch 0013)."""
+    return bool(flags & FAULT_FLAG_USER) and not error_code & (X86_PF_PK | X86_PF_SGX) \
+        and (not error_code & X86_PF_PROT or bool(error_code & X86_PF_WRITE))
+
+
+def do_user_addr_fault(t: Task, mm: MmStruct, address: int, error_code: int,
                        speculative: bool = True) -> Gen:
-    """Returns the fault result; ``t.spf_result`` keeps the speculative one."""
+    """Returns the fault result; ``t.spf_result`` keeps the speculative one (None:
+    not tried).  ``speculative=False`` is the kernel with the sysctl at 0."""
     t.spf_result = None  # type: ignore[attr-defined]
     k = t.kernel
-    epoch = (k.pt_writes, _vma_epoch(k))
+    writes_before = len(k.writes)
     t.refault = False
-    fault = yield from _do_user_addr_fault(t, mm, address, flags, speculative)
-    undisturbed = (k.pt_writes, _vma_epoch(k)) == epoch
-    if fault == 0 and undisturbed and not t.refault and \
-            not k.mapped(address, bool(flags & FAULT_FLAG_WRITE)):
-        k.violate("lost-fault", f"T{t.tid}'s fault at {address:#x} returned success "
-                                "but the page is not mapped")
-    vma = k.find_vma_at(address)
-    if fault == 0 and vma is not None and vma.vm_pkey in k.pkru_denied:
-        # The MMU checks the key on every access: "success" means the access
-        # faults again, forever.
-        k.violate("lost-fault", f"T{t.tid}'s fault at {address:#x} returned success but "
-                                f"protection key {vma.vm_pkey} still denies the access")
-    if fault & VM_FAULT_ERROR and undisturbed:
+    fault = yield from _do_user_addr_fault(t, mm, address, error_code, speculative)
+    write = bool(error_code & X86_PF_WRITE)
+    if not fault & VM_FAULT_ERROR and not fault & VM_FAULT_RETRY and not t.refault and \
+            not k.touched_since(writes_before, address):
         vma = k.find_vma_at(address)
-        if vma is not None and not access_error(t, flags, vma):
-            k.violate("spurious-error", f"T{t.tid}'s fault at {address:#x} failed "
-                                        "although its VMA allows the access and no writer ran")
+        if not k.mapped(address, write):
+            k.violate("lost-fault", f"T{t.tid}'s fault at {address:#x} returned success "
+                                    "but the page is not mapped (and no writer touched it)")
+        elif vma is not None and vma.vm_pkey in k.pkru_denied:
+            # The MMU checks the key on every access: "success" means the access
+            # faults again, forever.
+            k.violate("lost-fault", f"T{t.tid}'s fault at {address:#x} returned success but "
+                                    f"protection key {vma.vm_pkey} still denies the access")
     return fault
 
 
-def _vma_epoch(k) -> tuple:
-    """Changes whenever a writer changes any VMA (its count) or the tree."""
-    return (tuple(v.id for v in k.mm.mmap),
-            tuple(v.vm_sequence.sequence for v in k.vmas.values()))
-
-
-def _do_user_addr_fault(t: Task, mm: MmStruct, address: int, flags: int,
+def _do_user_addr_fault(t: Task, mm: MmStruct, address: int, error_code: int,
                         speculative: bool) -> Gen:
     fn = "do_user_addr_fault"
-    if speculative:
+    flags = FAULT_FLAG_DEFAULT | FAULT_FLAG_USER
+    if error_code & X86_PF_WRITE:
+        flags |= FAULT_FLAG_WRITE
+    if error_code & X86_PF_INSTR:
+        flags |= FAULT_FLAG_INSTRUCTION
+    yield t.at(_s(fn, "if (READ_ONCE(sysctl_speculative_page_fault) &&"), local=True)
+    tried = speculative and spf_tried(flags, error_code)
+    t.did(f"error code {error_code_str(error_code)}: "
+          + ("try the speculative handler" if tried else
+             "the classic path only" + ("" if speculative else " (sysctl 0)")))
+    if tried:
         fault = yield from handle_speculative_fault(t, mm, address, flags)
         t.spf_result = fault  # type: ignore[attr-defined]
         if not (fault & VM_FAULT_RETRY or fault & VM_FAULT_ERROR):
@@ -97,12 +127,14 @@ def _do_user_addr_fault(t: Task, mm: MmStruct, address: int, flags: int,
     if vma is None or vma.vm_start > address:
         # No stack expansion in the model: a hole is a hole.
         t.note("bad_area: no VMA covers the address")
-        yield from up_read(t, mm.mmap_sem, _s(fn, "mmap_read_unlock(mm);"))
+        yield from up_read(t, mm.mmap_sem, Src("mm/memory.c", "lock_mm_and_find_vma",
+                                               "mmap_read_unlock(mm);"))
         return VM_FAULT_SIGSEGV
-    if access_error(t, flags, vma):
-        t.note("bad_area_access_error: the VMA does not allow this access")
-        yield from up_read(t, mm.mmap_sem, _s(fn, "mmap_read_unlock(mm);"))
+    if access_error(t, error_code, vma):
+        t.note("bad_area_access_error: the VMA (or the error code) does not allow this access")
+        yield from up_read(t, mm.mmap_sem, _s("__bad_area", "mmap_read_unlock(mm);"))
         return VM_FAULT_SIGSEGV
     fault = yield from handle_mm_fault(t, vma, address, flags)
-    yield from up_read(t, mm.mmap_sem, _s(fn, "mmap_read_unlock(mm);"))
+    yield from up_read(t, mm.mmap_sem, _s(fn, "mmap_read_unlock(mm);",
+                                          after="if (unlikely(fault & VM_FAULT_RETRY)) {"))
     return fault

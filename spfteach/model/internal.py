@@ -15,11 +15,12 @@ F = "mm/internal.h"
 
 
 def vma_has_changed(t: Task, vmf: VmFault, caller: Src) -> Gen:
-    """One step: both fields are read together, ordered by ``smp_rmb()``.
+    """One step: both fields are read together.
 
-    The model reads them in one step; the C reads the tree node first and the
-    count second, and the barrier pairs with the writers' so that a reader that
-    sees the new count also sees the node cleared.
+    The C reads ``vm_detached`` first and the count second, then ``smp_rmb()``
+    orders what the fault reads next after them.  The model runs sequentially
+    consistent, so it has no barrier step: reading both in one step is what the
+    barriers guarantee.
     """
     yield t.at(caller)
     vma = vmf.vma
@@ -34,8 +35,7 @@ def vma_has_changed(t: Task, vmf: VmFault, caller: Src) -> Gen:
         why.append(f"vma{vma.id} left the tree")
     if seq != vmf.sequence:
         why.append(f"vm_sequence {vmf.sequence}→{seq}")
-    t.did(
-        "vma_has_changed(): "
-        + ("yes (" + ", ".join(why) + ")" if changed else f"no (seq {seq}, in tree)")
-    )
+    t.did(f"vma_has_changed() reads vma{vma.id}.vm_detached and vm_sequence: "
+          + ("changed (" + ", ".join(why) + ")" if changed
+             else f"unchanged (seq {seq}, still in the tree)"))
     return changed

@@ -7,66 +7,126 @@ detaches the VMA before it zaps the PTEs, ``mprotect()`` changes the flags
 before it rewrites them, and a speculative fault that validated its VMA under
 the PTE lock may install its PTE just after the writer changed the VMA — the
 writer then waits for that lock and fixes the PTE.  So each is judged where it
-becomes certain: an access to freed memory at the access; the mappings of a
-range when the writer that changed it is done (``check_range``); deadlock,
-leaks and what is left mapped when no thread can move any more.
+becomes certain: an access to freed memory at the access; a store that drops a
+counted page at the store; the mappings of a range when the writer that changed
+it is done (``check_range``); deadlock, leaks, what is left mapped and the state
+each thread leaves behind when no thread can move any more (``check_end``).
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from .mm_types import linear_page_index
 from .pgtable import Kind, PtState
 
+if TYPE_CHECKING:
+    from .kernel import Kernel
+
 INVARIANTS: dict[str, str] = {
-    "use-after-free": "no access to a freed VMA or page-table page",
+    "use-after-free": "no access to a freed VMA, page table, page or policy",
     "pte-outside-vma": "no PTE installed where no live VMA (in the tree) covers the address",
     "pte-in-unlinked-table": "no PTE installed into a page table that is unlinked or freed",
     "pte-rights": "no PTE grants rights (write) that the VMA no longer grants",
-    "lost-fault": "a fault that reports success leaves its page mapped",
+    "pte-overwritten": "a PTE that maps a counted page is not overwritten by another page "
+                       "(the first would stay counted as mapped with no PTE)",
+    "page-without-pte": "a page counted as mapped has a PTE pointing to it",
+    "pte-to-freed-page": "no PTE points to a freed page",
+    "rmap": "an anonymous page's anon_vma and index are those of the VMA that maps it "
+            "(else reclaim and migration cannot find its PTE)",
+    "lost-fault": "a fault that reports success leaves its page mapped, unless a writer "
+                  "changed that page meanwhile",
     "deadlock": "threads are left and none of them can move",
     "spf-holds-mmap_sem": "the speculative path never takes mmap_sem",
-    "needs-mmap_sem": "code that requires mmap_sem (anon_vma_prepare) runs with it held",
-    "spurious-error": "a fault fails only if its VMA (or a writer) gives a reason",
+    "needs-mmap_sem": "code that requires mmap_sem (anon_vma_prepare, vm_ops->fault) runs "
+                      "with it held",
     "pgtable-leak": "no page table stays linked where no VMA needs it",
     "pte-lock": "a PTE is written only by the holder of its page table's lock",
     "uffd-bypass": "a fault that saw the range registered with userfaultfd does not map "
                    "the page itself",
-    "oops": "the code never follows a pointer into nonsense (the model raised an error where "
-            "the kernel would oops)",
-    "vma-leak": "a VMA removed from the tree is freed once nobody holds a reference",
+    "oops": "the kernel never oopses (a BUG_ON of the C fires, or the code follows a "
+            "pointer the model names into nonsense)",
+    "vma-leak": "every VMA reference is dropped: a VMA in the tree holds only the tree's, "
+                "one removed from it is freed",
+    "irqs-left-off": "every CPU has IRQs on again when its thread is done",
+    "lock-left-held": "no lock is held when every thread is done",
+    "rcu-unbalanced": "every rcu_read_lock() is matched, and every RCU callback has run",
 }
 
 
-def check_range(k, start: int, end: int, who: str) -> None:
+def _vmas(k: Kernel) -> list:
+    return [v for v in k.mm.mmap if not v.vm_detached]
+
+
+def check_range(k: Kernel, start: int, end: int, who: str) -> None:
     """Every present PTE in ``[start, end)`` lies in a live VMA that grants its
-    rights: the postcondition of a writer that unmapped or protected the range."""
-    live = [v for v in k.mm.mmap if not v.vm_detached]
+    rights and agrees with its page's rmap, and points to a page counted as
+    mapped: the postcondition of a writer that unmapped, protected or moved the
+    range."""
+    live = _vmas(k)
     for pt in k.pt_pages.values():
-        if pt.level != "pte" or pt.state is not PtState.LINKED:
+        if pt.state is not PtState.LINKED or pt.level not in ("pte", "pmd"):
             continue
         if not (pt.base < end and start < pt.base + pt.span):
             continue
         for idx, e in pt.entries.items():
             addr = pt.address_of(idx)
-            if e.kind is not Kind.PAGE or not start <= addr < end:
+            leaf = e.kind is Kind.PAGE if pt.level == "pte" else e.kind is Kind.HUGE
+            if not leaf or not start <= addr < end:
                 continue
             vma = next((v for v in live if v.contains(addr)), None)
             if vma is None:
                 k.violate("pte-outside-vma", f"after {who}: pte at {addr:#x} (pt{pt.id}[{idx}]) "
                                              "is mapped outside any VMA")
-            elif e.write and not vma.vm_flags & 0x2:
+                continue
+            if e.write and not vma.vm_flags & 0x2:
                 k.violate("pte-rights", f"after {who}: writable pte at {addr:#x} in "
                                         f"vma{vma.id}, which has no VM_WRITE")
             elif not vma.vm_flags & 0x7:
                 k.violate("pte-rights", f"after {who}: pte at {addr:#x} in PROT_NONE "
                                         f"vma{vma.id}")
+            if e.special:
+                continue
+            state = k.pages.get(e.target)
+            if state != "mapped":
+                k.violate("pte-to-freed-page", f"after {who}: pte at {addr:#x} points to "
+                                               f"page{e.target}, which is {state}")
+            elif vma.vm_ops is None:
+                _check_rmap(k, e.target, vma, addr, who)
 
 
-def check_end(k, deadlocked: bool) -> None:
-    """End-of-run checks: what is left mapped, linked and allocated."""
+def _check_rmap(k: Kernel, pfn: int, vma, addr: int, who: str) -> None:
+    have = k.rmap.get(pfn)
+    want = (vma.anon_vma, linear_page_index(vma, addr))
+    if have != want:
+        said = "no rmap" if have is None else f"rmap av{have[0]}, index {have[1]:#x}"
+        k.violate("rmap", f"after {who}: page{pfn} at {addr:#x} has {said}, but vma{vma.id} "
+                          f"would find it at av{want[0]}, index {want[1]:#x}")
+
+
+def check_pages(k: Kernel, who: str) -> None:
+    """Every page counted as mapped has a PTE (or huge pmd) pointing to it."""
+    mapped = {pfn for pfn, state in k.pages.items() if state == "mapped"}
+    for pt in k.pt_pages.values():
+        if pt.state is PtState.FREED:
+            continue
+        for e in pt.entries.values():
+            if e.kind in (Kind.PAGE, Kind.HUGE):
+                mapped.discard(e.target)
+    for pfn in sorted(mapped):
+        k.violate("page-without-pte", f"after {who}: page{pfn} is counted as mapped but no "
+                                      "pte points to it")
+
+
+def check_end(k: Kernel, deadlocked: bool, dead: frozenset[int] = frozenset()) -> None:
+    """End-of-run checks: what is left mapped, linked, allocated and held.
+
+    ``dead``: threads that oopsed; whatever they held stays held (as in the
+    kernel), so the clean-exit checks leave their CPU and locks out."""
     if deadlocked:
         k.violate("deadlock", "threads are left and none can move")
         return
-    live = [v for v in k.mm.mmap if not v.vm_detached]
+    live = _vmas(k)
     for pt in k.pt_pages.values():
         if pt.state is not PtState.LINKED or pt.level == "pgd":
             continue
@@ -75,7 +135,27 @@ def check_end(k, deadlocked: bool) -> None:
             k.violate("pgtable-leak", f"{pt.level} table pt{pt.id} [{lo:#x}, {hi:#x}) is "
                                       "linked but no VMA covers it")
     check_range(k, 0, 1 << 57, "the run")
+    check_pages(k, "the run")
     for v in k.vmas.values():
         if v.vm_detached and not v.freed:
             k.violate("vma-leak", f"vma{v.id} left the tree but was never freed "
                                   f"(vm_ref_count {v.vm_ref_count})")
+        elif not v.vm_detached and v in k.mm.mmap and v.vm_ref_count != 1:
+            k.violate("vma-leak", f"vma{v.id} is in the tree with vm_ref_count "
+                                  f"{v.vm_ref_count}: a reference was not dropped")
+    dead_cpus = {t.cpu for t in k.tasks if t.tid in dead}
+    for c in k.cpus:
+        if not c.irqs_on and c.id not in dead_cpus:
+            k.violate("irqs-left-off", f"cpu{c.id} still has IRQs off")
+    locks = [(f"ptl(pt{i})", lk.owner) for i, lk in k.ptl.items()]
+    locks.append(("page_table_lock", k.mm.page_table_lock.owner))
+    locks.append(("mmap_sem (write)", k.mm.mmap_sem.writer))
+    locks.extend(("mmap_sem (read)", r) for r in sorted(k.mm.mmap_sem.readers))
+    for name, owner in locks:
+        if owner is not None and owner not in dead:
+            k.violate("lock-left-held", f"{name} is still held by T{owner}")
+    readers = k.rcu_readers - dead
+    if readers or k.rcu_callbacks:
+        k.violate("rcu-unbalanced", "still inside rcu_read_lock(): "
+                  + (", ".join(f"T{r}" for r in sorted(readers)) or "nobody")
+                  + f"; {len(k.rcu_callbacks)} RCU callback(s) not run")

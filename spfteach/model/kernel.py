@@ -15,7 +15,8 @@ from . import checks, pgtable
 from .bug import oops
 from .checks import Mutant
 from .locking import Spinlock
-from .mm_types import MPOL_DEFAULT, MmStruct, VmAreaStruct, flags_str
+from .mempolicy import Mempolicy
+from .mm_types import MPOL_DEFAULT, MmStruct, VmAreaStruct, flags_str, linear_page_index
 from .pgtable import Entry, Kind, PageTablePage, PtState
 from .smp import Cpu
 from .task import Task
@@ -43,22 +44,34 @@ class Kernel:
     la57: bool = False
     #: the registry objects this run switches off (names are accepted and looked up)
     mutants: Iterable[Mutant | str] = frozenset()
+    #: scope tests switched off (tests only): the port refuses these kinds of
+    #: VMA by choice; widening shows that handling them speculatively is safe
+    widened: Iterable[checks.Check | str] = frozenset()
     #: mmu_gather batch size: a zap that fills it flushes the TLB *before* it
     #: drops the PTE lock (``force_flush`` in ``zap_pte_range()``).
     tlb_batch: int = 64
     cpus: list[Cpu] = field(default_factory=list)
     pt_pages: dict[int, PageTablePage] = field(default_factory=dict)
     ptl: dict[int, Spinlock] = field(default_factory=dict)
+    #: page frame -> "allocated" (not yet mapped), "mapped" (counted: its rmap is
+    #: set), "freed", or "zero page"
     pages: dict[int, str] = field(default_factory=dict)
+    #: page frame -> (anon_vma, index): the reverse map of an anonymous page
+    rmap: dict[int, tuple[int | None, int]] = field(default_factory=dict)
+    #: swap entry -> (anon_vma, index) of the page written there (MADV_PAGEOUT)
+    swap: dict[int, tuple[int | None, int]] = field(default_factory=dict)
+    #: NUMA policies that VMAs point to (vma->vm_policy)
+    policies: dict[int, Mempolicy] = field(default_factory=dict)
     vmas: dict[int, VmAreaStruct] = field(default_factory=dict)
     tasks: list[Task] = field(default_factory=list)
     #: protection keys the threads' PKRU register denies (x86 pkeys)
     pkru_denied: frozenset[int] = frozenset()
     violations: list[tuple[str, str]] = field(default_factory=list)
-    #: page-table modifications by writers (zap, unlink, protection changes):
-    #: a fault that returns success with its page unmapped is only "lost" if no
-    #: writer touched the page tables while it ran.
-    pt_writes: int = 0
+    #: address ranges that writers changed, in order (a PTE zapped, moved or
+    #: protected, a table unlinked, a VMA in its write section or in or out of
+    #: the tree): a fault whose page is not mapped when it returns success is
+    #: "lost" only if no writer touched that page while it ran.
+    writes: list[tuple[int, int]] = field(default_factory=list)
     #: tasks inside rcu_read_lock(), and VMAs whose last reference is gone,
     #: each waiting for the readers that were inside when call_rcu() ran
     rcu_readers: set[int] = field(default_factory=set)
@@ -67,9 +80,12 @@ class Kernel:
     _next_pfn: int = 1
     _next_vma: int = 0
     _next_anon: int = 0
+    _next_swap: int = 1
+    _next_policy: int = 1
 
     def __post_init__(self) -> None:
         self.mutants = frozenset(checks.mutant(m) for m in self.mutants)
+        self.widened = frozenset(checks.scope(w) for w in self.widened)
         self.cpus = [Cpu(i) for i in range(self.ncpus)]
         pgd = self.alloc_pt("pgd")
         pgd.state = PtState.LINKED
@@ -104,6 +120,13 @@ class Kernel:
         self._next_pfn += 1
         self.pages[pfn] = "allocated"
         return pfn
+
+    def new_policy(self, mode: str) -> Mempolicy:
+        """``mpol_new()``/``mpol_dup()``: a policy object of its own."""
+        pol = Mempolicy(self._next_policy, mode)
+        self._next_policy += 1
+        self.policies[pol.id] = pol
+        return pol
 
     def new_anon_vma(self) -> int:
         self._next_anon += 1
@@ -144,18 +167,23 @@ class Kernel:
         for v in self.mm.mmap:
             if v.vm_start < end and start < v.vm_end:
                 raise ValueError(f"VMA {start:#x}-{end:#x} overlaps vma{v.id}")
+        pol = self.new_policy(policy).id if policy not in (None, MPOL_DEFAULT) else None
         vma = self.new_vma(start, end, flags, self.new_anon_vma() if anon_vma else None,
-                           vm_ops=vm_ops, policy=policy)
+                           vm_ops=vm_ops, policy=pol)
         vma.vm_file = vm_file
         self.mm.mmap.append(vma)
         self.mm.mmap.sort(key=lambda v: v.vm_start)
         return vma
 
     def new_vma(self, start: int, end: int, flags: int, anon_vma: int | None,
-                vm_ops: str | None = None, policy: str | None = None) -> VmAreaStruct:
-        """``vm_area_alloc()``: a VMA not yet in the tree (a writer links it)."""
+                vm_ops: str | None = None, policy: int | None = None,
+                pgoff: int = -1) -> VmAreaStruct:
+        """``vm_area_alloc()``/``vm_area_dup()``: a VMA not yet in the tree (a
+        writer links it).  A policy is duplicated (``vma_dup_policy()``)."""
+        if policy is not None:
+            policy = self.new_policy(self.policies[policy].mode).id
         vma = VmAreaStruct(self._next_vma, start, end, flags, anon_vma=anon_vma,
-                           vm_ops=vm_ops, vm_policy=policy)
+                           vm_ops=vm_ops, vm_policy=policy, vm_pgoff=pgoff)
         self._next_vma += 1
         self.vmas[vma.id] = vma
         return vma
@@ -186,19 +214,52 @@ class Kernel:
         assert pt is not None, f"no {level} table for {address:#x}"
         pt.set(pgtable.index(level, address, self.la57), entry)
 
-    def populate(self, address: int, write: bool | None = None) -> int:
+    def populate(self, address: int, write: bool | None = None, accessed: bool = True) -> int:
         """Set-up: map a fresh anonymous page at ``address``; returns its pfn.
 
         The PTE is writable when the VMA there has VM_WRITE (unless ``write``
         says otherwise), as a past write fault would have left it.
         """
+        vma = self.find_vma_at(address)
+        if vma is not None and vma.vm_ops is None and vma.anon_vma is None:
+            raise ValueError(f"vma{vma.id} has no anon_vma: an anonymous page cannot be "
+                             "mapped there (its first fault would have prepared one)")
         if write is None:
-            vma = self.find_vma_at(address)
             write = bool(vma and vma.vm_flags & 0x2)
         pfn = self.alloc_page()
         self.pages[pfn] = "mapped"
-        self.set_entry(address, "pte", Entry(Kind.PAGE, pfn, write=write, accessed=True))
+        if vma is not None and vma.vm_ops is None:
+            self.rmap[pfn] = (vma.anon_vma, linear_page_index(vma, address))
+        self.set_entry(address, "pte", Entry(Kind.PAGE, pfn, write=write, accessed=accessed))
         return pfn
+
+    def populate_huge(self, address: int, level: str = "pmd") -> int:
+        """Set-up: map a fresh huge page (a THP at pmd level, 1 GiB at pud level)
+        covering ``address``; returns its pfn."""
+        vma = self.find_vma_at(address)
+        base = address & ~((1 << pgtable.SHIFT[level]) - 1)
+        pfn = self.alloc_page()
+        self.pages[pfn] = "mapped"
+        if vma is not None and vma.vm_ops is None:
+            self.rmap[pfn] = (vma.anon_vma, linear_page_index(vma, base))
+        self.set_entry(base, level, Entry(Kind.HUGE, pfn, write=True, accessed=True))
+        return pfn
+
+    def swap_out(self, address: int) -> int:
+        """Set-up: the anonymous page at ``address`` was written to swap
+        (``MADV_PAGEOUT``): its PTE becomes a swap entry; returns the entry."""
+        vma = self.find_vma_at(address)
+        assert vma is not None, f"no VMA at {address:#x}"
+        slot = self._next_swap
+        self._next_swap += 1
+        self.swap[slot] = (vma.anon_vma, linear_page_index(vma, address))
+        old = self.table_for(address, "pte", create=True).get(  # type: ignore[union-attr]
+            pgtable.index("pte", address, self.la57))
+        if old.kind is Kind.PAGE and not old.special:
+            self.pages[old.target] = "freed"  # written out, then reclaimed
+            self.rmap.pop(old.target, None)
+        self.set_entry(address, "pte", Entry(Kind.SWAP, slot))
+        return slot
 
     # --- inspection --------------------------------------------------------
 
@@ -282,7 +343,12 @@ class Kernel:
             if pt.id in self.ptl:
                 s[f"ptl(pt{pt.id})"] = self.ptl[pt.id].snapshot()
         for pfn, state in self.pages.items():
-            s[f"page{pfn}"] = state
+            rm = self.rmap.get(pfn)
+            s[f"page{pfn}"] = state + (f" (rmap av{rm[0]}, index {rm[1]:#x})" if rm else "")
+        for slot, (anon, index) in self.swap.items():
+            s[f"swap{slot}"] = f"in use (av{anon}, index {index:#x})"
+        for pol in self.policies.values():
+            s[f"pol{pol.id}"] = pol.mode + (" freed" if pol.freed else "")
         return s
 
     def state_key(self) -> tuple:
@@ -301,13 +367,16 @@ class Kernel:
             tuple(v.id for v in mm.mmap),
             tuple((v.vm_start, v.vm_end, v.vm_flags, v.vm_page_prot, v.anon_vma, v.vm_ops,
                    v.vm_file,
-                   v.vm_policy, v.vm_pkey, v.vm_sequence.sequence, v.vm_ref_count,
-                   v.vm_detached, v.freed) for v in self.vmas.values()),
+                   v.vm_policy, v.vm_pgoff, v.vm_pkey, v.vm_sequence.sequence,
+                   v.vm_ref_count, v.vm_detached, v.freed) for v in self.vmas.values()),
             tuple((pt.state, tuple(sorted(pt.entries.items())),
                    self.ptl[pt.id].owner if pt.id in self.ptl else None)
                   for pt in self.pt_pages.values()),
             tuple(sorted(self.pages.items())),
-            self.pt_writes,
+            tuple(sorted(self.rmap.items())),
+            tuple(sorted(self.swap.items())),
+            tuple((p.mode, p.freed) for p in self.policies.values()),
+            tuple(self.writes),
             len(self.violations),
         )
 
@@ -320,11 +389,61 @@ class Kernel:
                 f"seq={v.vm_sequence.sequence}"
                 + (" no-anon_vma" if v.anon_vma is None else "")
                 + (f" vm_ops={v.vm_ops}" if v.vm_ops else "")
-                + (f" policy={v.vm_policy}" if v.vm_policy not in (None, MPOL_DEFAULT) else "")
+                + (f" policy={self.policies[v.vm_policy]}" if v.vm_policy is not None else "")
             )
         return "\n".join(lines)
 
     # --- checked accesses ----------------------------------------------------
+
+    def store(self, t: Task, pt: PageTablePage, idx: int, e: Entry) -> None:
+        """Every store into a page-table entry goes through here (``set_pte_at()``,
+        ``ptep_get_and_clear()``, ``pmd_populate()``, ``pmd_clear()`` ...), so the
+        invariants about stores are judged where they happen."""
+        if pt.state is PtState.FREED:
+            self.violate("use-after-free",
+                         f"T{t.tid} writes entry {idx} of freed page table pt{pt.id}")
+        if pt.level == "pte":
+            addr = pt.address_of(idx)
+            ptl = self.ptl[pt.id]
+            if ptl.owner != t.tid:
+                self.violate("pte-lock", f"T{t.tid} writes the pte for {addr:#x} without "
+                                         f"holding {ptl.name}")
+            if e.kind is Kind.PAGE and pt.state is PtState.UNLINKED:
+                self.violate("pte-in-unlinked-table", f"T{t.tid} installs a pte for {addr:#x} "
+                                                      f"into unlinked page table pt{pt.id}")
+            old = pt.get(idx)
+            if (old.kind is Kind.PAGE and not old.special and e.kind is Kind.PAGE
+                    and e.target != old.target and self.pages.get(old.target) == "mapped"):
+                self.violate("pte-overwritten",
+                             f"T{t.tid} overwrites the pte for {addr:#x}, which maps "
+                             f"page{old.target}, with page{e.target}: page{old.target} stays "
+                             "counted as mapped with no pte")
+        pt.set(idx, e)
+
+    def touch(self, start: int, end: int) -> None:
+        """A writer changes what ``[start, end)`` translates to (see ``writes``)."""
+        self.writes.append((start, end))
+
+    def touched_since(self, n: int, address: int) -> bool:
+        """Did a writer touch ``address`` after the first ``n`` writes?"""
+        return any(s <= address < e for s, e in self.writes[n:])
+
+    def page_add_rmap(self, t: Task, pfn: int, anon_vma: int | None, index: int) -> None:
+        """The page is counted as mapped, reachable from ``anon_vma`` at ``index``."""
+        self.pages[pfn] = "mapped"
+        self.rmap[pfn] = (anon_vma, index)
+
+    def free_page(self, t: Task, pfn: int) -> None:
+        """``put_page()`` of the last reference: no PTE may still point to it."""
+        self.pages[pfn] = "freed"
+        self.rmap.pop(pfn, None)
+        for pt in self.pt_pages.values():
+            if pt.state is PtState.FREED:
+                continue
+            for idx, e in pt.entries.items():
+                if e.kind in (Kind.PAGE, Kind.HUGE) and e.target == pfn and not e.special:
+                    self.violate("pte-to-freed-page",
+                                 f"T{t.tid} frees page{pfn}, which pt{pt.id}[{idx}] still maps")
 
     def read_entry(self, t: Task, pt: PageTablePage, idx: int) -> Entry:
         """Read an entry, flagging a read of a freed page-table page."""

@@ -1,9 +1,12 @@
 """``mm/memory.c``: the fault handlers, classic and speculative.
 
-Read top to bottom beside the C.  Each ``yield`` is one step another CPU can
-interleave with; between two yields a task only computes on its own stack.
-``t.check(NAME, cond)`` is one of the registered checks (``checks.py``): it
-returns whether the check fires, and a mutant can switch it off.
+Read top to bottom beside the C (``kernel/patches/``, applied to 6.1).  Each
+``yield`` is one step another CPU can interleave with; between two yields a task
+only computes on its own stack.  ``t.check(C.NAME, cond)`` is one of the
+registered guards (``checks.py``): it returns whether the guard fires, and a
+mutant can switch it off; ``t.branch(...)`` is a test that picks one of two
+normal ways on.  Each guard site carries a one-line comment: what goes wrong
+without it.
 
 The speculative path (``handle_speculative_fault``) takes no ``mmap_sem``.  It
 takes a reference on the VMA, samples its sequence count, reads what it needs
@@ -17,13 +20,14 @@ from __future__ import annotations
 
 from . import checks as C
 from . import pgtable
-from .bug import NotModelled, oops
+from .bug import BUG_ON, NotModelled, oops
 from .internal import vma_has_changed
 from .locking import spin_lock, spin_trylock, spin_unlock
-from .mempolicy import __get_vma_policy, get_task_policy
+from .mempolicy import __get_vma_policy, get_task_policy, vma_alloc_folio
 from .mm_types import (
     FAULT_FLAG_ALLOW_RETRY,
     FAULT_FLAG_INSTRUCTION,
+    FAULT_FLAG_INTERRUPTIBLE,
     FAULT_FLAG_KILLABLE,
     FAULT_FLAG_REMOTE,
     FAULT_FLAG_SPECULATIVE,
@@ -32,10 +36,13 @@ from .mm_types import (
     VM_EXEC,
     VM_FAULT_OOM,
     VM_FAULT_RETRY,
+    VM_FAULT_SIGBUS,
     VM_FAULT_SIGSEGV,
+    VM_FAULT_WRITE,
     VM_GROWSDOWN,
     VM_GROWSUP,
     VM_READ,
+    VM_SHARED,
     VM_UFFD_MISSING,
     VM_WRITE,
     MmStruct,
@@ -43,10 +50,12 @@ from .mm_types import (
     VmFault,
     fault_str,
     flags_str,
+    linear_page_index,
 )
 from .mmap import get_vma, put_vma
+from .mmu_context import arch_vma_access_permitted
 from .pgtable import Entry, Kind, PageTablePage, PtState
-from .rmap import anon_vma_prepare
+from .rmap import anon_vma_prepare, page_add_anon_rmap, page_add_new_anon_rmap
 from .seqlock import raw_read_seqcount, read_seqcount_retry
 from .smp import local_irq_disable, local_irq_enable
 from .task import Gen, Src, Task
@@ -62,26 +71,8 @@ def _spec(vmf: VmFault) -> bool:
     return bool(vmf.flags & FAULT_FLAG_SPECULATIVE)
 
 
-def _write_entry(t: Task, pt: PageTablePage, idx: int, e: Entry) -> None:
-    """A store into a page-table page, flagging stores into dead tables."""
-    if pt.state is PtState.FREED:
-        t.kernel.violate("use-after-free",
-                         f"T{t.tid} writes entry {idx} of freed page table pt{pt.id}")
-    pt.set(idx, e)
-
-
-def _install_pte(t: Task, pt: PageTablePage, idx: int, e: Entry) -> None:
-    """A fault stores a present PTE: the moment the invariants about PTEs are
-    judged (see invariants.py for why not as a global per-step predicate)."""
-    k = t.kernel
-    if pt.state is PtState.UNLINKED:
-        k.violate("pte-in-unlinked-table", f"T{t.tid} installs a pte for "
-                  f"{pt.address_of(idx):#x} into unlinked page table pt{pt.id}")
-    ptl = k.ptl.get(pt.id)
-    if ptl is not None and ptl.owner != t.tid:
-        k.violate("pte-lock", f"T{t.tid} writes the pte for {pt.address_of(idx):#x} without "
-                              f"holding {ptl.name}")
-    _write_entry(t, pt, idx, e)
+def _av(anon: int | None) -> str:
+    return "NULL" if anon is None else f"av{anon}"
 
 
 # --- the PTE lock helpers -----------------------------------------------------
@@ -91,90 +82,114 @@ def pte_spinlock(t: Task, vmf: VmFault) -> Gen:
     """Lock the PTE ``vmf->pte`` points to; speculatively, only if still valid."""
     fn = "pte_spinlock"
     k = t.kernel
-    pte_pt, _ = vmf.pte  # type: ignore[misc]
     if not _spec(vmf):
-        vmf.ptl = k.ptl[pte_pt.id]
+        yield t.at(_s(fn, "vmf->ptl = pte_lockptr(vmf->vma->vm_mm, vmf->pmd);"))
+        pmdval = k.read_entry(t, *vmf.pmd)  # type: ignore[misc]
+        _, vmf.ptl = k.pte_lockptr(t, pmdval, "pte_lockptr()")
+        t.did(f"reads pmd = {pmdval}: the PTE lock is {vmf.ptl.name}")
         yield from spin_lock(t, vmf.ptl, _s(fn, "spin_lock(vmf->ptl);"))
         return True
     # IRQs off: from here on the page tables cannot be freed under us.
     yield from local_irq_disable(t, _s(fn, "local_irq_disable();"))
-    ret = False
-    if (yield from _lock_checks(t, vmf, fn, "spinlock")):
-        ret = True
-    yield from local_irq_enable(t, _s(fn, "local_irq_enable();"))
-    return ret
+    ok = yield from _lock_checks(t, vmf, fn, SPINLOCK)
+    yield from local_irq_enable(t, _s(fn, "local_irq_enable();", after="out:"))
+    return ok
 
 
 def pte_map_lock(t: Task, vmf: VmFault) -> Gen:
     """Map and lock the PTE for ``vmf->address``; speculatively, only if valid."""
     fn = "pte_map_lock"
-    k = t.kernel
-    pmd_pt, pmd_idx = vmf.pmd  # type: ignore[misc]
     if not _spec(vmf):
-        yield t.at(_s(fn, "vmf->pte = pte_offset_map_lock(vmf->vma->vm_mm, vmf->pmd,"),
-                   enabled=lambda: _ptl_free(k, pmd_pt, pmd_idx),
-                   waits_for="PTE lock")
-        e = k.read_entry(t, pmd_pt, pmd_idx)
-        pte_pt, vmf.ptl = k.pte_lockptr(t, e, "pte_offset_map_lock()")
-        vmf.ptl.owner = t.tid
-        vmf.pte = (pte_pt, pgtable.index("pte", vmf.address, k.la57))
-        t.did(f"maps pt{pte_pt.id} and takes {vmf.ptl.name}")
+        yield from pte_offset_map_lock(
+            t, vmf, _s(fn, "vmf->pte = pte_offset_map_lock(vmf->vma->vm_mm, vmf->pmd,"))
         return True
     yield from local_irq_disable(t, _s(fn, "local_irq_disable();"))
-    ret = (yield from _lock_checks(t, vmf, fn, "maplock"))
-    yield from local_irq_enable(t, _s(fn, "local_irq_enable();"))
-    return ret
+    ok = yield from _lock_checks(t, vmf, fn, MAPLOCK)
+    yield from local_irq_enable(t, _s(fn, "local_irq_enable();", after="out:"))
+    return ok
+
+
+def pte_offset_map_lock(t: Task, vmf: VmFault, src: Src) -> Gen:
+    """``vmf->pte = pte_offset_map_lock(mm, vmf->pmd, address, &vmf->ptl)``: read
+    *vmf->pmd, map the PTE and take its lock, waiting while it is held.  Only safe
+    where nothing can free the page tables (``mmap_sem`` held): it reads the pmd
+    with IRQs on and validates nothing."""
+    k = t.kernel
+    pmd_pt, pmd_idx = vmf.pmd  # type: ignore[misc]
+    yield t.at(src, enabled=lambda: _ptl_free(k, pmd_pt, pmd_idx), waits_for="the PTE lock")
+    e = k.read_entry(t, pmd_pt, pmd_idx)
+    pte_pt, vmf.ptl = k.pte_lockptr(t, e, "pte_offset_map_lock()")
+    vmf.ptl.owner = t.tid
+    vmf.pte = (pte_pt, pgtable.index("pte", vmf.address, k.la57))
+    t.did(f"reads *vmf->pmd: {e}; maps pt{pte_pt.id} and takes {vmf.ptl.name}")
 
 
 def _ptl_free(k, pmd_pt: PageTablePage, pmd_idx: int) -> bool:
     """Can pte_offset_map_lock() take the PTE lock now?  (No table under the
     pmd: nothing to wait for; the step then finds that out.)"""
     e = pmd_pt.get(pmd_idx)
-    return e.kind is not Kind.TABLE or k.ptl[e.target].free()
+    return e.kind is not Kind.TABLE or e.target not in k.ptl or k.ptl[e.target].free()
 
 
-#: The guards of each lock helper, in the order they are made.
-_LOCK_CHECKS = {
-    "spinlock": (C.SPINLOCK_VMA_CHANGED, C.SPINLOCK_PMD_SAME, C.SPINLOCK_TRYLOCK,
-                 C.SPINLOCK_VMA_CHANGED_LOCKED),
-    "maplock": (C.MAPLOCK_VMA_CHANGED, C.MAPLOCK_PMD_SAME, C.MAPLOCK_TRYLOCK,
-                C.MAPLOCK_VMA_CHANGED_LOCKED),
-}
+#: The guards of each lock helper, in the order they are made, and the C of the
+#: steps that differ between the two.
+SPINLOCK = {"checks": (C.SPINLOCK_VMA_CHANGED, C.SPINLOCK_PMD_SAME, C.SPINLOCK_TRYLOCK,
+                       C.SPINLOCK_VMA_CHANGED_LOCKED),
+            "lockptr": "vmf->ptl = pte_lockptr(vmf->vma->vm_mm, &pmdval);",
+            "trylock": "if (unlikely(!spin_trylock(vmf->ptl))) {",
+            "unlock": "spin_unlock(vmf->ptl);"}
+MAPLOCK = {"checks": (C.MAPLOCK_VMA_CHANGED, C.MAPLOCK_PMD_SAME, C.MAPLOCK_TRYLOCK,
+                      C.MAPLOCK_VMA_CHANGED_LOCKED),
+           "lockptr": "ptl = pte_lockptr(vmf->vma->vm_mm, &pmdval);",
+           "trylock": "if (unlikely(!spin_trylock(ptl))) {",
+           "unlock": "pte_unmap_unlock(pte, ptl);"}
 
 
-def _lock_checks(t: Task, vmf: VmFault, fn: str, prefix: str) -> Gen:
-    """The part both lock helpers share, in the seed's order, IRQs off."""
+def _lock_checks(t: Task, vmf: VmFault, fn: str, helper: dict) -> Gen:
+    """The part both lock helpers share, in the C's order, IRQs off."""
     k = t.kernel
-    ck = _LOCK_CHECKS[prefix]
-    if t.check(ck[0],
-               (yield from vma_has_changed(t, vmf, _s(fn, "if (vma_has_changed(vmf))",
-                                                     after="local_irq_disable();")))):
+    vma_changed, pmd_same, trylock, vma_changed_locked = helper["checks"]
+    # Without it: munmap() may have freed the page tables before IRQs went off,
+    # and everything below reads them.
+    if t.check(vma_changed, (yield from vma_has_changed(
+            t, vmf, _s(fn, "if (vma_has_changed(vmf)) {", after="local_irq_disable();")))):
         return False
-    # Is the pmd still the one the walk saw?  A THP collapse replaces it.
     pmd_pt, pmd_idx = vmf.pmd  # type: ignore[misc]
     yield t.at(_s(fn, "pmdval = READ_ONCE(*vmf->pmd);"))
     pmdval = k.read_entry(t, pmd_pt, pmd_idx)
-    t.did(f"re-reads pmd = {pmdval} (walk saw {vmf.orig_pmd})")
-    if t.check(ck[1], not pgtable.pmd_same(pmdval, vmf.orig_pmd)):
+    t.did(f"reads *vmf->pmd: {pmdval} (the walk saw {vmf.orig_pmd})")
+    # Without it: khugepaged may have emptied the pmd (collapse): the lock and
+    # the PTE below would be computed from an entry that is no table.
+    if t.check(pmd_same, not pgtable.pmd_same(pmdval, vmf.orig_pmd),
+               f"the walk saw {vmf.orig_pmd}"):
         return False
-    pte_pt, ptl = k.pte_lockptr(t, vmf.orig_pmd, "pte_lockptr()")  # type: ignore[arg-type]
-    trysrc = (_s(fn, "if (unlikely(!spin_trylock(vmf->ptl)))") if prefix == "spinlock"
-              else _s(fn, "if (unlikely(!spin_trylock(ptl))) {"))
+    # The lock is found through pmdval, not *vmf->pmd again: the pmd may be
+    # emptied right after the test above (the port's fix, found by this model).
+    yield t.at(_s(fn, helper["lockptr"]))
+    pte_pt, ptl = k.pte_lockptr(t, pmdval, "pte_lockptr()")
+    if pte_pt.state is PtState.FREED:
+        k.violate("use-after-free", f"T{t.tid} reads the PTE lock in freed page table "
+                                    f"pt{pte_pt.id}")
+    t.did(f"the PTE lock of pt{pte_pt.id} is {ptl.name}")
+    trysrc = _s(fn, helper["trylock"])
     if k.mutated(C.TRYLOCK_IS_LOCK):
         yield from spin_lock(t, ptl, trysrc)
         got = True
     else:
         got = yield from spin_trylock(t, ptl, trysrc)
-    if t.check(ck[2], not got, "" if got else f"{ptl.name} is busy"):
+    # Without it: the holder may be waiting, lock held, for this CPU to answer a
+    # TLB-flush IPI, which it cannot with IRQs off.
+    if t.check(trylock, not got, "" if got else f"{ptl.name} is busy"):
         return False
-    if not got:  # the trylock check was mutated away: carry on without the lock
-        t.note("(mutant) proceeds without holding the PTE lock")
+    if not got:
+        t.note("the fault goes on without the PTE lock")
     changed = yield from vma_has_changed(t, vmf, _s(fn, "if (vma_has_changed(vmf)) {",
-                                                    after=trysrc.snippet))
-    if t.check(ck[3], changed):
+                                                    after=helper["trylock"]))
+    # Without it: a writer that changed the VMA after the first test and before
+    # the lock will not see this PTE (mprotect, munmap, mremap have passed by).
+    if t.check(vma_changed_locked, changed):
         if got:
-            yield from spin_unlock(t, ptl, _s(fn, "pte_unmap_unlock(pte, ptl);")
-                                   if prefix == "maplock" else _s(fn, "spin_unlock(vmf->ptl);"))
+            yield from spin_unlock(t, ptl, _s(fn, helper["unlock"], after=helper["trylock"]))
         return False
     vmf.ptl = ptl
     vmf.pte = (pte_pt, pgtable.index("pte", vmf.address, k.la57))
@@ -186,7 +201,7 @@ def pte_unmap_unlock(t: Task, vmf: VmFault, src: Src) -> Gen:
     yield from spin_unlock(t, vmf.ptl, src)
 
 
-# --- handle_pte_fault and the anonymous fault ----------------------------------
+# --- handle_pte_fault ----------------------------------------------------------
 
 
 def handle_pte_fault(t: Task, vmf: VmFault) -> Gen:
@@ -194,82 +209,86 @@ def handle_pte_fault(t: Task, vmf: VmFault) -> Gen:
     k = t.kernel
     pmd_pt, pmd_idx = vmf.pmd  # type: ignore[misc]
     if _spec(vmf):
-        # IRQs are on again since the walk: munmap() may have freed the pmd's
-        # table already.  Only with IRQs off and the VMA unchanged is *vmf->pmd
-        # still memory we may read (the seed read it here with IRQs on).
         if not (yield from _spf_pmd_stable(t, vmf)):
             return VM_FAULT_RETRY
+        # vmf->pte and vmf->orig_pte come from the walk.
     else:
-        yield t.at(_s(fn, "if (unlikely(pmd_none(*vmf->pmd))) {"))
+        yield t.at(_s(fn, "} else if (unlikely(pmd_none(*vmf->pmd))) {"))
         pmdval = k.read_entry(t, pmd_pt, pmd_idx)
-        t.did(f"reads pmd = {pmdval}")
-    if not _spec(vmf) and pgtable.pmd_none(pmdval):
-        vmf.pte = None
-    elif not _spec(vmf):
-        if pmdval.kind is not Kind.TABLE:
-            # pmd_devmap_trans_unstable(): a huge pmd appeared (THP): return and
-            # let the access fault again, to be handled at the pmd level.
-            t.refault = True
-            return 0
-        pte_pt = k.pt_pages[pmdval.target]
-        idx = pgtable.index("pte", vmf.address, k.la57)
-        yield t.at(_s(fn, "vmf->orig_pte = *vmf->pte;"))
-        vmf.orig_pte = k.read_entry(t, pte_pt, idx)
-        vmf.pte = (pte_pt, idx)
-        t.did(f"reads pte = {vmf.orig_pte}")
-        if pgtable.pte_none(vmf.orig_pte):
+        t.did(f"reads *vmf->pmd: {pmdval}")
+        if pgtable.pmd_none(pmdval):
             vmf.pte = None
-    # Speculatively, vmf->pte and vmf->orig_pte come from the walk.
+        else:
+            if pmdval.kind is not Kind.TABLE:
+                # pmd_devmap_trans_unstable(): a huge pmd appeared (THP): return
+                # and let the access fault again, to be handled at the pmd level.
+                t.refault = True
+                return 0
+            pte_pt = k.table_of(t, pmdval, "pte_offset_map(vmf->pmd, vmf->address)")
+            idx = pgtable.index("pte", vmf.address, k.la57)
+            yield t.at(_s(fn, "vmf->orig_pte = *vmf->pte;"))
+            vmf.orig_pte = k.read_entry(t, pte_pt, idx)
+            vmf.pte = (pte_pt, idx)
+            t.did(f"reads the pte: {vmf.orig_pte}")
+            if pgtable.pte_none(vmf.orig_pte):
+                vmf.pte = None
     if vmf.pte is None:
         vma = vmf.vma
         assert vma is not None
         if vma.vm_ops is None:  # vma_is_anonymous()
             return (yield from do_anonymous_page(t, vmf))
-        if t.check(C.HPF_NO_DO_FAULT, _spec(vmf), "do_fault() may drop mmap_sem"):
+        # Without it: do_fault() calls vm_ops->fault(), which may sleep, drop
+        # mmap_sem (not held) or expect it held.
+        if t.check(C.HPF_NO_DO_FAULT, _spec(vmf), "a file fault, not speculatively"):
             return VM_FAULT_RETRY
         return (yield from do_fault(t, vmf))
     assert vmf.orig_pte is not None
     if not pgtable.pte_present(vmf.orig_pte):
-        if t.check(C.HPF_NO_SWAP, _spec(vmf), "no swap-in speculatively"):
+        # Without it: do_swap_page() reads *vmf->pmd and takes the PTE lock with
+        # IRQs on, where munmap() may free the tables, and validates nothing.
+        if t.check(C.HPF_NO_SWAP, _spec(vmf), "a swap-in, not speculatively"):
             return VM_FAULT_RETRY
         return (yield from do_swap_page(t, vmf))
     if not (yield from pte_spinlock(t, vmf)):
         return VM_FAULT_RETRY
     entry = vmf.orig_pte
     pte_pt, idx = vmf.pte
-    yield t.at(_s(fn, "if (unlikely(!pte_same(*vmf->pte, entry)))"))
+    yield t.at(_s(fn, "if (unlikely(!pte_same(*vmf->pte, entry))) {"))
     cur = k.read_entry(t, pte_pt, idx)
     same = pgtable.pte_same(cur, entry)
-    t.did(f"re-reads pte = {cur}: " + ("unchanged" if same else "changed, nothing to do"))
+    t.did(f"re-reads the pte: {cur}: " + ("unchanged" if same else "changed: nothing to do"))
     if same:
         if vmf.flags & FAULT_FLAG_WRITE:
             if not pgtable.pte_write(entry):
-                if t.check(C.HPF_NO_WP, _spec(vmf), "no copy-on-write speculatively"):
+                # Without it: copy-on-write drops the PTE lock and re-takes it with
+                # pte_offset_map_lock() (IRQs on, no re-validation), and the new
+                # page's rmap is computed from the live VMA.
+                if t.check(C.HPF_NO_WP, _spec(vmf), "copy-on-write, not speculatively"):
                     yield from pte_unmap_unlock(t, vmf, _s(
                         fn, "pte_unmap_unlock(vmf->pte, vmf->ptl);",
                         after="if (!pte_write(entry)) {"))
                     return VM_FAULT_RETRY
                 return (yield from do_wp_page(t, vmf))
-            entry = Entry(entry.kind, entry.target, entry.write, entry.user, entry.accessed,
-                          True, entry.special)
-        entry = Entry(entry.kind, entry.target, entry.write, entry.user, True,
-                      entry.dirty, entry.special)
+            entry = entry.with_(dirty=True)  # pte_mkdirty()
+        entry = entry.with_(accessed=True)  # pte_mkyoung()
         yield t.at(_s(fn, "if (ptep_set_access_flags(vmf->vma, vmf->address, vmf->pte, entry,"))
-        _install_pte(t, pte_pt, idx, entry)
-        t.did(f"sets access flags: pte = {entry}")
+        k.store(t, pte_pt, idx, entry)
+        t.did(f"sets the accessed/dirty bits: pte = {entry}")
     yield from pte_unmap_unlock(t, vmf, _s(fn, "pte_unmap_unlock(vmf->pte, vmf->ptl);",
                                            after="unlock:"))
     return 0
 
 
 def _spf_pmd_stable(t: Task, vmf: VmFault) -> Gen:
-    """Speculative half of handle_pte_fault's pmd test, made safe: IRQs off,
-    VMA unchanged, then read the pmd.  Empty means the pte table went away or a
-    THP collapse is under way: retry under mmap_sem."""
+    """The speculative branch at the top of handle_pte_fault(): IRQs off, VMA
+    unchanged, then read the pmd.  Empty means the pte table went away or a THP
+    collapse is under way: retry under mmap_sem."""
     fn = "handle_pte_fault"
     k = t.kernel
     pmd_pt, pmd_idx = vmf.pmd  # type: ignore[misc]
     yield from local_irq_disable(t, _s(fn, "local_irq_disable();"))
+    # Without it: IRQs were on since the walk, so munmap() may have freed the
+    # pmd's table: *vmf->pmd below would read freed memory (the seed did).
     if t.check(C.HPF_VMA_CHANGED,
                (yield from vma_has_changed(t, vmf, _s(fn, "if (vma_has_changed(vmf)) {")))):
         yield from local_irq_enable(t, _s(fn, "local_irq_enable();",
@@ -277,10 +296,14 @@ def _spf_pmd_stable(t: Task, vmf: VmFault) -> Gen:
         return False
     yield t.at(_s(fn, "pmdval = READ_ONCE(*vmf->pmd);"))
     pmdval = k.read_entry(t, pmd_pt, pmd_idx)
-    t.did(f"reads pmd = {pmdval}")
+    t.did(f"reads *vmf->pmd: {pmdval}")
     yield from local_irq_enable(t, _s(fn, "local_irq_enable();",
                                       after="pmdval = READ_ONCE(*vmf->pmd);"))
-    return not t.check(C.HPF_PMD_NONE, pgtable.pmd_none(pmdval), "pmd emptied since the walk")
+    # Without it: the fault would go on with a pte table the pmd no longer holds.
+    return not t.check(C.HPF_PMD_NONE, pgtable.pmd_none(pmdval), "the pmd was emptied")
+
+
+# --- page-table allocation (classic only) -----------------------------------------
 
 
 def pte_alloc(t: Task, mm: MmStruct, vmf: VmFault) -> Gen:
@@ -289,7 +312,7 @@ def pte_alloc(t: Task, mm: MmStruct, vmf: VmFault) -> Gen:
     pmd_pt, pmd_idx = vmf.pmd  # type: ignore[misc]
     yield t.at(_s("do_anonymous_page", "if (pte_alloc(vma->vm_mm, vmf->pmd))"))
     e = k.read_entry(t, pmd_pt, pmd_idx)
-    t.did(f"pte_alloc(): pmd = {e}")
+    t.did(f"pte_alloc() reads the pmd: {e}")
     if not pgtable.pmd_none(e):
         return True
     return (yield from __pXd_alloc(t, mm, pmd_pt, pmd_idx, "pte", vmf.address))
@@ -316,18 +339,21 @@ def __pXd_alloc(t: Task, mm: MmStruct, parent: PageTablePage, idx: int, level: s
     yield t.at(Src(F, "pmd_install", "pmd_populate(mm, pmd, *pte);") if level == "pte"
                else _s(fn, populate[level]))
     if parent.get(idx).kind is Kind.NONE:
-        _write_entry(t, parent, idx, Entry(Kind.TABLE, new.id))
+        k.store(t, parent, idx, Entry(Kind.TABLE, new.id))
         new.state = PtState.LINKED
         if parent.state is not PtState.LINKED:
             k.violate("use-after-free" if parent.state is PtState.FREED else "pgtable-leak",
                       f"T{t.tid} links new table pt{new.id} into {parent.state.value} "
-                         f"table pt{parent.id}")
+                      f"table pt{parent.id}")
         t.did(f"links new {level} table pt{new.id} at pt{parent.id}[{idx}]")
     else:
         new.state = PtState.FREED
         t.did(f"pt{parent.id}[{idx}] was populated meanwhile; frees pt{new.id}")
     yield from spin_unlock(t, mm.page_table_lock, unlock)
     return True
+
+
+# --- do_anonymous_page ------------------------------------------------------------
 
 
 def do_anonymous_page(t: Task, vmf: VmFault) -> Gen:
@@ -341,7 +367,9 @@ def do_anonymous_page(t: Task, vmf: VmFault) -> Gen:
     k = t.kernel
     vma = vmf.vma
     assert vma is not None
-    # Speculatively the walk found a pte table and pte_map_lock() re-checks it
+    if vmf.vma_flags & VM_SHARED:  # File mapping without ->vm_ops?
+        return VM_FAULT_SIGBUS
+    # Speculatively the walk found the pte table and pte_map_lock() re-checks it
     # with IRQs off; allocating one here could link it into a table munmap()
     # just unlinked (the seed still called pte_alloc() on this path).
     if not t.branch(C.ANON_NO_PTE_ALLOC, _spec(vmf),
@@ -353,69 +381,96 @@ def do_anonymous_page(t: Task, vmf: VmFault) -> Gen:
         yield t.at(_s(fn, "if (unlikely(pmd_trans_unstable(vmf->pmd)))"))
         e = k.read_entry(t, pmd_pt, pmd_idx)
         unstable = e.kind is not Kind.TABLE
-        t.did(f"pmd = {e}" + (": unstable, return and refault" if unstable else ": stable"))
+        t.did(f"reads the pmd: {e}" + (": unstable, return and refault" if unstable
+                                       else ": a table"))
         if unstable:
             t.refault = True
             return 0
     if not vmf.flags & FAULT_FLAG_WRITE:
-        entry = Entry(Kind.PAGE, 0, write=False, special=True)  # my_zero_pfn()
-        if not (yield from pte_map_lock(t, vmf)):
-            return VM_FAULT_RETRY
-        if not (yield from _pte_still_none(t, vmf, fn, "my_zero_pfn(vmf->address)")):
-            yield from pte_unmap_unlock(t, vmf, _s(fn, "pte_unmap_unlock(vmf->pte, vmf->ptl);",
-                                                   after="unlock:"))
-            return 0
-        # The speculative path refused VM_UFFD_MISSING at its start; if the range
-        # was registered since, ignore it this once.
-        if t.branch(C.ANON_UFFD_ZERO, _spec(vmf),
-                    "speculative: goto setpte (no userfaultfd_missing() test)",
-                    "classic: test userfaultfd_missing() under the PTE lock"):
-            return (yield from _setpte(t, vmf, entry))
-        if (yield from _userfaultfd_missing(t, vma, fn)):
-            return (yield from handle_userfault(t, vmf))
-        return (yield from _setpte(t, vmf, entry))
+        return (yield from _zero_page(t, vmf))
     # Allocate our own private page (its reverse mapping needs an anon_vma).
-    # Speculatively the anon_vma was there at the start; preparing a new one
-    # would need mmap_lock.
     if _spec(vmf):
         yield t.at(_s(fn, "if (unlikely(!READ_ONCE(vma->anon_vma))) {"))
         k.use_vma(t, vma)
         anon = vma.anon_vma
-        t.did(f"vma->anon_vma = {f'av{anon}' if anon is not None else 'NULL'}")
+        t.did(f"reads vma->anon_vma: {_av(anon)}")
+        # Without it: an anon_vma reset since the start (MREMAP_DONTUNMAP) would
+        # need preparing again, which needs mmap_sem.
         if t.check(C.ANON_NO_ANON_VMA, anon is None):
             return VM_FAULT_RETRY
     elif not (yield from anon_vma_prepare(t, vma)):
         return VM_FAULT_OOM
-    yield t.at(_s(fn, "page = alloc_zeroed_user_highpage_movable(vma, vmf->address);"))
-    pfn = k.alloc_page()
-    t.did(f"allocates page{pfn}")
+    yield t.at(_s(fn, "page = alloc_zeroed_user_highpage_movable(vma, vmf->address);"),
+               local=True)
+    t.did("alloc_zeroed_user_highpage_movable(): vma_alloc_folio() picks the node")
+    pfn = yield from vma_alloc_folio(t, vma, vmf.address)
     write = bool(vmf.vma_flags & VM_WRITE)
-    entry = Entry(Kind.PAGE, pfn, write=write, accessed=True, dirty=write)
+    entry = Entry(Kind.PAGE, pfn, write=write, dirty=write)  # mk_pte(), pte_mkwrite()
+    anon_vma, index = None, 0
+    if _spec(vmf):
+        # What the rmap needs is read before pte_map_lock()'s last check vouches
+        # for it: a split after that check does not take the PTE lock.
+        yield t.at(_s(fn, "anon_vma = READ_ONCE(vma->anon_vma);"))
+        k.use_vma(t, vma)
+        anon_vma = vma.anon_vma
+        t.did(f"reads vma->anon_vma: {_av(anon_vma)}")
+        yield t.at(_s(fn, "index = linear_page_index(vma, vmf->address);"))
+        k.use_vma(t, vma)
+        index = linear_page_index(vma, vmf.address)
+        t.did(f"reads vma->vm_start, vma->vm_pgoff: index = {index:#x}")
     if not (yield from pte_map_lock(t, vmf)):
         yield from _release(t, pfn, "release_unlocked:")
         return VM_FAULT_RETRY
-    if not (yield from _pte_still_none(t, vmf, fn, "goto release_unlocked;")):
+    if not (yield from _pte_still_none(t, vmf, "goto release_unlocked;")):
         yield from _release(t, pfn, "release:")
         yield from pte_unmap_unlock(t, vmf, _s(fn, "pte_unmap_unlock(vmf->pte, vmf->ptl);",
                                                after="unlock:"))
         return 0
-    uffd = False
-    if not t.branch(C.ANON_UFFD, _spec(vmf),
-                    "speculative: no userfaultfd_missing() test",
+    if not t.branch(C.ANON_UFFD, _spec(vmf), "speculative: no userfaultfd_missing() test",
                     "classic: test userfaultfd_missing() under the PTE lock"):
-        uffd = yield from _userfaultfd_missing(t, vma, fn)
-    if uffd:
-        ret = yield from handle_userfault(t, vmf)
-        k.pages[pfn] = "freed"  # put_page(page) before handle_userfault()
-        return ret
+        if (yield from _userfaultfd_missing(t, vma, C.ANON_UFFD.snippet)):
+            k.free_page(t, pfn)  # put_page(page) before handle_userfault()
+            return (yield from handle_userfault(t, vmf))
+    if _spec(vmf):
+        yield t.at(_s(fn, "__page_add_new_anon_rmap(page, anon_vma, index);"))
+        BUG_ON(anon_vma is None, "__page_add_new_anon_rmap() with anon_vma == NULL: "
+                                 "BUG_ON(!anon_vma) in __page_set_anon_rmap()")
+        k.page_add_rmap(t, pfn, anon_vma, index)
+        t.did(f"page{pfn}: rmap av{anon_vma}, index {index:#x} (read before the last check)")
+    else:
+        yield from page_add_new_anon_rmap(t, pfn, vma, vmf.address,
+                                          _s(fn, "page_add_new_anon_rmap(page, vma, "
+                                                 "vmf->address);"))
+    return (yield from _setpte(t, vmf, entry))
+
+
+def _zero_page(t: Task, vmf: VmFault) -> Gen:
+    """The read branch of do_anonymous_page(): map the shared zero page."""
+    fn = "do_anonymous_page"
+    vma = vmf.vma
+    assert vma is not None
+    entry = Entry(Kind.PAGE, 0, write=False, special=True)  # pte_mkspecial(my_zero_pfn)
+    if not (yield from pte_map_lock(t, vmf)):
+        return VM_FAULT_RETRY
+    if not (yield from _pte_still_none(t, vmf, "entry = pte_mkspecial(pfn_pte(my_zero_pfn(")):
+        yield from pte_unmap_unlock(t, vmf, _s(fn, "pte_unmap_unlock(vmf->pte, vmf->ptl);",
+                                               after="unlock:"))
+        return 0
+    # The speculative path refused VM_UFFD_MISSING at its start; a registration
+    # since is ordered after this fault.
+    if t.branch(C.ANON_UFFD_ZERO, _spec(vmf),
+                "speculative: goto setpte (no userfaultfd_missing() test)",
+                "classic: test userfaultfd_missing() under the PTE lock"):
+        return (yield from _setpte(t, vmf, entry))
+    if (yield from _userfaultfd_missing(t, vma, "if (userfaultfd_missing(vma)) {")):
+        return (yield from handle_userfault(t, vmf))
     return (yield from _setpte(t, vmf, entry))
 
 
 def _release(t: Task, pfn: int, label: str) -> Gen:
     """``release: put_page(page)``: the page we allocated is not used."""
-    yield t.at(_s("do_anonymous_page", "put_page(page);", after="release:") if label == "release:"
-               else _s("do_anonymous_page", "put_page(page);", after="release_unlocked:"))
-    t.kernel.pages[pfn] = "freed"
+    yield t.at(_s("do_anonymous_page", "put_page(page);", after=label))
+    t.kernel.free_page(t, pfn)
     t.did(f"frees page{pfn}: not mapped")
 
 
@@ -423,19 +478,20 @@ def vma_mm(k) -> MmStruct:
     return k.mm
 
 
-def _pte_still_none(t: Task, vmf: VmFault, fn: str, after: str = "") -> Gen:
-    yield t.at(_s(fn, "if (!pte_none(*vmf->pte))", after=after) if fn == "do_anonymous_page"
-               else Src(F, "finish_fault", "if (likely(!vmf_pte_changed(vmf))) {"))
+def _pte_still_none(t: Task, vmf: VmFault, after: str = "") -> Gen:
+    yield t.at(_s("do_anonymous_page", "if (!pte_none(*vmf->pte)) {", after=after))
     pte_pt, idx = vmf.pte  # type: ignore[misc]
     cur = t.kernel.read_entry(t, pte_pt, idx)
-    t.did(f"pte = {cur}" + ("" if pgtable.pte_none(cur) else ": someone mapped it first"))
+    t.did(f"reads the pte: {cur}" + ("" if pgtable.pte_none(cur)
+                                      else ": someone mapped it first"))
     return pgtable.pte_none(cur)
 
 
-def _userfaultfd_missing(t: Task, vma: VmAreaStruct, fn: str) -> Gen:
-    yield t.at(_s(fn, "if (userfaultfd_missing(vma)) {"))
+def _userfaultfd_missing(t: Task, vma: VmAreaStruct, snippet: str) -> Gen:
+    yield t.at(_s("do_anonymous_page", snippet))
+    t.kernel.use_vma(t, vma)
     missing = bool(vma.vm_flags & VM_UFFD_MISSING)
-    t.did("userfaultfd_missing(): " + ("yes" if missing else "no"))
+    t.did("reads vma->vm_flags: userfaultfd_missing() is " + ("true" if missing else "false"))
     return missing
 
 
@@ -443,9 +499,8 @@ def handle_userfault(t: Task, vmf: VmFault) -> Gen:
     """Hand the fault to user space.  It releases ``mmap_sem`` while it waits —
     which is only legal for a fault that holds it."""
     yield t.at(Src("fs/userfaultfd.c", "handle_userfault", "mmap_read_unlock(mm);"))
-    pte_pt, _ = vmf.pte  # type: ignore[misc]
     if vmf.ptl is not None and vmf.ptl.owner == t.tid:
-        vmf.ptl.owner = None
+        vmf.ptl.owner = None  # pte_unmap_unlock() before the call
     if not vma_mm(t.kernel).mmap_sem.held_by(t.tid):
         t.kernel.violate("spf-holds-mmap_sem",
                          f"T{t.tid} calls handle_userfault(), which drops mmap_sem, without it")
@@ -454,6 +509,7 @@ def handle_userfault(t: Task, vmf: VmFault) -> Gen:
 
 
 def _setpte(t: Task, vmf: VmFault, entry: Entry) -> Gen:
+    """``setpte: set_pte_at(...)``, then ``unlock:``."""
     fn = "do_anonymous_page"
     k = t.kernel
     pte_pt, idx = vmf.pte  # type: ignore[misc]
@@ -462,32 +518,70 @@ def _setpte(t: Task, vmf: VmFault, entry: Entry) -> Gen:
     if vma is not None and vmf.vma_flags & VM_UFFD_MISSING and vma.vm_flags & VM_UFFD_MISSING:
         k.violate("uffd-bypass", f"T{t.tid} maps {vmf.address:#x} itself although it saw "
                                  "the range registered with userfaultfd")
-    if vma is not None and entry.kind is Kind.PAGE and not entry.special and \
-            vma.anon_vma is None:
-        # __page_set_anon_rmap() BUG()s on a NULL anon_vma: the page would have
-        # no reverse mapping.
-        oops(f"maps an anonymous page into vma{vma.id}, which has no anon_vma: "
-             "BUG_ON(!anon_vma) in __page_set_anon_rmap()")
-    _install_pte(t, pte_pt, idx, entry)
-    if entry.kind is Kind.PAGE and not entry.special:
-        k.pages[entry.target] = "mapped"
+    k.store(t, pte_pt, idx, entry)
     t.did(f"installs pte = {entry} at pt{pte_pt.id}[{idx}]")
     yield from pte_unmap_unlock(t, vmf, _s(fn, "pte_unmap_unlock(vmf->pte, vmf->ptl);",
                                            after="unlock:"))
     return 0
 
 
+# --- swap-in, file faults, copy-on-write (classic; speculative only in mutants) -----
+
+
 def do_swap_page(t: Task, vmf: VmFault) -> Gen:
-    """A PTE that is not present.  Only the degenerate case is modelled: an
-    *empty* PTE taken for a swap entry (what happens if the pte_none() branch is
-    skipped) finds no swap device and returns 0 — the access faults again,
-    forever.  Real swap-in is not modelled."""
-    e = vmf.orig_pte
-    if e is None or e.kind is not Kind.NONE:
-        raise NotModelled("do_swap_page(): swapping in is not modelled")
-    yield t.at(_s("do_swap_page", "si = get_swap_device(entry);"))
-    t.did("swap entry 0: no swap device; return 0 without mapping anything")
-    return 0
+    """Bring a swapped-out anonymous page back (the generic readahead path).
+
+    Under ``mmap_sem`` nothing can free the page tables; the speculative path
+    never comes here (``hpf_no_swap``).  A migration or device entry is not
+    modelled."""
+    fn = "do_swap_page"
+    k = t.kernel
+    vma = vmf.vma
+    assert vma is not None and vmf.orig_pte is not None
+    if vmf.orig_pte.kind is not Kind.SWAP:
+        raise NotModelled(f"do_swap_page() of a {vmf.orig_pte.kind.value} pte")
+    slot = vmf.orig_pte.target
+    yield t.at(_s(fn, "si = get_swap_device(entry);"))
+    if slot not in k.swap:
+        t.did(f"swap entry {slot} was freed: nothing to read, return 0 and refault")
+        t.refault = True
+        return 0
+    t.did(f"swap entry {slot} is in use")
+    pmd_pt, pmd_idx = vmf.pmd  # type: ignore[misc]
+    yield t.at(_s(fn, "page = swapin_readahead(entry, GFP_HIGHUSER_MOVABLE,"))
+    # swap_vma_readahead() looks at the neighbouring PTEs through vmf->pmd
+    pmdval = k.read_entry(t, pmd_pt, pmd_idx)
+    k.use_vma(t, vma)
+    pfn = k.alloc_page()
+    t.did(f"reads *vmf->pmd ({pmdval}) for readahead; page{pfn} read from swap entry {slot}")
+    yield from pte_offset_map_lock(t, vmf, _s(
+        fn, "vmf->pte = pte_offset_map_lock(vma->vm_mm, vmf->pmd, vmf->address,",
+        after="cgroup_throttle_swaprate(page, GFP_KERNEL);"))
+    pte_pt, idx = vmf.pte
+    yield t.at(_s(fn, "if (unlikely(!pte_same(*vmf->pte, vmf->orig_pte)))",
+                  after="cgroup_throttle_swaprate(page, GFP_KERNEL);"))
+    cur = k.read_entry(t, pte_pt, idx)
+    t.did(f"re-reads the pte: {cur}")
+    if not pgtable.pte_same(cur, vmf.orig_pte):
+        k.free_page(t, pfn)
+        yield from pte_unmap_unlock(t, vmf, _s(fn, "pte_unmap_unlock(vmf->pte, vmf->ptl);",
+                                               after="out_nomap:"))
+        return 0
+    yield t.at(_s(fn, "swap_free(entry);"))
+    k.swap.pop(slot, None)
+    t.did(f"frees swap entry {slot}")
+    yield from page_add_anon_rmap(t, pfn, vma, vmf.address,
+                                  _s(fn, "page_add_anon_rmap(page, vma, vmf->address, "
+                                         "rmap_flags);"))
+    k.use_vma(t, vma)
+    write = bool(vmf.flags & FAULT_FLAG_WRITE)
+    pte = Entry(Kind.PAGE, pfn, write=write and bool(vma.vm_flags & VM_WRITE), dirty=write)
+    yield t.at(_s(fn, "set_pte_at(vma->vm_mm, vmf->address, vmf->pte, pte);"))
+    k.store(t, pte_pt, idx, pte)
+    t.did(f"installs pte = {pte} (mk_pte() and maybe_mkwrite() read the live VMA)")
+    yield from pte_unmap_unlock(t, vmf, _s(fn, "pte_unmap_unlock(vmf->pte, vmf->ptl);",
+                                           after="unlock:"))
+    return VM_FAULT_WRITE if write else 0
 
 
 _FF_UNLOCK = Src(F, "finish_fault", "pte_unmap_unlock(vmf->pte, vmf->ptl);")
@@ -499,7 +593,6 @@ def do_fault(t: Task, vmf: VmFault) -> Gen:
     The model's ``vm_ops`` provide a fresh page (a file page brought in), mapped
     with the VMA's rights — enough to give the classic path something to do.
     """
-    fn = "do_fault"
     k = t.kernel
     vma = vmf.vma
     assert vma is not None
@@ -509,18 +602,26 @@ def do_fault(t: Task, vmf: VmFault) -> Gen:
                                     "(it may drop it, or rely on it for the file's mapping)")
     pfn = k.alloc_page()
     t.did(f"{vma.vm_ops}->fault() returns page{pfn}")
-    if not (yield from pte_alloc(t, vma_mm(k), vmf)):
-        return VM_FAULT_OOM
-    if not (yield from pte_map_lock(t, vmf)):
-        return VM_FAULT_RETRY
-    if not (yield from _pte_still_none(t, vmf, fn)):
+    yield t.at(Src(F, "finish_fault", "if (pmd_none(*vmf->pmd)) {"))
+    pmd_pt, pmd_idx = vmf.pmd  # type: ignore[misc]
+    e = k.read_entry(t, pmd_pt, pmd_idx)
+    t.did(f"reads *vmf->pmd: {e}")
+    if pgtable.pmd_none(e):
+        yield from __pXd_alloc(t, vma_mm(k), pmd_pt, pmd_idx, "pte", vmf.address)
+    yield from pte_offset_map_lock(
+        t, vmf, Src(F, "finish_fault", "vmf->pte = pte_offset_map_lock(vma->vm_mm, vmf->pmd,"))
+    pte_pt, idx = vmf.pte
+    yield t.at(Src(F, "finish_fault", "if (likely(!vmf_pte_changed(vmf))) {"))
+    cur = k.read_entry(t, pte_pt, idx)
+    t.did(f"reads the pte: {cur}")
+    if not pgtable.pte_none(cur):
+        k.free_page(t, pfn)
         yield from pte_unmap_unlock(t, vmf, _FF_UNLOCK)
         return 0
-    pte_pt, idx = vmf.pte  # type: ignore[misc]
-    entry = Entry(Kind.PAGE, pfn, write=bool(vmf.vma_flags & VM_WRITE), accessed=True)
+    entry = Entry(Kind.PAGE, pfn, write=bool(vmf.vma_flags & VM_WRITE))
     yield t.at(Src(F, "finish_fault", "do_set_pte(vmf, page, vmf->address);"))
-    _install_pte(t, pte_pt, idx, entry)
-    k.pages[pfn] = "mapped"
+    k.pages[pfn] = "mapped"  # page_add_file_rmap(): the file's mapping, not an anon_vma
+    k.store(t, pte_pt, idx, entry)
     t.did(f"installs pte = {entry} at pt{pte_pt.id}[{idx}]")
     yield from pte_unmap_unlock(t, vmf, _FF_UNLOCK)
     return 0
@@ -535,37 +636,56 @@ def do_wp_page(t: Task, vmf: VmFault) -> Gen:
     fn = "do_wp_page"
     k = t.kernel
     entry = vmf.orig_pte
-    assert entry is not None and vmf.pte is not None
+    vma = vmf.vma
+    assert entry is not None and vmf.pte is not None and vma is not None
     pte_pt, idx = vmf.pte
-    if not entry.special:
+    if not entry.special:  # vm_normal_page() found a page: PageAnonExclusive, reuse
         yield t.at(Src(F, "wp_page_reuse",
                        "if (ptep_set_access_flags(vma, vmf->address, vmf->pte, entry, 1))"))
-        new = Entry(Kind.PAGE, entry.target, write=True, accessed=True, dirty=True)
-        _install_pte(t, pte_pt, idx, new)
-        t.did(f"reuses page{entry.target}: pte = {new}")
-        yield from pte_unmap_unlock(t, vmf, _s(fn, "pte_unmap_unlock(vmf->pte, vmf->ptl);"))
-        return 0
-    # Copy the zero page: drop the lock, allocate, take it again and re-check.
-    yield from pte_unmap_unlock(t, vmf, _s(fn, "pte_unmap_unlock(vmf->pte, vmf->ptl);"))
-    yield t.at(Src(F, "wp_page_copy", "new_page = alloc_zeroed_user_highpage_movable(vma,"))
-    pfn = k.alloc_page()
-    t.did(f"allocates page{pfn} to replace the zero page")
-    if not (yield from pte_map_lock(t, vmf)):
-        k.pages[pfn] = "freed"
-        return VM_FAULT_RETRY
-    yield t.at(Src(F, "wp_page_copy", "if (likely(pte_same(*vmf->pte, vmf->orig_pte))) {"))
+        k.use_vma(t, vma)
+        new = entry.with_(write=bool(vma.vm_flags & VM_WRITE), accessed=True, dirty=True)
+        k.store(t, pte_pt, idx, new)
+        t.did(f"reuses page{entry.target}: pte = {new} (maybe_mkwrite() reads vma->vm_flags)")
+        yield from pte_unmap_unlock(t, vmf, Src(F, "wp_page_reuse",
+                                                "pte_unmap_unlock(vmf->pte, vmf->ptl);"))
+        return VM_FAULT_WRITE
+    # The zero page: drop the lock, allocate, take it again and re-check.
+    yield from pte_unmap_unlock(t, vmf, _s(fn, "pte_unmap_unlock(vmf->pte, vmf->ptl);",
+                                           after="return wp_pfn_shared(vmf);"))
+    return (yield from wp_page_copy(t, vmf))
+
+
+def wp_page_copy(t: Task, vmf: VmFault) -> Gen:
+    fn = "wp_page_copy"
+    k = t.kernel
+    vma = vmf.vma
+    assert vma is not None
+    if not (yield from anon_vma_prepare(t, vma)):
+        return VM_FAULT_OOM
+    yield t.at(_s(fn, "new_page = alloc_zeroed_user_highpage_movable(vma,"), local=True)
+    t.did("a new page to replace the zero page")
+    pfn = yield from vma_alloc_folio(t, vma, vmf.address)
+    yield from pte_offset_map_lock(t, vmf, _s(
+        fn, "vmf->pte = pte_offset_map_lock(mm, vmf->pmd, vmf->address, &vmf->ptl);"))
+    pte_pt, idx = vmf.pte
+    yield t.at(_s(fn, "if (likely(pte_same(*vmf->pte, vmf->orig_pte))) {"))
     cur = k.read_entry(t, pte_pt, idx)
-    if pgtable.pte_same(cur, entry):
-        new = Entry(Kind.PAGE, pfn, write=bool(vmf.vma_flags & VM_WRITE), accessed=True,
+    if pgtable.pte_same(cur, vmf.orig_pte):
+        t.did(f"re-reads the pte: {cur}: unchanged")
+        yield from page_add_new_anon_rmap(t, pfn, vma, vmf.address,
+                                          _s(fn, "page_add_new_anon_rmap(new_page, vma, "
+                                                 "vmf->address);"))
+        yield t.at(_s(fn, "set_pte_at_notify(mm, vmf->address, vmf->pte, entry);"))
+        k.use_vma(t, vma)
+        new = Entry(Kind.PAGE, pfn, write=bool(vma.vm_flags & VM_WRITE), accessed=True,
                     dirty=True)
-        _install_pte(t, pte_pt, idx, new)
-        k.pages[pfn] = "mapped"
+        k.store(t, pte_pt, idx, new)
         t.did(f"installs pte = {new}")
     else:
-        k.pages[pfn] = "freed"
-        t.did("pte changed meanwhile; drops the copy")
-    yield from pte_unmap_unlock(t, vmf,
-                                Src(F, "wp_page_copy", "pte_unmap_unlock(vmf->pte, vmf->ptl);"))
+        t.did(f"re-reads the pte: {cur}: changed meanwhile, the copy is dropped")
+        k.free_page(t, pfn)
+    yield from pte_unmap_unlock(t, vmf, _s(fn, "pte_unmap_unlock(vmf->pte, vmf->ptl);",
+                                           after="update_mmu_tlb(vma, vmf->address,"))
     return 0
 
 
@@ -590,7 +710,7 @@ def __handle_mm_fault(t: Task, vma: VmAreaStruct, address: int, flags: int) -> G
         idx = pgtable.index(upper, address, k.la57)
         yield t.at(_s(fn, alloc_src[lower]))
         e = k.read_entry(t, pt, idx)
-        t.did(f"{upper}[{idx}] = {e}")
+        t.did(f"reads {upper}[{idx}]: {e}")
         if e.kind is Kind.NONE:
             yield from __pXd_alloc(t, mm, pt, idx, lower, address)
             e = pt.get(idx)
@@ -598,16 +718,15 @@ def __handle_mm_fault(t: Task, vma: VmAreaStruct, address: int, flags: int) -> G
             return (yield from _huge_entry_fault(t, pt, idx, e, upper, flags))
         pt = k.pt_pages[e.target]
     vmf.pmd = (pt, pgtable.index("pmd", address, k.la57))
-    yield t.at(_s(fn, "vmf.orig_pmd = *vmf.pmd;"))
-    vmf.orig_pmd = k.read_entry(t, *vmf.pmd)
-    t.did(f"pmd[{vmf.pmd[1]}] = {vmf.orig_pmd}")
-    if vmf.orig_pmd.kind not in (Kind.NONE, Kind.TABLE):
-        return (yield from _huge_entry_fault(t, pt, vmf.pmd[1], vmf.orig_pmd, "pmd", flags))
-    # Record the count even on the classic path: the PTE lock helpers compare
-    # against it (they do not re-check when not speculative, but the value is
-    # what a speculative retry of this fault would have started from).
+    # Record the count even on the classic path (as the port does): the PTE lock
+    # helpers do not re-check it when not speculative.
     vmf.sequence = (yield from raw_read_seqcount(
         t, vma.vm_sequence, _s(fn, "vmf.sequence = raw_read_seqcount(&vma->vm_sequence);")))
+    yield t.at(_s(fn, "vmf.orig_pmd = *vmf.pmd;"))
+    vmf.orig_pmd = k.read_entry(t, *vmf.pmd)
+    t.did(f"reads pmd[{vmf.pmd[1]}]: {vmf.orig_pmd}")
+    if vmf.orig_pmd.kind not in (Kind.NONE, Kind.TABLE):
+        return (yield from _huge_entry_fault(t, pt, vmf.pmd[1], vmf.orig_pmd, "pmd", flags))
     return (yield from handle_pte_fault(t, vmf))
 
 
@@ -632,8 +751,8 @@ def _huge_entry_fault(t: Task, pt: PageTablePage, idx: int, e: Entry, level: str
         snippet = ("huge_pud_set_accessed(&vmf, orig_pud);" if level == "pud"
                    else "huge_pmd_set_accessed(&vmf);")
         yield t.at(_s(fn, snippet))
-        new = Entry(e.kind, e.target, e.write, e.user, True, e.dirty or write, e.special)
-        _write_entry(t, pt, idx, new)
+        new = e.with_(accessed=True, dirty=e.dirty or write)
+        t.kernel.store(t, pt, idx, new)
         t.did(f"huge {level} already maps the address: set accessed{'/dirty' if write else ''}")
         return 0
     raise NotModelled(f"{e.kind.value} {level} entry in the classic path")
@@ -648,29 +767,49 @@ def handle_mm_fault(t: Task, vma: VmAreaStruct, address: int, flags: int) -> Gen
 
 
 def handle_speculative_fault(t: Task, mm: MmStruct, address: int, flags: int) -> Gen:
-    """Try to handle a user fault without ``mmap_sem``; ``VM_FAULT_RETRY`` = give up."""
+    """Try to handle a user fault without ``mmap_sem``; ``VM_FAULT_RETRY`` = give up.
+
+    The C is one function with two exit labels; here its three parts are three
+    generators: the VMA checks (``_hsf_vma``), the walk (``_hsf_walk``), and this
+    one, which owns the labels ``out_walk`` (IRQs back on) and ``out_put``."""
     fn = "handle_speculative_fault"
     vmf = VmFault(address)
+    t.in_spf = True
+    t.reached_hpf = False
+    vma = yield from get_vma(t, mm, address)  # the initialiser of `vma`
     # Nothing below may drop mmap_sem (it is not held) or wait killably for it.
     yield t.at(_s(fn, "flags |= FAULT_FLAG_SPECULATIVE;"), local=True)
     if not t.kernel.mutated(C.SPF_FLAGS):
-        flags &= ~(FAULT_FLAG_ALLOW_RETRY | FAULT_FLAG_KILLABLE)
+        flags &= ~(FAULT_FLAG_ALLOW_RETRY | FAULT_FLAG_KILLABLE | FAULT_FLAG_INTERRUPTIBLE)
         flags |= FAULT_FLAG_SPECULATIVE
-        t.did("flags: ALLOW_RETRY and KILLABLE cleared, SPECULATIVE set")
+        t.did("flags: ALLOW_RETRY, KILLABLE and INTERRUPTIBLE cleared, SPECULATIVE set")
     else:
         t.did("(mutant) flags left as the caller passed them")
-
-    t.in_spf = True
-    t.reached_hpf = False
-    vma = yield from get_vma(t, mm, address)
+    # Without it: there is nothing to fault in; the classic path decides
+    # between stack expansion and SIGSEGV.
     if t.check(C.SPF_NO_VMA, vma is None):
         t.in_spf = False
         return VM_FAULT_RETRY
     if vma is None:  # reachable only with spf_no_vma removed
         oops("dereferences vma == NULL: raw_read_seqcount(&vma->vm_sequence)")
-    ret, irqs_off = yield from _speculative_body(t, mm, vma, vmf, address, flags)
+    vmf.vma = vma
+    ret = yield from _hsf_vma(t, mm, vma, vmf, address, flags)
+    irqs_off = False
+    if ret is None:
+        ret, irqs_off = yield from _hsf_walk(t, mm, vmf, address)
     if irqs_off:
         yield from local_irq_enable(t, _s(fn, "local_irq_enable();", after="out_walk:"))
+    elif ret is None:
+        # The flags and bounds were read one at a time; only now do we know they
+        # were read from one consistent version of the VMA.  Without it: a split
+        # between the first count read and here goes unnoticed until the lock.
+        if t.check(C.SPF_SEQ_RETRY, (yield from read_seqcount_retry(
+                t, vma.vm_sequence, vmf.sequence,
+                _s(fn, "if (read_seqcount_retry(&vma->vm_sequence, seq)) {")))):
+            ret = VM_FAULT_RETRY
+        else:
+            t.reached_hpf = True
+            ret = yield from handle_pte_fault(t, vmf)
     # Every path that took the reference drops it: after handle_pte_fault(), or
     # at the out_put label.
     put = _s(fn, "put_vma(vma);", after="ret = handle_pte_fault(&vmf);" if t.reached_hpf
@@ -685,91 +824,117 @@ def handle_speculative_fault(t: Task, mm: MmStruct, address: int, flags: int) ->
     return ret
 
 
-def _speculative_body(t: Task, mm: MmStruct, vma: VmAreaStruct, vmf: VmFault, address: int,
-                      flags: int) -> Gen:
-    """Checks, walk and fault proper.  Returns ``(ret, irqs_still_off)``: the caller
-    owns the two labels ``out_walk`` (re-enable IRQs) and ``out_put``."""
+def _hsf_vma(t: Task, mm: MmStruct, vma: VmAreaStruct, vmf: VmFault, address: int,
+             flags: int) -> Gen:
+    """handle_speculative_fault(), first part: what the fault reads from the VMA,
+    and whether the path can handle this VMA at all.  Returns None to go on to
+    the walk, or the fault result (the caller goes to ``out_put``)."""
     fn = "handle_speculative_fault"
     k = t.kernel
-    RETRY, SEGV = VM_FAULT_RETRY, VM_FAULT_SIGSEGV
     seq = yield from raw_read_seqcount(
         t, vma.vm_sequence, _s(fn, "seq = raw_read_seqcount(&vma->vm_sequence);"))
     k.use_vma(t, vma)
-    if t.check(C.SPF_SEQ_ODD, bool(seq & 1), f"seq {seq}"):
-        return RETRY, False
+    vmf.sequence = seq
+    # Without it: a snapshot taken while a writer is inside could be validated
+    # against the same odd count later (mremap's new VMA stays odd while the PTEs
+    # move in).
+    if t.check(C.SPF_SEQ_ODD, bool(seq & 1), f"seq {seq}: a writer is inside"):
+        return VM_FAULT_RETRY
 
-    yield t.at(_s(fn, "if (vma->vm_ops)"))
+    yield t.at(_s(fn, "if (vma->vm_ops) {"))
     k.use_vma(t, vma)
-    ops = vma.vm_ops
-    t.did(f"vma->vm_ops = {ops or 'NULL'}")
-    if t.check(C.SPF_VM_OPS, ops is not None, f"vm_ops {ops}"):
-        return RETRY, False
+    t.did(f"reads vma->vm_ops: {vma.vm_ops or 'NULL'}")
+    # Without it: a file VMA goes on to handle_pte_fault(), whose only speculative
+    # answer to it is hpf_no_do_fault.
+    if t.check(C.SPF_VM_OPS, vma.vm_ops is not None, f"vm_ops {vma.vm_ops}"):
+        return VM_FAULT_RETRY
 
-    yield t.at(_s(fn, "if (vma->vm_file)"))
-    k.use_vma(t, vma)
-    file = vma.vm_file
-    t.did(f"vma->vm_file = {file or 'NULL'}")
-    if t.check(C.SPF_VM_FILE, file is not None, f"vm_file {file}"):
-        return RETRY, False
-
-    yield t.at(_s(fn, "if (unlikely(!vma->anon_vma))"))
+    yield t.at(_s(fn, "if (unlikely(!vma->anon_vma)) {"))
     k.use_vma(t, vma)
     anon = vma.anon_vma
-    t.did(f"vma->anon_vma = {f'av{anon}' if anon is not None else 'NULL'}")
-    if t.check(C.SPF_NO_ANON_VMA, anon is None):
-        return RETRY, False
+    t.did(f"reads vma->anon_vma: {_av(anon)}")
+    # Without it: the first write fault of a VMA would have to prepare its
+    # anon_vma, which looks at the neighbours and needs mmap_sem.
+    if t.check(C.SPF_NO_ANON_VMA, anon is None, "the first fault of this VMA"):
+        return VM_FAULT_RETRY
 
     yield t.at(_s(fn, "vmf.vma_flags = READ_ONCE(vma->vm_flags);"))
     k.use_vma(t, vma)
     vmf.vma_flags = vma.vm_flags
-    t.did(f"vmf.vma_flags = {flags_str(vmf.vma_flags)}")
+    t.did(f"reads vma->vm_flags: {flags_str(vmf.vma_flags)}")
     yield t.at(_s(fn, "vmf.vma_page_prot = READ_ONCE(vma->vm_page_prot);"))
     k.use_vma(t, vma)
     vmf.vma_page_prot = vma.vm_page_prot
-    t.did(f"vmf.vma_page_prot = {vmf.vma_page_prot}")
-    if t.check(C.SPF_UFFD_MISSING, bool(vmf.vma_flags & VM_UFFD_MISSING)):
-        return RETRY, False
-    if t.check(C.SPF_GROWS, bool(vmf.vma_flags & VM_GROWSDOWN or vmf.vma_flags & VM_GROWSUP)):
-        return RETRY, False
+    t.did(f"reads vma->vm_page_prot: {vmf.vma_page_prot}")
+    # Without it: a missing page in a userfaultfd range would be mapped instead
+    # of handed to the monitor.
+    if t.check(C.SPF_UFFD_MISSING, bool(vmf.vma_flags & VM_UFFD_MISSING),
+               "registered with userfaultfd"):
+        return VM_FAULT_RETRY
+    # Without it: a stack VMA is faulted like any other (see the registry).
+    if t.check(C.SPF_GROWS, bool(vmf.vma_flags & VM_GROWSDOWN or vmf.vma_flags & VM_GROWSUP),
+               "a stack"):
+        return VM_FAULT_RETRY
 
-    yield t.at(_s(fn, "if (address < READ_ONCE(vma->vm_start)"))
+    yield t.at(_s(fn, "if (address < READ_ONCE(vma->vm_start) ||"))
     k.use_vma(t, vma)
     start, end = vma.vm_start, vma.vm_end
-    t.did(f"vma bounds [{start:#x}, {end:#x})")
-    if t.check(C.SPF_BOUNDS, address < start or end <= address, f"address {address:#x}"):
-        return RETRY, False
+    t.did(f"reads vma->vm_start, vm_end: [{start:#x}, {end:#x})")
+    # Without it: a VMA split since the lookup may no longer cover the address,
+    # and the page would get its rmap index from the wrong VMA.
+    if t.check(C.SPF_BOUNDS, address < start or end <= address,
+               f"{address:#x} is outside"):
+        return VM_FAULT_RETRY
 
     write = bool(flags & FAULT_FLAG_WRITE)
-    yield t.at(_s(fn, "if (!arch_vma_access_permitted(vma,"))
+    yield t.at(_s(fn, "if (!arch_vma_access_permitted(vma, flags & FAULT_FLAG_WRITE,"))
     k.use_vma(t, vma)
     pkey = vma.vm_pkey
     allowed = arch_vma_access_permitted(k, pkey, write, bool(flags & FAULT_FLAG_INSTRUCTION),
                                         bool(flags & FAULT_FLAG_REMOTE))
     t.did(f"protection key {pkey}: " + ("access allowed" if allowed else "access denied by PKRU"))
-    if t.check(C.SPF_ARCH_ACCESS, not allowed):
-        return SEGV, False
+    # Without it: the page is mapped, but the MMU still denies the key: the
+    # access faults again, forever.
+    if t.check(C.SPF_ARCH_ACCESS, not allowed, f"PKRU denies key {pkey}"):
+        return VM_FAULT_SIGSEGV
     if write:
+        # Without it: a writable PTE in a VMA without VM_WRITE.
         if t.check(C.SPF_WRITE_ACCESS, not vmf.vma_flags & VM_WRITE,
-                   "write to a VMA without VM_WRITE"):
-            return SEGV, False
+                   "a write to a VMA without VM_WRITE"):
+            return VM_FAULT_SIGSEGV
+    # Without it: a PTE in a PROT_NONE VMA.
     elif t.check(C.SPF_READ_ACCESS, not vmf.vma_flags & (VM_READ | VM_EXEC | VM_WRITE),
                  "PROT_NONE"):
-        return SEGV, False
+        return VM_FAULT_SIGSEGV
 
     yield t.at(_s(fn, "pol = READ_ONCE(vma->vm_policy);"))
     k.use_vma(t, vma)
-    pol = __get_vma_policy(vma, address)
-    t.did(f"vma->vm_policy = {pol or 'NULL'}")
-    if t.check(C.SPF_VMA_POLICY, pol is not None, f"VMA policy {pol}"):
-        return RETRY, False
+    pol = __get_vma_policy(k, vma, address)
+    t.did(f"reads vma->vm_policy: {pol or 'NULL'}")
+    # Without it: the page is allocated through the VMA's policy, which mbind()
+    # may replace and free meanwhile.
+    if t.check(C.SPF_VMA_POLICY, pol is not None, f"the VMA's own policy, {pol}"):
+        return VM_FAULT_RETRY
     yield t.at(_s(fn, "pol = get_task_policy(current);"), local=True)
-    pol = get_task_policy(mm)
-    t.did(f"task policy: {pol}")
-    if t.check(C.SPF_MPOL_INTERLEAVE, pol == MPOL_INTERLEAVE):
-        return RETRY, False
+    tpol = get_task_policy(mm)
+    t.did(f"the task's policy: {tpol}")
+    # Without it: interleaved placement computes the node from the VMA's offset
+    # (see the registry's note).
+    if t.check(C.SPF_MPOL_INTERLEAVE, tpol == MPOL_INTERLEAVE, "the task interleaves"):
+        return VM_FAULT_RETRY
+    vmf.flags = flags
+    return None
 
-    # The walk.  With IRQs off this CPU cannot answer the IPI that munmap() sends
-    # before freeing page tables, so whatever table we reach stays allocated.
+
+def _hsf_walk(t: Task, mm: MmStruct, vmf: VmFault, address: int) -> Gen:
+    """handle_speculative_fault(), second part: the walk, IRQs off, allocating
+    nothing.  Returns ``(None, False)`` when the walk reached the PTE (IRQs on
+    again), or ``(VM_FAULT_RETRY, True)``: give up at ``out_walk``."""
+    fn = "handle_speculative_fault"
+    k = t.kernel
+    RETRY = VM_FAULT_RETRY
+    # With IRQs off this CPU cannot answer the IPI that munmap() sends before
+    # freeing page tables, so whatever table we reach stays allocated.
     if k.mutated(C.IRQS_ON_WALK):
         yield t.at(_s(fn, "local_irq_disable();"))
         t.did("(mutant) walks with IRQs left on")
@@ -779,10 +944,12 @@ def _speculative_body(t: Task, mm: MmStruct, vma: VmAreaStruct, vmf: VmFault, ad
     pgd_idx = pgtable.index("pgd", address, k.la57)
     yield t.at(_s(fn, "pgdval = READ_ONCE(*pgd);"))
     pgdval = k.read_entry(t, mm.pgd, pgd_idx)
-    t.did(f"pgd[{pgd_idx}] = {pgdval}" + (" (p4d folded: pgd_none() is 0)" if folded else ""))
-    if t.check(C.SPF_PGD, pgtable.pgd_none(pgdval, folded) or pgtable.pgd_bad(pgdval, folded)):
+    t.did(f"reads pgd[{pgd_idx}]: {pgdval}"
+          + (" (p4d folded: pgd_none() is 0)" if folded else ""))
+    # Without it (5-level paging): an empty pgd entry would be followed as a table.
+    if t.check(C.SPF_PGD, pgtable.pgd_none(pgdval, folded) or pgtable.pgd_bad(pgdval, folded),
+               f"pgd {pgdval}"):
         return RETRY, True
-
     if folded:
         p4d_table, p4d_idx = mm.pgd, pgd_idx
     else:
@@ -790,64 +957,49 @@ def _speculative_body(t: Task, mm: MmStruct, vma: VmAreaStruct, vmf: VmFault, ad
         p4d_idx = pgtable.index("p4d", address, True)
     yield t.at(_s(fn, "p4dval = READ_ONCE(*p4d);"))
     p4dval = k.read_entry(t, p4d_table, p4d_idx)
-    t.did(f"p4d = {p4dval}" + (" (same entry as the pgd)" if folded else ""))
-    if t.check(C.SPF_P4D, pgtable.p4d_none(p4dval) or pgtable.p4d_bad(p4dval)):
+    t.did(f"reads the p4d: {p4dval}" + (" (the same entry as the pgd)" if folded else ""))
+    # Without it: an empty p4d entry would be followed as a table.
+    if t.check(C.SPF_P4D, pgtable.p4d_none(p4dval) or pgtable.p4d_bad(p4dval),
+               f"p4d {p4dval}"):
         return RETRY, True
-
     pud_table = k.table_of(t, p4dval, "pud_offset(p4d, address)")
     vmf.pud = (pud_table, pgtable.index("pud", address, k.la57))
     yield t.at(_s(fn, "pudval = READ_ONCE(*vmf.pud);"))
     pudval = k.read_entry(t, *vmf.pud)
-    t.did(f"pud[{vmf.pud[1]}] = {pudval}")
-    if t.check(C.SPF_PUD, pgtable.pud_none(pudval) or pgtable.pud_bad(pudval)):
+    t.did(f"reads pud[{vmf.pud[1]}]: {pudval}")
+    # Without it: an empty pud, or a 1 GiB leaf (pud_bad() on x86), would be
+    # followed as a pmd table.
+    if t.check(C.SPF_PUD, pgtable.pud_none(pudval) or pgtable.pud_bad(pudval),
+               f"pud {pudval}"):
         return RETRY, True
-    if t.check(C.SPF_PUD_TRANS_HUGE, pgtable.pud_trans_huge(pudval)):
+    # Without it: nothing on x86, where pud_bad() already refused a huge pud.
+    if t.check(C.SPF_PUD_TRANS_HUGE, pgtable.pud_trans_huge(pudval), "a 1 GiB page"):
         return RETRY, True
-
     pmd_table = k.table_of(t, pudval, "pmd_offset(vmf.pud, address)")
     vmf.pmd = (pmd_table, pgtable.index("pmd", address, k.la57))
     yield t.at(_s(fn, "vmf.orig_pmd = READ_ONCE(*vmf.pmd);"))
-    vmf.orig_pmd = k.read_entry(t, *vmf.pmd)
-    t.did(f"pmd[{vmf.pmd[1]}] = {vmf.orig_pmd}")
-    o = vmf.orig_pmd
-    if (t.check(C.SPF_PMD_DEVMAP, pgtable.pmd_devmap(o))
-            or t.check(C.SPF_PMD_NONE, pgtable.pmd_none(o))
-            or t.check(C.SPF_PMD_TRANS_HUGE, pgtable.pmd_trans_huge(o))
-            or t.check(C.SPF_PMD_SWAP, pgtable.is_swap_pmd(o))):
+    o = k.read_entry(t, *vmf.pmd)
+    vmf.orig_pmd = o
+    t.did(f"reads pmd[{vmf.pmd[1]}]: {o}")
+    # Without these: a device, empty, huge or migrating pmd would be followed as
+    # a pte table (page data read as PTEs).
+    if (t.check(C.SPF_PMD_DEVMAP, pgtable.pmd_devmap(o), "a device mapping")
+            or t.check(C.SPF_PMD_NONE, pgtable.pmd_none(o), "no pte table")
+            or t.check(C.SPF_PMD_TRANS_HUGE, pgtable.pmd_trans_huge(o), "a 2 MiB page")
+            or t.check(C.SPF_PMD_SWAP, pgtable.is_swap_pmd(o), "a migrating huge page")):
         return RETRY, True
     pte_table = k.table_of(t, o, "pte_offset_map(vmf.pmd, address)")
     pte_idx = pgtable.index("pte", address, k.la57)
     yield t.at(_s(fn, "vmf.orig_pte = READ_ONCE(*vmf.pte);"))
     vmf.orig_pte = k.read_entry(t, pte_table, pte_idx)
     vmf.pte = (pte_table, pte_idx)
-    t.did(f"pte[{pte_idx}] of pt{pte_table.id} = {vmf.orig_pte}")
+    t.did(f"reads pte[{pte_idx}] of pt{pte_table.id}: {vmf.orig_pte}")
     if t.branch(C.SPF_PTE_NONE, pgtable.pte_none(vmf.orig_pte),
-                "pte is none: a new page (vmf.pte = NULL, do_anonymous_page())",
-                "pte is there: only its bits change"):
+                "the pte is none: a new page (vmf.pte = NULL, do_anonymous_page())",
+                "the pte is there: handle_pte_fault() works on it"):
         vmf.pte = None
-
-    vmf.vma = vma
-    vmf.sequence = seq
-    vmf.flags = flags
     yield from local_irq_enable(t, _s(fn, "local_irq_enable();", after="vmf.flags = flags;"))
-
-    # Flags and bounds were read one at a time; only now do we know they were
-    # read from one consistent version of the VMA.
-    if t.check(C.SPF_SEQ_RETRY, (yield from read_seqcount_retry(
-            t, vma.vm_sequence, seq,
-            _s(fn, "if (read_seqcount_retry(&vma->vm_sequence, seq))")))):
-        return RETRY, False
-
-    t.reached_hpf = True
-    ret = yield from handle_pte_fault(t, vmf)
-    return ret, False
-
-
-def arch_vma_access_permitted(k, pkey: int, write: bool, execute: bool, foreign: bool) -> bool:
-    """x86 protection keys: the thread's PKRU may deny access to a key."""
-    if execute or foreign:
-        return True
-    return pkey not in k.pkru_denied
+    return None, False
 
 
 __all__ = [

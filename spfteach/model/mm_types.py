@@ -44,17 +44,22 @@ FAULT_FLAG_KILLABLE = 0x10
 FAULT_FLAG_USER = 0x40
 FAULT_FLAG_REMOTE = 0x80
 FAULT_FLAG_INSTRUCTION = 0x100
+FAULT_FLAG_INTERRUPTIBLE = 0x200
 FAULT_FLAG_SPECULATIVE = 0x1000
+#: what do_user_addr_fault() starts every fault with
+FAULT_FLAG_DEFAULT = FAULT_FLAG_ALLOW_RETRY | FAULT_FLAG_KILLABLE | FAULT_FLAG_INTERRUPTIBLE
 
 # vm_fault_t
 VM_FAULT_OOM = 0x0001
 VM_FAULT_SIGBUS = 0x0002
+VM_FAULT_WRITE = 0x0008  # do_wp_page() reused the page: not an error
 VM_FAULT_SIGSEGV = 0x0040
 VM_FAULT_RETRY = 0x0400
 VM_FAULT_ERROR = VM_FAULT_OOM | VM_FAULT_SIGBUS | VM_FAULT_SIGSEGV
 
 # Memory policies (include/uapi/linux/mempolicy.h)
 MPOL_DEFAULT = "default"
+MPOL_BIND = "bind"
 MPOL_INTERLEAVE = "interleave"
 
 
@@ -70,6 +75,7 @@ def fault_str(ret: int) -> str:
     names = {
         VM_FAULT_OOM: "VM_FAULT_OOM",
         VM_FAULT_SIGBUS: "VM_FAULT_SIGBUS",
+        VM_FAULT_WRITE: "VM_FAULT_WRITE (handled, page reused for writing)",
         VM_FAULT_SIGSEGV: "VM_FAULT_SIGSEGV",
         VM_FAULT_RETRY: "VM_FAULT_RETRY",
     }
@@ -89,6 +95,13 @@ def vm_get_page_prot(flags: int) -> str:
     return "PAGE_COPY" if flags & VM_WRITE else "PAGE_READONLY"
 
 
+def linear_page_index(vma: VmAreaStruct, address: int) -> int:
+    """``linear_page_index()`` (include/linux/pagemap.h): the page's offset in the
+    VMA's object, in unsigned long arithmetic as in C — an address below
+    ``vm_start`` wraps around instead of going negative."""
+    return ((((address - vma.vm_start) % 2**64) >> 12) + vma.vm_pgoff) % 2**64
+
+
 @dataclass
 class VmAreaStruct:
     """A VMA: ``[vm_start, vm_end)`` with flags, protection and SPF state."""
@@ -101,7 +114,11 @@ class VmAreaStruct:
     anon_vma: int | None = None
     vm_ops: str | None = None
     vm_file: str | None = None  # a private /dev/zero mapping: anonymous, with a file
-    vm_policy: str | None = None
+    #: the VMA's own NUMA policy: an id in ``Kernel.policies`` (None: the task's)
+    vm_policy: int | None = None
+    #: page offset of ``vm_start``: ``vm_start >> PAGE_SHIFT`` for a fresh
+    #: anonymous mapping (-1: compute it so)
+    vm_pgoff: int = -1
     vm_pkey: int = 0  # x86 protection key (bits of vm_flags in the kernel)
     vm_sequence: SeqCount = field(default_factory=lambda: SeqCount("vm_sequence"))
     vm_ref_count: int = 1  # the tree's reference
@@ -111,6 +128,8 @@ class VmAreaStruct:
     def __post_init__(self) -> None:
         if not self.vm_page_prot:
             self.vm_page_prot = vm_get_page_prot(self.vm_flags)
+        if self.vm_pgoff < 0:
+            self.vm_pgoff = self.vm_start >> 12
         self.vm_sequence.name = f"vma{self.id}.vm_sequence"
 
     def contains(self, address: int) -> bool:
@@ -125,7 +144,8 @@ class VmAreaStruct:
             p + "anon_vma": "none" if self.anon_vma is None else f"av{self.anon_vma}",
             p + "vm_ops": self.vm_ops or "none",
             p + "vm_file": self.vm_file or "none",
-            p + "vm_policy": self.vm_policy or "none",
+            p + "vm_policy": "none" if self.vm_policy is None else f"pol{self.vm_policy}",
+            p + "vm_pgoff": f"{self.vm_pgoff:#x}",
             p + "vm_sequence": self.vm_sequence.sequence,
             p + "vm_ref_count": self.vm_ref_count,
             p + "in_tree": "no (vm_detached)" if self.vm_detached else "yes",

@@ -14,9 +14,9 @@ from . import checks as C
 from . import pgtable
 from .invariants import check_range
 from .locking import down_write, spin_lock, spin_unlock, up_write
+from .mm import vm_write_begin, vm_write_end
 from .mm_types import MmStruct, VmAreaStruct
 from .pgtable import NONE, Kind, PageTablePage, PtState
-from .seqlock import write_seqcount_begin, write_seqcount_end
 from .smp import send_ipi_and_wait
 from .task import Gen, Src, Task
 
@@ -125,15 +125,17 @@ def zap_pte_range(t: Task, mm: MmStruct, pte_pt: PageTablePage, start: int, end:
     yield from spin_lock(t, ptl, Src("mm/memory.c", fn, "start_pte = pte_offset_map_lock("))
     yield t.at(Src("mm/memory.c", fn, "ptent = ptep_get_and_clear_full(mm, addr, pte,"))
     cleared = 0
+    k.touch(max(start, pte_pt.base), min(end, pte_pt.base + pte_pt.span))
     for idx in sorted(pte_pt.entries):
         if not start <= pte_pt.address_of(idx) < end:
             continue
         e = pte_pt.get(idx)
-        pte_pt.set(idx, NONE)
-        k.pt_writes += 1
+        k.store(t, pte_pt, idx, NONE)
         cleared += 1
         if e.kind is Kind.PAGE and not e.special:
-            k.pages[e.target] = "freed"
+            k.free_page(t, e.target)  # page_remove_rmap(), then the page is freed
+        elif e.kind is Kind.SWAP:
+            k.swap.pop(e.target, None)  # free_swap_and_cache()
     force_flush = cleared >= k.tlb_batch
     t.did(f"clears {cleared} PTE(s) of pt{pte_pt.id}"
           + ("; gather batch full: force_flush" if force_flush else ""))
@@ -184,8 +186,8 @@ def free_pgtables(t: Task, mm: MmStruct, start: int, end: int) -> Gen:
             continue  # another VMA still maps through this table
         fn, clear = _CLEAR[child.level]
         yield t.at(Src("mm/memory.c", fn, clear))
-        parent.set(idx, NONE)
-        t.kernel.pt_writes += 1
+        t.kernel.store(t, parent, idx, NONE)
+        t.kernel.touch(lo, hi)
         child.state = PtState.UNLINKED
         unlinked.append(child)
         t.did(f"unlinks {child.level} table pt{child.id} from pt{parent.id}[{idx}]")
@@ -244,14 +246,14 @@ def do_mas_align_munmap(t: Task, mm: MmStruct, vma: VmAreaStruct) -> Gen:
     """Detach the VMA inside its write section, remove it from the tree, zap
     and free its page tables, then drop the tree's reference."""
     fn = "do_mas_align_munmap"
-    seq = vma.vm_sequence
-    yield from write_seqcount_begin(t, seq, _s(fn, "vm_write_begin(gone);"))
+    yield from vm_write_begin(t, vma, _s(fn, "vm_write_begin(gone);"))
     yield t.at(_s(fn, "vma_mark_detached(gone);"))
     vma.vm_detached = True
     t.did(f"vma{vma.id}.vm_detached = true")
-    yield from write_seqcount_end(t, seq, _s(fn, "vm_write_end(gone);"))
+    yield from vm_write_end(t, vma, _s(fn, "vm_write_end(gone);"))
     yield t.at(_s(fn, "mas_store_prealloc(mas, NULL);"))
     mm.mmap.remove(vma)
+    t.kernel.touch(vma.vm_start, vma.vm_end)
     t.did(f"vma{vma.id} leaves the maple tree")
     yield from unmap_region(t, mm, vma)
     # remove_mt() -> remove_vma() -> vm_area_free() drops the tree's reference
@@ -263,4 +265,5 @@ def vma_mas_store(t: Task, mm: MmStruct, vma: VmAreaStruct, src: Src) -> Gen:
     yield t.at(src)
     mm.mmap.append(vma)
     mm.mmap.sort(key=lambda v: v.vm_start)
+    t.kernel.touch(vma.vm_start, vma.vm_end)
     t.did(f"vma{vma.id} [{vma.vm_start:#x}, {vma.vm_end:#x}) enters the tree")

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from .invariants import check_range
 from .locking import down_write, spin_lock, spin_unlock, up_write
+from .mm import vm_write_begin, vm_write_end
 from .mm_types import VM_WRITE, MmStruct, flags_str, vm_get_page_prot
-from .mmap import find_vma
-from .pgtable import Entry, Kind, PtState
-from .seqlock import write_seqcount_begin, write_seqcount_end
+from .mmap import find_vma, vma_mas_store
+from .pgtable import Kind, PtState
 from .smp import send_ipi_and_wait
 from .task import Gen, Src, Task
 
@@ -40,13 +40,12 @@ def change_pte_range(t: Task, mm: MmStruct, start: int, end: int, newflags: int)
         yield from spin_lock(t, ptl, lock)
         yield t.at(_s(fn, "ptent = pte_modify(oldpte, newprot);"))
         n = 0
+        k.touch(max(start, pt.base), min(end, pt.base + pt.span))
         for idx, e in sorted(pt.entries.items()):
             if e.kind is Kind.PAGE and start <= pt.address_of(idx) < end:
                 write = e.write and bool(newflags & VM_WRITE)
                 if write != e.write:
-                    pt.set(idx, Entry(e.kind, e.target, write, e.user, e.accessed, e.dirty,
-                                      e.special))
-                    k.pt_writes += 1
+                    k.store(t, pt, idx, e.with_(write=write))
                     n += 1
         changed += n
         t.did(f"rewrites {n} PTE(s) of pt{pt.id}")
@@ -64,7 +63,7 @@ def do_mprotect(t: Task, mm: MmStruct, start: int, length: int, newflags: int) -
     if start > vma.vm_start:
         # mprotect_fixup(): split_vma(mm, vma, start, 1)
         yield from __split_vma(t, mm, vma, start)
-    yield from write_seqcount_begin(t, vma.vm_sequence,
+    yield from vm_write_begin(t, vma,
                                     _s("mprotect_fixup", "vm_write_begin(vma);"))
     yield from mprotect_fixup_locked(t, mm, vma, newflags)
     return 0
@@ -79,21 +78,24 @@ def __split_vma(t: Task, mm: MmStruct, vma, addr: int) -> Gen:
     VMA up just before, for an address in the head, sees the count move — or
     the bounds, if it reads them after the split.
     """
-    from .mmap import vma_mas_store
-
     fn = "__vma_adjust"
     k = t.kernel
     yield t.at(Src("mm/mmap.c", "__split_vma", "new = vm_area_dup(vma);"), local=True)
-    new = k.new_vma(vma.vm_start, addr, vma.vm_flags, vma.anon_vma, vma.vm_ops, vma.vm_policy)
+    new = k.new_vma(vma.vm_start, addr, vma.vm_flags, vma.anon_vma, vma.vm_ops, vma.vm_policy,
+                    pgoff=vma.vm_pgoff)
     t.did(f"vma{new.id} = copy of vma{vma.id}, [{new.vm_start:#x}, {new.vm_end:#x})")
-    yield from write_seqcount_begin(t, vma.vm_sequence,
+    yield from vm_write_begin(t, vma,
                                     Src("mm/mmap.c", fn, "vm_write_begin(vma);"))
     yield t.at(Src("mm/mmap.c", fn, "vma->vm_start = start;"))
     old_start = vma.vm_start
     vma.vm_start = addr
     t.did(f"vma{vma.id}.vm_start {old_start:#x}→{addr:#x}")
+    yield t.at(Src("mm/mmap.c", fn, "vma->vm_pgoff = pgoff;"))
+    old_pgoff = vma.vm_pgoff
+    vma.vm_pgoff = old_pgoff + ((addr - old_start) >> 12)
+    t.did(f"vma{vma.id}.vm_pgoff {old_pgoff:#x}→{vma.vm_pgoff:#x}")
     yield from vma_mas_store(t, mm, new, Src("mm/mmap.c", fn, "vma_mas_store(insert, &mas);"))
-    yield from write_seqcount_end(t, vma.vm_sequence,
+    yield from vm_write_end(t, vma,
                                   Src("mm/mmap.c", fn, "vm_write_end(vma);"))
     return new
 
@@ -114,7 +116,7 @@ def mprotect_fixup_locked(t: Task, mm: MmStruct, vma, newflags: int) -> Gen:
     oldp = vma.vm_page_prot
     vma.vm_page_prot = vm_get_page_prot(newflags)
     t.did(f"vma{vma.id}.vm_page_prot {oldp}→{vma.vm_page_prot}")
-    yield from write_seqcount_end(t, vma.vm_sequence, _s(fn, "vm_write_end(vma);"))
+    yield from vm_write_end(t, vma, _s(fn, "vm_write_end(vma);"))
     # change_protection(): every PTE rewritten under its table's lock.  A fault
     # that validated the old flags under that lock wrote its PTE before.
     yield from change_pte_range(t, mm, vma.vm_start, vma.vm_end, newflags)

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from .invariants import check_range
 from .locking import down_write, spin_lock, spin_unlock, up_write
+from .mm import vm_write_begin, vm_write_end
 from .mm_types import MmStruct
 from .mmap import __do_munmap, find_vma, vma_mas_store
 from .pgtable import NONE, PtState
-from .seqlock import write_seqcount_begin, write_seqcount_end
 from .smp import send_ipi_and_wait
 from .task import Gen, Src, Task
 
@@ -47,14 +47,14 @@ def move_vma(t: Task, mm: MmStruct, old_addr: int, length: int, new_addr: int) -
     # copy_vma(): the new VMA enters the tree already inside its write section.
     M = "mm/mmap.c"
     yield t.at(Src(M, "copy_vma", "new_vma = vm_area_dup(vma);"), local=True)
-    new = k.new_vma(new_addr, new_addr + length, vma.vm_flags, vma.anon_vma)
+    new = k.new_vma(new_addr, new_addr + length, vma.vm_flags, vma.anon_vma, vma.vm_ops,
+                    vma.vm_policy, pgoff=vma.vm_pgoff + ((old_addr - vma.vm_start) >> 12))
     t.did(f"vma{new.id} = copy of vma{vma.id}, [{new_addr:#x}, {new_addr + length:#x})")
-    yield from write_seqcount_begin(t, new.vm_sequence,
+    yield from vm_write_begin(t, new,
                                     Src(M, "copy_vma", "vm_write_begin(new_vma);"))
     yield from vma_mas_store(t, mm, new, Src(M, "copy_vma", "if (vma_link(mm, new_vma))"))
-    yield from write_seqcount_begin(t, vma.vm_sequence,
-                                    _s("move_vma", "vm_write_begin(vma);",
-                                       after="inside a write section already."))
+    yield from vm_write_begin(t, vma, _s("move_vma", "vm_write_begin(vma);",
+                                         after="new_vma = copy_vma(&vma, new_addr, new_len,"))
     old_pt, new_pt = _pte_table(k, old_addr), _pte_table(k, new_addr)
     if old_pt is not None:
         assert new_pt is not None, "mremap destination has no page table in the model"
@@ -64,14 +64,15 @@ def move_vma(t: Task, mm: MmStruct, old_addr: int, length: int, new_addr: int) -
             yield from spin_lock(t, new_ptl, _s("move_ptes", "spin_lock_nested(new_ptl,"))
         yield t.at(_s("move_ptes", "pte = ptep_get_and_clear(mm, old_addr, old_pte);"))
         moved = 0
+        k.touch(old_addr, old_addr + length)
+        k.touch(new_addr, new_addr + length)
         for idx, e in sorted(old_pt.entries.items()):
             addr = old_pt.address_of(idx)
             if old_addr <= addr < old_addr + length:
-                old_pt.set(idx, NONE)
+                k.store(t, old_pt, idx, NONE)
                 dest = new_addr + (addr - old_addr)
-                new_pt.set((dest - new_pt.base) >> 12, e)
+                k.store(t, new_pt, (dest - new_pt.base) >> 12, e)  # set_pte_at(new_pte)
                 moved += 1
-        k.pt_writes += 1
         t.did(f"moves {moved} PTE(s) from pt{old_pt.id} to pt{new_pt.id}")
         yield from send_ipi_and_wait(
             t, "TLB-flush", _s("move_ptes", "flush_tlb_range(vma, old_end - len, old_end);"),
@@ -79,9 +80,9 @@ def move_vma(t: Task, mm: MmStruct, old_addr: int, length: int, new_addr: int) -
         if new_ptl is not old_ptl:
             yield from spin_unlock(t, new_ptl, _s("move_ptes", "spin_unlock(new_ptl);"))
         yield from spin_unlock(t, old_ptl, _s("move_ptes", "pte_unmap_unlock(old_pte - 1,"))
-    yield from write_seqcount_end(t, new.vm_sequence,
+    yield from vm_write_end(t, new,
                                   _s("move_vma", "vm_write_end(new_vma);", after="new_addr = err;"))
-    yield from write_seqcount_end(t, vma.vm_sequence,
+    yield from vm_write_end(t, vma,
                                   _s("move_vma", "vm_write_end(vma);", after="new_addr = err;"))
     yield from __do_munmap(t, mm, old_addr, length)
     yield from up_write(t, mm.mmap_sem, _s(sys, "mmap_write_unlock(current->mm);"))

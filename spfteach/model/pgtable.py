@@ -14,8 +14,10 @@ concurrent ``munmap()`` has freed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
+
+from .errors import UsageError
 
 PAGE_SHIFT = 12
 PAGE_SIZE = 1 << PAGE_SHIFT
@@ -34,7 +36,7 @@ HPAGE_PMD_SIZE = 1 << SHIFT["pmd"]
 HPAGE_PUD_SIZE = 1 << SHIFT["pud"]
 
 
-class AddressError(ValueError):
+class AddressError(UsageError, ValueError):
     """A virtual address the MMU would never translate (shown to the user)."""
 
 
@@ -106,6 +108,10 @@ class Entry:
     dirty: bool = False
     special: bool = False  # pte_special(): the zero page, no struct page refcount
 
+    def with_(self, **changes: object) -> Entry:
+        """The same entry with some bits changed (``pte_mkyoung()``, ``pte_mkdirty()``...)."""
+        return replace(self, **changes)  # type: ignore[arg-type]
+
     def __str__(self) -> str:
         if self.kind is Kind.NONE:
             return "none"
@@ -122,7 +128,13 @@ class Entry:
                 )
             )
             return f"{self.kind.value} pfn={self.target:#x} {flags}"
+        if self.kind is Kind.SWAP:
+            return f"swap entry {self.target}"
         return self.kind.value
+
+
+#: What the letters of a present entry mean (printed beside traces on first use).
+FLAGS_LEGEND = "W writable, A accessed, D dirty, S special (the zero page); - not set"
 
 
 NONE = Entry()
@@ -200,8 +212,10 @@ def pud_none(e: Entry) -> bool:
 
 
 def pud_bad(e: Entry) -> bool:
-    """A pud that is neither empty, a table, nor a huge leaf."""
-    return e.kind in (Kind.BAD, Kind.SWAP, Kind.DEVMAP, Kind.PAGE)
+    """x86's ``pud_bad()``: any flag beyond those of a table pointer.  A huge pud
+    has ``_PAGE_PSE`` set, so on x86 it *is* bad: the walk refuses it here and
+    never reaches ``pud_trans_huge()``."""
+    return e.kind is not Kind.NONE and e.kind is not Kind.TABLE
 
 
 def pud_trans_huge(e: Entry) -> bool:
@@ -210,10 +224,6 @@ def pud_trans_huge(e: Entry) -> bool:
 
 def pmd_none(e: Entry) -> bool:
     return e.kind is Kind.NONE
-
-
-def pmd_bad(e: Entry) -> bool:
-    return e.kind in (Kind.BAD, Kind.PAGE)
 
 
 def pmd_devmap(e: Entry) -> bool:

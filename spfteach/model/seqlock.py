@@ -25,7 +25,7 @@ class SeqCount:
 def raw_read_seqcount(t: Task, s: SeqCount, src: Src) -> Gen:
     yield t.at(src)
     seq = s.sequence
-    t.did(f"reads {s.name} = {seq} ({'odd: writer inside' if seq & 1 else 'even'})")
+    t.did(f"reads {s.name}: {seq} ({'odd: a writer is inside' if seq & 1 else 'even'})")
     return seq
 
 
@@ -33,7 +33,8 @@ def read_seqcount_retry(t: Task, s: SeqCount, start: int, src: Src) -> Gen:
     """True when the count moved since ``start``: what was read may be stale."""
     yield t.at(src)
     now = s.sequence
-    t.did(f"re-reads {s.name} = {now} (snapshot {start})")
+    t.did(f"re-reads {s.name}: {now} (" + ("unchanged" if now == start
+                                         else f"was {start}: a writer came by") + ")")
     return now != start
 
 

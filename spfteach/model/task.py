@@ -92,6 +92,9 @@ class Task:
         #: the fault chose to return 0 without mapping so the access retries
         #: (a migration to wait for, an unstable pmd): not a lost fault
         self.refault = False
+        #: guards a mutant removed that would have fired on this thread's way so
+        #: far: a violation after one of them is one that guard would have stopped
+        self.would_have: tuple[str, ...] = ()
 
     # --- announcing and describing steps -------------------------------
 
@@ -122,13 +125,21 @@ class Task:
         explorer shows that the guard is needed.  The note says what happened in
         the kernel's words, and, for a removed guard, what it would have done.
         """
-        assert check.kind == "guard", f"{check.name} is a {check.kind}, not a guard"
-        mutated = self.kernel.mutated(check)
+        assert check.kind in ("guard", "scope"), f"{check.name} is a {check.kind}, not a guard"
+        if check.kind == "scope" and check in self.kernel.widened:
+            self.note(f"check {check.name}: widened (the port refuses this kind of VMA here; "
+                      "the model goes on, to show that nothing goes wrong)" if fired else
+                      f"check {check.name}: widened; it would have passed here anyway")
+            return False
+        mutated = check.kind == "guard" and self.kernel.mutated(check)
         does, did = _EXITS[check.exit]
         why = f" ({detail})" if detail else ""
         if mutated:
+            if fired and check.name not in self.would_have:
+                self.would_have += (check.name,)
             self.note(f"check {check.name}: REMOVED (mutant): it would have {did} here{why}; "
-                      "the fault goes on" if fired else
+                      f"the fault goes on. The check is there because: {check.reason}"
+                      if fired else
                       f"check {check.name}: removed (mutant); it would have passed here anyway")
             return False
         self.note(f"check {check.name}: {does}{why}" if fired else f"check {check.name}: passes")

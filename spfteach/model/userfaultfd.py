@@ -11,9 +11,9 @@ ignores the registration for this one fault rather than call
 from __future__ import annotations
 
 from .locking import down_write, up_write
+from .mm import vm_write_begin, vm_write_end
 from .mm_types import VM_UFFD_MISSING, MmStruct, flags_str
 from .mmap import find_vma
-from .seqlock import write_seqcount_begin, write_seqcount_end
 from .task import Gen, Src, Task
 
 F = "fs/userfaultfd.c"
@@ -33,11 +33,11 @@ def userfaultfd_register(t: Task, mm: MmStruct, start: int) -> Gen:
     assert vma is not None
     # userfaultfd_set_vm_flags(vma, new_flags): the flags change inside the
     # VMA's write section.
-    yield from write_seqcount_begin(t, vma.vm_sequence, _set("vm_write_begin(vma);"))
+    yield from vm_write_begin(t, vma, _set("vm_write_begin(vma);"))
     yield t.at(_set("vma->vm_flags = flags;"))
     old = vma.vm_flags
     vma.vm_flags |= VM_UFFD_MISSING
     t.did(f"vma{vma.id}.vm_flags {flags_str(old)}→{flags_str(vma.vm_flags)}")
-    yield from write_seqcount_end(t, vma.vm_sequence, _set("vm_write_end(vma);"))
+    yield from vm_write_end(t, vma, _set("vm_write_end(vma);"))
     yield from up_write(t, mm.mmap_sem, _s("mmap_write_unlock(mm);"))
     return 0

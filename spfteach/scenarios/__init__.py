@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
+
+from ..model.errors import UsageError
 from .base import Scenario
 from .catalogue import CATALOGUE, CONFIGS
 
@@ -10,7 +13,7 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in CATALOGUE + CONFIGS}
 RACES: tuple[str, ...] = tuple(s.name for s in CATALOGUE)
 
 
-class UnknownScenario(KeyError):
+class UnknownScenario(UsageError, KeyError):
     def __str__(self) -> str:
         return self.args[0]
 
@@ -19,9 +22,10 @@ def get(name: str) -> Scenario:
     try:
         return SCENARIOS[name]
     except KeyError:
-        raise UnknownScenario(
-            f"unknown scenario {name!r}; known: {', '.join(SCENARIOS)} "
-            "(list them with: spfteach scenarios)") from None
+        close = difflib.get_close_matches(name, SCENARIOS, n=3)
+        hint = f"; did you mean {' or '.join(close)}?" if close else ""
+        raise UnknownScenario(f"unknown scenario {name[:60]!r}{hint} (list them with: "
+                              "spfteach scenarios)") from None
 
 
 __all__ = ["SCENARIOS", "Scenario", "get", "UnknownScenario"]

@@ -11,15 +11,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from ..model.checks import Mutant
-from ..model.fault import do_user_addr_fault
+from ..model.fault import X86_PF_PK, X86_PF_PROT, X86_PF_USER, X86_PF_WRITE, do_user_addr_fault
 from ..model.kernel import Kernel
-from ..model.mm_types import (
-    FAULT_FLAG_ALLOW_RETRY,
-    FAULT_FLAG_KILLABLE,
-    FAULT_FLAG_USER,
-    FAULT_FLAG_WRITE,
-    fault_str,
-)
+from ..model.mm_types import fault_str
 from ..model.mmap import do_munmap
 from ..model.mprotect import do_mprotect
 from ..model.task import Gen, Task
@@ -60,15 +54,29 @@ def describe_result(value: object) -> str:
     return fault_str(value) if isinstance(value, int) else str(value)
 
 
-def fault_flags(write: bool) -> int:
-    """Flags of a user fault as the x86 entry passes them."""
-    return FAULT_FLAG_USER | FAULT_FLAG_ALLOW_RETRY | FAULT_FLAG_KILLABLE | (
-        FAULT_FLAG_WRITE if write else 0)
+def mmu_error_code(k: Kernel, address: int, write: bool) -> int:
+    """The error code the MMU reports for a user access to ``address`` now.
+
+    ``X86_PF_PROT`` when the walk ends in a present page (the access broke its
+    protection), ``X86_PF_PK`` too when a protection key denies it, and
+    ``X86_PF_WRITE`` for a write.  A scenario's faults happened just before the
+    story starts, so their error codes come from the initial page tables; one
+    that says otherwise (the page was mapped by another thread since) passes its
+    own."""
+    code = X86_PF_USER | (X86_PF_WRITE if write else 0)
+    if k.mapped(address, write=False):
+        code |= X86_PF_PROT
+        vma = k.find_vma_at(address)
+        if vma is not None and vma.vm_pkey in k.pkru_denied:
+            code |= X86_PF_PK
+    return code
 
 
-def fault(t: Task, address: int, write: bool = True) -> Gen:
+def fault(t: Task, address: int, write: bool = True, error_code: int | None = None) -> Gen:
     """A user thread touching ``address`` (the page fault it takes)."""
-    return (yield from do_user_addr_fault(t, t.kernel.mm, address, fault_flags(write)))
+    k = t.kernel
+    code = mmu_error_code(k, address, write) if error_code is None else error_code
+    return (yield from do_user_addr_fault(t, k.mm, address, code))
 
 
 def munmap(t: Task, start: int, length: int) -> Gen:

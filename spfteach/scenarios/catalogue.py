@@ -9,10 +9,13 @@ page-table level exists and the speculative walk can reach the PTE.
 
 from __future__ import annotations
 
+from ..model.fault import X86_PF_USER
 from ..model.kernel import Kernel
 from ..model.khugepaged import collapse_huge_page
 from ..model.madvise import madvise_dontneed
+from ..model.mempolicy import do_mbind
 from ..model.mm_types import (
+    MPOL_BIND,
     MPOL_INTERLEAVE,
     VM_GROWSDOWN,
     VM_READ,
@@ -50,10 +53,10 @@ def neighbour(k: Kernel, at: int = NEIGHBOUR) -> None:
     k.populate(at)
 
 
-def _two(k: Kernel, name: str, writer, write: bool = True):
+def _two(k: Kernel, name: str, writer, write: bool = True, address: int = ADDR):
     t0 = k.add_task("fault")
     t1 = k.add_task(name)
-    return [(t0, fault(t0, ADDR, write=write)), (t1, writer(t1))]
+    return [(t0, fault(t0, address, write=write)), (t1, writer(t1))]
 
 
 def _quiet(k: Kernel):
@@ -83,16 +86,52 @@ def _vs_thp(k: Kernel):
     return _two(k, "khugepaged", lambda t: collapse_huge_page(t, k.mm, HEAP))
 
 
+def _vs_thp_v9(k: Kernel):
+    base_map(k, heap_len=0x200000)
+    return _two(k, "khugepaged (v9)",
+                lambda t: collapse_huge_page(t, k.mm, HEAP, bracket=False))
+
+
 def _ipi_vs_ptl(k: Kernel):
     base_map(k)
     return _two(k, "madvise", lambda t: madvise_dontneed(t, k.mm, HEAP, 0x1000))
 
 
+MREMAP_DEST = NEIGHBOUR + 0x100000  # the neighbour's pte table covers it
+
+
 def _vs_mremap(k: Kernel):
     base_map(k)
-    dest = NEIGHBOUR + 0x100000  # the neighbour's pte table covers it
     neighbour(k)
-    return _two(k, "mremap", lambda t: move_vma(t, k.mm, HEAP, HEAP_LEN, dest))
+    return _two(k, "mremap", lambda t: move_vma(t, k.mm, HEAP, HEAP_LEN, MREMAP_DEST))
+
+
+def _at_mremap_dest(k: Kernel):
+    base_map(k)
+    neighbour(k)
+    # page 0 of the heap moves to the destination's page 0: the fault is there
+    return _two(k, "mremap", lambda t: move_vma(t, k.mm, HEAP, HEAP_LEN, MREMAP_DEST),
+                address=MREMAP_DEST)
+
+
+def _vs_mbind(k: Kernel):
+    base_map(k, populate=True)
+    k.mm.mmap[0].vm_policy = k.new_policy(MPOL_BIND).id  # an earlier mbind(MPOL_BIND)
+    return _two(k, "mbind", lambda t: do_mbind(t, k.mm, HEAP, MPOL_INTERLEAVE))
+
+
+def _swap_vs_munmap(k: Kernel):
+    base_map(k)
+    k.populate(ADDR)
+    k.swap_out(ADDR)  # MADV_PAGEOUT wrote page 1 to swap
+    return _two(k, "munmap", lambda t: munmap(t, HEAP, HEAP_LEN), write=False)
+
+
+def _cow_vs_munmap(k: Kernel):
+    base_map(k)
+    # an earlier read fault mapped the zero page at page 1
+    k.set_entry(ADDR, "pte", Entry(Kind.PAGE, 0, write=False, special=True))
+    return _two(k, "munmap", lambda t: munmap(t, HEAP, HEAP_LEN))
 
 
 def _vs_split(k: Kernel):
@@ -135,7 +174,7 @@ def _present(k: Kernel, heap_len: int = HEAP_LEN) -> None:
     """The heap with page 1 mapped but not yet accessed: a read fault there only
     sets the accessed bit, under pte_spinlock()."""
     base_map(k, heap_len=heap_len)
-    k.set_entry(ADDR, "pte", Entry(Kind.PAGE, k.alloc_page(), write=True, accessed=False))
+    k.populate(ADDR, accessed=False)
 
 
 def _present_vs(writer_name: str, writer, heap_len: int = HEAP_LEN):
@@ -143,7 +182,11 @@ def _present_vs(writer_name: str, writer, heap_len: int = HEAP_LEN):
         _present(k, heap_len)
         t0 = k.add_task("fault")
         t1 = k.add_task(writer_name)
-        return [(t0, fault(t0, ADDR, write=False)), (t1, writer(k, t1))]
+        # The MMU found the PTE empty (a not-present fault: the error code has
+        # no X86_PF_PROT, so the x86 entry tries the speculative path); another
+        # thread's fault has mapped the page since, not yet accessed.
+        return [(t0, fault(t0, ADDR, write=False, error_code=X86_PF_USER)),
+                (t1, writer(k, t1))]
     return build
 
 
@@ -176,7 +219,10 @@ def _entry_at(level: str, entry: Entry, heap_len: int = HEAP_LEN, la57: bool = F
 
 
 def _pkey_denied(k: Kernel) -> None:
-    _present(k)
+    """Page 1 not mapped yet, in a VMA whose key PKRU denies: the MMU reports a
+    not-present fault (a PK fault needs a present page), so the speculative
+    path runs and must ask arch_vma_access_permitted() itself."""
+    base_map(k)
     k.mm.mmap[0].vm_pkey = 5
     k.pkru_denied = frozenset({5})
 
@@ -201,14 +247,14 @@ CATALOGUE = (
        "by IRQs off, and learns of the unmap from vma_has_changed().",
        ["spf_get_vma_ref", "maplock_vma_changed", "spf_p4d", "irqs_on_walk"], _vs_munmap,
        [FAULT, f"T1 munmap({HEAP:#x}, {HEAP_LEN:#x})"],
-       {"fault-wins": "0*,1*", "munmap-before-lock": "0*29,1*,0*", "munmap-first": "1*,0*"}),
+       {"fault-wins": "0*,1*", "munmap-before-lock": "0*31,1*,0*", "munmap-first": "1*,0*"}),
     _s("fault-vs-mprotect", "A write fault races mprotect(PROT_READ)",
        "The fault read VM_WRITE before mprotect() removed it; the sequence count tells "
        "pte_map_lock() that the flags it cached are stale, so no writable PTE lands in a "
        "read-only VMA.",
        ["maplock_vma_changed", "maplock_vma_changed_locked", "spf_seq_retry"], _vs_mprotect,
        [FAULT, f"T1 mprotect({HEAP:#x}, {HEAP_LEN:#x}, PROT_READ)"],
-       {"fault-wins": "0*,1*", "mprotect-before-lock": "0*29,1*,0*",
+       {"fault-wins": "0*,1*", "mprotect-before-lock": "0*31,1*,0*",
         "mprotect-first": "1*,0*"}),
     _s("fault-vs-pgtable-free", "The pte table is freed after the walk",
        "A neighbour keeps the pmd table alive but munmap() frees the heap's pte table. "
@@ -282,6 +328,39 @@ CATALOGUE = (
        _present_vs("madvise", lambda k, t: madvise_dontneed(t, k.mm, HEAP, 0x1000)),
        [f"T0 read fault at {ADDR:#x} (present)",
         f"T1 madvise({HEAP:#x}, 4096, MADV_DONTNEED), batch of 1"], tlb_batch=1),
+    _s("fault-at-mremap-destination", "A fault lands where mremap() is moving the PTEs to",
+       "copy_vma() puts the new VMA in the tree already inside its write section, and "
+       "move_ptes() fills its page tables while the count stays odd. A fault there that "
+       "started anyway would validate against that same odd count, install its page, and "
+       "see move_ptes() overwrite it: only the seq & 1 test at the start refuses it.",
+       ["spf_seq_odd"], _at_mremap_dest,
+       [f"T0 write fault at {MREMAP_DEST:#x} (the destination)",
+        f"T1 mremap({HEAP:#x} -> {MREMAP_DEST:#x})"]),
+    _s("fault-vs-mbind", "mbind() replaces the VMA's policy under the fault",
+       "The allocator reads the VMA's own NUMA policy to place the new page, and mbind() "
+       "frees the policy it replaces at once: only a fault holding mmap_sem may use it, so "
+       "the speculative path refuses a VMA with a policy of its own.",
+       ["spf_vma_policy"], _vs_mbind,
+       [FAULT + " (vma has an MPOL_BIND policy)", f"T1 mbind({HEAP:#x}, MPOL_INTERLEAVE)"]),
+    _s("swap-vs-munmap", "A fault on a swapped-out page races munmap()",
+       "Swap-in reads the neighbouring PTEs and takes the PTE lock through vmf->pmd with "
+       "IRQs on and validates nothing: a speculative fault would read page tables munmap() "
+       "has freed. The port leaves swap-in to the classic path.",
+       ["hpf_no_swap"], _swap_vs_munmap,
+       [f"T0 read fault at {ADDR:#x} (swapped out)", f"T1 munmap({HEAP:#x}, {HEAP_LEN:#x})"]),
+    _s("cow-vs-munmap", "A write to the zero page races munmap()",
+       "Copy-on-write drops the PTE lock to allocate, then takes it again with "
+       "pte_offset_map_lock() through vmf->pmd, IRQs on: a speculative fault would read "
+       "a page table munmap() has freed. The port leaves copy-on-write to the classic path.",
+       ["hpf_no_wp"], _cow_vs_munmap,
+       [FAULT + " (the zero page is mapped there)", f"T1 munmap({HEAP:#x}, {HEAP_LEN:#x})"]),
+    _s("fault-vs-thp-collapse-v9", "The seed's khugepaged: a collapse that leaves the count alone",
+       "In v9, collapse_huge_page() did not touch the VMA's sequence count; only the pmd "
+       "tests told a fault that its pte table was going away: pmd_none() in the walk and "
+       "in handle_pte_fault(), pmd_same() in the lock helpers. (The port brackets the "
+       "collapse with vm_write_begin/end.)",
+       ["maplock_pmd_same", "hpf_pmd_none"], _vs_thp_v9,
+       [FAULT + " (2 MiB VMA)", f"T1 collapse_huge_page({HEAP:#x}) as in v9"]),
 )
 
 #: One fault alone, in a set-up where one check of the speculative path must
@@ -334,7 +413,8 @@ CONFIGS = (
        ncpus=1),
     _s("alone-huge-pud", "A fault under a 1 GiB huge pud", "No pmd level to walk.",
        ["spf_pud_trans_huge"],
-       _single(_entry_at("pud", Entry(Kind.HUGE, 0x40000, write=True), 0x40000000)),
+       _single(lambda k: (k.add_vma(HEAP, HEAP + 0x40000000, RW),
+                          k.populate_huge(HEAP, "pud"))),
        [FAULT + " (1 GiB page)"], {"alone": "0*"}, ncpus=1),
     _s("alone-devmap-pmd", "A fault under a device-mapped pmd", "A ZONE_DEVICE huge "
        "mapping: no pte table.", ["spf_pmd_devmap"],

@@ -1,0 +1,24 @@
+"""``include/linux/mm.h``: the port's VMA write sections.
+
+``vm_write_begin()``/``vm_write_end()`` bracket every change to a VMA that a
+speculative fault must not miss (its range, flags, protection, anon_vma, policy,
+tree membership).  They are raw sequence-count writes: the count is odd inside.
+A write section also tells the ``lost-fault`` judge that the VMA's pages may
+legitimately change under a running fault.
+"""
+
+from __future__ import annotations
+
+from .mm_types import VmAreaStruct
+from .seqlock import write_seqcount_begin, write_seqcount_end
+from .task import Gen, Src, Task
+
+
+def vm_write_begin(t: Task, vma: VmAreaStruct, src: Src) -> Gen:
+    t.kernel.touch(vma.vm_start, vma.vm_end)
+    yield from write_seqcount_begin(t, vma.vm_sequence, src)
+
+
+def vm_write_end(t: Task, vma: VmAreaStruct, src: Src) -> Gen:
+    t.kernel.touch(vma.vm_start, vma.vm_end)
+    yield from write_seqcount_end(t, vma.vm_sequence, src)
