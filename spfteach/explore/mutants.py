@@ -11,10 +11,10 @@ for a reason.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
 from collections.abc import Iterable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 from ..model import checks
@@ -130,6 +130,31 @@ def _job(args: Job) -> tuple[str, tuple[str, ...], Report]:
     return scen, muts, explore(SCENARIOS[scen], muts, every=len(muts) > 1)
 
 
+def _in_workers(work: list[Job], jobs: int, progress) -> list:
+    """Run the jobs on ``jobs`` forked workers.  The workers ignore Ctrl-C (they
+    are forked with SIGINT ignored, so none can die half-started and print a
+    traceback); the parent, on Ctrl-C, terminates them and says so once."""
+    ctx = multiprocessing.get_context("fork")
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        pool = ctx.Pool(jobs)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    results = []
+    try:
+        for i, res in enumerate(pool.imap(_job, work, chunksize=4)):
+            results.append(res)
+            if progress:
+                progress(i + 1, len(work))
+    except BaseException:
+        pool.terminate()
+        pool.join()
+        raise
+    pool.close()
+    pool.join()
+    return results
+
+
 def matrix(mutants: Iterable[str] | None = None, scenarios: Iterable[str] | None = None,
            jobs: int | None = None, progress=None) -> Matrix:
     """Explore every scenario unmutated, under every mutant, and, for a mutant the
@@ -143,19 +168,7 @@ def matrix(mutants: Iterable[str] | None = None, scenarios: Iterable[str] | None
     jobs = jobs or min(os.cpu_count() or 1, 4)
     results: list[tuple[str, tuple[str, ...], Report]] = []
     if jobs > 1:
-        # Workers ignore Ctrl-C: the parent stops handing out work and says so once,
-        # instead of every worker printing its own traceback.
-        pool = ProcessPoolExecutor(jobs, initializer=signal.signal,
-                                   initargs=(signal.SIGINT, signal.SIG_IGN))
-        try:
-            for i, res in enumerate(pool.map(_job, work, chunksize=4)):
-                results.append(res)
-                if progress:
-                    progress(i + 1, len(work))
-        except KeyboardInterrupt:
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
-        pool.shutdown()
+        results = _in_workers(work, jobs, progress)
     else:
         for i, w in enumerate(work):
             results.append(_job(w))
