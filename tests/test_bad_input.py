@@ -92,12 +92,33 @@ def test_a_terminal_without_unicode_gets_ascii(env: dict, args: list[str]) -> No
         assert b"->" in r.stdout  # the arrows fell back, they did not vanish
 
 
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (from /proc: no psutil needed)."""
+    kids = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    stat = f.read()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                kids.append(int(d))
+    return kids
+
+
 def test_ctrl_c_during_a_search_is_one_line_and_exit_130() -> None:
     """mutants explores for minutes, on worker processes: Ctrl-C stops it with one
     line, no traceback from the workers, exit 130."""
     p = subprocess.Popen([SPFTEACH, "mutants"], stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True, start_new_session=True)
-    time.sleep(3)
+    # Interrupt the search itself, not the interpreter's start-up (on a loaded
+    # machine 3 s may not reach it): wait until the workers exist.
+    deadline = time.monotonic() + 120
+    while not _children(p.pid) and p.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _children(p.pid), "spfteach mutants started no workers"
+    time.sleep(0.5)
     os.killpg(p.pid, signal.SIGINT)  # as a terminal does: the whole process group
     out, err = p.communicate(timeout=120)
     assert p.returncode == 130, (p.returncode, err)

@@ -130,16 +130,26 @@ def _job(args: Job) -> tuple[str, tuple[str, ...], Report]:
     return scen, muts, explore(SCENARIOS[scen], muts, every=len(muts) > 1)
 
 
+def _worker_init() -> None:
+    """In a worker, before SIGINT is unblocked: a Ctrl-C is the parent's to handle."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
 def _in_workers(work: list[Job], jobs: int, progress) -> list:
-    """Run the jobs on ``jobs`` forked workers.  The workers ignore Ctrl-C (they
-    are forked with SIGINT ignored, so none can die half-started and print a
-    traceback); the parent, on Ctrl-C, terminates them and says so once."""
+    """Run the jobs on ``jobs`` forked workers.  The workers ignore Ctrl-C: they
+    are forked with SIGINT *blocked*, so none can die half-started and print a
+    traceback, and ignore it before they unblock it.  Blocking rather than
+    ignoring in the parent keeps a Ctrl-C typed while the pool starts: it stays
+    pending and is delivered when the parent unblocks, which then terminates
+    the workers and says so once (an ignored one would be lost, and the search
+    would run on for minutes)."""
     ctx = multiprocessing.get_context("fork")
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
-        pool = ctx.Pool(jobs)
+        pool = ctx.Pool(jobs, initializer=_worker_init)
     finally:
-        signal.signal(signal.SIGINT, previous)
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
     results = []
     try:
         for i, res in enumerate(pool.imap(_job, work, chunksize=4)):
