@@ -17,6 +17,7 @@ RANKS: dict[str, int] = {
     "spfteach.sched": 1, "spfteach.trace": 1,
     "spfteach.scenarios": 2,
     "spfteach.explore": 3, "spfteach.drills": 3, "spfteach.csrc": 3,
+    "spfteach.excerpts": 3,
     "spfteach.viz": 4,
     "spfteach.widgets": 5, "spfteach.grading": 5,
     "spfteach.cli": 6, "spfteach.kernel": 6,

@@ -44,6 +44,16 @@ def test_model_sources_are_found() -> None:
 
 
 @pytest.mark.kernel
+def test_the_shipped_c_excerpts_are_the_patched_tree(kernel_tree: Path) -> None:
+    """data/c-excerpts.json, which the widgets show with no tree, is what the patched
+    tree gives, byte for byte: the excerpts cannot drift from the C."""
+    from spfteach import excerpts
+    diffs = excerpts.differences(kernel_tree)
+    assert not diffs, ("data/c-excerpts.json is not the patched tree's; run `python -m "
+                       "spfteach.excerpts` and commit it:\n" + "\n".join(diffs))
+
+
+@pytest.mark.kernel
 def test_every_model_snippet_resolves_to_one_line_of_the_port(kernel_tree: Path) -> None:
     errors = []
     for src in sorted(model_sources(), key=lambda s: (s.file, s.function, s.snippet)):
