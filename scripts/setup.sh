@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Set up everything spfteach needs, idempotently: Graphviz's `dot` (Debian package), a virtual
-# environment in .venv, and the package with its test tools (`pip install -e '.[test]'`).
+# Set up everything spfteach needs, idempotently: Graphviz's `dot` and Chromium (Debian packages;
+# the browser tests drive Debian's chromium through playwright, whose own `playwright install`
+# downloads a browser build and cannot be used), a virtual environment in .venv, and the package
+# with its test tools (`pip install -e '.[test]'`).
 # A second run with an unchanged pyproject.toml only checks and returns.
 #   PYTHON=python3.12 scripts/setup.sh   # choose the interpreter for .venv (default: python3)
 set -euo pipefail
@@ -40,6 +42,15 @@ if command -v dot >/dev/null 2>&1; then
 else
     apt_install graphviz
     command -v dot >/dev/null 2>&1 || die "graphviz installed but \`dot\` is still not on PATH"
+fi
+
+# 1b. Chromium, which the browser tests (tests/browser.py) drive headless through playwright.
+if [ -x /usr/bin/chromium ] || command -v chromium >/dev/null 2>&1; then
+    say "chromium: $(command -v chromium || echo /usr/bin/chromium)"
+else
+    apt_install chromium
+    { [ -x /usr/bin/chromium ] || command -v chromium >/dev/null 2>&1; } \
+        || die "chromium installed but \`chromium\` is still not on PATH"
 fi
 
 # 2. A Python >= 3.10 that can make a venv (Debian ships venv/ensurepip as python3-venv).

@@ -1,14 +1,20 @@
-"""Fixtures shared by the kernel tests."""
+"""Fixtures shared by the kernel tests and the browser tests."""
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from spfteach.kernel.layout import Layout
+
+if TYPE_CHECKING:
+    from tests.browser import LabNotebook
 
 
 @pytest.fixture(scope="session")
@@ -20,3 +26,23 @@ def kernel_tree() -> Path:
                        timeout=1800)
     assert r.returncode == 0, r.stdout + r.stderr
     return Layout.from_options().src
+
+
+@pytest.fixture
+def lab_notebook(tmp_path: Path) -> Iterator[Callable[..., LabNotebook]]:
+    """Open a notebook in JupyterLab in headless Chromium (tests/browser.py's lab_notebook, same
+    arguments): `nb = lab_notebook(path)`. Browser and server stop at the test's end, even when
+    it fails. tests.browser is imported here, not at the top, so that only browser tests load
+    playwright."""
+    from tests.browser import lab_notebook as open_notebook
+
+    with contextlib.ExitStack() as stack:
+        count = 0
+
+        def open_(notebook: Path, **kwargs: Any) -> LabNotebook:
+            nonlocal count
+            count += 1
+            kwargs.setdefault("tmp_dir", tmp_path / f"lab{count}")
+            return stack.enter_context(open_notebook(notebook, **kwargs))
+
+        yield open_
