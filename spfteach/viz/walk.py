@@ -15,6 +15,7 @@ import graphviz
 from ..model import pgtable
 from ..model.kernel import Kernel
 from ..model.pgtable import Kind
+from .svgtext import check_prefix, fresh_prefix, inline_svg
 
 #: one colour per level, used for the address field and the entry it selects
 COLOURS = {"pgd": "#f4a259", "p4d": "#f4d35e", "pud": "#8cb369", "pmd": "#5b8e7d",
@@ -104,3 +105,19 @@ def show_walk(k: Kernel, address: int) -> graphviz.Digraph:
     """``walk_graph`` after checking that ``dot`` is there (for notebooks)."""
     require_dot()
     return walk_graph(k, address)
+
+
+def walk_svg(k: Kernel, address: int, *, id_prefix: str | None = None) -> str:
+    """The walk as SVG text to inline in a cell (a widget's HTML, ``display(SVG)``).
+
+    ``dot`` writes the picture ~1800 pt wide with fixed width and height, which
+    overflows a JupyterLab cell: the root gets ``max-width:100%;height:auto``
+    instead of the height, so it shrinks to the cell keeping its aspect ratio.
+    Graphviz names its elements ``graph0``, ``node1``, ``edge1`` in every
+    picture: each id is prefixed with ``id_prefix`` (a fresh one when None), so
+    two walks on one page do not share ids.
+    """
+    require_dot()
+    prefix = fresh_prefix("walk") if id_prefix is None else check_prefix(id_prefix)
+    svg = walk_graph(k, address).pipe(format="svg", encoding="utf-8")
+    return inline_svg(svg, prefix)
