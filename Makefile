@@ -25,6 +25,7 @@ test-fast: setup
 
 bench: setup
 	$(VENV)/bin/python -m spfteach.explore.bench
+	$(VENV)/bin/python -m spfteach.widgets.bench
 
 lab: setup
 	@LAB_PORT='$(LAB_PORT)' bash scripts/lab.sh

@@ -41,3 +41,25 @@ def test_runs_headless(path: Path) -> None:
         svg = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs
                if "image/svg+xml" in o.get("data", {})]
         assert svg, "the walk picture was not drawn"
+    if path.name == "widgets.ipynb":
+        # every widget cell rendered as a widget, and the Python API cell says the verdict
+        views = [c for c in nb.cells if c.cell_type == "code" and any(
+            "application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in c.outputs)]
+        assert len(views) == 5, [c.source for c in nb.cells if c.cell_type == "code"]
+        assert "0*33,1*15,0*3 -> use-after-free: T0 reads entry 0 of freed page table" in text
+
+
+def test_widgets_notebook_under_nbgrader_is_text_only(monkeypatch) -> None:
+    """Under autograde every widget is one line of text: nothing interactive to hang on."""
+    path = Path(__file__).parent.parent / "notebooks" / "widgets.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")  # the kernel inherits it
+    NotebookClient(nb, timeout=180, kernel_name="python3",
+                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    assert not [o for o in outputs if "application/vnd.jupyter.widget-view+json"
+                in o.get("data", {})]
+    shown = [o["data"]["text/plain"] for o in outputs if o.output_type == "execute_result"]
+    assert len(shown) == 5 and all("\n" not in t and "not shown under nbgrader" in t
+                                   for t in shown), shown

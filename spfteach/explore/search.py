@@ -22,7 +22,7 @@ from __future__ import annotations
 import gc
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -179,18 +179,25 @@ class _Keys:
 
 def explore(scen: Scenario, mutants: Iterable[str | Mutant] = (), max_seconds: float | None = None,
             max_states: int | None = None, local_first: bool = True,
-            every: bool = False) -> Report:
+            every: bool = False, progress: Callable[[int], None] | None = None) -> Report:
     """Every reachable state of ``scen`` (under ``mutants``), with counterexamples.
 
     ``local_first=False`` turns the local-step rule off (to count every schedule);
     ``every=True`` also lists the shortest schedule to each violating state
-    (``Report.every_violation``), not only the shortest per invariant."""
+    (``Report.every_violation``), not only the shortest per invariant.
+    ``progress(states)`` is called every :data:`PROGRESS_EVERY` new states and
+    once at the end (a widget's progress bar: the total is not known before)."""
     with _fewer_collections():
-        return _explore(scen, mutants, max_seconds, max_states, local_first, every)
+        return _explore(scen, mutants, max_seconds, max_states, local_first, every, progress)
+
+
+#: How often (in new states) ``explore`` reports its progress.
+PROGRESS_EVERY = 100
 
 
 def _explore(scen: Scenario, mutants: Iterable[str | Mutant], max_seconds: float | None,
-             max_states: int | None, local_first: bool, every: bool = False) -> Report:
+             max_states: int | None, local_first: bool, every: bool = False,
+             progress: Callable[[int], None] | None = None) -> Report:
     muts, names = _mutants(mutants)
     rep = Report(scen.name, names, "state-caching DFS")
     t0 = time.perf_counter()
@@ -235,6 +242,8 @@ def _explore(scen: Scenario, mutants: Iterable[str | Mutant], max_seconds: float
             node = new_node()
             visited[key] = node
             rep.states += 1
+            if progress is not None and rep.states % PROGRESS_EVERY == 0:
+                progress(rep.states)
             if parent is not None:
                 edges[parent].append((run.schedule[-1], node))
             enabled = run.runnable()
@@ -266,6 +275,8 @@ def _explore(scen: Scenario, mutants: Iterable[str | Mutant], max_seconds: float
             rep.transitions += 1
     rep.executions += rep.violating_runs
     rep.seconds = time.perf_counter() - t0
+    if progress is not None:
+        progress(rep.states)
     rep.counterexamples = _shortest(edges, bad, rep.every_violation if every else None)
     if rep.complete:
         rep.schedules = _count_paths(edges)
