@@ -41,6 +41,8 @@ def test_runs_headless(path: Path) -> None:
         svg = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs
                if "image/svg+xml" in o.get("data", {})]
         assert svg, "the walk picture was not drawn"
+        html = [o["data"]["text/html"] for o in svg if "text/html" in o["data"]]
+        assert html and "max-width:100%" in html[0], "the walk picture does not fit the cell"
     if path.name == "widgets.ipynb":
         # every widget cell rendered as a widget, and the Python API cell says the verdict
         views = [c for c in nb.cells if c.cell_type == "code" and any(

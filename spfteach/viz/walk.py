@@ -101,10 +101,29 @@ def walk_graph(k: Kernel, address: int) -> graphviz.Digraph:
     return g
 
 
-def show_walk(k: Kernel, address: int) -> graphviz.Digraph:
-    """``walk_graph`` after checking that ``dot`` is there (for notebooks)."""
-    require_dot()
-    return walk_graph(k, address)
+class FittedSVG:
+    """An SVG that a notebook shows inline, shrunk to the cell's width.
+
+    ``display(Digraph)`` gives JupyterLab an ``image/svg+xml`` output, which it
+    shows as an ``<img>`` of graphviz's fixed width in points, wider than the
+    cell.  This object offers ``text/html`` first (the inline SVG with
+    ``max-width:100%``, which JupyterLab prefers) and the SVG as a fallback for
+    front ends that show no HTML."""
+
+    def __init__(self, svg: str) -> None:
+        self.svg = svg
+
+    def _repr_html_(self) -> str:
+        return f'<div class="spf-svg" style="max-width:100%;overflow:hidden">{self.svg}</div>'
+
+    def _repr_svg_(self) -> str:
+        return self.svg
+
+
+def show_walk(k: Kernel, address: int) -> FittedSVG:
+    """The walk of ``address`` for a notebook cell, fitted to the cell's width
+    (checks first that ``dot`` is there: a one-line message if not)."""
+    return FittedSVG(walk_svg(k, address))
 
 
 def walk_svg(k: Kernel, address: int, *, id_prefix: str | None = None) -> str:
