@@ -49,6 +49,8 @@ def test_runs_headless(path: Path) -> None:
             "application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in c.outputs)]
         assert len(views) == 5, [c.source for c in nb.cells if c.cell_type == "code"]
         assert "0*33,1*15,0*3 -> use-after-free: T0 reads entry 0 of freed page table" in text
+        assert any("image/png" in o.get("data", {}) for c in nb.cells if c.cell_type == "code"
+                   for o in c.outputs), "the VMA map was not drawn"
 
 
 def test_widgets_notebook_under_nbgrader_is_text_only(monkeypatch) -> None:
@@ -62,6 +64,7 @@ def test_widgets_notebook_under_nbgrader_is_text_only(monkeypatch) -> None:
     assert not [o for o in outputs if o.output_type == "error"]
     assert not [o for o in outputs if "application/vnd.jupyter.widget-view+json"
                 in o.get("data", {})]
-    shown = [o["data"]["text/plain"] for o in outputs if o.output_type == "execute_result"]
+    shown = [o["data"]["text/plain"] for o in outputs if o.output_type == "execute_result"
+             and "image/png" not in o["data"]]
     assert len(shown) == 5 and all("\n" not in t and "not shown under nbgrader" in t
                                    for t in shown), shown

@@ -276,7 +276,9 @@ def test_the_explorer_panel_finds_and_loads_a_counterexample() -> None:
     (row,) = p.rows.children
     row.children[0].click()  # Load into stepper
     assert p.stepper is not None and p.stepper.won
-    assert p.slot.children == (p.stepper.widget,)
+    lanes, shown = p.slot.children
+    assert shown is p.stepper.widget
+    assert bytes(lanes.value).startswith(b"\x89PNG")  # the counterexample's swim-lanes
     p.choice.value = ""
     p.explore_button.click()
     assert "no invariant broken" in p.summary.value and p.rows.children == ()

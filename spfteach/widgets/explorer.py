@@ -66,8 +66,20 @@ class ExplorerPanel:
         cx = self.counterexamples[i]
         self.stepper = RaceStepper(self.scenario, self.mutant, cx.schedule)
         if self._widget is not None:
-            self.slot.children = [self.stepper.widget]
+            self.slot.children = [self._lanes(self.stepper), self.stepper.widget]
         return self.stepper
+
+    def _lanes(self, stepper: RaceStepper) -> W.Image:
+        """The counterexample at a glance: its swim-lanes, the violating step marked."""
+        from ..viz.counterexample import counterexample_figure
+        from ..viz.render import to_png
+
+        v = stepper.session.violation
+        if v is None:  # the replay broke nothing: the explorer and the stepper disagree
+            raise RuntimeError(f"the counterexample {format_schedule(stepper.schedule)} broke "
+                               "nothing when replayed")
+        png = to_png(counterexample_figure(self.scenario.name, v, stepper.session.mutants))
+        return W.Image(value=png, format="png", layout=W.Layout(max_width="100%"))
 
     def _expected_states(self) -> int:
         """The unmutated scenario's state count, as ``make bench`` last recorded it

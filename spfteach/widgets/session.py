@@ -134,7 +134,7 @@ class Session:
             if culprit is not None and culprit.tid == tid:
                 # the line that broke it, not the one it would run next
                 return ThreadStatus(tid, t.name, "broke",
-                                    f"broke {v.invariant} on this line (step {v.step + 1})",
+                                    f"broke {v.invariant} on this line (step {v.step})",
                                     culprit.src)
         if tid in run.results:
             last = next((s for s in reversed(run.trace) if s.tid == tid), None)

@@ -260,10 +260,10 @@ class RaceStepper:
                            f"{html.escape(m.reason)}")
                 return (f'<div class="spf-banner spf-won" role="status">✔ You won: '
                         f"<b>{html.escape(v.invariant)}</b> — {html.escape(v.message)} "
-                        f"(on step {v.step + 1}){why}</div>")
+                        f"(at step {v.step}, counting from 0 as the traces do){why}</div>")
             return (f'<div class="spf-banner spf-bad" role="alert">✖ Invariant broken: '
                     f"<b>{html.escape(v.invariant)}</b> — {html.escape(v.message)} "
-                    f"(on step {v.step + 1})</div>")
+                    f"(at step {v.step}, counting from 0 as the traces do)</div>")
         if sess.over:
             if sess.run.deadlocked:
                 return ('<div class="spf-banner spf-bad" role="alert">✖ Deadlock: threads are '
