@@ -131,21 +131,14 @@ def _place_marks(marks: list[tuple[int, str, str]], n: int,
                  step_in: float) -> list[tuple[int, str]]:
     """A row and side for each marker: it starts at its step, or ends there when
     starting would run past the right edge; markers in one row do not overlap."""
-    ends: list[float] = []
-    out = []
+    sides, spans = [], []
     for x, _, words in marks:
         w = text.width_points(words, _FONT, weight="bold") / 72 / step_in
         ha, start, end = (("left", x - 0.45, x - 0.45 + w) if x - 0.45 + w <= n - 0.5
                           else ("right", x + 0.45 - w, x + 0.45))
-        for r, e in enumerate(ends):
-            if e <= start:
-                ends[r] = end + 0.5
-                out.append((r, ha))
-                break
-        else:
-            ends.append(end + 0.5)
-            out.append((len(ends) - 1, ha))
-    return out
+        sides.append(ha)
+        spans.append((start, end))
+    return list(zip(text.pack_rows(spans, 0.5), sides, strict=True))
 
 
 def swim_lanes(run: Run, highlight: int | None = None, *, title: str | None = None) -> Figure:

@@ -184,20 +184,13 @@ def _place(labels: list[tuple[float, float | None, str]], x1: float,
     """Each label's row and side (``left``: the text starts at its step; ``right``:
     it ends there, when starting would run past the right edge), greedily left
     to right so that labels in one row do not overlap."""
-    ends: list[float] = []
-    out = []
+    sides, spans = [], []
     for x, _, t in labels:
         w = text.width_points(t, _FONT) * steps_per_point
         ha, start, end = ("left", x, x + w) if x + w <= x1 else ("right", x - w, x)
-        for r, e in enumerate(ends):
-            if e < start:
-                ends[r] = end + 1
-                out.append((r, ha))
-                break
-        else:
-            ends.append(end + 1)
-            out.append((len(ends) - 1, ha))
-    return out
+        sides.append(ha)
+        spans.append((start, end))
+    return list(zip(text.pack_rows(spans, 1.0), sides, strict=True))
 
 
 def _x_ticks(n: int, axes_in: float) -> list[int]:

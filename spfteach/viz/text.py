@@ -201,3 +201,21 @@ def wrap(words: str, width: float, size: float, family: str = SANS,
                 line = trial
         lines.append(line)
     return "\n".join(lines)
+
+
+def pack_rows(spans: Sequence[tuple[float, float]], gap: float) -> list[int]:
+    """The row of each ``(start, end)`` span, first fit from left to right: a span
+    goes in the first row whose last span ended ``gap`` or more before it starts,
+    so that labels in one row never overlap."""
+    ends: list[float] = []
+    rows = []
+    for start, end in spans:
+        for r, e in enumerate(ends):
+            if e <= start:
+                ends[r] = end + gap
+                rows.append(r)
+                break
+        else:
+            ends.append(end + gap)
+            rows.append(len(ends) - 1)
+    return rows

@@ -12,7 +12,6 @@ from __future__ import annotations
 import html
 import json
 from pathlib import Path
-from typing import Any
 
 import ipywidgets as W
 
@@ -21,8 +20,8 @@ from ..model import checks
 from ..scenarios import get as get_scenario
 from ..scenarios.base import Scenario
 from ..sched import format_schedule
-from ._mode import text_mode
-from .safe import error_html, guarded
+from ._base import Shown
+from .safe import guarded
 from .statepanel import CSS
 from .stepper import RaceStepper
 
@@ -30,7 +29,7 @@ NO_MUTANT = "(none: the port as it is)"
 MUTANTS_JSON = Path(__file__).resolve().parents[2] / "data" / "mutants.json"
 
 
-class ExplorerPanel:
+class ExplorerPanel(Shown):
     """``ExplorerPanel("fault-vs-munmap")``; ``.explore(mutant)``, ``.load(i)``."""
 
     def __init__(self, scenario: str | Scenario, mutant: str | None = None) -> None:
@@ -106,23 +105,6 @@ class ExplorerPanel:
         what = "not explored yet" if self.report is None else \
             (f"{self.report.states} states, {len(self.report.counterexamples)} violation(s)")
         return f"ExplorerPanel({self.scenario.name}, mutant {self.mutant or 'none'}): {what}"
-
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict:
-        if text_mode():
-            return {"text/plain": repr(self) + " [interactive widget: not shown under nbgrader]"}
-        return self.widget._repr_mimebundle_(include=include, exclude=exclude)
-
-    @property
-    def widget(self) -> W.VBox:
-        if self._widget is None:
-            self._build()
-            self._refresh()
-        assert self._widget is not None
-        return self._widget
-
-    def _show_error(self, message: str) -> None:
-        if self._widget is not None:
-            self.error.value = error_html(message)
 
     def _build(self) -> None:
         guard = guarded(self._show_error)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import html
 from collections.abc import Callable, Iterable
-from typing import Any
 
 import ipywidgets as W
 
@@ -25,14 +24,14 @@ from ..model import checks
 from ..model.task import Src
 from ..scenarios.base import Scenario
 from ..sched import Step
-from ._mode import text_mode
+from ._base import Shown
 from .codeview import CodeView
 from .safe import error_html, guarded
 from .session import Session, ThreadStatus
 from .statepanel import CSS, state_html
 
 
-class RaceStepper:
+class RaceStepper(Shown):
     """Step a scenario's threads yourself: ``RaceStepper("fault-vs-munmap")``.
 
     Python API (what the buttons call): ``.step(tid)``, ``.run_to_end(tid)``,
@@ -113,25 +112,6 @@ class RaceStepper:
         verdict = f", {sess.verdict}" if sess.verdict else ""
         return (f"RaceStepper({sess.scenario.name}{mut}): {len(sess.schedule)} steps, "
                 f"schedule {sess.schedule_text or '(none)'}{verdict}")
-
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict:
-        if text_mode():
-            return {"text/plain": repr(self) + " [interactive widget: not shown under nbgrader]"}
-        return self.widget._repr_mimebundle_(include=include, exclude=exclude)
-
-    @property
-    def widget(self) -> W.VBox:
-        """The ipywidgets tree (built on first use)."""
-        if self._widget is None:
-            self._build()
-            self._refresh()
-        assert self._widget is not None
-        return self._widget
-
-    def _show_error(self, message: str) -> None:
-        self._error = message
-        if self._widget is not None:
-            self.error.value = error_html(message)
 
     def _build(self) -> None:
         sess = self.session

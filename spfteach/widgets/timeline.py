@@ -8,16 +8,14 @@ marked); this widget only follows the stepper and puts the PNG in an Image.
 
 from __future__ import annotations
 
-from typing import Any
-
 import ipywidgets as W
 
-from ._mode import text_mode
-from .safe import error_html, guarded
+from ._base import Shown
+from .safe import guarded
 from .stepper import RaceStepper
 
 
-class SeqcountTimeline:
+class SeqcountTimeline(Shown):
     """``SeqcountTimeline(stepper)``; ``vma`` picks the VMA (default: the faulting one)."""
 
     def __init__(self, stepper: RaceStepper, vma: int | None = None) -> None:
@@ -43,23 +41,10 @@ class SeqcountTimeline:
         return (f"SeqcountTimeline of {self.stepper.session.scenario.name}: "
                 f"{len(self.stepper.schedule)} steps")
 
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict:
-        if text_mode():
-            return {"text/plain": repr(self) + " [interactive widget: not shown under nbgrader]"}
-        return self.widget._repr_mimebundle_(include=include, exclude=exclude)
-
-    @property
-    def widget(self) -> W.VBox:
-        if self._widget is None:
-            self.image = W.Image(format="png", layout=W.Layout(max_width="100%"))
-            self.error = W.HTML()
-            self._widget = W.VBox([self.error, self.image])
-            self._refresh()
-        return self._widget
-
-    def _show_error(self, message: str) -> None:
-        if self._widget is not None:
-            self.error.value = error_html(message)
+    def _build(self) -> None:
+        self.image = W.Image(format="png", layout=W.Layout(max_width="100%"))
+        self.error = W.HTML()
+        self._widget = W.VBox([self.error, self.image])
 
     def _refresh(self) -> None:
         if self._widget is None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import bisect
 import html
 import re
-from typing import Any
 
 import ipywidgets as W
 
@@ -22,8 +21,8 @@ from ..model import pgtable
 from ..model.errors import UsageError
 from ..model.kernel import Kernel, WalkLevel
 from ..model.pgtable import Kind
-from ._mode import text_mode
-from .safe import error_html, guarded
+from ._base import Shown
+from .safe import guarded
 from .statepanel import CSS
 
 _ADDRESS = re.compile(r"^(0[xX][0-9a-fA-F]{1,16}|[0-9]{1,20})$", re.ASCII)
@@ -74,7 +73,7 @@ def _level_rows(k: Kernel, address: int, walk: list[WalkLevel], upto: int) -> li
     return rows
 
 
-class WalkView:
+class WalkView(Shown):
     """``WalkView(seed_or_kernel, address=None)``: a drill map from a seed, or any Kernel."""
 
     def __init__(self, kernel_or_seed: Kernel | int = 1, address: int | str | None = None
@@ -139,24 +138,6 @@ class WalkView:
 
     def __repr__(self) -> str:
         return f"WalkView({self.address:#x}): {self.result()}"
-
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict:
-        if text_mode():
-            return {"text/plain": repr(self) + " [interactive widget: not shown under nbgrader]"}
-        return self.widget._repr_mimebundle_(include=include, exclude=exclude)
-
-    @property
-    def widget(self) -> W.VBox:
-        if self._widget is None:
-            self._build()
-            self._refresh()
-        assert self._widget is not None
-        return self._widget
-
-    def _show_error(self, message: str) -> None:
-        self._error = message
-        if self._widget is not None:
-            self.error.value = error_html(message)
 
     def _build(self) -> None:
         guard = guarded(self._show_error)
