@@ -180,6 +180,12 @@ def test_bad_arguments_are_one_line_usage_errors() -> None:
         RaceStepper("fault-vs-munmap", mutant="no_such_check")
     with pytest.raises(UsageError, match="branch of the normal path"):
         RaceStepper("fault-vs-munmap", mutant="spf_pte_none")
+    with pytest.raises(UsageError, match="bad schedule item"):
+        RaceStepper("fault-vs-munmap", schedule="0*x")
+    with pytest.raises(UsageError, match="takes a seed"):
+        WalkView("3")  # type: ignore[arg-type]
+    with pytest.raises(UsageError, match="kernel address"):
+        WalkView(3, address=0xFFFF800000000000)
 
 
 def test_under_nbgrader_a_widget_is_one_line_of_text(monkeypatch) -> None:

@@ -78,8 +78,13 @@ class WalkView(Shown):
 
     def __init__(self, kernel_or_seed: Kernel | int = 1, address: int | str | None = None
                  ) -> None:
-        self.kernel = (kernel_or_seed if isinstance(kernel_or_seed, Kernel)
-                       else build_map(int(kernel_or_seed)))
+        if isinstance(kernel_or_seed, Kernel):
+            self.kernel = kernel_or_seed
+        elif isinstance(kernel_or_seed, int) and not isinstance(kernel_or_seed, bool):
+            self.kernel = build_map(kernel_or_seed)
+        else:
+            raise AddressInputError(f"WalkView takes a seed (an int, as `spfteach walk --seed`) "
+                                    f"or a Kernel, not {type(kernel_or_seed).__name__}")
         self.pages = mapped_pages(self.kernel)
         if address is None:
             address = self.pages[0] if self.pages else self.kernel.mm.mmap[0].vm_start
