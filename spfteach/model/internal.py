@@ -35,7 +35,15 @@ def vma_has_changed(t: Task, vmf: VmFault, caller: Src) -> Gen:
         why.append(f"vma{vma.id} left the tree")
     if seq != vmf.sequence:
         why.append(f"vm_sequence {vmf.sequence}→{seq}")
+    # The grading hook: a student's decision replaces the expression above (see
+    # Kernel.override); everything this step reads is still read here.
+    decide = t.kernel.override.get("vma_has_changed")
+    if decide is not None:
+        changed = decide(seq, vmf.sequence, detached)
+        if changed and not why:
+            why.append("the grading override says so")
     t.did(f"vma_has_changed() reads vma{vma.id}.vm_detached and vm_sequence: "
           + ("changed (" + ", ".join(why) + ")" if changed
-             else f"unchanged (seq {seq}, still in the tree)"))
+             else f"unchanged (seq {seq}, still in the tree)" if not why
+             else "unchanged, says the grading override, although " + ", ".join(why)))
     return changed

@@ -8,7 +8,7 @@ scenario, not steps.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from . import checks, pgtable
@@ -66,6 +66,10 @@ class Kernel:
     tasks: list[Task] = field(default_factory=list)
     #: protection keys the threads' PKRU register denies (x86 pkeys)
     pkru_denied: frozenset[int] = frozenset()
+    #: The grading hook (spfteach.grading): a student's decision function by name,
+    #: consulted instead of the model's own decision (only ``"vma_has_changed"``:
+    #: the reads and the steps stay the model's).  Empty: the model as it is.
+    override: dict[str, Callable[..., bool]] = field(default_factory=dict)
     violations: list[tuple[str, str]] = field(default_factory=list)
     #: address ranges that writers changed, in order (a PTE zapped, moved or
     #: protected, a table unlinked, a VMA in its write section or in or out of

@@ -1,0 +1,251 @@
+"""The graders, as they run inside the worker: each exercise lists its parts
+(:func:`plan`) and grades one part at a time (:func:`grade_part`), so that a part
+that hangs costs only that part (the parent kills the worker and starts another
+for the parts left).
+
+Everything here is deterministic in the student's id: the id is hashed with
+sha256 (:func:`seed_of`), never Python's ``hash()``, which is salted per process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from typing import Any
+
+from ..drills import walk as drill
+from ..explore.search import Counterexample, explore
+from ..model.kernel import Kernel
+from ..model.mm_types import VM_FAULT_ERROR, VM_FAULT_RETRY
+from ..scenarios import get
+from ..scenarios.base import Scenario, describe_result
+from ..sched import Run, ScheduleError, format_schedule
+from ..trace import format_trace
+from .result import Part
+from .student import StudentError, describe, find_student_error, load
+
+Plan = list[tuple[str, float]]
+
+
+def seed_of(student_id: str, salt: str = "") -> int:
+    """A stable 31-bit seed from the id (the same on every machine and run)."""
+    digest = hashlib.sha256(f"{salt}:{student_id}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
+
+
+# --- walk -------------------------------------------------------------------------
+
+#: Addresses asked per student.
+WALK_QUESTIONS = 4
+
+
+def walk_questions(student_id: str) -> list[int]:
+    """The student's addresses on the map of ``seed_of(student_id)``, distinct."""
+    seed = seed_of(student_id, "walk")
+    k = drill.build_map(seed)
+    out: list[int] = []
+    i = 0
+    while len(out) < WALK_QUESTIONS:
+        a = drill.random_address(seed * 101 + i, k)
+        i += 1
+        if a not in out:
+            out.append(a)
+    return out
+
+
+def walk_expected(student_id: str, address: int) -> int | None:
+    k = drill.build_map(seed_of(student_id, "walk"))
+    return drill.outcome(k, address, k.walk(address)).physical
+
+
+def _walk_plan(args: dict) -> Plan:
+    return [(f"{a:#x}", 1.0) for a in walk_questions(args["student_id"])]
+
+
+def _fmt(v: int | None) -> str:
+    return "no translation (None)" if v is None else f"{v:#x}"
+
+
+def _walk_part(args: dict, part: str) -> Part:
+    sid = args["student_id"]
+    answers = {int(k): v for k, v in args["answers"].items()}
+    qs = walk_questions(sid)
+    address = int(part, 16)
+    want = walk_expected(sid, address)
+    if address not in answers:
+        return Part(part, 0.0, 1.0, f"no answer (the right one: {_fmt(want)})")
+    got = answers[address]
+    if got == want:
+        return Part(part, 1.0, 1.0, "right")
+    line = f"you answered {_fmt(got)}; the walk gives {_fmt(want)}"
+    # The first wrong answer gets the whole walk, the others one line.
+    first_wrong = next(a for a in qs if answers.get(a, object()) != walk_expected(sid, a))
+    if first_wrong == address:
+        line += "\n" + drill.render(seed_of(sid, "walk"), address, solve=True)
+    return Part(part, 0.0, 1.0, line)
+
+
+# --- break it ---------------------------------------------------------------------
+
+#: Mutants a student may be given, each with a scenario that catches it alone and
+#: its shortest counterexample there (from data/mutants.json; a test holds them).
+BREAKABLE: dict[str, tuple[str, str]] = {
+    "hpf_vma_changed": ("fault-vs-munmap", "0*23,1*15,0*3"),
+    "maplock_vma_changed": ("fault-vs-munmap", "0*33,1*15,0*3"),
+    "spinlock_vma_changed": ("present-vs-munmap", "0*27,1*15,0*3"),
+    "spinlock_vma_changed_locked": ("present-vs-munmap", "0*31,1*13,0*3,1*2,0"),
+    "maplock_vma_changed_locked": ("fault-vs-munmap", "0*37,1*10,0*6"),
+}
+
+
+def mutant_for(student_id: str) -> str:
+    names = sorted(BREAKABLE)
+    return names[seed_of(student_id, "break") % len(names)]
+
+
+def _follow(scen: Scenario, mutants: list[str], schedule: str) -> Run:
+    """The schedule, then the lowest-numbered runnable thread to the end (so that
+    what is judged at the end, leaks and lost faults, is judged)."""
+    run = scen.new_run(mutants)
+    run.run_spec(schedule)
+    return run.finish()
+
+
+def _break_plan(args: dict) -> Plan:
+    return [("the schedule runs", 1.0), ("it breaks the mutant and only the mutant", 3.0)]
+
+
+def _break_part(args: dict, part: str) -> Part:
+    mutant = mutant_for(args["student_id"])
+    sched = str(args["schedule"])
+    try:
+        scen = get(str(args["scenario"]))
+        broken = _follow(scen, [mutant], sched)
+    except (ScheduleError, KeyError) as e:
+        msg = f"invalid: {e}"
+        return Part(part, 0.0, 1.0 if part == "the schedule runs" else 3.0, msg)
+    if part == "the schedule runs":
+        return Part(part, 1.0, 1.0, f"{scen.name} follows {sched} under mutant {mutant}")
+    if not broken.violations:
+        return Part(part, 0.0, 3.0, f"under mutant {mutant} ({scen.name}, {sched}) every "
+                    "invariant holds: find the moment where the removed check would have fired")
+    v = broken.violations[0]
+    try:
+        fine = _follow(scen, [], sched)
+        fine_v = fine.violations
+    except ScheduleError:
+        fine_v = []  # the port takes another way at that point: it does not break
+    if fine_v:
+        return Part(part, 1.0, 3.0, f"breaks {v.invariant}, but the unmutated port breaks too "
+                    f"with the same schedule ({fine_v[0].invariant}): not the mutant's fault")
+    return Part(part, 3.0, 3.0, f"breaks {v.invariant} under {mutant}: {v.message}; the "
+                "unmutated port survives the same schedule")
+
+
+# --- vma_has_changed ----------------------------------------------------------------
+
+#: Where the decision matters, and what each catches among the plausible wrong
+#: answers (measured): munmap (ignoring vm_detached, always False), mprotect (only
+#: the detached flag), split (masking the odd bit, ``now > start + 1``).
+VMA_SAFETY = ("fault-vs-munmap", "fault-vs-mprotect", "fault-vs-split")
+#: Nothing races: the fault must complete speculatively.
+VMA_USEFUL = "quiet"
+VMA_SIGNATURE = "vma_has_changed(vm_sequence_now: int, seq_at_start: int, vm_detached: bool)"
+
+
+class WithOverride:
+    """A scenario whose kernels carry a decision override (Kernel.override): it
+    behaves like a :class:`Scenario` for ``explore`` (a name and ``new_run``)."""
+
+    def __init__(self, scen: Scenario, override: dict[str, Callable[..., bool]]) -> None:
+        self.scen = scen
+        self.name = scen.name
+        self.override = override
+
+    def new_run(self, mutants: Any = (), record: bool = True) -> Run:
+        s = self.scen
+        k = Kernel(ncpus=s.ncpus, la57=s.la57, mutants=frozenset(mutants),
+                   tlb_batch=s.tlb_batch)
+        k.override.update(self.override)
+        return Run(k, s.build(k), describe_result=describe_result, record=record)
+
+
+def _decision(source: str) -> Callable[[int, int, bool], bool]:
+    fn = load(source, "vma_has_changed")
+
+    def decide(now: int, start: int, detached: bool) -> bool:
+        r = fn(now, start, detached)
+        if not isinstance(r, bool):
+            raise StudentError(f"vma_has_changed() must return a bool, it returned {r!r} "
+                               f"for ({now}, {start}, {detached})")
+        return r
+    return decide
+
+
+def counterexample_text(scen: WithOverride, c: Counterexample, last: int = 12) -> str:
+    """The violated invariant, the shortest schedule, the steps that matter, and the
+    line that loads it into the stepper."""
+    sched = format_schedule(c.schedule)
+    run = scen.new_run()
+    run.run(c.schedule)
+    start = max(0, len(run.trace) - last)
+    return "\n".join([
+        f"breaks {c.invariant}: {c.message}",
+        f"shortest schedule: {sched} ({len(c.schedule)} steps); its last steps:",
+        format_trace(run, start=start, notes=True),
+        f'step through it: RaceStepper("{scen.name}", schedule="{sched}")',
+    ])
+
+
+def _vma_plan(args: dict) -> Plan:
+    return [(f"safe in {s}", 2.0) for s in VMA_SAFETY] + [(f"useful in {VMA_USEFUL}", 2.0)]
+
+
+def _vma_part(args: dict, part: str) -> Part:
+    source = str(args["source"])
+    try:
+        decide = _decision(source)
+        name = part.split(" in ", 1)[1]
+        scen = WithOverride(get(name), {"vma_has_changed": decide})
+        if part.startswith("safe"):
+            rep = explore(scen)
+            if not rep.counterexamples:
+                return Part(part, 2.0, 2.0, f"no invariant breaks in any of the "
+                            f"{rep.schedules} schedules")
+            c = min(rep.counterexamples.values(), key=lambda c: (len(c.schedule), c.invariant))
+            return Part(part, 0.0, 2.0, counterexample_text(scen, c))
+        run = scen.new_run().finish()
+        fault = run.tasks[0]
+        spf = getattr(fault, "spf_result", None)
+        if run.violations:
+            return Part(part, 0.0, 2.0, f"breaks {run.violations[0]}")
+        if spf is not None and not spf & (VM_FAULT_RETRY | VM_FAULT_ERROR):
+            return Part(part, 2.0, 2.0, "the fault completes speculatively")
+        said = [s.text for s in run.trace if s.src.snippet.startswith("if (vma_has_changed")]
+        return Part(part, 0.0, 2.0, "nothing races, yet the speculative fault gives up and "
+                    "falls back to mmap_sem: " + (said[0] if said else "") +
+                    "\n(a check that always says 'changed' is safe and useless)")
+    except StudentError as e:
+        return Part(part, 0.0, 2.0, str(e))
+    except Exception as e:  # noqa: BLE001 - the student's exception, wrapped by the model
+        se = find_student_error(e)
+        if se is None:
+            raise
+        return Part(part, 0.0, 2.0, str(se) if isinstance(se, StudentError)
+                    else describe(se, source))
+
+
+#: exercise -> (its parts, one part's grade)
+EXERCISES: dict[str, tuple[Callable[[dict], Plan], Callable[[dict, str], Part]]] = {
+    "walk": (_walk_plan, _walk_part),
+    "break_it": (_break_plan, _break_part),
+    "vma_has_changed": (_vma_plan, _vma_part),
+}
+
+
+def plan(exercise: str, args: dict) -> Plan:
+    return EXERCISES[exercise][0](args)
+
+
+def grade_part(exercise: str, args: dict, part: str) -> Part:
+    return EXERCISES[exercise][1](args, part)

@@ -1,0 +1,225 @@
+"""spfteach.grading: reference answers get full marks, plausible wrong ones get a
+counterexample, and the sandbox holds (a loop, an exception, a monkeypatched
+notebook, a package rewritten on disk)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+import spfteach.explore.search
+import spfteach.sched
+from spfteach import grading
+from spfteach.explore.search import explore
+from spfteach.grading import exercises, integrity, sandbox
+from spfteach.model.kernel import Kernel
+from spfteach.scenarios import get
+
+ROOT = Path(__file__).parent.parent
+
+REFERENCE = """\
+def vma_has_changed(vm_sequence_now, seq_at_start, vm_detached):
+    return vm_detached or vm_sequence_now != seq_at_start
+"""
+
+
+def _vma(body: str) -> str:
+    return f"def vma_has_changed(vm_sequence_now, seq_at_start, vm_detached):\n{body}\n"
+
+
+#: plausible wrong answers -> the points they may get at most (of 8)
+WRONG_VMA = {
+    "ignores vm_detached": _vma("    return vm_sequence_now != seq_at_start"),
+    "masks the odd bit": _vma("    return vm_detached or "
+                              "(vm_sequence_now & ~1) != (seq_at_start & ~1)"),
+    "always False": _vma("    return False"),
+    "only vm_detached": _vma("    return vm_detached"),
+    "a writer is one step": _vma("    return vm_detached or vm_sequence_now > seq_at_start + 1"),
+}
+
+
+# --- the model's hook ---------------------------------------------------------------
+
+def test_no_override_changes_nothing() -> None:
+    """Without an override the model is the model: the figures data/mutants.json
+    recorded, and the reference answer as an override reaches the same verdict."""
+    assert Kernel().override == {}
+    recorded = json.loads((ROOT / "data/mutants.json").read_text())["scenarios"]
+    rep = explore(get("fault-vs-munmap"))
+    assert (rep.states, rep.executions, len(rep.counterexamples)) == (
+        recorded["fault-vs-munmap"]["states"], recorded["fault-vs-munmap"]["executions"], 0)
+    same = explore(exercises.WithOverride(get("fault-vs-munmap"), {
+        "vma_has_changed": lambda now, start, detached: detached or now != start}))
+    assert same.verdict() == rep.verdict()
+
+
+# --- vma_has_changed ----------------------------------------------------------------
+
+def test_vma_reference_full_marks() -> None:
+    r = grading.grade_vma_has_changed(REFERENCE)
+    assert (r.points, r.max_points, r.verdict) == (8, 8, "pass"), r.feedback
+
+
+def test_vma_reference_as_a_function() -> None:
+    def vma_has_changed(vm_sequence_now: int, seq_at_start: int, vm_detached: bool) -> bool:
+        return vm_detached or vm_sequence_now != seq_at_start
+    assert grading.grade_vma_has_changed(vma_has_changed).verdict == "pass"
+
+
+@pytest.mark.parametrize("name", sorted(WRONG_VMA))
+def test_vma_wrong_answers_get_a_counterexample(name: str) -> None:
+    r = grading.grade_vma_has_changed(WRONG_VMA[name])
+    assert r.points < r.max_points, r.feedback
+    fb = r.feedback
+    assert "breaks " in fb and "shortest schedule: " in fb and 'RaceStepper("' in fb, fb
+    failed = [p for p in r.parts if p.points == 0]
+    sched = failed[0].feedback.split('schedule="')[1].split('"')[0]
+    spfteach.sched.parse_schedule(sched)  # a schedule the stepper can load
+    print(f"{name}: {r.points:g}/{r.max_points:g}")
+
+
+def test_vma_always_gives_up_is_not_full_marks() -> None:
+    r = grading.grade_vma_has_changed(_vma("    return True"))
+    assert r.verdict == "partial" and r.points == 6, r.feedback
+    useless = [p for p in r.parts if p.name.startswith("useful")][0]
+    assert useless.points == 0 and "safe and useless" in useless.feedback
+
+
+def test_vma_exception_names_it_and_its_line() -> None:
+    src = _vma("    x = vm_sequence_now - seq_at_start\n    return 1 / (x - x) > 0")
+    r = grading.grade_vma_has_changed(src)
+    assert r.points == 0
+    fb = r.parts[0].feedback
+    assert fb.startswith("ZeroDivisionError: division by zero at line 3 of your code: "
+                         "return 1 / (x - x) > 0"), fb
+    assert "Traceback" not in r.feedback and "spfteach/" not in r.feedback
+
+
+def test_vma_not_a_bool_and_no_imports() -> None:
+    r = grading.grade_vma_has_changed(_vma("    return 1"))
+    assert r.points == 0 and "must return a bool" in r.feedback
+    r = grading.grade_vma_has_changed(_vma("    import os\n    return False"))
+    assert r.points == 0 and "line 2 of your code" in r.feedback, r.feedback
+
+
+def test_vma_infinite_loop_times_out_other_parts_graded() -> None:
+    """Looping only when the VMA left the tree: the scenarios where it does time
+    out, the others (mprotect, quiet: nothing is detached) are graded."""
+    src = _vma("    while vm_detached:\n        pass\n"
+               "    return vm_detached or vm_sequence_now != seq_at_start")
+    r = grading.grade_vma_has_changed(src, timeout=3)
+    by = {p.name: p for p in r.parts}
+    assert by["safe in fault-vs-munmap"].feedback == "timed out after 3 s"
+    assert by["safe in fault-vs-munmap"].points == 0
+    assert by["safe in fault-vs-mprotect"].points == 2
+    assert by["useful in quiet"].points == 2
+
+
+def test_monkeypatching_the_parent_changes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A notebook that rebinds the explorer, the scheduler, the model's decision
+    and the grader's own part function: the worker is a fresh interpreter."""
+    class Nothing:
+        counterexamples: dict = {}
+        schedules = 0
+    monkeypatch.setattr(spfteach.explore.search, "explore", lambda *a, **k: Nothing())
+    monkeypatch.setattr(exercises, "explore", lambda *a, **k: Nothing())
+    monkeypatch.setattr(spfteach.sched.Run, "run_spec", lambda self, spec: self)
+    monkeypatch.setattr(exercises, "_vma_part",
+                        lambda args, part: grading.Part(part, 2.0, 2.0, "right"))
+    r = grading.grade_vma_has_changed(_vma("    return False"))
+    assert r.points == 2 and r.parts[-1].name == "useful in quiet", r.feedback
+
+
+# --- the package on disk ---------------------------------------------------------------
+
+def _copy(tmp_path: Path) -> Path:
+    dst = tmp_path / "spfteach"
+    shutil.copytree(integrity.PACKAGE_ROOT, dst, ignore=shutil.ignore_patterns("__pycache__"))
+    return dst
+
+
+def test_a_modified_package_is_refused(tmp_path: Path) -> None:
+    copy = _copy(tmp_path)
+    args = {"student_id": "alice", "answers": {}}
+    assert sandbox.run("walk", args, root=copy).verdict == "fail"  # graded: nothing answered
+    search = copy / "explore" / "search.py"
+    search.write_text(search.read_text() + "\ndef explore(*a, **k):  # a cell's edit\n    pass\n")
+    r = sandbox.run("walk", args, root=copy)
+    assert (r.verdict, r.points) == ("refused", 0)
+    assert r.feedback == "not graded: the spfteach package was modified on disk (0 points)"
+
+
+def test_a_pinned_digest_is_checked() -> None:
+    args = {"student_id": "alice", "answers": {}}
+    assert sandbox.run("walk", args, expect="0" * 64).verdict == "refused"
+    assert sandbox.run("walk", args, expect=integrity.package_digest()).verdict == "fail"
+
+
+# --- walk -------------------------------------------------------------------------
+
+def test_walk_questions_are_stable_and_differ_by_student() -> None:
+    assert grading.questions("alice") == grading.questions("alice")
+    assert grading.questions("alice") != grading.questions("bob")
+    assert exercises.seed_of("alice", "walk") == 1277817158  # sha256, not the salted hash()
+
+
+def _walk_answers(sid: str) -> dict[int, int | None]:
+    return {a: exercises.walk_expected(sid, a) for a in grading.questions(sid)}
+
+
+def test_walk_reference_and_partial_credit() -> None:
+    right = _walk_answers("alice")
+    r = grading.grade_walk("alice", right)
+    assert (r.points, r.verdict) == (4, "pass"), r.feedback
+    qs = list(right)
+    wrong = dict(right)
+    wrong[qs[1]] = (right[qs[1]] or 0x1000) ^ 0x1000  # off by one page
+    r = grading.grade_walk("alice", wrong)
+    assert (r.points, r.verdict) == (3, "partial")
+    assert "Walk (entry flags" in r.parts[1].feedback  # the right walk, for the wrong one
+    # Offsets dropped (the frame, not the byte), and None for everything.
+    frames = {a: (v >> 12 if v is not None else None) for a, v in right.items()}
+    assert grading.grade_walk("alice", frames).points < 4
+    nothing = {a: None for a in qs}
+    assert grading.grade_walk("alice", nothing).points < 4
+
+
+# --- break it ---------------------------------------------------------------------
+
+def test_breakable_agrees_with_the_mutant_matrix() -> None:
+    recorded = json.loads((ROOT / "data/mutants.json").read_text())["mutants"]
+    for mutant, (scen, sched) in exercises.BREAKABLE.items():
+        assert scen in recorded[mutant]["caught_by"], mutant
+        c = recorded[mutant]["counterexample"]
+        assert (c["scenario"], c["schedule"]) == (scen, sched), mutant
+
+
+def _student_with(mutant: str) -> str:
+    return next(f"s{i}" for i in range(1000) if grading.mutant_for(f"s{i}") == mutant)
+
+
+@pytest.mark.parametrize("mutant", sorted(exercises.BREAKABLE))
+def test_break_it_reference(mutant: str) -> None:
+    scen, sched = exercises.BREAKABLE[mutant]
+    r = grading.grade_break_it(_student_with(mutant), scen, sched)
+    assert (r.points, r.verdict) == (4, "pass"), r.feedback
+
+
+def test_break_it_wrong_answers() -> None:
+    sid = _student_with("spinlock_vma_changed")
+    # The fault wins: valid, nothing breaks.
+    r = grading.grade_break_it(sid, "present-vs-munmap", "0*,1*")
+    assert r.points == 1 and "every invariant holds" in r.feedback, r.feedback
+    # Another mutant's counterexample: this mutant survives it.
+    r = grading.grade_break_it(sid, "fault-vs-munmap", "0*23,1*15,0*3")
+    assert r.points == 1, r.feedback
+    # A schedule that cannot be followed: why, in one line.
+    r = grading.grade_break_it(sid, "present-vs-munmap", "0*27,2*3")
+    assert r.points == 0 and "invalid: no thread 2" in r.feedback, r.feedback
+    r = grading.grade_break_it(sid, "present-vs-munmap", "zero, one")
+    assert r.points == 0 and "bad schedule item" in r.feedback
+    r = grading.grade_break_it(sid, "present-vs-munmp", "0*")
+    assert r.points == 0 and "unknown scenario" in r.feedback
