@@ -223,3 +223,65 @@ def test_break_it_wrong_answers() -> None:
     assert r.points == 0 and "bad schedule item" in r.feedback
     r = grading.grade_break_it(sid, "present-vs-munmp", "0*")
     assert r.points == 0 and "unknown scenario" in r.feedback
+
+
+# --- seqcount ---------------------------------------------------------------------
+
+SEQ_REFERENCE = """\
+def read_snapshot(read_seq, read_a, read_b, retry):
+    while True:
+        seq = read_seq()
+        if seq & 1:
+            continue
+        a = read_a()
+        b = read_b()
+        if not retry(seq):
+            return (a, b)
+"""
+
+
+def _reader(body: str) -> str:
+    return f"def read_snapshot(read_seq, read_a, read_b, retry):\n{body}\n"
+
+
+#: plausible wrong answers -> their points (of 6)
+WRONG_SEQ = {
+    "no retry at all": (_reader("    return (read_a(), read_b())"), 2),
+    "no odd test": (_reader("    while True:\n        seq = read_seq()\n"
+                            "        a, b = read_a(), read_b()\n"
+                            "        if not retry(seq):\n            return (a, b)"), 2),
+    "retries once": (_reader("    seq = read_seq()\n    a, b = read_a(), read_b()\n"
+                             "    if retry(seq):\n        a, b = read_a(), read_b()\n"
+                             "    return (a, b)"), 2),
+    "odd test, no retry": (_reader("    while True:\n        if read_seq() & 1:\n"
+                                   "            continue\n        return (read_a(), read_b())"),
+                           4),
+}
+
+
+def test_seqcount_reference_full_marks() -> None:
+    r = grading.grade_seqcount(SEQ_REFERENCE)
+    assert (r.points, r.max_points, r.verdict) == (6, 6, "pass"), r.feedback
+
+
+@pytest.mark.parametrize("name", sorted(WRONG_SEQ))
+def test_seqcount_wrong_answers(name: str) -> None:
+    src, points = WRONG_SEQ[name]
+    r = grading.grade_seqcount(src)
+    assert r.points == points, r.feedback
+    assert "breaks torn-snapshot" in r.feedback and "shortest schedule: " in r.feedback
+    print(f"{name}: {r.points:g}/{r.max_points:g}")
+
+
+def test_seqcount_always_retrying_is_not_full_marks() -> None:
+    src = _reader("    while True:\n        seq = read_seq()\n        read_a(), read_b()\n"
+                  "        retry(seq)")
+    r = grading.grade_seqcount(src)
+    assert r.points == 4 and "retries forever" in r.feedback, r.feedback
+
+
+def test_seqcount_catching_everything_is_named() -> None:
+    src = _reader("    try:\n        return (read_a(), read_b())\n    except:\n"
+                  "        return (0, 0)")
+    r = grading.grade_seqcount(src)
+    assert r.points == 0 and "do not catch every exception" in r.feedback, r.feedback

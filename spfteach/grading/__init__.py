@@ -16,6 +16,7 @@ from collections.abc import Callable
 from . import integrity, sandbox
 from .exercises import VMA_SIGNATURE, mutant_for, walk_questions
 from .result import Part, Result
+from .seqcount import SIGNATURE as SEQCOUNT_SIGNATURE
 
 
 def questions(student_id: str) -> list[int]:
@@ -54,5 +55,15 @@ def grade_vma_has_changed(answer: str | Callable, timeout: float = sandbox.DEFAU
                        expect=expect)
 
 
-__all__ = ["Part", "Result", "VMA_SIGNATURE", "grade_break_it", "grade_vma_has_changed",
-           "grade_walk", "integrity", "mutant_for", "questions", "source_of"]
+def grade_seqcount(answer: str | Callable, timeout: float = sandbox.DEFAULT_TIMEOUT,
+                   expect: str | None = None) -> Result:
+    """The student's ``def read_snapshot(read_seq, read_a, read_b, retry) -> tuple``
+    (:mod:`.seqcount`), explored against a writer (safety: only published snapshots)
+    and run alone (usefulness: it returns without retrying forever)."""
+    return sandbox.run("seqcount", {"source": source_of(answer)}, timeout=timeout,
+                       expect=expect)
+
+
+__all__ = ["Part", "Result", "SEQCOUNT_SIGNATURE", "VMA_SIGNATURE", "grade_break_it",
+           "grade_seqcount", "grade_vma_has_changed", "grade_walk", "integrity", "mutant_for",
+           "questions", "source_of"]

@@ -21,6 +21,7 @@ from ..scenarios import get
 from ..scenarios.base import Scenario, describe_result
 from ..sched import Run, ScheduleError, format_schedule
 from ..trace import format_trace
+from . import seqcount
 from .result import Part
 from .student import StudentError, describe, find_student_error, load
 
@@ -235,11 +236,48 @@ def _vma_part(args: dict, part: str) -> Part:
                     else describe(se, source))
 
 
+# --- seqcount -----------------------------------------------------------------------
+
+SEQ_PARTS = {"safe against a writer": "writer", "safe when it starts mid-write": "mid-write",
+             "useful alone": "alone"}
+
+
+def _seq_plan(args: dict) -> Plan:
+    return [(name, 2.0) for name in SEQ_PARTS]
+
+
+def _seq_part(args: dict, part: str) -> Part:
+    source = str(args["source"])
+    try:
+        fn = seqcount.load_reader(source)
+        scen = seqcount.SCENARIOS[SEQ_PARTS[part]]
+        found, outcomes, states = seqcount.search(scen, fn)
+        if found is not None:
+            return Part(part, 0.0, 2.0, seqcount.trace_text(scen, fn, found))
+        if scen.with_writer:
+            return Part(part, 2.0, 2.0, f"every snapshot is one the writer published "
+                        f"({states} states explored)")
+        if "spun" in outcomes:
+            return Part(part, 0.0, 2.0, f"with no writer at all the reader made "
+                        f"{seqcount.BOUND} calls without returning: it retries forever "
+                        "(safe and useless)")
+        return Part(part, 2.0, 2.0, "returns (0, 0) without a writer")
+    except StudentError as e:
+        return Part(part, 0.0, 2.0, str(e))
+    except Exception as e:  # noqa: BLE001 - the student's exception, wrapped by the model
+        se = find_student_error(e)
+        if se is None:
+            raise
+        return Part(part, 0.0, 2.0, str(se) if isinstance(se, StudentError)
+                    else describe(se, source))
+
+
 #: exercise -> (its parts, one part's grade)
 EXERCISES: dict[str, tuple[Callable[[dict], Plan], Callable[[dict, str], Part]]] = {
     "walk": (_walk_plan, _walk_part),
     "break_it": (_break_plan, _break_part),
     "vma_has_changed": (_vma_plan, _vma_part),
+    "seqcount": (_seq_plan, _seq_part),
 }
 
 

@@ -1,0 +1,239 @@
+"""The seqcount exercise: a reader that must take a consistent snapshot of a
+two-field structure (``a``, ``b``) that a writer changes under a sequence count.
+
+The student writes a plain function::
+
+    def read_snapshot(read_seq, read_a, read_b, retry) -> tuple[int, int]
+
+``read_seq()`` is ``raw_read_seqcount()`` (it does not wait for an even count),
+``read_a()``/``read_b()`` read one field each, ``retry(start)`` is
+``read_seqcount_retry()`` (True when the count moved since ``start``).  Each call
+is one step of the model, taken with :mod:`spfteach.model.seqlock`'s primitives,
+and the scheduler decides who runs between two calls.
+
+A plain function cannot stop in the middle of a call the way the model's
+generators do, so the reader thread *replays* it: to take its n-th step it runs
+the function again from the top, answering the first n-1 calls from what they
+returned before (its history) and stopping it at the n-th (:class:`_Pause`).
+The function is deterministic in what the calls return, so the history is the
+reader's whole state: that is what makes the search's state cache sound here
+(:func:`_key`).
+
+Scenarios: ``writer`` (a writer publishes (1, 1) over (0, 0) while the reader
+reads), ``mid-write`` (the reader starts while the writer is inside: ``a`` is new,
+``b`` old, the count odd), and ``alone`` (no writer: the reader must return
+(0, 0), not retry until it gives up).  Safety: every value the reader returns is
+one the writer published.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..model.kernel import Kernel
+from ..model.seqlock import (
+    SeqCount,
+    raw_read_seqcount,
+    read_seqcount_retry,
+    write_seqcount_begin,
+    write_seqcount_end,
+)
+from ..model.task import Gen, Src, Task
+from ..sched import Run, format_schedule
+from ..trace import format_trace
+from .student import StudentError, load
+
+F = "exercise: seqcount"
+#: How many calls the reader may make before it counts as retrying forever.
+BOUND = 12
+SIGNATURE = "read_snapshot(read_seq, read_a, read_b, retry) -> tuple[int, int]"
+
+
+@dataclass
+class Pair:
+    """The structure: two fields the writer keeps equal, and their count."""
+
+    seq: SeqCount = field(default_factory=lambda: SeqCount("pair.seq"))
+    a: int = 0
+    b: int = 0
+
+
+class _Pause(BaseException):  # noqa: N818 - not an error: the reader's next step
+    """Raised at the first call the history cannot answer (a BaseException, so
+    that a student's ``except Exception`` does not swallow it)."""
+
+    def __init__(self, kind: str, arg: int | None) -> None:
+        super().__init__(kind)
+        self.kind = kind
+        self.arg = arg
+
+
+def _src(fn: str, snippet: str) -> Src:
+    return Src(F, fn, snippet)
+
+
+def writer(t: Task, p: Pair, inside: bool) -> Gen:
+    """Publish (1, 1): count odd, a, b, count even.  ``inside``: it already began
+    and wrote ``a`` before the story starts."""
+    fn = "writer"
+    if not inside:
+        yield from write_seqcount_begin(t, p.seq, _src(fn, "write_seqcount_begin(&p->seq);"))
+        yield t.at(_src(fn, "p->a = 1;"))
+        p.a = 1
+        t.did("p->a = 1")
+    yield t.at(_src(fn, "p->b = 1;"))
+    p.b = 1
+    t.did("p->b = 1")
+    yield from write_seqcount_end(t, p.seq, _src(fn, "write_seqcount_end(&p->seq);"))
+    return 0
+
+
+def reader(t: Task, p: Pair, fn: Callable[..., Any], published: frozenset) -> Gen:
+    """The student's function, replayed one call further at each step."""
+    history: list[tuple[str, int | bool | None, int | bool]] = []
+    while True:
+        pos = 0
+        paused = False
+
+        def call(kind: str, arg: int | None = None) -> Any:
+            nonlocal pos, paused
+            if pos < len(history):
+                k, a, v = history[pos]
+                if (k, a) != (kind, arg):
+                    raise StudentError("read_snapshot() does not make the same calls when "
+                                       "the reads return the same values: it must not keep "
+                                       "state between calls")
+                pos += 1
+                return v
+            paused = True
+            raise _Pause(kind, arg)
+
+        def read_seq() -> int:
+            return call("seq")
+
+        def read_a() -> int:
+            return call("a")
+
+        def read_b() -> int:
+            return call("b")
+
+        def retry(start: int) -> bool:
+            if not isinstance(start, int):
+                raise StudentError(f"retry() takes the count read_seq() returned, not {start!r}")
+            return call("retry", start)
+
+        try:
+            result = fn(read_seq, read_a, read_b, retry)
+        except _Pause as want:
+            if len(history) >= BOUND:
+                yield t.at(_src("reader", "/* gives up */"), local=True)
+                t.did(f"the reader made {BOUND} calls without returning: it gives up here")
+                return "spun"
+            if want.kind == "seq":
+                v: int | bool = yield from raw_read_seqcount(
+                    t, p.seq, _src("read_snapshot", "seq = raw_read_seqcount(&p->seq);"))
+            elif want.kind == "retry":
+                assert want.arg is not None
+                v = yield from read_seqcount_retry(
+                    t, p.seq, want.arg, _src("read_snapshot", "read_seqcount_retry(&p->seq, seq)"))
+            else:
+                yield t.at(_src("read_snapshot", f"{want.kind} = READ_ONCE(p->{want.kind});"))
+                v = p.a if want.kind == "a" else p.b
+                t.did(f"reads p->{want.kind}: {v}")
+            history.append((want.kind, want.arg, v))
+            continue
+        if paused:
+            raise StudentError("read_snapshot() caught the grader's pause: do not catch "
+                               "every exception (a bare except, or BaseException)")
+        snap = tuple(result) if isinstance(result, tuple | list) else result
+        if snap not in published:
+            t.kernel.violate("torn-snapshot", f"the reader returns {snap!r}, which the writer "
+                             f"never published (it published {sorted(published)})")
+        return snap
+
+
+@dataclass(frozen=True)
+class SeqScenario:
+    """A seqcount set-up, shaped like a :class:`~spfteach.scenarios.base.Scenario`
+    for stepping (``name``, ``new_run``)."""
+
+    name: str
+    with_writer: bool
+    inside: bool = False
+
+    def new_run(self, fn: Callable[..., Any], record: bool = True) -> Run:
+        k = Kernel(ncpus=2)
+        p = Pair()
+        published = frozenset({(0, 0), (1, 1)}) if self.with_writer else frozenset({(0, 0)})
+        if self.inside:
+            p.seq.sequence, p.a = 1, 1
+        r = k.add_task("reader", 0)
+        programs = [(r, reader(r, p, fn, published))]
+        if self.with_writer:
+            w = k.add_task("writer", 1)
+            programs.append((w, writer(w, p, self.inside)))
+        run = Run(k, programs, record=record)
+        run.pair = p  # type: ignore[attr-defined]
+        return run
+
+
+SCENARIOS = {s.name: s for s in (SeqScenario("writer", True), SeqScenario("mid-write", True, True),
+                                 SeqScenario("alone", False))}
+
+
+def _key(run: Run) -> tuple:
+    """Shared state (the pair) and each thread's: the reader's history (its whole
+    state, see the module docstring), the writer's step count, results."""
+    p = run.pair  # type: ignore[attr-defined]
+    reader_gen = run._gens[0]
+    frame = reader_gen.gi_frame
+    hist = tuple(frame.f_locals.get("history", ())) if frame is not None else ()
+    steps = tuple(run.schedule.count(tid) for tid in range(1, len(run.tasks)))
+    return (p.seq.sequence, p.a, p.b, hist, steps, tuple(sorted(run.results.items(), key=str)))
+
+
+@dataclass
+class Found:
+    invariant: str
+    message: str
+    schedule: list[int]
+
+
+def search(scen: SeqScenario, fn: Callable[..., Any]) -> tuple[Found | None, set, int]:
+    """Breadth-first over every schedule, states cached: the shortest violation (or
+    None), the outcomes (the reader's result), the states seen."""
+    seen: set = set()
+    outcomes: set = set()
+    queue: deque[list[int]] = deque([[]])
+    while queue:
+        prefix = queue.popleft()
+        run = scen.new_run(fn, record=False).replay(prefix)
+        if run.violations:
+            v = run.violations[0]
+            return Found(v.invariant, v.message, prefix), outcomes, len(seen)
+        key = _key(run)
+        if key in seen:
+            continue
+        seen.add(key)
+        enabled = run.runnable()
+        if not enabled:
+            outcomes.add(run.results.get(0))
+        queue.extend(prefix + [tid] for tid in enabled)
+    return None, outcomes, len(seen)
+
+
+def trace_text(scen: SeqScenario, fn: Callable[..., Any], found: Found, last: int = 12) -> str:
+    run = scen.new_run(fn)
+    run.run(found.schedule)
+    sched = format_schedule(found.schedule)
+    return "\n".join([f"breaks {found.invariant}: {found.message}",
+                      f"shortest schedule: {sched} ({len(found.schedule)} steps; T0 the "
+                      "reader, T1 the writer); its last steps:",
+                      format_trace(run, start=max(0, len(run.trace) - last))])
+
+
+def load_reader(source: str) -> Callable[..., Any]:
+    return load(source, "read_snapshot")
