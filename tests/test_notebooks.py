@@ -37,8 +37,8 @@ def test_runs_headless(path: Path) -> None:
     if any(c.source.lstrip().startswith("answer_1 = ...") for c in nb.cells):
         # a guided notebook's self-check ran, and with nothing answered says so
         assert "Question 1: not answered yet" in text
-    if path.name in ("01-tour.ipynb", "04-speculative-path.ipynb"):
-        # the two schedules end differently, as the tour says
+    if path.name == "04-speculative-path.ipynb":
+        # the tour's two schedules end differently, as the notebook says
         assert "handled speculatively" in text
         assert "speculative path VM_FAULT_RETRY (check maplock_vma_changed)" in text
         svg = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs
