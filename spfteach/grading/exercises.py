@@ -190,11 +190,18 @@ def counterexample_text(scen: WithOverride, c: Counterexample, last: int = 12) -
     run = scen.new_run()
     run.run(c.schedule)
     start = max(0, len(run.trace) - last)
+    # The stepper runs the model's own vma_has_changed(): from the first step where
+    # yours decided otherwise the run goes another way, so it gets the schedule up
+    # to that step (the model marks it "grading override").
+    differs = next((s.index for s in run.trace if "grading override" in s.text), None)
+    upto = sched if differs is None else format_schedule(c.schedule[:differs + 1])
+    where = "" if differs is None else (f" (up to step {differs}, where your "
+                                        "vma_has_changed() decided otherwise than the port's)")
     return "\n".join([
         f"breaks {c.invariant}: {c.message}",
         f"shortest schedule: {sched} ({len(c.schedule)} steps); its last steps:",
         format_trace(run, start=start, notes=True),
-        f'step through it: RaceStepper("{scen.name}", schedule="{sched}")',
+        f'step through it{where}: RaceStepper("{scen.name}", schedule="{upto}")',
     ])
 
 
