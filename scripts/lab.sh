@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Start JupyterLab on notebooks/, on loopback only, without opening a browser.
+# Start JupyterLab on notebooks/ (opening 00-start-here.ipynb), on loopback only, without
+# opening a browser.
 # `make lab` runs this (after scripts/setup.sh); tests/test_lab.py runs exactly this too.
 #   LAB_PORT=8899 scripts/lab.sh    # port (default 8888; if taken, Jupyter tries the next ones)
 set -euo pipefail
@@ -17,7 +18,8 @@ args=(lab
     --no-browser
     --ServerApp.ip=127.0.0.1
     --ServerApp.port="$PORT"
-    --ServerApp.root_dir="$ROOT/notebooks")
+    --ServerApp.root_dir="$ROOT/notebooks"
+    --LabApp.default_url=/lab/tree/00-start-here.ipynb)
 [ "$(id -u)" -eq 0 ] && args+=(--allow-root)
 
 echo "lab: starting JupyterLab on http://127.0.0.1:$PORT (notebooks/); open the URL with ?token=... printed below; Ctrl-C to stop"

@@ -1,5 +1,6 @@
 """`make lab` works: scripts/lab.sh (the very launcher the Makefile runs) starts JupyterLab on
-loopback, prints a URL with its token, serves JupyterLab there, and stops cleanly."""
+loopback, prints a URL with its token that opens 00-start-here.ipynb, serves JupyterLab there,
+and stops cleanly."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 LAB_SH = ROOT / "scripts" / "lab.sh"
-URL_RE = re.compile(r"http://127\.0\.0\.1:(\d+)/lab\?token=[0-9a-f]+")
+URL_RE = re.compile(r"http://127\.0\.0\.1:(\d+)/lab(?:/tree/[^?\s]+)?\?token=[0-9a-f]+")
 START_TIMEOUT = 90
 STOP_TIMEOUT = 30
 
@@ -78,6 +79,7 @@ def test_make_lab_serves_jupyterlab(tmp_path):
                 f"no URL printed within {START_TIMEOUT} s:\n" + "".join(lines[-40:])
             )
         assert f"127.0.0.1:{port}/" in url[0], f"not on LAB_PORT={port}: {url[0]}"
+        assert "/lab/tree/00-start-here.ipynb?" in url[0], f"does not open on 00: {url[0]}"
         # Jupyter Server prints the URL just before its event loop binds the port: retry a
         # refused connection for a while.
         while True:
