@@ -233,14 +233,18 @@ def _vma_part(args: dict, part: str) -> Part:
         return Part(part, 0.0, 2.0, "nothing races, yet the speculative fault gives up and "
                     "falls back to mmap_sem: " + (said[0] if said else "") +
                     "\n(a check that always says 'changed' is safe and useless)")
-    except StudentError as e:
-        return Part(part, 0.0, 2.0, str(e))
-    except Exception as e:  # noqa: BLE001 - the student's exception, wrapped by the model
-        se = find_student_error(e)
-        if se is None:
-            raise
-        return Part(part, 0.0, 2.0, str(se) if isinstance(se, StudentError)
-                    else describe(se, source))
+    except Exception as e:  # noqa: BLE001 - the student's exception, maybe wrapped by the model
+        return _student_failed(part, e, source)
+
+
+def _student_failed(part: str, e: Exception, source: str) -> Part:
+    """A part the student's code failed (an error of theirs, maybe raised inside the
+    model): zero, with the error named at the student's line.  Any other
+    exception is the grader's own and propagates."""
+    se = e if isinstance(e, StudentError) else find_student_error(e)
+    if se is None:
+        raise e
+    return Part(part, 0.0, 2.0, str(se) if isinstance(se, StudentError) else describe(se, source))
 
 
 # --- seqcount -----------------------------------------------------------------------
@@ -269,14 +273,8 @@ def _seq_part(args: dict, part: str) -> Part:
                         f"{seqcount.BOUND} calls without returning: it retries forever "
                         "(safe and useless)")
         return Part(part, 2.0, 2.0, "returns (0, 0) without a writer")
-    except StudentError as e:
-        return Part(part, 0.0, 2.0, str(e))
-    except Exception as e:  # noqa: BLE001 - the student's exception, wrapped by the model
-        se = find_student_error(e)
-        if se is None:
-            raise
-        return Part(part, 0.0, 2.0, str(se) if isinstance(se, StudentError)
-                    else describe(se, source))
+    except Exception as e:  # noqa: BLE001 - the student's exception, maybe wrapped by the model
+        return _student_failed(part, e, source)
 
 
 #: exercise -> (its parts, one part's grade)
