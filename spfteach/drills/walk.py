@@ -176,3 +176,24 @@ def render(seed: int, address: int, solve: bool) -> str:
         out.append("Your turn: what does the address translate to — or what happens instead?")
         out.append(f"Check with: spfteach walk {address:#x} --seed {seed} --solve")
     return "\n".join(out)
+
+
+def problem(seed: int, addresses: list[int]) -> str:
+    """The exercise version of the drill: the map and every page table of the
+    seeded process, and the addresses to translate, but no walk (walking is the
+    exercise).  The pgd is ``pt0``; a ``table→ptN`` entry points to table N."""
+    k = build_map(seed)
+    out = [f"Memory map (seed {seed}):"]
+    for v in k.mm.mmap:
+        out.append(f"  vma{v.id}  [{v.vm_start:#014x}, {v.vm_end:#014x})  {flags_str(v.vm_flags)}")
+    out.append("")
+    out.append(f"Page tables (pt0 is the pgd; p4d folded; entry flags: {pgtable.FLAGS_LEGEND};"
+               " an index not listed is none):")
+    for pt in sorted(k.pt_pages.values(), key=lambda p: p.id):
+        out.append(f"  pt{pt.id} ({pt.level} table)")
+        for idx, e in sorted(pt.entries.items()):
+            out.append(f"    [{idx:3}] {e}")
+    out.append("")
+    out.append("Translate (physical address, or None when there is no translation):")
+    out.extend(f"  qs[{i}] = {a:#014x}" for i, a in enumerate(addresses))
+    return "\n".join(out)

@@ -23,7 +23,7 @@ from ..sched import Run, ScheduleError, format_schedule
 from ..trace import format_trace
 from . import seqcount
 from .result import Part
-from .student import StudentError, describe, find_student_error, load
+from .student import StudentError, describe, find_student_error, load, value
 
 Plan = list[tuple[str, float]]
 
@@ -67,9 +67,25 @@ def _fmt(v: int | None) -> str:
     return "no translation (None)" if v is None else f"{v:#x}"
 
 
+def walk_answers(args: dict) -> dict[int, int | None]:
+    """The answers given as a dict, or set as ``answers`` by the student's answer
+    cell (run with ``qs``, the student's addresses, as a name it may use)."""
+    if "source" not in args:
+        return {int(k): v for k, v in args["answers"].items()}
+    got = value(str(args["source"]), "answers", {"qs": walk_questions(args["student_id"])})
+    if not isinstance(got, dict) or not all(
+            isinstance(a, int) and (v is None or isinstance(v, int)) for a, v in got.items()):
+        raise StudentError("answers must be a dict {address: physical address or None}, "
+                           f"not {got!r:.80}")
+    return got
+
+
 def _walk_part(args: dict, part: str) -> Part:
     sid = args["student_id"]
-    answers = {int(k): v for k, v in args["answers"].items()}
+    try:
+        answers = walk_answers(args)
+    except StudentError as e:
+        return Part(part, 0.0, 1.0, str(e))
     qs = walk_questions(sid)
     address = int(part, 16)
     want = walk_expected(sid, address)
@@ -116,20 +132,37 @@ def _break_plan(args: dict) -> Plan:
     return [("the schedule runs", 1.0), ("it breaks the mutant and only the mutant", 3.0)]
 
 
+def _break_answer(args: dict) -> tuple[str, str]:
+    """(scenario, schedule), given or set by the student's answer cell."""
+    if "source" not in args:
+        return str(args["scenario"]), str(args["schedule"])
+    src = str(args["source"])
+    got = value(src, "scenario"), value(src, "schedule")
+    if not all(isinstance(x, str) for x in got):
+        raise StudentError("scenario and schedule must be strings, like "
+                           "scenario = \"fault-vs-munmap\" and schedule = \"0*23,1*15,0*3\"")
+    return got
+
+
 def _break_part(args: dict, part: str) -> Part:
     mutant = mutant_for(args["student_id"])
-    sched = str(args["schedule"])
+    mx = 1.0 if part == "the schedule runs" else 3.0
     try:
-        scen = get(str(args["scenario"]))
+        scen_name, sched = _break_answer(args)
+    except StudentError as e:
+        return Part(part, 0.0, mx, str(e))
+    try:
+        scen = get(scen_name)
         broken = _follow(scen, [mutant], sched)
     except (ScheduleError, KeyError) as e:
-        msg = f"invalid: {e}"
-        return Part(part, 0.0, 1.0 if part == "the schedule runs" else 3.0, msg)
+        return Part(part, 0.0, mx, f"invalid: {e}")
     if part == "the schedule runs":
         return Part(part, 1.0, 1.0, f"{scen.name} follows {sched} under mutant {mutant}")
     if not broken.violations:
         return Part(part, 0.0, 3.0, f"under mutant {mutant} ({scen.name}, {sched}) every "
-                    "invariant holds: find the moment where the removed check would have fired")
+                    "invariant holds: find the moment where the removed check would have fired"
+                    f'\nstep through it: RaceStepper("{scen.name}", mutant="{mutant}", '
+                    f'schedule="{sched}")')
     v = broken.violations[0]
     try:
         fine = _follow(scen, [], sched)
@@ -247,6 +280,73 @@ def _student_failed(part: str, e: Exception, source: str) -> Part:
     return Part(part, 0.0, 2.0, str(se) if isinstance(se, StudentError) else describe(se, source))
 
 
+# --- the order of pte_map_lock()'s re-validation ------------------------------------
+
+#: The steps of pte_map_lock()'s speculative branch between local_irq_disable()
+#: and local_irq_enable(), by the names a student orders them with.
+LOCK_STEPS = {
+    "check_vma": "if (vma_has_changed(vmf)) goto out;",
+    "read_pmd": "pmdval = READ_ONCE(*vmf->pmd);",
+    "pmd_same": "if (!pmd_same(pmdval, vmf->orig_pmd)) goto out;",
+    "lockptr": "ptl = pte_lockptr(vmf->vma->vm_mm, &pmdval);",
+    "trylock": "if (unlikely(!spin_trylock(ptl))) goto out;",
+    "recheck_vma": "if (vma_has_changed(vmf)) { pte_unmap_unlock(pte, ptl); goto out; }",
+}
+#: What the order must respect, one point each: (part, a step, the step it must
+#: precede, the mutant that removes the check from its place in the port, and
+#: that mutant's counterexample, replayed at grading (a test holds them to the
+#: mutant matrix)).
+LOCK_RULES = (
+    ("vma checked before the pmd is read", "check_vma", "read_pmd", "maplock_vma_changed",
+     "fault-vs-munmap", "0*33,1*15,0*3"),
+    ("pmd compared before the lock is looked up", "pmd_same", "lockptr", "maplock_pmd_same",
+     "fault-vs-thp-collapse-v9", "0*35,1*4,0*2"),
+    ("vma checked again once the lock is held", "trylock", "recheck_vma",
+     "maplock_vma_changed_locked", "fault-vs-munmap", "0*37,1*10,0*6"),
+)
+#: The order the port has (kernel/patches, pte_map_lock()).
+LOCK_ORDER = ["check_vma", "read_pmd", "pmd_same", "lockptr", "trylock", "recheck_vma"]
+
+
+def _order_plan(args: dict) -> Plan:
+    return [(rule[0], 1.0) for rule in LOCK_RULES]
+
+
+def _order_of(args: dict) -> list[str]:
+    got = args["order"] if "source" not in args else value(str(args["source"]), "ORDER")
+    if not isinstance(got, (list, tuple)) or sorted(map(str, got)) != sorted(LOCK_STEPS):
+        raise StudentError(f"ORDER must list each of {', '.join(LOCK_STEPS)} once, "
+                           f"not {got!r:.120}")
+    order = [str(x) for x in got]
+    if order.index("read_pmd") > order.index("pmd_same"):
+        raise StudentError("pmd_same compares the pmdval that read_pmd reads: read it first")
+    if order.index("lockptr") > order.index("trylock"):
+        raise StudentError("trylock takes the lock that lockptr finds: look it up first")
+    return order
+
+
+def _order_part(args: dict, part: str) -> Part:
+    try:
+        order = _order_of(args)
+    except StudentError as e:
+        return Part(part, 0.0, 1.0, str(e))
+    rule = next(r for r in LOCK_RULES if r[0] == part)
+    _, first, then, mutant, scen_name, sched = rule
+    if order.index(first) < order.index(then):
+        return Part(part, 1.0, 1.0, f"{first} before {then}")
+    run = _follow(get(scen_name), [mutant], sched)
+    if not run.violations:  # the matrix and the model disagree: the grader's bug
+        raise RuntimeError(f"{mutant}'s counterexample {sched} no longer breaks {scen_name}")
+    v = run.violations[0]
+    return Part(part, 0.0, 1.0, "\n".join([
+        f"{then} comes before {first} in your order; the port checks "
+        f"{LOCK_STEPS[first if first != 'trylock' else then]!r} there for a reason:",
+        f"without that check in its place (mutant {mutant}) {scen_name} breaks "
+        f"{v.invariant}: {v.message}",
+        f"shortest schedule: {sched}",
+        f'step through it: RaceStepper("{scen_name}", mutant="{mutant}", schedule="{sched}")']))
+
+
 # --- seqcount -----------------------------------------------------------------------
 
 SEQ_PARTS = {"safe against a writer": "writer", "safe when it starts mid-write": "mid-write",
@@ -283,6 +383,7 @@ EXERCISES: dict[str, tuple[Callable[[dict], Plan], Callable[[dict, str], Part]]]
     "break_it": (_break_plan, _break_part),
     "vma_has_changed": (_vma_plan, _vma_part),
     "seqcount": (_seq_plan, _seq_part),
+    "lock_order": (_order_plan, _order_part),
 }
 
 

@@ -20,8 +20,8 @@ _SAFE = ("abs", "all", "any", "bool", "dict", "divmod", "enumerate", "filter", "
          "frozenset", "int", "isinstance", "len", "list", "map", "max", "min", "range",
          "reversed", "set", "sorted", "str", "sum", "tuple", "zip", "print", "repr",
          "ArithmeticError", "AssertionError", "Exception", "IndexError", "KeyError",
-         "RuntimeError", "TypeError", "ValueError", "ZeroDivisionError", "True", "False",
-         "None")
+         "RuntimeError", "TypeError", "ValueError", "ZeroDivisionError", "NotImplementedError",
+         "True", "False", "None", "hex")
 
 
 class StudentError(Exception):
@@ -30,6 +30,22 @@ class StudentError(Exception):
 
 def load(source: str, name: str, given: dict[str, Any] | None = None) -> Callable[..., Any]:
     """Execute ``source`` and return the function ``name`` it defines."""
+    fn = run_cell(source, given).get(name)
+    if not callable(fn):
+        raise StudentError(f"your code does not define a function {name}()")
+    return fn
+
+
+def value(source: str, name: str, given: dict[str, Any] | None = None) -> Any:
+    """Execute ``source`` (an answer cell) and return what it binds to ``name``."""
+    ns = run_cell(source, given)
+    if name not in ns:
+        raise StudentError(f"your answer cell does not set {name}")
+    return ns[name]
+
+
+def run_cell(source: str, given: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Execute ``source`` with the safe builtins and ``given``; its namespace."""
     ns: dict[str, Any] = {"__builtins__": {k: getattr(builtins, k) for k in _SAFE},
                           "__name__": "student"}
     ns.update(given or {})
@@ -40,10 +56,7 @@ def load(source: str, name: str, given: dict[str, Any] | None = None) -> Callabl
         raise StudentError(f"SyntaxError: {e.msg} (line {e.lineno} of your code)") from None
     except Exception as e:  # noqa: BLE001
         raise StudentError(describe(e, source)) from None
-    fn = ns.get(name)
-    if not callable(fn):
-        raise StudentError(f"your code does not define a function {name}()")
-    return fn
+    return ns
 
 
 def describe(e: BaseException, source: str) -> str:
@@ -56,7 +69,10 @@ def describe(e: BaseException, source: str) -> str:
             line = frames[-1].lineno or 0
             lines = source.splitlines()
             text = lines[line - 1].strip() if 0 < line <= len(lines) else ""
-            return (f"{type(err).__name__}: {err} at line {line} of your code"
+            if isinstance(err, NotImplementedError):
+                return f"no answer yet: line {line} of your cell still raises NotImplementedError"
+            what = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
+            return (f"{what} at line {line} of your code"
                     + (f": {text}" if text else ""))
         err = err.__cause__ or err.__context__
     return f"{type(e).__name__}: {e}"
