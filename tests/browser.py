@@ -14,8 +14,11 @@ that the change comes back into the DOM.
         assert nb.errors() == []
 
 The pytest fixture `lab_notebook` (tests/conftest.py) does the same and stops it all at the
-test's end. Chromium is Debian's (/usr/bin/chromium, installed by scripts/setup.sh), driven by
-the `playwright` package; `playwright install` downloads a browser build of its own and cannot
+test's end. For several notebooks, one server and one browser: `lab_session` (the fixture of
+the same name lasts a test module), then `with session.open(path) as nb: ...` for each.
+
+Chromium is Debian's (/usr/bin/chromium, installed by scripts/setup.sh), driven by the
+`playwright` package; `playwright install` downloads a browser build of its own and cannot
 work on our machines, so it is never called.
 """
 
@@ -47,7 +50,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from playwright.sync_api import expect, sync_playwright
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Locator, Page
+    from playwright.sync_api import Browser, Locator, Page, Playwright
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
@@ -424,44 +427,70 @@ def _copy_stripped(src: Path, dst: Path) -> None:
     nbformat.write(nb, dst)
 
 
-@contextlib.contextmanager
-def lab_notebook(notebook: Path, *, run_all: bool = True, with_files: Sequence[Path] = (),
-                 tmp_dir: Path | None = None, name: str | None = None) -> Iterator[LabNotebook]:
-    """`notebook` copied into a temporary root, opened in JupyterLab in headless Chromium, its
-    kernel idle and (unless run_all=False) all its cells run. `with_files` are copied beside
-    it (data it opens by a relative path). On an exception inside the block a screenshot
-    `failure-<name>` is saved first; browser and server are stopped whatever happens.
-    """
-    executable = chromium_path()
-    notebook = Path(notebook)
-    name = name or notebook.stem
-    with contextlib.ExitStack() as stack:
-        tmp = tmp_dir if tmp_dir is not None else Path(
-            stack.enter_context(tempfile.TemporaryDirectory(prefix="spfteach-browser-")))
-        root = tmp / "root"
-        root.mkdir(parents=True, exist_ok=True)
-        copy = root / notebook.name
+def _launch_chromium(pw: Playwright) -> Browser:
+    # --no-sandbox: Chromium's sandbox refuses to start as root and needs user namespaces
+    # a container may not give; the page is our own loopback server.
+    return pw.chromium.launch(
+        executable_path=chromium_path(), headless=True,
+        args=["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"])
+
+
+@dataclass
+class LabSession:
+    """One JupyterLab server and one headless Chromium, for several notebooks in turn: each
+    `open()` copies a notebook into the server's root, opens it in a page of its own, and at
+    the block's end closes the page and shuts its kernel down (the server and the browser
+    stay, which saves their start-up for every notebook after the first).
+
+    `open(path, then=next_path)` also starts loading the next notebook in a second page once
+    this one's kernel is idle: JupyterLab's start-up in the browser (about 6 s) and the next
+    kernel's then overlap this notebook's run. Each page has a workspace of its own, so the
+    two never share a layout."""
+
+    server: LabServer
+    browser: Browser
+    root: Path  # what the server serves; the copies are made here
+    _loading: dict[Path, LabNotebook] = field(default_factory=dict)
+
+    def preload(self, notebook: Path) -> None:
+        """Copy `notebook` and start opening it in a page of its own, without waiting: a later
+        `open(notebook)` takes that page up."""
+        notebook = Path(notebook).resolve()
+        if notebook not in self._loading:
+            self._loading[notebook] = self._start(notebook)
+
+    def _start(self, notebook: Path) -> LabNotebook:
+        copy = self.root / notebook.name
+        if copy.exists():
+            raise FileExistsError(f"{copy.name} was already opened in this session")
         _copy_stripped(notebook, copy)
-        for extra in with_files:
-            shutil.copy2(extra, root / Path(extra).name)
-        server = stack.enter_context(lab_server(root, tmp))
-        pw = stack.enter_context(sync_playwright())
-        # --no-sandbox: Chromium's sandbox refuses to start as root and needs user namespaces
-        # a container may not give; the page is our own loopback server.
-        browser: Browser = pw.chromium.launch(
-            executable_path=executable, headless=True,
-            args=["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"])
-        stack.callback(browser.close)
-        page = browser.new_page(viewport=VIEWPORT)
-        nb = LabNotebook(page, server, copy)
+        page = self.browser.new_page(viewport=VIEWPORT)
+        nb = LabNotebook(page, self.server, copy)
         page.on("console",
                 lambda m: m.type == "error" and nb.console_errors.append(m.text))
         page.on("pageerror", lambda e: nb.page_errors.append(str(e)))
+        workspace = re.sub(r"[^A-Za-z0-9-]+", "-", copy.stem)
+        # "commit": return once the navigation started; the page loads on its own meanwhile
+        page.goto(f"{self.server.url}/lab/workspaces/{workspace}/tree/{copy.name}"
+                  f"?reset&token={self.server.token}",
+                  timeout=KERNEL_IDLE_TIMEOUT * 1000, wait_until="commit")
+        return nb
+
+    @contextlib.contextmanager
+    def open(self, notebook: Path, *, run_all: bool = True, name: str | None = None,
+             then: Path | None = None) -> Iterator[LabNotebook]:
+        """`notebook` copied (without outputs) into the root under its own file name, opened,
+        its kernel idle and (unless run_all=False) all its cells run; `then`, if given, starts
+        loading meanwhile (see the class). On an exception inside the block a screenshot
+        `failure-<name>` is saved first."""
+        notebook = Path(notebook).resolve()
+        name = name or notebook.stem
+        nb = self._loading.pop(notebook, None) or self._start(notebook)
         try:
-            page.goto(f"{server.url}/lab/tree/{notebook.name}?reset&token={server.token}",
-                      timeout=KERNEL_IDLE_TIMEOUT * 1000)
-            page.locator(".jp-Notebook").first.wait_for(timeout=KERNEL_IDLE_TIMEOUT * 1000)
+            nb.page.locator(".jp-Notebook").first.wait_for(timeout=KERNEL_IDLE_TIMEOUT * 1000)
             nb.wait_kernel_idle()
+            if then is not None:
+                self.preload(then)
             if run_all:
                 nb.run_all()
             yield nb
@@ -469,3 +498,58 @@ def lab_notebook(notebook: Path, *, run_all: bool = True, with_files: Sequence[P
             with contextlib.suppress(Exception):
                 nb.screenshot(f"failure-{name}")
             raise
+        finally:
+            with contextlib.suppress(Exception):
+                nb.page.close()
+            self._shut_down_kernels_of(nb.path.name)
+
+    def _shut_down_kernels_of(self, path: str) -> None:
+        """The notebook's session and kernel, through the server: a kernel left running would
+        hold memory and CPU the next notebook needs."""
+        with contextlib.suppress(Exception):
+            sessions = self.server.api("GET", "/api/sessions")
+            for s in sessions if isinstance(sessions, list) else []:
+                if s.get("path") == path:
+                    self.server.api("DELETE", f"/api/sessions/{s['id']}", timeout=STOP_TIMEOUT)
+
+
+@contextlib.contextmanager
+def lab_session(tmp: Path, *, with_files: Sequence[Path] = (),
+                with_repo_dirs: Sequence[str] = ()) -> Iterator[LabSession]:
+    """JupyterLab serving `tmp/root` and a headless Chromium, until the block ends.
+
+    `with_files` are copied into the root (data a notebook opens by a relative path);
+    `with_repo_dirs` (paths relative to the repository, say "data") are copied into `tmp`, the
+    root's parent, at the same relative path: a notebook of notebooks/ reads `../data`, and its
+    copy then finds a copy of it (never the repository's own files). Browser and server are
+    stopped whatever happens.
+    """
+    chromium_path()  # no Chromium: fail before a server is started for nothing
+    root = tmp / "root"
+    root.mkdir(parents=True, exist_ok=True)
+    for extra in with_files:
+        shutil.copy2(extra, root / Path(extra).name)
+    for rel in with_repo_dirs:
+        shutil.copytree(ROOT / rel, tmp / rel, dirs_exist_ok=True)
+    with contextlib.ExitStack() as stack:
+        server = stack.enter_context(lab_server(root, tmp))
+        pw = stack.enter_context(sync_playwright())
+        browser = _launch_chromium(pw)
+        stack.callback(browser.close)
+        yield LabSession(server, browser, root)
+
+
+@contextlib.contextmanager
+def lab_notebook(notebook: Path, *, run_all: bool = True, with_files: Sequence[Path] = (),
+                 tmp_dir: Path | None = None, name: str | None = None) -> Iterator[LabNotebook]:
+    """`notebook` copied into a temporary root, opened in JupyterLab in headless Chromium, its
+    kernel idle and (unless run_all=False) all its cells run. `with_files` are copied beside
+    it (data it opens by a relative path). On an exception inside the block a screenshot
+    `failure-<name>` is saved first; browser and server are stopped whatever happens.
+    A server and a browser of its own: for several notebooks, `lab_session` starts them once.
+    """
+    with contextlib.ExitStack() as stack:
+        tmp = tmp_dir if tmp_dir is not None else Path(
+            stack.enter_context(tempfile.TemporaryDirectory(prefix="spfteach-browser-")))
+        session = stack.enter_context(lab_session(tmp, with_files=with_files))
+        yield stack.enter_context(session.open(notebook, run_all=run_all, name=name))

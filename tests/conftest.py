@@ -14,7 +14,7 @@ import pytest
 from spfteach.kernel.layout import Layout
 
 if TYPE_CHECKING:
-    from tests.browser import LabNotebook
+    from tests.browser import LabNotebook, LabSession
 
 
 @pytest.fixture(scope="session")
@@ -46,3 +46,16 @@ def lab_notebook(tmp_path: Path) -> Iterator[Callable[..., LabNotebook]]:
             return stack.enter_context(open_notebook(notebook, **kwargs))
 
         yield open_
+
+
+@pytest.fixture(scope="module")
+def lab_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabSession]:
+    """One JupyterLab and one headless Chromium for a whole test module (tests/browser.py's
+    lab_session): `with lab_session.open(path) as nb: ...` opens a copy of each notebook in a
+    page of its own. The root's parent holds copies of data/ and kernel/patches/, which the
+    notebooks of notebooks/ read as ../data and ../kernel/patches."""
+    from tests.browser import lab_session as start_session
+
+    tmp = tmp_path_factory.mktemp("lab-session")
+    with start_session(tmp, with_repo_dirs=("data", "kernel/patches")) as session:
+        yield session

@@ -2,13 +2,67 @@
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 
 import nbformat
 import pytest
 from nbclient import NotebookClient
 
+import spfteach.widgets
+
 NOTEBOOKS = sorted((Path(__file__).parent.parent / "notebooks").glob("*.ipynb"))
+# The guided notebooks, one class meeting each (00-start-here ... 07-real-kernel): a new one is
+# picked up by its name alone.
+GUIDED = sorted((Path(__file__).parent.parent / "notebooks").glob("0*.ipynb"))
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+NOT_SHOWN = "[interactive widget: not shown under nbgrader]"
+
+
+def widget_cells(nb: nbformat.NotebookNode) -> list[int]:
+    """Indexes, among the code cells, of those that display one of our widgets, read from
+    their source: the cell's last statement is an expression that is a call of a widget class
+    (spfteach.widgets.__all__) or a name whose latest top-level binding, in this cell or an
+    earlier one, is such a call. Each such cell shows exactly one widget view.
+
+    tests/test_browser_notebooks.py counts the views rendered in JupyterLab against it;
+    test_guided_notebook_under_nbgrader_is_text_only checks that it names exactly the cells
+    that print the one-line text form, so the derivation itself is tested.
+    """
+    classes = set(spfteach.widgets.__all__)
+
+    def is_widget_call(node: ast.AST | None) -> bool:
+        if not isinstance(node, ast.Call):
+            return False
+        f = node.func
+        return (isinstance(f, ast.Name) and f.id in classes) or (
+            isinstance(f, ast.Attribute) and f.attr in classes)
+
+    bound: dict[str, bool] = {}  # name -> its latest binding is a widget
+    shows: list[int] = []
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    for k, cell in enumerate(code):
+        body = ast.parse(cell.source).body
+        for stmt in body:
+            if isinstance(stmt, (ast.Assign, ast.AnnAssign)):
+                targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+                for t in targets:
+                    if isinstance(t, ast.Name):
+                        bound[t.id] = is_widget_call(stmt.value)
+        last = body[-1] if body else None
+        if isinstance(last, ast.Expr) and (
+                is_widget_call(last.value)
+                or (isinstance(last.value, ast.Name) and bound.get(last.value.id, False))):
+            shows.append(k)
+    return shows
+
+
+def _run(path: Path) -> nbformat.NotebookNode:
+    """The notebook executed headless by nbclient, in its own directory (it reads ../data)."""
+    nb = nbformat.read(path, as_version=4)
+    NotebookClient(nb, timeout=180, kernel_name="python3",
+                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    return nb
 
 
 def test_there_are_notebooks() -> None:
@@ -71,3 +125,24 @@ def test_widgets_notebook_under_nbgrader_is_text_only(monkeypatch) -> None:
              and "image/png" not in o["data"]]
     assert len(shown) == 5 and all("\n" not in t and "not shown under nbgrader" in t
                                    for t in shown), shown
+
+
+@pytest.mark.parametrize("path", GUIDED, ids=lambda p: p.name)
+def test_guided_notebook_under_nbgrader_is_text_only(path: Path, monkeypatch) -> None:
+    """Each guided notebook under nbgrader's autograde: it runs without an error, nothing in it
+    is a widget (only text and pictures), and each cell that would show one of our widgets
+    shows its one line instead: exactly the cells widget_cells() reads from the source."""
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")  # the kernel inherits it
+    nb = _run(path)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    outputs = [o for c in code for o in c.outputs]
+    errors = [f"{o.ename}: {o.evalue}" for o in outputs if o.output_type == "error"]
+    assert not errors, errors
+    assert not [o for o in outputs if WIDGET_VIEW in o.get("data", {})]
+    allowed = {"text/plain", "text/html", "text/markdown", "image/png", "image/svg+xml",
+               "image/jpeg"}
+    other = {m for o in outputs for m in o.get("data", {})} - allowed
+    assert not other, f"outputs that are neither text nor a picture: {sorted(other)}"
+    text_widgets = [k for k, c in enumerate(code) if any(
+        NOT_SHOWN in o.get("data", {}).get("text/plain", "") for o in c.outputs)]
+    assert text_widgets == widget_cells(nb), [code[k].source for k in text_widgets]
