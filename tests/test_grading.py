@@ -289,3 +289,63 @@ def test_seqcount_catching_everything_is_named() -> None:
                   "        return (0, 0)")
     r = grading.grade_seqcount(src)
     assert r.points == 0 and "do not catch every exception" in r.feedback, r.feedback
+
+
+# --- the order of pte_map_lock()'s re-validation ----------------------------------------
+
+def test_lock_rules_agree_with_the_mutant_matrix_and_the_port() -> None:
+    """Each rule's counterexample is its mutant's in data/mutants.json, the port's order keeps
+    every rule, and the named steps are the C of pte_map_lock() in the model's order."""
+    recorded = json.loads((ROOT / "data/mutants.json").read_text())["mutants"]
+    for _, first, then, mutant, scen, sched in exercises.LOCK_RULES:
+        c = recorded[mutant]["counterexample"]
+        assert (c["scenario"], c["schedule"]) == (scen, sched), mutant
+        order = exercises.LOCK_ORDER
+        assert order.index(first) < order.index(then)
+        assert recorded[mutant]["description"].startswith("pte_map_lock()"), mutant
+    assert sorted(exercises.LOCK_ORDER) == sorted(exercises.LOCK_STEPS)
+    from spfteach.model import memory
+    src = Path(memory.__file__).read_text()
+    body = src[src.index("def _lock_checks"):]
+    model_order = ["if (vma_has_changed(vmf)) {", "pmdval = READ_ONCE(*vmf->pmd);",
+                   "pgtable.pmd_same(pmdval, vmf.orig_pmd)", "helper[\"lockptr\"]",
+                   "helper[\"trylock\"]", "t.check(vma_changed_locked"]
+    at = [body.index(s) for s in model_order]
+    assert at == sorted(at), "the model's _lock_checks() is in the order LOCK_ORDER names"
+
+
+def test_lock_order_reference_and_wrong_orders() -> None:
+    r = grading.grade_lock_order(exercises.LOCK_ORDER)
+    assert (r.points, r.max_points) == (3, 3), r.feedback
+    late_recheck = ["check_vma", "read_pmd", "pmd_same", "lockptr", "recheck_vma", "trylock"]
+    r = grading.grade_lock_order(late_recheck)
+    assert r.points == 2 and "breaks pte-in-unlinked-table" in r.feedback, r.feedback
+    assert 'mutant="maplock_vma_changed_locked", schedule="0*37,1*10,0*6"' in r.feedback
+    r = grading.grade_lock_order(["trylock", "lockptr", "check_vma", "read_pmd", "pmd_same",
+                                  "recheck_vma"])
+    assert r.points == 0 and "look it up first" in r.feedback, r.feedback
+    r = grading.grade_lock_order(["check_vma"])
+    assert r.points == 0 and "ORDER must list each of" in r.feedback
+
+
+def test_blank_answer_cell_says_no_answer_yet() -> None:
+    r = grading.grade_vma_has_changed("def vma_has_changed(a, b, c):\n    raise "
+                                      "NotImplementedError()\n")
+    assert r.points == 0 and "no answer yet" in r.feedback, r.feedback
+
+
+def test_autograded_outside_refuses_in_the_students_kernel(monkeypatch) -> None:
+    """Under autograde the hidden call never grades in the kernel (the student's to fake):
+    a course without nbgrader_plugin configured scores the cell zero, saying why."""
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    with pytest.raises(RuntimeError, match=r"add nbgrader_plugin.configure\(c\)"):
+        grading.autograded_outside("lock_order", answer="order-answer")
+    assert grading.check("lock_order") is None  # the visible part grades nothing either
+
+
+def test_autograded_outside_grades_in_place_elsewhere(monkeypatch) -> None:
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    ns = {"ORDER": list(exercises.LOCK_ORDER), "autograded_outside": grading.autograded_outside}
+    assert eval("autograded_outside('lock_order', answer='order-answer')", ns) == 3  # noqa: S307
+    ns["ORDER"] = ["check_vma"]
+    assert eval("autograded_outside('lock_order', answer='order-answer')", ns) == 0  # noqa: S307
