@@ -16,11 +16,11 @@ setup:
 	@bash scripts/setup.sh
 
 test: setup
-	$(VENV)/bin/ruff check spfteach tests
+	$(VENV)/bin/ruff check spfteach tests notebooks
 	$(VENV)/bin/python -m pytest -q $(PYTEST_ARGS)
 
 test-fast: setup
-	$(VENV)/bin/ruff check spfteach tests
+	$(VENV)/bin/ruff check spfteach tests notebooks
 	$(VENV)/bin/python -m pytest -q -m 'not kernel' $(PYTEST_ARGS)
 
 bench: setup
