@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import bench, guest, qemu, source, tools, validate
+from . import bench, debsource, guest, qemu, source, tools, validate
 from .build import CHECK_TARGETS, build_kernel, compile_check
 from .config import profile, read_assignments
 from .errors import KernelError
@@ -205,7 +205,13 @@ def _layout(args: argparse.Namespace) -> Layout:
 
 
 def do_fetch(layout: Layout, progress: Progress) -> source.Applied:
-    tools.ensure_packages(progress.say)
+    managed = debsource.recorded(layout) is not None
+    # linux-source-6.1 in the version the series was made on, not whatever is newest
+    tools.ensure_packages(progress.say, packages=tuple(
+        p for p in tools.PACKAGES if not (managed and p == debsource.PACKAGE)))
+    version = debsource.ensure(layout, progress.say)
+    if version:
+        progress.say(f"source: {debsource.PACKAGE} {version}")
     source.unpack(layout, progress)
     applied = source.apply_series(layout, progress)
     if not applied.patches and not applied.skipped:
@@ -226,6 +232,7 @@ class Built:
     image: Path
     initrd: Path
     series: list[str]  # the patches in it, for the record
+    source_version: str | None = None  # the Debian linux-source-6.1 it was built from
 
 
 def do_build(layout: Layout, args: argparse.Namespace, progress: Progress) -> Built:
@@ -233,7 +240,8 @@ def do_build(layout: Layout, args: argparse.Namespace, progress: Progress) -> Bu
         applied = do_fetch(layout, progress)
         build_kernel(layout, profile(args.debug), progress, force=args.force, njobs=args.jobs)
         initrd = guest.build_guest(layout, progress)
-    return Built(layout.bzimage(profile(args.debug)), initrd, applied.patches)
+    return Built(layout.bzimage(profile(args.debug)), initrd, applied.patches,
+                 source_version(layout))
 
 
 def has_spf(layout: Layout, debug: bool) -> bool:
@@ -265,7 +273,7 @@ def do_boot(layout: Layout, args: argparse.Namespace, progress: Progress,
             "memory": args.memory, "profile": profile(args.debug), "kernel_cmdline": append,
             "qemu_command": " ".join(cmd), "console_log": str(log),
             "boot_seconds": round(boot.seconds, 2), "qemu_exit": boot.returncode,
-            "series": built.series,
+            "series": built.series, "source_version": built.source_version,
             "release": (verdict.doc or {}).get("kernel", {}).get("release"),
             "splats": [str(s) for s in verdict.splats], "problems": verdict.problems,
             "passed": verdict.passed}
@@ -297,6 +305,11 @@ def _steps_report(doc: dict) -> list[str]:
     return lines
 
 
+def source_version(layout: Layout) -> str | None:
+    """The Debian version the tree is unpacked from (None: a tarball of the user's)."""
+    return debsource.installed_version() if debsource.recorded(layout) else None
+
+
 def cmd_fetch(args: argparse.Namespace, progress: Progress) -> int:
     layout = _layout(args)
     with build_lock(layout.build, progress):
@@ -317,8 +330,10 @@ def cmd_check(args: argparse.Namespace, progress: Progress) -> int:
     with build_lock(layout.build, progress):
         do_fetch(layout, progress)
         compile_check(layout, progress, force=args.force, njobs=args.jobs)
-    progress.say(f"compile check passed: {' '.join(CHECK_TARGETS)} build with THP, "
-                 "USERFAULTFD, NUMA_BALANCING, MEMCG on")
+    version = source_version(layout)
+    progress.say(f"compile check passed on {debsource.PACKAGE} {version or '(your tarball)'}: "
+                 f"{' '.join(CHECK_TARGETS)} build with THP, USERFAULTFD, NUMA_BALANCING, "
+                 "MEMCG on")
     return 0
 
 
@@ -363,7 +378,8 @@ def _report(verdict: Verdict, host: dict, as_json: bool, progress: Progress) -> 
     if as_json:
         # No document (the guest died) still gives one JSON object, so stdout always parses.
         doc = verdict.doc if verdict.doc is not None else {"ok": False, "steps": []}
-        print(json.dumps({**doc, "host": host}, indent=1))
+        print(json.dumps({**doc, "profile": host.get("profile"),
+                          "source_version": host.get("source_version"), "host": host}, indent=1))
     elif verdict.doc is not None:
         for line in _steps_report(verdict.doc):
             print(line, file=sys.stderr)

@@ -23,7 +23,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import tools
+from . import debsource, tools
 from .errors import KernelError
 from .layout import Layout
 from .patches import PatchInfo, SeriesEntry, explain_failure, offsets, parse_patch, read_series
@@ -163,8 +163,9 @@ def _apply_one(layout: Layout, staging: Path, entry: SeriesEntry, info: PatchInf
         f.write(f"$ {' '.join(cmd)}\n{r.stdout}{r.stderr}")
     if r.returncode != 0:
         why = explain_failure(r.stdout + r.stderr, info)
-        raise KernelError(f"{layout.rel(entry.patch)} does not apply to linux-source-6.1 "
-                          f"(patch -p{entry.strip} --fuzz=0): {why}; the tree was left as it was")
+        raise KernelError(f"{layout.rel(entry.patch)} does not apply to linux-source-6.1"
+                          f"{debsource.apply_hint(layout)} (patch -p{entry.strip} --fuzz=0): "
+                          f"{why}; the tree was left as it was")
     return offsets(r.stdout)
 
 

@@ -75,14 +75,15 @@ def dpkg_missing(packages: tuple[str, ...] = PACKAGES) -> list[str] | None:
 
 def ensure_packages(say: Callable[[str], None],
                     missing_fn: Callable[[], list[str] | None] | None = None,
-                    runner: Callable[[list[str]], int] | None = None) -> list[str]:
+                    runner: Callable[[list[str]], int] | None = None,
+                    packages: tuple[str, ...] = PACKAGES) -> list[str]:
     """Install the missing Debian packages when root, else fail naming the exact command.
 
     Returns the packages it installed.  On a non-Debian host it cannot check
     packages, so it checks the programs instead and leaves the tarball check to
     the unpack step.
     """
-    missing = (missing_fn or dpkg_missing)()
+    missing = missing_fn() if missing_fn else dpkg_missing(packages)
     if missing is None:
         require(*TOOL_PACKAGES, purpose="build and boot the kernel")
         return []
