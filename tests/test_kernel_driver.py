@@ -346,6 +346,50 @@ def test_every_kind_of_splat_is_found() -> None:
     assert found[0].line_no == 2 and "handle_pte_fault" in found[0].text
 
 
+#: A generic KASAN report as 6.1 prints it (mm/kasan/report.c), then a wild access the
+#: general protection fault handler decodes with KASAN's shadow.
+KASAN_REPORT = """\
+[   41.201337] ==================================================================
+[   41.202110] BUG: KASAN: use-after-free in handle_speculative_fault+0x5c1/0x1a20
+[   41.202991] Read of size 8 at addr ffff888004a1c0b8 by task spfguest/87
+[   41.203512]
+[   41.203790] CPU: 1 PID: 87 Comm: spfguest Not tainted 6.1.192+ #3
+[   41.204400] Call Trace:
+[   41.204621]  <TASK>
+[   41.204830]  dump_stack_lvl+0x45/0x5d
+[   41.205102]  print_report+0x17f/0x47b
+[   41.205399]  ? handle_speculative_fault+0x5c1/0x1a20
+[   41.205712]  kasan_report+0xad/0x130
+[   41.206004]  handle_speculative_fault+0x5c1/0x1a20
+[   41.206337]  do_user_addr_fault+0x2d1/0x9a0
+[   41.206650]  </TASK>
+[   41.207000] Freed by task 88:
+[   41.207512] ==================================================================
+"""
+
+KASAN_WILD = ("[   50.1] general protection fault, probably for non-canonical address "
+              "0xdffffc0000000003: 0000 [#1] PREEMPT SMP KASAN\n"
+              "[   50.1] KASAN: null-ptr-deref in range [0x0000000000000018-0x000000000000001f]\n")
+
+
+def test_kasan_reports_are_splats_and_fail_the_run() -> None:
+    found = console.scan_splats(KASAN_REPORT)
+    assert [s.kind for s in found] == ["KASAN"]
+    assert found[0].line_no == 2 and "use-after-free in handle_speculative_fault" in found[0].text
+    assert found[0].trace[:3] == ("dump_stack_lvl", "print_report", "kasan_report")
+    wild = console.scan_splats(KASAN_WILD)
+    assert [s.kind for s in wild] == ["general protection fault", "KASAN"]
+    # The boot banner of a KASAN kernel is not a report.
+    assert console.scan_splats("[    0.0] kasan: KernelAddressSanitizer initialized\n") == []
+    kasan_run = GOOD_CONSOLE.replace("[    2.000000] reboot", KASAN_REPORT + "[ 2.0] reboot")
+    v = judge(boot_of(kasan_run), 60, "log")
+    assert not v.passed
+    assert v.problems == ["1 kernel report line(s) on the console, the first: KASAN at console "
+                          "line 9: [   41.202110] BUG: KASAN: use-after-free in "
+                          "handle_speculative_fault+0x5c1/0x1a20 (in dump_stack_lvl <- "
+                          "print_report <- kasan_report <- handle_speculative_fault)"]
+
+
 FIXTURES = Path(__file__).parent / "fixtures" / "kernel"
 
 
@@ -458,7 +502,7 @@ def test_kvm_probe_reads_the_test_boot(tmp_path: Path, monkeypatch) -> None:
 
 def test_command_line() -> None:
     append = qemu.cmdline(["sysctl=0", "faultbench:writer=1"])
-    assert append.endswith("loglevel=5 -- sysctl=0 faultbench:writer=1")
+    assert append.endswith("loglevel=5 numa=fake=2 -- sysctl=0 faultbench:writer=1")
     assert "quiet" not in append  # loglevel 4 would hide WARN and lockdep reports
     cmd = qemu.command(Path("bz"), Path("rd"), qemu.tcg("test"), append)
     for part in ("-smp", "2", "-m", "512M", "-nographic", "-no-reboot", "-serial", "stdio",
@@ -884,12 +928,35 @@ def _port(kdir: Path) -> None:
 KERNEL = [sys.executable, "-m", "spfteach.kernel"]
 
 
+#: vmstat counters the torture step must move on the full debug kernel (full.config +
+#: debug.config, booted with numa=fake=2), each with what in torture.c provokes it.
+TORTURE_COUNTERS = {
+    "spf_abort_pmd": "a fault on an empty PMD (MADV_DONTNEED of a whole huge page) or on a "
+                     "huge one (a write to the huge zero page)",
+    "spf_abort_pmd_changed": "khugepaged or MADV_COLLAPSE clearing the PMD between the walk "
+                             "and pte_map_lock()",
+    "spf_abort_uffd": "a missing fault in a slot registered with userfaultfd",
+    "spf_abort_mempolicy": "a fault in a slot mbind(MPOL_INTERLEAVE)d over the two nodes",
+    "spf_abort_vm_ops": "a fault on the memfd (MAP_SHARED) slots",
+    "spf_abort_seq_odd": "a fault while mprotect/mremap/mbind/collapse is inside its write section",
+    "spf_abort_vma_changed": "a VMA changed between the walk and the PTE lock",
+    "spf_abort_pte_lock": "the PTE lock held by someone else (zap, collapse, another fault)",
+    "spf_abort_fault_kind": "a swap entry (after MADV_PAGEOUT) or a COW, left to the classic path",
+    "thp_collapse_alloc": "MADV_COLLAPSE or khugepaged collapsing a THP slot",
+    "thp_fault_alloc": "the first write to an empty 2 MiB THP slot",
+    "pswpin": "a faulter reading back a page MADV_PAGEOUT pushed to the zram swap",
+}
+
+
 @pytest.mark.kernel
 @pytest.mark.timeout(3600)
 def test_real_pipeline_builds_boots_and_passes() -> None:
-    """The series applies, the compile check builds, the debug kernel boots and the torture
-    test passes with zero kernel reports and speculative faults seen.  The torture test runs
-    for 60 s, as the port's done-means asks (SPFTEACH_TEST_SECONDS changes it)."""
+    """The series applies, the compile check builds, the full debug kernel boots and the
+    torture test passes with zero kernel reports (KASAN included), no mismatch and no lost
+    write, speculative faults seen, every feature of the full profile there (THP, userfaultfd,
+    memfd, two NUMA nodes, zram swap) and every counter of TORTURE_COUNTERS moved.  The
+    torture test runs for 60 s, as the port's done-means asks (SPFTEACH_TEST_SECONDS changes
+    it)."""
     _port(Path(os.environ.get("SPFTEACH_KERNEL_DIR", REPO / "kernel")))
     seconds = os.environ.get("SPFTEACH_TEST_SECONDS", "60")
     r = subprocess.run([*KERNEL, "check"], capture_output=True, text=True, timeout=1800)
@@ -901,9 +968,20 @@ def test_real_pipeline_builds_boots_and_passes() -> None:
     doc = json.loads(r.stdout)
     assert doc["ok"] is True and doc["host"]["splats"] == [] and doc["host"]["passed"]
     torture = [s for s in doc["steps"] if s.get("program") == "torture"]
-    assert torture and torture[0]["result"]["mismatches"] == 0
-    assert torture[0]["result"]["seconds"] >= float(seconds)
-    assert torture[0]["vmstat"]["speculative_pgfault"] > 0
+    assert torture, doc["steps"]
+    res, vmstat = torture[0]["result"], torture[0]["vmstat"]
+    assert (res["mismatches"], res["lost_writes"], res["final_mismatches"],
+            res["fork_failures"], res["op_errors"]) == (0, 0, 0, 0, 0), res
+    assert res["seconds"] >= float(seconds)
+    assert vmstat["speculative_pgfault"] > 0
+    assert all(res["features"].values()), res["unavailable"]
+    for op in ("collapse", "uffd_register", "mbind", "pageout", "punch_hole", "replace",
+               "mprotect", "mremap", "dontneed", "fork"):
+        assert res["ops"][op] > 0, (op, res["ops"])
+    assert res["uffd"]["copy"] > 0 and res["uffd"]["zeropage"] > 0, res["uffd"]
+    still = {k: why for k, why in TORTURE_COUNTERS.items() if not vmstat.get(k)}
+    assert not still, ("counters that stayed at zero in the torture step (what should move "
+                       f"them): {still}; the step's vmstat: {vmstat}")
 
 
 @pytest.mark.kernel

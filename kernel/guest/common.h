@@ -222,8 +222,8 @@ static inline void jb_vmstat_delta(struct jbuf *b, const char *k,
 			     !strncmp(n, "speculative_", 12) ||
 			     !strcmp(n, "pgfault");
 
-		/* nr_* are gauges, not events: skip them. */
-		if (!strncmp(n, "nr_", 3))
+		/* nr_* and workingset_nodes are gauges, not events. */
+		if (!strncmp(n, "nr_", 3) || !strcmp(n, "workingset_nodes"))
 			continue;
 		if (d || always)
 			jb_u64(b, n, d);

@@ -61,6 +61,8 @@ static void setup_pid1(void)
 	mount("proc", "/proc", "proc", 0, NULL);
 	mount("sysfs", "/sys", "sysfs", 0, NULL);
 	mount("devtmpfs", "/dev", "devtmpfs", 0, NULL);
+	/* The programs may tune the machine (THP, swap): it is theirs. */
+	setenv("SPFTEACH_GUEST", "1", 1);
 	/* Console messages up to KERN_DEBUG: WARN and lockdep included. */
 	klogctl(8, NULL, 8);
 }
@@ -141,6 +143,7 @@ static void scan_kernel_log(struct jbuf *doc)
 		"possible circular locking", "inconsistent lock state",
 		"suspicious RCU usage", "Oops", "Kernel panic", "general protection",
 		"sleeping function called from invalid context",
+		"KASAN:",
 	};
 	char *log = malloc(KLOG_MAX + 1);
 	int n = log ? klogctl(3, log, KLOG_MAX) : -1;

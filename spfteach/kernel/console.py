@@ -8,7 +8,8 @@ console shows.  Two things are read from it:
   contract with ``kernel/guest/init.c``; the ``=`` decoration is optional here);
 * kernel splats: ``BUG:``, ``WARNING:``, lockdep reports (circular or recursive
   locking, inconsistent lock state, suspicious RCU usage), ``Oops``, ``Kernel
-  panic``, general protection faults, soft lockups, RCU stalls and hung tasks.
+  panic``, general protection faults, KASAN reports (use-after-free, out-of-bounds...),
+  soft lockups, RCU stalls and hung tasks.
   The kernel prints most of these at warning level, which ``loglevel=4`` (what
   ``quiet`` sets) hides: the driver boots with ``loglevel=5`` so they reach the
   console.
@@ -35,6 +36,9 @@ SPLATS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ("lockdep", r"possible circular locking dependency|possible recursive locking"
                     r"|inconsistent lock state|suspicious RCU usage|bad unlock balance"
                     r"|lock held when returning to user space|held lock freed"),
+        # KASAN's reports open with "BUG: KASAN: <kind> in <function>"; a wild access
+        # the GPF handler decodes reads "KASAN: null-ptr-deref in range [...]".
+        ("KASAN", r"\bBUG: KASAN: |\bKASAN: [\w-]+ in |\bKASAN: maybe wild-memory-access"),
         ("BUG", r"\bBUG: |kernel BUG at "),
         ("WARNING", r"\bWARNING: |\bWARNING at "),
         ("Oops", r"\bOops\b"),
