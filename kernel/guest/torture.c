@@ -132,10 +132,11 @@ static const char *const feat_names[NR_FEATS] = {
 };
 
 /* errno values an operation may meet for reasons other than a bug. */
-enum { E_AGAIN, E_INVAL, E_NOMEM, E_EXIST, E_NOENT, E_BUSY, E_OTHER,
-	NR_ERRS };
+enum { E_AGAIN, E_INVAL, E_NOMEM, E_EXIST, E_NOENT, E_BUSY, E_FAULT, E_PERM,
+	E_OTHER, NR_ERRS };
 static const char *const err_names[NR_ERRS] = {
-	"EAGAIN", "EINVAL", "ENOMEM", "EEXIST", "ENOENT", "EBUSY", "other",
+	"EAGAIN", "EINVAL", "ENOMEM", "EEXIST", "ENOENT", "EBUSY", "EFAULT",
+	"EPERM", "other",
 };
 
 static int err_index(int e)
@@ -153,6 +154,10 @@ static int err_index(int e)
 		return E_NOENT;
 	case EBUSY:
 		return E_BUSY;
+	case EFAULT:
+		return E_FAULT;
+	case EPERM:
+		return E_PERM;
 	}
 	return E_OTHER;
 }
@@ -182,7 +187,7 @@ struct torture {
 	/* results */
 	unsigned long long reads, writes, segv, mismatches, lost;
 	unsigned long long ops[NR_KINDS][NR_OPS], fork_failures, op_errors;
-	unsigned long long op_fail[NR_OPS][NR_ERRS];
+	unsigned long long op_fail[NR_OPS][NR_ERRS], op_err[NR_OPS][NR_ERRS];
 	unsigned long long first_bad_addr, first_bad_val;
 	unsigned long long uffd_msgs, uffd_copy, uffd_zero, uffd_wake;
 	unsigned long long uffd_fail[NR_ERRS];
@@ -219,9 +224,10 @@ static void count_op(struct torture *t, int kind, int op, int err, int e)
 {
 	pthread_mutex_lock(&t->res_lock);
 	t->ops[kind][op]++;
-	if (err > 0)
+	if (err > 0) {
 		t->op_errors++;
-	else if (err < 0)
+		t->op_err[op][err_index(e)]++;
+	} else if (err < 0)
 		t->op_fail[op][err_index(e)]++;
 	pthread_mutex_unlock(&t->res_lock);
 }
@@ -709,6 +715,9 @@ static int do_op(struct torture *t, struct opthread *o, struct slot *sl,
 		break;
 	case OP_MREMAP:
 	case OP_DONTUNMAP:
+		/* mremap() moves one VMA: merge back what mbind() split. */
+		if (sl->policy && !set_policy(a, sl->len, 0))
+			sl->policy = 0;
 		err = op_mremap(t, sl, scratch, op == OP_DONTUNMAP);
 		break;
 	case OP_FORK:
@@ -783,8 +792,9 @@ static void *opthread_main(void *arg)
 
 /*
  * MADV_COLLAPSE without the slot lock: it races the replacements,
- * mprotects and mremaps of the op threads and the faults.  Now and then
- * MADV_PAGEOUT of any slot, which also splits huge pages.
+ * mprotects and mremaps of the op threads and the faults.  Half of them
+ * go to the first THP slot, where the pump below faults non-stop.  Now
+ * and then MADV_PAGEOUT of part of any slot, which also splits huge pages.
  */
 static void *thp_main(void *arg)
 {
@@ -793,21 +803,82 @@ static void *thp_main(void *arg)
 
 	while (now_seconds() < t->deadline) {
 		struct slot *sl;
+		size_t off = 0, len;
 		int op, err = 0;
 
-		if (t->feat[F_SWAP] && !rnd_below(&o->rnd, 4)) {
+		if (t->feat[F_SWAP] && !rnd_below(&o->rnd, 8)) {
 			sl = &t->slot[rnd_below(&o->rnd, NSLOTS)];
 			op = OP_PAGEOUT;
+			some_of(o, sl, &off, &len);
 		} else {
-			sl = &t->slot[THP_FIRST + rnd_below(&o->rnd, THP_SLOTS)];
+			sl = &t->slot[THP_FIRST + (rnd_next(&o->rnd) & 1 ? 0 :
+				      rnd_below(&o->rnd, THP_SLOTS))];
 			op = OP_COLLAPSE;
+			len = sl->len;
 		}
-		if (madvise(sl->addr, sl->len,
+		if (madvise(sl->addr + off, len,
 			    op == OP_PAGEOUT ? MADV_PAGEOUT : MADV_COLLAPSE))
 			err = -1;
 		count_op(t, sl->kind, op, err, errno);
-		usleep(200);
+		usleep(500 + rnd_below(&o->rnd, 1000));
 	}
+	return NULL;
+}
+
+#define PUMP_PAGES 16
+
+/*
+ * Faults at PTE level in the first THP slot without pause, for the
+ * collapses to race: write PUMP_PAGES pages (checked as the faulters do),
+ * then MADV_DONTNEED them, which also splits the huge PMD a collapse made.
+ * A collapse that clears the PMD between a fault's walk and its PTE lock
+ * is what spf_abort_pmd_changed counts.
+ */
+static void *pump_main(void *arg)
+{
+	struct faulter *f = arg;
+	struct torture *t = f->t;
+	struct slot *sl = &t->slot[THP_FIRST];
+	size_t pages = sl->len / PAGE;
+	volatile size_t first = 0;
+	sigjmp_buf jb;
+
+	cur_jb = &jb;
+	while (now_seconds() < t->deadline) {
+		size_t i;
+
+		if (sigsetjmp(jb, 1)) {
+			f->segv++;
+			first = (first + PUMP_PAGES) % pages;
+			continue;
+		}
+		for (i = 0; i < PUMP_PAGES; i++) {
+			volatile uint64_t *a = (volatile uint64_t *)(sl->addr +
+					       (first + i) * PAGE) + i;
+			unsigned int g1 = sl->gen, g2;
+			uint64_t v;
+
+			__atomic_thread_fence(__ATOMIC_SEQ_CST);
+			*a = tag((uintptr_t)a);
+			v = *a;
+			__atomic_thread_fence(__ATOMIC_SEQ_CST);
+			g2 = sl->gen;
+			f->writes++;
+			if (v && v != tag((uintptr_t)a))
+				note_bad(t, (uintptr_t)a, v);
+			else if (!(g1 & 1) && g1 == g2 &&
+				 v != tag((uintptr_t)a))
+				f->lost++;
+		}
+		pthread_mutex_lock(&sl->lock);
+		gen_begin(sl);
+		madvise(sl->addr + first * PAGE, PUMP_PAGES * PAGE,
+			MADV_DONTNEED);
+		gen_end(sl);
+		pthread_mutex_unlock(&sl->lock);
+		first = (first + PUMP_PAGES) % pages;
+	}
+	cur_jb = NULL;
 	return NULL;
 }
 
@@ -1007,6 +1078,27 @@ static void probe_features(struct torture *t)
 	swap_setup(t);
 }
 
+static void jb_errors(struct jbuf *out, const char *key,
+		      unsigned long long (*n)[NR_ERRS])
+{
+	unsigned long long sum;
+	int i, e;
+
+	jb_open(out, key, '{');
+	for (i = 0; i < NR_OPS; i++) {
+		for (sum = 0, e = 0; e < NR_ERRS; e++)
+			sum += n[i][e];
+		if (!sum)
+			continue;
+		jb_open(out, op_names[i], '{');
+		for (e = 0; e < NR_ERRS; e++)
+			if (n[i][e])
+				jb_u64(out, err_names[e], n[i][e]);
+		jb_close(out, '}');
+	}
+	jb_close(out, '}');
+}
+
 static void report(struct torture *t, struct jbuf *out, int nf, int no,
 		   double secs, unsigned long long final_bad)
 {
@@ -1058,19 +1150,9 @@ static void report(struct torture *t, struct jbuf *out, int nf, int no,
 	}
 	jb_close(out, '}');
 	/* Failures the kernel may give without a bug, by errno. */
-	jb_open(out, "op_failures", '{');
-	for (i = 0; i < NR_OPS; i++) {
-		for (sum = 0, e = 0; e < NR_ERRS; e++)
-			sum += t->op_fail[i][e];
-		if (!sum)
-			continue;
-		jb_open(out, op_names[i], '{');
-		for (e = 0; e < NR_ERRS; e++)
-			if (t->op_fail[i][e])
-				jb_u64(out, err_names[e], t->op_fail[i][e]);
-		jb_close(out, '}');
-	}
-	jb_close(out, '}');
+	jb_errors(out, "op_failures", t->op_fail);
+	/* The op_errors, by operation and errno (of the last call). */
+	jb_errors(out, "op_errors_by_op", t->op_err);
 	jb_open(out, "uffd", '{');
 	jb_u64(out, "faults", t->uffd_msgs);
 	jb_u64(out, "copy", t->uffd_copy);
@@ -1100,6 +1182,7 @@ int torture_run(const char *opts, struct jbuf *out)
 	int no = opt_long(opts, "ops", 1);
 	double secs = opt_long(opts, "seconds", 5);
 	struct opthread thp_o = { 0 }, uffd_o = { 0 };
+	struct faulter pump = { 0 };
 	pthread_t handler = 0;
 	struct faulter *fs;
 	struct opthread *os;
@@ -1156,6 +1239,8 @@ int torture_run(const char *opts, struct jbuf *out)
 		thp_o.t = &t;
 		thp_o.rnd = t.seed * 7919 + 50;
 		start(&thp_o.tid, thp_main, &thp_o);
+		pump.t = &t;
+		start(&pump.tid, pump_main, &pump);
 	}
 	if (t.feat[F_UFFD]) {
 		uffd_o.t = &t;
@@ -1181,8 +1266,13 @@ int torture_run(const char *opts, struct jbuf *out)
 	/* The handler runs on until the end: a faulter may wait on it. */
 	if (t.feat[F_UFFD])
 		pthread_join(uffd_o.tid, NULL);
-	if (t.feat[F_THP])
+	if (t.feat[F_THP]) {
 		pthread_join(thp_o.tid, NULL);
+		pthread_join(pump.tid, NULL);
+		t.writes += pump.writes;
+		t.segv += pump.segv;
+		t.lost += pump.lost;
+	}
 	for (i = 0; i < no; i++)
 		pthread_join(os[i].tid, NULL);
 	for (i = 0; i < nf; i++) {
