@@ -227,8 +227,9 @@ static void count_op(struct torture *t, int kind, int op, int err, int e)
 	if (err > 0) {
 		t->op_errors++;
 		t->op_err[op][err_index(e)]++;
-	} else if (err < 0)
+	} else if (err < 0) {
 		t->op_fail[op][err_index(e)]++;
+	}
 	pthread_mutex_unlock(&t->res_lock);
 }
 
@@ -432,7 +433,8 @@ static void numa_setup(struct torture *t)
 	t->nodes = count_nodes();
 	t->feat[F_NUMA] = 1;
 	if (t->nodes < 2) {
-		unavailable(t, F_NUMA, "%d NUMA node(s): mbind skipped (boot with numa=fake=2)",
+		unavailable(t, F_NUMA,
+			    "%d NUMA node(s): mbind skipped (numa=fake=2?)",
 			    t->nodes);
 		return;
 	}
