@@ -822,7 +822,7 @@ static void *thp_main(void *arg)
 			    op == OP_PAGEOUT ? MADV_PAGEOUT : MADV_COLLAPSE))
 			err = -1;
 		count_op(t, sl->kind, op, err, errno);
-		usleep(500 + rnd_below(&o->rnd, 1000));
+		usleep(5000 + rnd_below(&o->rnd, 5000));
 	}
 	return NULL;
 }
