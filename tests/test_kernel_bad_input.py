@@ -117,6 +117,8 @@ NUMBER_CASES = [
     ("seconds-zero", ["test", *B, "--seconds", "0"], "--seconds must be at least 1"),
     ("seconds-negative", ["test", *B, "--seconds", "-10"], "--seconds must be at least 1"),
     ("seconds-huge", ["test", *B, "--seconds", "99999999999"], "more than a day"),
+    ("seed-negative", ["test", *B, "--seed", "-3"], "--seed -3: give a whole number from 0"),
+    ("seed-word", ["test", *B, "--seed", "one"], "is not a whole number"),
     ("seconds-word", ["test", *B, "--seconds", "ten"], "'ten' is not a whole number"),
     ("seconds-over-timeout", ["test", *B, "--seconds", "60", "--timeout", "30"],
      "--seconds 60 does not fit in --timeout 30"),

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from . import bench, debsource, guest, qemu, source, tools, validate
 from .build import CHECK_TARGETS, build_kernel, compile_check
-from .config import profile, read_assignments
+from .config import fragments, profile, read_assignments
 from .errors import KernelError
 from .layout import Layout
 from .lock import build_lock
@@ -165,6 +165,8 @@ def add_subparser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentPa
     _boot_opts(tp, timeout=None, timeout_help="120 + 4 x --seconds")
     tp.add_argument("--seconds", type=integer, default=TEST_SECONDS, metavar="N",
                     help=f"torture run time in the guest (default {TEST_SECONDS})")
+    tp.add_argument("--seed", type=integer, default=None, metavar="N",
+                    help="the torture's random seed (default: the guest's, 1)")
     tp.add_argument("--json", action="store_true",
                     help="print the guest's JSON document (vmstat deltas under 'vmstat')")
 
@@ -270,7 +272,9 @@ def do_boot(layout: Layout, args: argparse.Namespace, progress: Progress,
         shutil.copyfile(log, kept)
         log = kept
     host = {"accel": accel.name, "accel_reason": accel.reason, "smp": args.smp,
-            "memory": args.memory, "profile": profile(args.debug), "kernel_cmdline": append,
+            "memory": args.memory, "profile": profile(args.debug),
+            "config_fragments": [f.stem for f in fragments(layout, profile(args.debug))],
+            "kernel_cmdline": append,
             "qemu_command": " ".join(cmd), "console_log": str(log),
             "boot_seconds": round(boot.seconds, 2), "qemu_exit": boot.returncode,
             "series": built.series, "source_version": built.source_version,
@@ -349,8 +353,10 @@ def cmd_test(args: argparse.Namespace, progress: Progress) -> int:
     layout = _layout(args)
     timeout = validate.boot_timeout(args)
     built = do_build(layout, args, progress)
-    verdict, host = do_boot(layout, args, progress, built, [f"torture:seconds={args.seconds}"],
-                            "test", timeout, echo=False)
+    torture = f"torture:seconds={args.seconds}" + (
+        f",seed={args.seed}" if args.seed is not None else "")
+    verdict, host = do_boot(layout, args, progress, built, [torture], "test", timeout,
+                            echo=False)
     if verdict.doc is not None and has_spf(layout, args.debug):
         _require_speculation(verdict)
     return _report(verdict, host, args.json, progress)
@@ -378,7 +384,8 @@ def _report(verdict: Verdict, host: dict, as_json: bool, progress: Progress) -> 
     if as_json:
         # No document (the guest died) still gives one JSON object, so stdout always parses.
         doc = verdict.doc if verdict.doc is not None else {"ok": False, "steps": []}
-        print(json.dumps({**doc, "profile": host.get("profile"),
+        print(json.dumps({**doc, "profile": "+".join(host.get("config_fragments") or [])
+                          or host.get("profile"),
                           "source_version": host.get("source_version"), "host": host}, indent=1))
     elif verdict.doc is not None:
         for line in _steps_report(verdict.doc):

@@ -8,9 +8,11 @@ assignment of every fragment is checked against the final ``.config``, and the
 first one that did not survive is an error that names it and its fragment.
 
 Profiles: the plain kernel merges every ``kernel/configs/*.config`` except
-``debug.config`` (the debug layer: lockdep, DEBUG_VM, ...) and
-``compile-check.config``; the debug kernel merges the same, then
-``debug.config``.  The ``check`` profile is ``defconfig`` +
+``debug.config`` (the debug layer: lockdep, DEBUG_VM, KASAN, ...) and
+``compile-check.config``, in name order (``qemu-tiny.config``, what boots, then
+``runtime-full.config``, THP, userfaultfd, shmem, NUMA, swap on zram, PREEMPT,
+MEMCG, which wins where both set an option); the debug kernel merges the same,
+then ``debug.config``.  The ``check`` profile is ``defconfig`` +
 ``compile-check.config`` (THP, userfaultfd, NUMA balancing...): never booted,
 only compiled, so the code tinyconfig leaves out still builds.
 """

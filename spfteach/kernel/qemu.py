@@ -37,7 +37,9 @@ TCG_ARGS = ("-accel", "tcg,thread=multi", "-cpu", "max")
 KVM_ARGS = ("-accel", "kvm", "-cpu", "host")
 #: loglevel=5 and not `quiet` (=4): WARN, lockdep and RCU reports are printed at
 #: warning level (4) and must reach the console to be seen.
-BASE_CMDLINE = ("console=ttyS0", "panic=-1", "oops=panic", "loglevel=5")
+#: numa=fake=2: two NUMA nodes for the memory-policy races (the full profile has
+#: NUMA_EMU; a kernel without NUMA hands the unknown option to init, harmlessly).
+BASE_CMDLINE = ("console=ttyS0", "panic=-1", "oops=panic", "loglevel=5", "numa=fake=2")
 PROBE_TIMEOUT = 20.0
 KVM_DEVICE = Path("/dev/kvm")
 

@@ -138,6 +138,10 @@ def _check_test(args: argparse.Namespace) -> None:
     if args.seconds > top:
         raise KernelError(f"--seconds {args.seconds} is more than a day ({top} s), the "
                           "longest torture run the guest takes; give fewer")
+    seed = getattr(args, "seed", None)
+    high = initargs.PROGRAMS["torture"]["seed"].high
+    if seed is not None and not 0 <= seed <= high:
+        raise KernelError(f"--seed {seed}: give a whole number from 0 to {high}")
     if args.timeout is not None and args.seconds >= args.timeout:
         raise KernelError(f"--seconds {args.seconds} does not fit in --timeout "
                           f"{secs(args.timeout)}: QEMU would be stopped before the torture test "
