@@ -454,3 +454,24 @@ def test_scope_tests_refuse_only_by_choice(name: str, setup, kw) -> None:
     assert any(f"check {name}: widened" in n for s in run.trace for n in s.notes)
     classic, _ = run_fault(setup, speculative=False)
     assert k.page_tables() == classic.kernel.page_tables()
+
+
+def test_pmd_changed_needs_the_whole_collapse_in_one_window() -> None:
+    """Why spf_abort_pmd_changed stays at 0 on the live kernel (tests/test_kernel_driver.py,
+    RARE_COUNTERS): in the model of the port, the lock helper's pmd_same check fires only when
+    khugepaged's vm_write_begin() and its PMD clear both run between the helper's
+    vma_has_changed() and its READ_ONCE(*vmf->pmd), two consecutive statements of the fault
+    (IRQs off). The shortest schedule the explorer found shows exactly that window."""
+    from spfteach.scenarios import get
+
+    run = get("present-vs-thp-collapse").new_run()
+    run.run_spec("0*29,1*5,0*2")
+    assert "spinlock_pmd_same" in run.task(0).checks_taken
+    t0 = [s for s in run.trace if s.tid == 0 and s.src.function == "pte_spinlock"]
+    check = next(s.index for s in t0 if s.src.snippet.startswith("if (vma_has_changed"))
+    read = next(s.index for s in t0 if s.src.snippet.startswith("pmdval = READ_ONCE"))
+    between = [s for s in run.trace if check < s.index < read]
+    assert read - check - 1 == len(between) and all(s.tid == 1 for s in between)
+    snippets = [s.src.snippet for s in between]
+    assert "vm_write_begin(vma);" in snippets
+    assert any(s.startswith("_pmd = pmdp_collapse_flush(") for s in snippets), snippets
