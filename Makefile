@@ -3,7 +3,7 @@
 #   make test   set up (if needed), then ruff and the whole pytest suite, the kernel tests
 #               included (they fetch, build and boot the patched kernel: 15-25 min the first time)
 # Also: make setup (only the set-up: Graphviz's dot, .venv, pip install -e '.[test]');
-#       make test-fast (ruff and the suite without the kernel tests: about 15 min).
+#       make test-fast (ruff and the suite without the kernel tests: about 22 min, estimated).
 #   make test PYTEST_ARGS='-k model -x'      make lab LAB_PORT=8899
 
 LAB_PORT ?= 8888
