@@ -65,6 +65,10 @@ PATH_CASES = [
      "is not empty and is not a build tree"),
     ("build-dir-space", ["fetch", "--build-dir", "{tmp}/with space"], "spaces or colons"),
     ("build-dir-colon", ["fetch", "--build-dir", "{tmp}/a:b"], "spaces or colons"),
+    ("thp-without-thp-in-the-profile", ["bench", "--thp", "--kernel-dir", "{port}",
+                                        "--build-dir", "{build}"],
+     "--thp: the plain profile (qemu.config) does not set CONFIG_TRANSPARENT_HUGEPAGE=y: "
+     "drop --thp, or add it to a fragment in"),
     ("build-dir-in-the-port", ["fetch", "--kernel-dir", "{port}", "--build-dir",
                                "{port}/patches/build"], "inside the port's patches/"),
     ("build-dir-symlink-loop", ["fetch", "--build-dir", "{tmp}/loop/build"],
@@ -127,8 +131,13 @@ NUMBER_CASES = [
     ("jobs-absurd", ["build", *B, "-j", "100000"], "-j 100000 is more than"),
     ("jobs-word", ["boot", *B, "-j", "all"], "'all' is not a whole number"),
     ("repeat-zero", ["bench", *B, "--repeat", "0"], "--repeat must be at least 1"),
-    ("repeat-over-init-args", ["bench", *B, "--repeat", "6"],
+    ("repeat-over-init-args", ["bench", *B, "--repeat", "6", "--no-thp"],
      "--repeat 6 would give /init 37 steps"),
+    ("repeat-over-init-args-thp", ["bench", *B, "--repeat", "4"],
+     "--repeat 4 would give /init 33 steps, but the kernel hands it at most 32 "
+     "(CONFIG_INIT_ENV_ARG_LIMIT) and panics on more: give --repeat 3 or less, or --no-thp"),
+    ("thp-odd-mb", ["bench", *B, "--thp", "--mb", "7"],
+     "--thp with --mb 7: each thread's slice must be whole 2 MiB huge pages"),
     ("threads-zero", ["bench", *B, "--threads", "0"], "--threads must be at least 1"),
     ("threads-absurd", ["bench", *B, "--threads", "5000"], "--threads 5000 is more than"),
     ("threads-beyond-memory", ["bench", *B, "--threads", "64"], "bench touches 2048 MiB"),
@@ -138,6 +147,8 @@ NUMBER_CASES = [
     ("rounds-absurd", ["bench", *B, "--rounds", "50000"], "--rounds 50000 is more than"),
 ]
 GUEST_CASES = [
+    ("faultbench-thp-odd-mb", ["faultbench:thp=1,mb=3"],
+     "faultbench with thp=1 and mb=3: each thread's slice must be whole 2 MiB huge pages"),
     ("unknown-step", ["tortue"], "guest step 'tortue' is not one /init knows"),
     ("empty-word", [""], "guest step '' is not one /init knows"),
     ("word-with-space", ["torture vmstat"], "is not one /init knows"),
@@ -353,7 +364,9 @@ GOOD = [
     ["boot", "--smp", "4", "--memory", "1g", "--timeout", "90.5", "--", "sysctl=0",
      "faultbench:writer=1", "torture:seconds=5", "vmstat"],
     ["test"], ["test", "--seconds", "60"], ["test", "--no-debug", "--json", "--timeout", "61"],
-    ["bench"], ["bench", "--repeat", "5", "--threads", "4", "--mb", "8", "--rounds", "2"],
+    ["bench"], ["bench", "--repeat", "5", "--no-thp", "--threads", "4", "--mb", "8",
+                "--rounds", "2"],
+    ["bench", "--thp", "--repeat", "3"], ["bench", "--mb", "7"],
 ]
 
 
@@ -376,13 +389,18 @@ def test_an_existing_tree_is_accepted(tmp_path: Path) -> None:
 def test_bench_step_count_matches_its_steps() -> None:
     for repeat in (1, 3, 5):
         for spf in (True, False):
-            assert bench.step_count(repeat, spf) == len(bench.guest_args(2, 8, 2, spf, repeat))
+            for thp in (True, False):
+                assert bench.step_count(repeat, spf, thp) == \
+                    len(bench.guest_args(2, 8, 2, spf, repeat, thp=thp))
     assert bench.max_repeat(qemu.MAX_INIT_ARGS) == 5
     assert bench.step_count(5, True) <= qemu.MAX_INIT_ARGS < bench.step_count(6, True)
+    # With the THP runs the default --repeat 3 is the most that fits.
+    assert bench.max_repeat(qemu.MAX_INIT_ARGS, thp=True) == 3
+    assert bench.step_count(3, True, True) <= qemu.MAX_INIT_ARGS < bench.step_count(4, True, True)
 
 
 def test_guest_steps_parse_with_the_programs_defaults() -> None:
     step = initargs.parse("faultbench:threads=4,writer=1")
-    assert step.options == {"threads": 4, "mb": 16, "rounds": 4, "writer": 1}
+    assert step.options == {"threads": 4, "mb": 16, "rounds": 4, "writer": 1, "thp": 0}
     assert initargs.parse("torture:").options["seconds"] == 5
     assert initargs.parse("sysctl=1") == initargs.Step("sysctl", {"value": 1})

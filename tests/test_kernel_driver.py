@@ -798,7 +798,8 @@ def test_bench_runs_table_and_record(tmp_path: Path) -> None:
     assert len(rec["runs"]) == 4 and rec["machine"]["cpus"]
     assert rec["source"]["kernel_dir_dirty"] in (True, False)
     assert rec["target_met"] is True and rec["runs"][1]["share_after_first_touch"] > 0.95
-    assert rec["on_off_ratios"] == {"without_writer": [40000 / 38000], "with_writer": [3.0]}
+    assert rec["on_off_ratios"] == {"without_writer": [40000 / 38000], "with_writer": [3.0],
+                                    "thp_without_writer": []}
     args = bench.guest_args(2, 8, 2, spf=True, repeat=2)
     assert args[0] == "sysctl=1" and args[-1] == "sysctl=1" and len(args) == 13
     assert args.count("sysctl=0") == 2 and args[1] == "faultbench:threads=2,mb=8,rounds=2,writer=0"
@@ -826,6 +827,43 @@ def test_bench_repetitions_give_a_median_ratio() -> None:
     runs = bench.runs({"steps": steps})
     assert bench.ratios(runs, True) == [3.0, 2.0, 4.0]
     assert "with the mmap writer:    3.00x (median of 3: 3.00, 2.00, 4.00)" in bench.table(runs, {})
+
+
+def test_bench_thp_runs_are_their_own_kind() -> None:
+    """A THP run (one fault per 2 MiB) is compared by pages/s with its own off side, and is
+    not held to the 95 % target: its empty PMDs are left to the classic path by design."""
+    args = bench.guest_args(2, 8, 2, spf=True, repeat=1, thp=True)
+    assert args == ["sysctl=1", "faultbench:threads=2,mb=8,rounds=2,writer=0",
+                    "faultbench:threads=2,mb=8,rounds=2,writer=1",
+                    "faultbench:threads=2,mb=8,rounds=2,writer=0,thp=1", "sysctl=0",
+                    "faultbench:threads=2,mb=8,rounds=2,writer=0",
+                    "faultbench:threads=2,mb=8,rounds=2,writer=1",
+                    "faultbench:threads=2,mb=8,rounds=2,writer=0,thp=1", "sysctl=1"]
+
+    def fb(writer: int, pps: float, thp: int = 0, spec: int = 990) -> dict:
+        faults = 8 if thp else 1000
+        return {"program": "faultbench",
+                "result": {"ok": True, "writer": writer, "thp": bool(thp), "faults": faults,
+                           "pages_per_sec": pps, "faults_per_sec": pps * faults / 1000},
+                "vmstat": {"pgfault": faults, "speculative_pgfault": 0 if thp else spec,
+                           "spf_abort_pmd": faults if thp else 0}}
+    steps = [{"sysctl": "1"}, fb(0, 100.0), fb(1, 90.0), fb(0, 5000.0, thp=1),
+             {"sysctl": "0"}, fb(0, 100.0, spec=0), fb(1, 30.0, spec=0),
+             fb(0, 4000.0, thp=1)]
+    runs = bench.runs({"steps": steps})
+    assert [r.thp for r in runs] == [False, False, True] * 2
+    assert runs[2].faults == 8 and runs[2].pages_per_sec == 5000.0
+    assert bench.ratios(runs, False) == [1.0] and bench.ratios(runs, True) == [3.0]
+    assert bench.ratios(runs, False, thp=True) == [1.25]
+    # The THP run with SPF on has no speculative fault, and that is not a miss of the target.
+    assert bench.target_problems(runs) == [] and bench.target_met(runs) is True
+    text = bench.table(runs, {})
+    assert "SPF on/off with THP (no writer):    1.25x" in text
+    assert "spf_abort_pmd" in text
+    # Old records (no pages_per_sec, one fault per page): pages/s is faults/s.
+    old = bench.runs({"steps": [{"program": "faultbench",
+                                 "result": {"writer": 0, "faults_per_sec": 7.0}}]})
+    assert old[0].pages_per_sec == 7.0 and old[0].thp is False
 
 
 def test_bench_share_after_first_touch_and_target() -> None:

@@ -45,29 +45,38 @@ FIRST_TOUCH_COUNTER = "spf_abort_no_anon_vma"
 TARGET_SHARE = 0.95
 
 
-def guest_args(threads: int, mb: int, rounds: int, spf: bool, repeat: int = 1) -> list[str]:
-    """``/init``'s steps: per repetition, writer off/on with the sysctl on, then off.
+def guest_args(threads: int, mb: int, rounds: int, spf: bool, repeat: int = 1,
+               thp: bool = False) -> list[str]:
+    """``/init``'s steps: per repetition, writer off/on (and THP) with the sysctl on, then off.
 
     On and off alternate within each repetition, so a slow drift of the host's load
     touches both sides of a ratio alike.  Without the sysctl (a kernel without SPF)
-    there is nothing to switch: each repetition is the writer off/on pair.
+    there is nothing to switch: each repetition is the writer off/on pair.  ``thp``
+    adds a run on a ``MADV_HUGEPAGE`` mapping (no writer) to each side: faultbench sets
+    THP to ``madvise``, so only that run gets huge pages.
     """
-    def fb(writer: int) -> str:
-        return f"faultbench:threads={threads},mb={mb},rounds={rounds},writer={writer}"
+    def fb(writer: int, huge: int = 0) -> str:
+        return (f"faultbench:threads={threads},mb={mb},rounds={rounds},writer={writer}"
+                + (",thp=1" if huge else ""))
+    side = [fb(0), fb(1)] + ([fb(0, 1)] if thp else [])
     if not spf:
-        return [fb(0), fb(1)] * repeat
-    return ["sysctl=1", fb(0), fb(1), "sysctl=0", fb(0), fb(1)] * repeat + ["sysctl=1"]
+        return side * repeat
+    return (["sysctl=1", *side, "sysctl=0", *side] * repeat) + ["sysctl=1"]
 
 
-def step_count(repeat: int, spf: bool) -> int:
+def _per_repeat(spf: bool, thp: bool) -> int:
+    side = 3 if thp else 2
+    return 2 * (side + 1) if spf else side
+
+
+def step_count(repeat: int, spf: bool, thp: bool = False) -> int:
     """How many steps :func:`guest_args` gives, without building a list ``repeat`` long."""
-    return 6 * repeat + 1 if spf else 2 * repeat
+    return _per_repeat(spf, thp) * repeat + (1 if spf else 0)
 
 
-def max_repeat(max_steps: int, spf: bool = True) -> int:
+def max_repeat(max_steps: int, spf: bool = True, thp: bool = False) -> int:
     """The largest ``--repeat`` whose steps fit in ``max_steps`` (0 if not even one does)."""
-    per = 6 if spf else 2
-    return max(0, (max_steps - (1 if spf else 0)) // per)
+    return max(0, (max_steps - (1 if spf else 0)) // _per_repeat(spf, thp))
 
 
 def spf_counters(vmstat: dict) -> dict[str, int]:
@@ -84,13 +93,15 @@ class Run:
     spf: str  # "on", "off", or "n/a" (kernel without the sysctl)
     writer: bool
     threads: int
-    faults: int
+    faults: int  # the faulting threads' minor faults (pages touched, in records before thp)
     writer_ops: int  # mmap + first touch + munmap cycles of the writer thread
     faults_per_sec: float
-    best_round_faults_per_sec: float
+    best_round_pages_per_sec: float  # pages per second of the fastest round
     pgfault: int
     speculative: int | None
     counters: dict[str, int]
+    thp: bool = False  # the mapping had MADV_HUGEPAGE (one fault per 2 MiB)
+    pages_per_sec: float = 0.0  # pages made present per second: the throughput compared
 
     @property
     def share(self) -> float | None:
@@ -130,13 +141,16 @@ def runs(doc: dict) -> list[Run]:
         if step.get("program") != "faultbench" or "faults_per_sec" not in res:
             continue
         vm = step.get("vmstat", {})
+        # Records made before faultbench had thp=: one fault per page, so pages = faults.
+        best = res.get("best_round_pages_per_sec", res.get("best_round_faults_per_sec", 0))
         out.append(Run(spf=spf, writer=bool(res.get("writer")), threads=int(res.get("threads", 0)),
                        faults=int(res.get("faults", 0)),
                        writer_ops=int(res.get("writer_ops", 0)),
                        faults_per_sec=float(res["faults_per_sec"]),
-                       best_round_faults_per_sec=float(res.get("best_round_faults_per_sec", 0)),
+                       best_round_pages_per_sec=float(best),
                        pgfault=int(vm.get("pgfault", 0)), speculative=speculative_successes(vm),
-                       counters=spf_counters(vm)))
+                       counters=spf_counters(vm), thp=bool(res.get("thp")),
+                       pages_per_sec=float(res.get("pages_per_sec", res["faults_per_sec"]))))
     return out
 
 
@@ -187,7 +201,8 @@ def record(doc: dict, host: dict, bench_runs: list[Run], kernel_dir: Path) -> di
                        "series": host.get("series")},
             "runs": [summary(r) for r in bench_runs], "target_met": target_met(bench_runs),
             "on_off_ratios": {"without_writer": ratios(bench_runs, False),
-                              "with_writer": ratios(bench_runs, True)},
+                              "with_writer": ratios(bench_runs, True),
+                              "thp_without_writer": ratios(bench_runs, False, thp=True)},
             "guest": doc}
 
 
@@ -200,17 +215,19 @@ def save(data_dir: Path, rec: dict) -> Path:
     return path
 
 
-def ratios(bench_runs: list[Run], writer: bool) -> list[float]:
-    """On/off faults-per-second ratio of each repetition (the i-th on run over the i-th off)."""
-    on = [r for r in bench_runs if r.spf == "on" and r.writer == writer]
-    off = [r for r in bench_runs if r.spf == "off" and r.writer == writer]
+def ratios(bench_runs: list[Run], writer: bool, thp: bool = False) -> list[float]:
+    """On/off pages-per-second ratio of each repetition (the i-th on run over the i-th off)."""
+    def kind(r: Run) -> bool:
+        return r.writer == writer and r.thp == thp
+    on = [r for r in bench_runs if r.spf == "on" and kind(r)]
+    off = [r for r in bench_runs if r.spf == "off" and kind(r)]
     # A guest that died mid-sequence leaves the last pair unfinished: it has no ratio.
-    return [a.faults_per_sec / b.faults_per_sec
-            for a, b in zip(on, off, strict=False) if b.faults_per_sec]
+    return [a.pages_per_sec / b.pages_per_sec
+            for a, b in zip(on, off, strict=False) if b.pages_per_sec]
 
 
-def _ratio(bench_runs: list[Run], writer: bool) -> str:
-    rs = ratios(bench_runs, writer)
+def _ratio(bench_runs: list[Run], writer: bool, thp: bool = False) -> str:
+    rs = ratios(bench_runs, writer, thp)
     if not rs:
         return "n/a"
     if len(rs) == 1:
@@ -226,6 +243,10 @@ def _pct(x: float | None) -> str:
 def target_met(bench_runs: list[Run]) -> bool | None:
     """Issue 3's done-means: on, >= TARGET_SHARE after first touch; off, no speculation.
 
+    THP runs are held only to the second half: an empty PMD in a huge-page VMA is a
+    fault for ``do_huge_pmd_anonymous_page()``, which the speculative handler leaves
+    to the classic path (``spf_abort_pmd``), so none of their faults is speculative.
+
     None when there is nothing to judge: a kernel without the sysctl has no on/off runs.
     """
     if not {"on", "off"} <= {r.spf for r in bench_runs}:
@@ -238,12 +259,13 @@ def target_problems(bench_runs: list[Run]) -> list[str]:
     out = []
     for r in bench_runs:
         after = r.share_after_first_touch
-        if r.spf == "on" and (after or 0) < TARGET_SHARE:
+        if r.spf == "on" and not r.thp and (after or 0) < TARGET_SHARE:
             out.append(f"SPF on, writer {'yes' if r.writer else 'no'}: {_pct(after)} of the "
                        f"faults after first touch were speculative (target "
                        f">= {100 * TARGET_SHARE:.0f}%)")
         if r.spf == "off" and r.speculative:
-            out.append(f"SPF off, writer {'yes' if r.writer else 'no'}: {r.speculative} faults "
+            out.append(f"SPF off, writer {'yes' if r.writer else 'no'}"
+                       f"{', THP' if r.thp else ''}: {r.speculative} faults "
                        "were speculative with the sysctl at 0 (expected none)")
     return out
 
@@ -258,15 +280,21 @@ def table(bench_runs: list[Run], host: dict, published: Path = PUBLISHED) -> str
     """Our runs, their on/off ratios, and the published v9 ebizzy table beside them."""
     lines = [f"ours: faultbench, QEMU {host.get('accel', '?')}, {host.get('smp', '?')} vCPUs, "
              f"{host.get('profile', '?')} kernel {host.get('release', '')}".rstrip(),
-             f"  {'SPF':4} {'writer':6} {'faults/s':>10} {'best round':>11} {'pgfault':>9} "
-             f"{'1st touch':>9} {'speculative':>11} {'share':>6} {'after 1st touch':>15}"]
+             f"  {'SPF':4} {'writer':6} {'THP':3} {'pages/s':>10} {'best round':>11} "
+             f"{'pgfault':>9} {'1st touch':>9} {'speculative':>11} {'share':>6} "
+             f"{'after 1st touch':>15}"]
     for r in bench_runs:
         spec = "-" if r.speculative is None else str(r.speculative)
-        lines.append(f"  {r.spf:4} {'yes' if r.writer else 'no':6} {r.faults_per_sec:10.0f} "
-                     f"{r.best_round_faults_per_sec:11.0f} {r.pgfault:9d} {r.first_touch:9d} "
-                     f"{spec:>11} {_pct(r.share):>6} {_pct(r.share_after_first_touch):>15}")
+        lines.append(f"  {r.spf:4} {'yes' if r.writer else 'no':6} {'yes' if r.thp else 'no':3} "
+                     f"{r.pages_per_sec:10.0f} {r.best_round_pages_per_sec:11.0f} "
+                     f"{r.pgfault:9d} {r.first_touch:9d} {spec:>11} {_pct(r.share):>6} "
+                     f"{_pct(r.share_after_first_touch):>15}")
     lines.append(f"  SPF on/off without the mmap writer: {_ratio(bench_runs, False)}")
     lines.append(f"  SPF on/off with the mmap writer:    {_ratio(bench_runs, True)}")
+    if any(r.thp for r in bench_runs):
+        lines.append(f"  SPF on/off with THP (no writer):    {_ratio(bench_runs, False, True)}")
+        lines.append("  THP: one fault per 2 MiB (pages/s counts 4 KiB pages); an empty PMD in a "
+                     "huge-page VMA is left to the classic path (spf_abort_pmd)")
     lines.append(f"  1st touch: faults in a VMA with no anon_vma yet ({FIRST_TOUCH_COUNTER}; "
                  "with the writer, mostly its own read of each fresh mapping)")
     met = target_met(bench_runs)

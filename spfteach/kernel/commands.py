@@ -19,7 +19,7 @@ from pathlib import Path
 
 from . import bench, debsource, guest, qemu, source, tools, validate
 from .build import CHECK_TARGETS, build_kernel, compile_check
-from .config import fragments, profile, read_assignments
+from .config import THP_OPTION, fragments, profile, profile_has, read_assignments
 from .errors import KernelError
 from .layout import Layout
 from .lock import build_lock
@@ -194,6 +194,9 @@ def add_subparser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentPa
     hp.add_argument("--rounds", type=integer, default=4, metavar="R", help="rounds (default 4)")
     hp.add_argument("--repeat", type=integer, default=3, metavar="N",
                     help="repeat the on/off x writer sequence N times in the boot (default 3)")
+    hp.add_argument("--thp", action=argparse.BooleanOptionalAction, default=None,
+                    help="add a run on a MADV_HUGEPAGE mapping to each side (default: when the "
+                         "kernel has CONFIG_TRANSPARENT_HUGEPAGE; needs an even --mb)")
     hp.add_argument("--json", action="store_true", help="print the guest's JSON document")
     hp.add_argument("--no-save", action="store_true", help="do not write data/kernel-bench/")
     return kp
@@ -296,7 +299,8 @@ def _steps_report(doc: dict) -> list[str]:
         if "program" not in step:
             continue
         res = step.get("result") or {}
-        keys = ("reads", "writes", "mismatches", "lost_writes", "faults_per_sec", "writer")
+        keys = ("reads", "writes", "mismatches", "lost_writes", "pages_per_sec", "faults_per_sec",
+                "writer", "thp")
         figures = ", ".join(f"{k}={res[k]}" for k in keys if k in res)
         vm = step.get("vmstat", {})
         # The attempts and successes always; an abort reason only when it happened.
@@ -400,9 +404,12 @@ def cmd_bench(args: argparse.Namespace, progress: Progress) -> int:
     layout = _layout(args)
     threads = args.threads or args.smp
     built = do_build(layout, args, progress)
-    # The sysctl exists only on an SPF kernel, which we know once configured.
+    # The sysctl exists only on an SPF kernel, and THP only where configured: known now.
+    thp = args.thp
+    if thp is None:  # validate refused an explicit --thp the profile cannot give
+        thp = profile_has(layout, profile(args.debug), THP_OPTION) and args.mb % 2 == 0
     gargs = bench.guest_args(threads, args.mb, args.rounds, has_spf(layout, args.debug),
-                             args.repeat)
+                             args.repeat, thp=thp)
     verdict, host = do_boot(layout, args, progress, built, gargs, "bench", args.timeout,
                             echo=False)
     if verdict.doc is None:

@@ -29,6 +29,7 @@ from .stamps import Stamp, digest
 
 DEBUG_FRAGMENT = "debug.config"
 CHECK_FRAGMENT = "compile-check.config"
+THP_OPTION = "CONFIG_TRANSPARENT_HUGEPAGE"
 #: profile -> the make target its .config starts from
 BASES = {"plain": "tinyconfig", "debug": "tinyconfig", "check": "defconfig"}
 
@@ -83,6 +84,16 @@ def requested(frags: list[Path]) -> dict[str, tuple[str, Path]]:
         for name, value in read_assignments(frag).items():
             asked[name] = (value, frag)
     return asked
+
+
+def profile_has(layout: Layout, prof: str, option: str) -> bool:
+    """Whether the profile's fragments turn ``option`` on, known before any build.
+
+    :func:`configure` fails when a requested value does not survive ``olddefconfig``, so
+    what the fragments ask for is what a built kernel of this profile has.
+    """
+    asked = requested(fragments(layout, prof)).get(option)
+    return asked is not None and asked[0] == "y"
 
 
 def check_survived(asked: dict[str, tuple[str, Path]], config: Path, layout: Layout) -> None:

@@ -13,7 +13,8 @@ step                   options (key=value, comma-separated)
 ``sysctl=0|1``         vm.speculative_page_fault off/on
 ``torture[:...]``      threads 1-256 (3), ops 0-8 (1; MAX_OPS_THREADS), seconds 1-86400 (5),
                        seed 0-2^63-1 (1)
-``faultbench[:...]``   threads 1-1024 (2), mb 1-1048576 (16), rounds 1-1000 (4), writer 0|1 (0)
+``faultbench[:...]``   threads 1-1024 (2), mb 1-1048576 (16), rounds 1-1000 (4), writer 0|1 (0),
+                       thp 0|1 (0; with 1, mb must be even)
 ``vmstat``             none
 =====================  =====================================================================
 
@@ -66,6 +67,7 @@ PROGRAMS: dict[str, dict[str, Key]] = {
         "mb": Key(1, 1 << 20, 16, "MiB per thread"),
         "rounds": Key(1, 1000, 4, "timed rounds"),
         "writer": Key(0, 1, 0, "the mmap/munmap thread: 0 off, 1 on"),
+        "thp": Key(0, 1, 0, "MADV_HUGEPAGE on a 2 MiB-aligned mapping: 0 off, 1 on"),
     },
 }
 KNOWN = ("sysctl=0|1, torture[:key=val,...], faultbench[:key=val,...] and vmstat "
@@ -144,6 +146,9 @@ def check_load(steps: list[Step], memory_mib: int, timeout: float) -> None:
     for step in steps:
         if step.name != "faultbench":
             continue
+        if step.options["thp"] and step.options["mb"] % 2:
+            raise KernelError(f"faultbench with thp=1 and mb={step.options['mb']}: each "
+                              "thread's slice must be whole 2 MiB huge pages: give an even mb")
         need = step.options["threads"] * step.options["mb"]
         if need > room:
             raise KernelError(f"faultbench with threads={step.options['threads']} and "

@@ -66,6 +66,8 @@ def check(args: argparse.Namespace) -> None:
     layout = Layout.from_options(args.build_dir, args.kernel_dir)
     check_port(layout, step, bool(getattr(args, "debug", False)),
                origin(args.kernel_dir, "--kernel-dir", KERNEL_DIR_ENV))
+    if step == "bench" and args.thp:
+        _check_thp(layout, args)
     if step in BOOTING:
         _check_smp(layout, args)
         _check_guest(args)
@@ -150,6 +152,16 @@ def _check_test(args: argparse.Namespace) -> None:
                           "--seconds)")
 
 
+def _check_thp(layout: Layout, args: argparse.Namespace) -> None:
+    """An explicit --thp on a profile without THP: say so now, not after the build."""
+    prof = config.profile(args.debug)
+    if not config.profile_has(layout, prof, config.THP_OPTION):
+        names = " + ".join(f.name for f in config.fragments(layout, prof))
+        raise KernelError(f"--thp: the {prof} profile ({names}) does not set "
+                          f"{config.THP_OPTION}=y: drop --thp, or add it to a fragment in "
+                          f"{layout.rel(layout.configs)}")
+
+
 def _check_bench_counts(args: argparse.Namespace) -> None:
     """bench's counts: at least 1, at most what faultbench takes and /init can be given."""
     for name in ("threads", "mb", "rounds", "repeat"):
@@ -161,12 +173,18 @@ def _check_bench_counts(args: argparse.Namespace) -> None:
         if value is not None and value > fb[name].high:
             raise KernelError(f"--{name} {value} is more than faultbench takes: at most "
                               f"{fb[name].high} ({fb[name].what})")
-    most = bench.max_repeat(qemu.MAX_INIT_ARGS)
+    if args.thp and args.mb % 2:
+        raise KernelError(f"--thp with --mb {args.mb}: each thread's slice must be whole 2 MiB "
+                          "huge pages: give an even --mb")
+    # Not yet known whether the kernel has THP (the build comes later): assume the longest.
+    thp = args.thp is not False
+    most = bench.max_repeat(qemu.MAX_INIT_ARGS, thp=thp)
     if args.repeat > most:
         raise KernelError(f"--repeat {args.repeat} would give /init "
-                          f"{bench.step_count(args.repeat, True)} steps, but the kernel hands "
-                          f"it at most {qemu.MAX_INIT_ARGS} (CONFIG_INIT_ENV_ARG_LIMIT) and "
-                          f"panics on more: give --repeat {most} or less")
+                          f"{bench.step_count(args.repeat, True, thp)} steps, but the kernel "
+                          f"hands it at most {qemu.MAX_INIT_ARGS} (CONFIG_INIT_ENV_ARG_LIMIT) "
+                          f"and panics on more: give --repeat {most} or less"
+                          + (", or --no-thp" if thp else ""))
 
 
 # --- 2. the port ---------------------------------------------------------------------------
@@ -235,7 +253,7 @@ def guest_words(args: argparse.Namespace) -> list[str]:
         return [f"torture:seconds={args.seconds}"]
     if args.kernel_cmd == "bench":
         return bench.guest_args(args.threads or args.smp, args.mb, args.rounds, True,
-                                args.repeat)
+                                args.repeat, thp=args.thp is not False and args.mb % 2 == 0)
     return list(args.guest_args)
 
 
