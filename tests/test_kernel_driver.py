@@ -1045,7 +1045,18 @@ def test_real_bench_share_after_first_touch() -> None:
                         "--rounds", "2"], capture_output=True, text=True, timeout=1700)
     assert r.returncode == 0, r.stderr[-3000:]
     host = json.loads(r.stdout)["host"]
-    runs = {(x["spf"], x["writer"]): x for x in host["bench"]["runs"]}
-    assert set(runs) == {("on", False), ("on", True), ("off", False), ("off", True)}
+    runs = {(x["spf"], x["writer"], x["thp"]): x for x in host["bench"]["runs"]}
+    assert set(runs) == {("on", False, False), ("on", True, False), ("off", False, False),
+                         ("off", True, False), ("on", False, True), ("off", False, True)}
     assert host["bench"]["target_met"] is True and host["splats"] == []
-    assert runs[("on", True)]["writer_ops"] > 0 and runs[("off", True)]["speculative"] == 0
+    assert runs[("on", True, False)]["writer_ops"] > 0
+    assert runs[("off", True, False)]["speculative"] == 0
+    # The THP runs got huge pages (one fault per 2 MiB, not per 4 KiB page), and their
+    # empty PMDs went to the classic path: counted as spf_abort_pmd with the sysctl on.
+    pages = 2 * 8 * 256 * 2  # threads x MiB x pages per MiB x rounds
+    for spf in ("on", "off"):
+        thp = runs[(spf, False, True)]
+        assert 0 < thp["faults"] * 64 < pages, thp
+    assert runs[("on", False, True)]["counters"].get("spf_abort_pmd", 0) > 0
+    # Without THP every page is a fault of its own.
+    assert runs[("on", False, False)]["faults"] == pages

@@ -170,12 +170,12 @@ int faultbench_run(const char *opts, struct jbuf *out)
 	if (access(THP_ENABLED, F_OK)) {
 		if (thp)
 			return -EOPNOTSUPP;
-	} else if (!getenv("SPFTEACH_GUEST")) {
-		thp_mode = fb_thp_mode(host_mode, sizeof(host_mode));
-	} else if (write_str_file(THP_ENABLED, "madvise")) {
-		return -errno;
-	} else {
+	} else if (getenv("SPFTEACH_GUEST")) {
+		if (write_str_file(THP_ENABLED, "madvise"))
+			return -errno;
 		thp_mode = "madvise";
+	} else {
+		thp_mode = fb_thp_mode(host_mode, sizeof(host_mode));
 	}
 	total = per * fb.threads;
 

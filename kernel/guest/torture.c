@@ -506,6 +506,29 @@ struct faulter {
 	unsigned long long reads, writes, segv, lost;
 };
 
+/*
+ * Write a word's tag and read it back.  A value that is neither 0 nor the
+ * tag is a mismatch; reading 0 although no discarding operation of the
+ * slot (its generation odd or moved) overlapped the write is a lost write.
+ */
+static void checked_write(struct torture *t, struct faulter *f,
+			  struct slot *sl, volatile uint64_t *a)
+{
+	uint64_t want = tag((uintptr_t)a), v;
+	unsigned int g1 = sl->gen, g2;
+
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	*a = want;
+	v = *a;
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	g2 = sl->gen;
+	f->writes++;
+	if (v && v != want)
+		note_bad(t, (uintptr_t)a, v);
+	else if (!(g1 & 1) && g1 == g2 && v != want)
+		f->lost++;
+}
+
 static void *faulter_main(void *arg)
 {
 	struct faulter *f = arg;
@@ -520,7 +543,6 @@ static void *faulter_main(void *arg)
 		int w = rnd_below(&f->rnd, WORDS_PER_PAGE);
 		int write = rnd_next(&f->rnd) & 1;
 		volatile uint64_t *a;
-		unsigned int g1, g2;
 		uint64_t v;
 
 		if (!(++n & 255) && now_seconds() > t->deadline)
@@ -537,17 +559,7 @@ static void *faulter_main(void *arg)
 				note_bad(t, (uintptr_t)a, v);
 			continue;
 		}
-		g1 = sl->gen;
-		__atomic_thread_fence(__ATOMIC_SEQ_CST);
-		*a = tag((uintptr_t)a);
-		v = *a;
-		__atomic_thread_fence(__ATOMIC_SEQ_CST);
-		g2 = sl->gen;
-		f->writes++;
-		if (v && v != tag((uintptr_t)a))
-			note_bad(t, (uintptr_t)a, v);
-		else if (!(g1 & 1) && g1 == g2 && v != tag((uintptr_t)a))
-			f->lost++;
+		checked_write(t, f, sl, a);
 	}
 	cur_jb = NULL;
 	return NULL;
@@ -855,22 +867,8 @@ static void *pump_main(void *arg)
 			continue;
 		}
 		for (i = 0; i < PUMP_PAGES; i++) {
-			volatile uint64_t *a = (volatile uint64_t *)(sl->addr +
-					       (first + i) * PAGE) + i;
-			unsigned int g1 = sl->gen, g2;
-			uint64_t v;
-
-			__atomic_thread_fence(__ATOMIC_SEQ_CST);
-			*a = tag((uintptr_t)a);
-			v = *a;
-			__atomic_thread_fence(__ATOMIC_SEQ_CST);
-			g2 = sl->gen;
-			f->writes++;
-			if (v && v != tag((uintptr_t)a))
-				note_bad(t, (uintptr_t)a, v);
-			else if (!(g1 & 1) && g1 == g2 &&
-				 v != tag((uintptr_t)a))
-				f->lost++;
+			checked_write(t, f, sl, (volatile uint64_t *)(sl->addr +
+				      (first + i) * PAGE) + i);
 		}
 		pthread_mutex_lock(&sl->lock);
 		gen_begin(sl);

@@ -197,6 +197,8 @@ def record(doc: dict, host: dict, bench_runs: list[Run], kernel_dir: Path) -> di
             "qemu": {"version": qemu_version(), **{k: host[k] for k in
                      ("accel", "accel_reason", "smp", "memory") if k in host}},
             "kernel": {"profile": host.get("profile"),
+                       "config_profile": "+".join(host.get("config_fragments") or []) or None,
+                       "source_version": host.get("source_version"),
                        "release": doc.get("kernel", {}).get("release"),
                        "series": host.get("series")},
             "runs": [summary(r) for r in bench_runs], "target_met": target_met(bench_runs),
