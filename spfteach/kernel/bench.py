@@ -2,9 +2,10 @@
 
 One boot runs ``faultbench`` four times per repetition: without and with a thread
 doing mmap/munmap of unrelated ranges (which takes ``mmap_lock`` for writing over
-and over), each with the ``vm.speculative_page_fault`` sysctl on and off.  Classic
-faults queue behind that writer; speculative ones do not, so the interesting
-figure is the on/off ratio *with* the writer.  Emulated CPUs are noisy (one run's
+and over), each with the ``vm.speculative_page_fault`` sysctl on and off; six times
+where the kernel has THP, with a run on a ``MADV_HUGEPAGE`` mapping on each side.
+Classic faults queue behind that writer; speculative ones do not, so the
+interesting figure is the on/off ratio *with* the writer.  Emulated CPUs are noisy (one run's
 ratio moved between 0.8x and 1.0x here), so the sequence is repeated and the
 table gives each repetition's ratio and their median.  The published v9 figures
 (``data/spf-v9-ebizzy.json``, from the series' cover letter) are printed beside

@@ -174,11 +174,13 @@ def add_subparser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentPa
         "bench", help="fault throughput with SPF on/off, beside the published v9 figures",
         formatter_class=raw, description=textwrap.dedent("""\
             build, boot, and run faultbench (N threads touching fresh anonymous memory, as
-            ebizzy -m does) four times in one boot: without and with a thread doing
-            mmap/munmap of unrelated ranges, which takes mmap_lock for writing over and
-            over, each with vm.speculative_page_fault on and off.  Classic faults queue
-            behind that writer; speculative ones do not, so the figure to watch is the
-            on/off ratio with the writer, and the speculative share of the faults.
+            ebizzy -m does) four times per repetition in one boot: without and with a
+            thread doing mmap/munmap of unrelated ranges, which takes mmap_lock for
+            writing over and over, each with vm.speculative_page_fault on and off; and,
+            when the kernel has THP, once more per side on a MADV_HUGEPAGE mapping (one
+            fault per 2 MiB, left to the classic path).  Classic faults queue behind
+            that writer; speculative ones do not, so the figure to watch is the on/off
+            ratio with the writer, and the speculative share of the faults.
 
             The figures are saved in data/kernel-bench/ (machine, QEMU mode, vCPUs,
             every run) and printed beside the v9 ebizzy table of the series' cover
