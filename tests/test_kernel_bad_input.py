@@ -131,11 +131,16 @@ NUMBER_CASES = [
     ("jobs-absurd", ["build", *B, "-j", "100000"], "-j 100000 is more than"),
     ("jobs-word", ["boot", *B, "-j", "all"], "'all' is not a whole number"),
     ("repeat-zero", ["bench", *B, "--repeat", "0"], "--repeat must be at least 1"),
-    ("repeat-over-init-args", ["bench", *B, "--repeat", "6", "--no-thp"],
-     "--repeat 6 would give /init 37 steps"),
-    ("repeat-over-init-args-thp", ["bench", *B, "--repeat", "4"],
-     "--repeat 4 would give /init 33 steps, but the kernel hands it at most 32 "
-     "(CONFIG_INIT_ENV_ARG_LIMIT) and panics on more: give --repeat 3 or less, or --no-thp"),
+    ("repeat-absurd", ["bench", *B, "--repeat", "51"],
+     "--repeat 51: at most 50 (each repetition boots every kernel once)"),
+    ("kernels-unknown", ["bench", *B, "--kernels", "series,linus"],
+     "--kernels 'series,linus': give a comma-separated list of series, vanilla, spf-n"),
+    ("kernels-empty", ["bench", *B, "--kernels", ""], "--kernels '': give a comma-separated"),
+    ("kernels-debug-vanilla", ["bench", *B, "--debug", "--kernels", "series,vanilla"],
+     "only the series' kernel has a debug build"),
+    ("variant-debug", ["build", *B, "--debug", "--variant", "vanilla"],
+     "--variant vanilla has no debug build"),
+    ("variant-unknown", ["build", *B, "--variant", "linus"], "invalid choice: 'linus'"),
     ("thp-odd-mb", ["bench", *B, "--thp", "--mb", "7"],
      "--thp with --mb 7: each thread's slice must be whole 2 MiB huge pages"),
     ("threads-zero", ["bench", *B, "--threads", "0"], "--threads must be at least 1"),
@@ -147,6 +152,9 @@ NUMBER_CASES = [
     ("rounds-absurd", ["bench", *B, "--rounds", "50000"], "--rounds 50000 is more than"),
 ]
 GUEST_CASES = [
+    ("faultbench-own-buf-not-dividing", ["faultbench:own=1,mb=1,buf=384"],
+     "faultbench with own=1: buf=384 KiB must be whole 4 KiB pages that divide mb=1 MiB"),
+    ("faultbench-own-with-thp", ["faultbench:own=1,thp=1,mb=2"], "thp=1 does not go with it"),
     ("faultbench-thp-odd-mb", ["faultbench:thp=1,mb=3"],
      "faultbench with thp=1 and mb=3: each thread's slice must be whole 2 MiB huge pages"),
     ("unknown-step", ["tortue"], "guest step 'tortue' is not one /init knows"),
@@ -366,7 +374,10 @@ GOOD = [
     ["test"], ["test", "--seconds", "60"], ["test", "--no-debug", "--json", "--timeout", "61"],
     ["bench"], ["bench", "--repeat", "5", "--no-thp", "--threads", "4", "--mb", "8",
                 "--rounds", "2"],
-    ["bench", "--thp", "--repeat", "3"], ["bench", "--mb", "7"],
+    ["bench", "--thp", "--repeat", "10"], ["bench", "--mb", "7"],
+    ["bench", "--kernels", "vanilla,series", "--no-own"], ["bench", "--debug"],
+    ["build", "--variant", "vanilla"], ["build", "--variant", "spf-n", "-j", "2"],
+    ["boot", "--variant", "vanilla", "--", "faultbench:own=1,mb=4,buf=64"],
 ]
 
 
@@ -390,17 +401,17 @@ def test_bench_step_count_matches_its_steps() -> None:
     for repeat in (1, 3, 5):
         for spf in (True, False):
             for thp in (True, False):
-                assert bench.step_count(repeat, spf, thp) == \
-                    len(bench.guest_args(2, 8, 2, spf, repeat, thp=thp))
-    assert bench.max_repeat(qemu.MAX_INIT_ARGS) == 5
-    assert bench.step_count(5, True) <= qemu.MAX_INIT_ARGS < bench.step_count(6, True)
-    # With the THP runs the default --repeat 3 is the most that fits.
-    assert bench.max_repeat(qemu.MAX_INIT_ARGS, thp=True) == 3
-    assert bench.step_count(3, True, True) <= qemu.MAX_INIT_ARGS < bench.step_count(4, True, True)
+                for own in (True, False):
+                    for warm in (True, False):
+                        assert bench.step_count(repeat, spf, thp, own, warm) == \
+                            len(bench.guest_args(2, 8, 2, spf, repeat, thp, own, warm))
+    # One bench boot (one repetition, everything on) fits CONFIG_INIT_ENV_ARG_LIMIT easily.
+    assert bench.step_count(1, True, True, True, True) == 12 <= qemu.MAX_INIT_ARGS
 
 
 def test_guest_steps_parse_with_the_programs_defaults() -> None:
     step = initargs.parse("faultbench:threads=4,writer=1")
-    assert step.options == {"threads": 4, "mb": 16, "rounds": 4, "writer": 1, "thp": 0}
+    assert step.options == {"threads": 4, "mb": 16, "rounds": 4, "writer": 1, "thp": 0, "own": 0,
+                            "buf": 256, "warmup": 0}
     assert initargs.parse("torture:").options["seconds"] == 5
     assert initargs.parse("sysctl=1") == initargs.Step("sysctl", {"value": 1})

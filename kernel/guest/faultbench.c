@@ -14,6 +14,12 @@
  *   rounds=R    timed rounds (default 4)
  *   writer=0|1  run the mmap/munmap thread (default 0)
  *   thp=0|1     MADV_HUGEPAGE on the mapping, aligned to 2 MiB (default 0)
+ *   own=0|1     no shared mapping: each thread maps its own buffers of
+ *               buf KiB, writes every page and unmaps them, M MiB of them
+ *               per round (default 0): every thread is then also an
+ *               mmap_lock writer, and every buffer a new VMA to free
+ *   buf=K       KiB per buffer with own=1 (default 256)
+ *   warmup=0|1  only marks the result, for the host to set it aside
  *
  * In the guest (SPFTEACH_GUEST set by /init), where the kernel has THP,
  * the program sets its "enabled" knob to madvise: only a thp=1 mapping
@@ -45,14 +51,36 @@ struct fb_thread {
 	char *base;
 	size_t len;
 	long minflt;
+	unsigned long long buffers, failed;
 };
 
 struct fb {
-	int threads, rounds;
+	int threads, rounds, own;
+	size_t buf;
 	pthread_barrier_t start, done;
 	volatile int stop;
 	unsigned long long writer_ops;
 };
+
+/* own=1: len bytes' worth of short-lived buffers, each mapped, written, unmapped. */
+static void fb_own_buffers(struct fb_thread *t)
+{
+	size_t buf = t->fb->buf, done, off;
+
+	for (done = 0; done < t->len; done += buf) {
+		char *p = mmap(NULL, buf, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+		if (p == MAP_FAILED) {
+			t->failed++;
+			return;
+		}
+		for (off = 0; off < buf; off += PAGE)
+			*(volatile unsigned long *)(p + off) = off;
+		munmap(p, buf);
+		t->buffers++;
+	}
+}
 
 static void *fb_faulter(void *arg)
 {
@@ -66,8 +94,11 @@ static void *fb_faulter(void *arg)
 		pthread_barrier_wait(&t->fb->start);
 		getrusage(RUSAGE_THREAD, &ru);
 		t->minflt -= ru.ru_minflt;
-		for (off = 0; off < t->len; off += PAGE)
-			*(volatile unsigned long *)(t->base + off) = off;
+		if (t->fb->own)
+			fb_own_buffers(t);
+		else
+			for (off = 0; off < t->len; off += PAGE)
+				*(volatile unsigned long *)(t->base + off) = off;
 		getrusage(RUSAGE_THREAD, &ru);
 		t->minflt += ru.ru_minflt;
 		pthread_barrier_wait(&t->fb->done);
@@ -152,7 +183,7 @@ int faultbench_run(const char *opts, struct jbuf *out)
 	size_t per = (size_t)opt_long(opts, "mb", 16) << 20;
 	size_t total, off;
 	double t0, round_s, sum = 0, best = 0;
-	unsigned long long pages;
+	unsigned long long pages, buffers = 0, failed = 0;
 	long minflt = 0;
 	double *rs;
 	char *base;
@@ -162,7 +193,12 @@ int faultbench_run(const char *opts, struct jbuf *out)
 
 	fb.threads = opt_long(opts, "threads", 2);
 	fb.rounds = opt_long(opts, "rounds", 4);
+	fb.own = opt_long(opts, "own", 0);
+	fb.buf = (size_t)opt_long(opts, "buf", 256) << 10;
 	if (fb.threads < 1 || fb.rounds < 1 || per < PAGE)
+		return -EINVAL;
+	/* Own buffers are whole pages, and a round is whole buffers. */
+	if (fb.own && (fb.buf < PAGE || fb.buf % PAGE || per % fb.buf || thp))
 		return -EINVAL;
 	/* Each thread's slice must be whole huge pages of its own. */
 	if (thp && per % HPAGE)
@@ -179,12 +215,14 @@ int faultbench_run(const char *opts, struct jbuf *out)
 	}
 	total = per * fb.threads;
 
-	base = fb_map(total, thp);
+	base = fb_map(fb.own ? PAGE : total, thp);
 	if (base == MAP_FAILED)
 		return -errno;
-	for (off = 0; off < total; off += HPAGE)
-		base[off] = 1;
-	madvise(base, total, MADV_DONTNEED);
+	if (!fb.own) {
+		for (off = 0; off < total; off += HPAGE)
+			base[off] = 1;
+		madvise(base, total, MADV_DONTNEED);
+	}
 
 	ts = calloc(fb.threads, sizeof(*ts));
 	rs = calloc(fb.rounds, sizeof(*rs));
@@ -194,7 +232,7 @@ int faultbench_run(const char *opts, struct jbuf *out)
 	pthread_barrier_init(&fb.done, NULL, fb.threads + 1);
 	for (i = 0; i < fb.threads; i++) {
 		ts[i].fb = &fb;
-		ts[i].base = base + per * i;
+		ts[i].base = fb.own ? NULL : base + per * i;
 		ts[i].len = per;
 		pthread_create(&ts[i].tid, NULL, fb_faulter, &ts[i]);
 	}
@@ -210,7 +248,8 @@ int faultbench_run(const char *opts, struct jbuf *out)
 		sum += round_s;
 		if (!best || round_s < best)
 			best = round_s;
-		madvise(base, total, MADV_DONTNEED);
+		if (!fb.own)
+			madvise(base, total, MADV_DONTNEED);
 	}
 
 	fb.stop = 1;
@@ -219,8 +258,10 @@ int faultbench_run(const char *opts, struct jbuf *out)
 	for (i = 0; i < fb.threads; i++) {
 		pthread_join(ts[i].tid, NULL);
 		minflt += ts[i].minflt;
+		buffers += ts[i].buffers;
+		failed += ts[i].failed;
 	}
-	munmap(base, total);
+	munmap(base, fb.own ? PAGE : total);
 	pages = (unsigned long long)(total / PAGE) * fb.rounds;
 
 	jb_open(out, NULL, '{');
@@ -230,6 +271,11 @@ int faultbench_run(const char *opts, struct jbuf *out)
 	jb_i64(out, "rounds", fb.rounds);
 	jb_bool(out, "writer", with_writer);
 	jb_bool(out, "thp", thp);
+	jb_bool(out, "own", fb.own);
+	jb_u64(out, "buf_kb", fb.own ? fb.buf >> 10 : 0);
+	jb_u64(out, "buffers", buffers);
+	jb_u64(out, "failed_mmaps", failed);
+	jb_bool(out, "warmup", opt_long(opts, "warmup", 0));
 	jb_str(out, "thp_enabled", thp_mode);
 	jb_u64(out, "pages", pages);
 	jb_u64(out, "faults", minflt);
@@ -245,7 +291,7 @@ int faultbench_run(const char *opts, struct jbuf *out)
 		jb_raw(out, "%.6g", rs[r]);
 	}
 	jb_close(out, ']');
-	jb_bool(out, "ok", 1);
+	jb_bool(out, "ok", !failed);
 	jb_close(out, '}');
 	free(ts);
 	free(rs);

@@ -39,7 +39,8 @@ def _make(layout: Layout, prof: str, targets: tuple[str, ...], progress: Progres
     tools.require(*tools.KERNEL_BUILD_TOOLS, purpose="build the kernel")
     tools.require_headers()
     config_key = configure(layout, prof, progress)
-    applied = Stamp(layout.stamps, "apply").read() or {}
+    # The vanilla tree has no series: its objects do not depend on the patches.
+    applied = {} if prof == "vanilla" else Stamp(layout.stamps, "apply").read() or {}
     key = digest([config_key, str(applied.get("key")), *targets])
     stamp = Stamp(layout.stamps, f"make-{prof}")
     if not force and stamp.matches(key):
@@ -48,7 +49,7 @@ def _make(layout: Layout, prof: str, targets: tuple[str, ...], progress: Progres
     stamp.clear()
     n = njobs or jobs()
     progress.say(f"make -j{n} {' '.join(targets)} ({what})")
-    seconds = run_logged(["make", "-C", str(layout.src), f"O={layout.out(prof)}", f"-j{n}",
+    seconds = run_logged(["make", "-C", str(layout.source(prof)), f"O={layout.out(prof)}", f"-j{n}",
                           *targets],
                          log=layout.logs / f"build-{prof}.log", label=f"make ({prof})",
                          progress=progress)

@@ -19,7 +19,16 @@ from pathlib import Path
 
 from . import bench, debsource, guest, qemu, source, tools, validate
 from .build import CHECK_TARGETS, build_kernel, compile_check
-from .config import THP_OPTION, fragments, profile, profile_has, read_assignments
+from .config import (
+    THP_OPTION,
+    VARIANTS,
+    check_same_but_series,
+    configure,
+    fragments,
+    profile,
+    profile_has,
+    read_assignments,
+)
 from .errors import KernelError
 from .layout import Layout
 from .lock import build_lock
@@ -69,7 +78,7 @@ def _common(p: argparse.ArgumentParser) -> None:
                         "or <repo>/kernel)")
 
 
-def _build_opts(p: argparse.ArgumentParser, debug_default: bool) -> None:
+def _build_opts(p: argparse.ArgumentParser, debug_default: bool, variant: bool = False) -> None:
     if debug_default:
         p.add_argument("--debug", action=argparse.BooleanOptionalAction, default=True,
                        help="use the debug kernel (lockdep, DEBUG_VM, ...; default: yes)")
@@ -78,6 +87,11 @@ def _build_opts(p: argparse.ArgumentParser, debug_default: bool) -> None:
                        help="use the debug kernel (lockdep, DEBUG_VM, ...): slower, checks more")
     p.add_argument("--force", action="store_true",
                    help="run make even if the stamp says the kernel is up to date")
+    if variant:
+        p.add_argument("--variant", choices=tuple(VARIANTS), default="series",
+                       help="series: the port (default); vanilla: the same Debian tree and "
+                            "config without the series; spf-n: the series with "
+                            "CONFIG_SPECULATIVE_PAGE_FAULT=n (each in its own O= dir)")
     p.add_argument("-j", "--jobs", type=integer, metavar="N", help="make -jN (default: all CPUs)")
 
 
@@ -122,7 +136,7 @@ def add_subparser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentPa
             `make bzImage`.  Plain and --debug kernels build in separate O= dirs.
             Also builds the guest programs (static) and the initramfs."""))
     _common(bp)
-    _build_opts(bp, debug_default=False)
+    _build_opts(bp, debug_default=False, variant=True)
 
     cp = steps.add_parser(
         "check", help="compile the series' code that tinyconfig leaves out (THP, uffd, NUMA)",
@@ -147,7 +161,7 @@ def add_subparser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentPa
               vmstat                     a full /proc/vmstat snapshot
             e.g. spfteach kernel boot -- sysctl=0 faultbench:writer=1"""))
     _common(op)
-    _build_opts(op, debug_default=False)
+    _build_opts(op, debug_default=False, variant=True)
     _boot_opts(op, timeout=300)
     op.add_argument("guest_args", nargs="*", metavar="-- ARGS",
                     help="arguments for the guest's /init")
@@ -195,7 +209,16 @@ def add_subparser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentPa
                     help="MiB per thread (default 32)")
     hp.add_argument("--rounds", type=integer, default=4, metavar="R", help="rounds (default 4)")
     hp.add_argument("--repeat", type=integer, default=3, metavar="N",
-                    help="repeat the on/off x writer sequence N times in the boot (default 3)")
+                    help="boot each kernel N times, one repetition of the sequence per boot "
+                         "(default 3)")
+    hp.add_argument("--kernels", metavar="LIST",
+                    help="comma-separated, from series (the port), vanilla (the same tree and "
+                         "config without the series), spf-n (the series with "
+                         "CONFIG_SPECULATIVE_PAGE_FAULT=n); default: all three, or series "
+                         "alone with --debug")
+    hp.add_argument("--own", action=argparse.BooleanOptionalAction, default=True,
+                    help="add the own-buffer workload: each thread maps, writes and unmaps "
+                         f"its own {bench.OWN_BUF_KB} KiB buffers (default: yes)")
     hp.add_argument("--thp", action=argparse.BooleanOptionalAction, default=None,
                     help="add a run on a MADV_HUGEPAGE mapping to each side (default: when the "
                          "kernel has CONFIG_TRANSPARENT_HUGEPAGE; needs an even --mb)")
@@ -238,21 +261,40 @@ def do_fetch(layout: Layout, progress: Progress) -> source.Applied:
 class Built:
     image: Path
     initrd: Path
-    series: list[str]  # the patches in it, for the record
+    series: list[str]  # the patches in it, for the record (none in the vanilla kernel)
     source_version: str | None = None  # the Debian linux-source-6.1 it was built from
+    profile: str = "plain"  # plain, debug, vanilla or spf-n
+    config_differences: dict | None = None  # vanilla, spf-n: .config against the plain one's
 
 
-def do_build(layout: Layout, args: argparse.Namespace, progress: Progress) -> Built:
+def prof_of(args: argparse.Namespace) -> str:
+    """The profile the options name: ``--debug`` and ``--variant`` (validate refused both)."""
+    return profile(bool(getattr(args, "debug", False)), getattr(args, "variant", None) or "series")
+
+
+def do_build(layout: Layout, args: argparse.Namespace, progress: Progress,
+             prof: str | None = None) -> Built:
+    prof = prof or prof_of(args)
+    diff = None
     with build_lock(layout.build, progress):
         applied = do_fetch(layout, progress)
-        build_kernel(layout, profile(args.debug), progress, force=args.force, njobs=args.jobs)
+        if prof == "vanilla":
+            source.unpack_vanilla(layout, progress)
+        if prof in ("vanilla", "spf-n"):
+            # The baseline must be the plain kernel minus the series, nothing else: compare
+            # the two .config files before spending minutes on the build.
+            configure(layout, "plain", progress)
+            configure(layout, prof, progress)
+            diff = check_same_but_series(layout, prof)
+        build_kernel(layout, prof, progress, force=args.force, njobs=args.jobs)
         initrd = guest.build_guest(layout, progress)
-    return Built(layout.bzimage(profile(args.debug)), initrd, applied.patches,
-                 source_version(layout))
+    return Built(layout.bzimage(prof), initrd, [] if prof == "vanilla" else applied.patches,
+                 source_version(layout), prof,
+                 {k: list(v) for k, v in diff.items()} if diff is not None else None)
 
 
-def has_spf(layout: Layout, debug: bool) -> bool:
-    config = layout.out(profile(debug)) / ".config"
+def has_spf(layout: Layout, prof: str) -> bool:
+    config = layout.out(prof) / ".config"
     return config.is_file() and \
         read_assignments(config).get("CONFIG_SPECULATIVE_PAGE_FAULT") == "y"
 
@@ -267,7 +309,7 @@ def do_boot(layout: Layout, args: argparse.Namespace, progress: Progress,
     cmd = qemu.command(image, initrd, accel, append, smp=args.smp, memory=args.memory)
     log = layout.logs / f"{label}-console.log"
     why = accel.reason if len(accel.reason) < 70 else accel.reason[:67] + "..."
-    progress.say(f"booting the {profile(args.debug)} kernel: QEMU {accel.name} ({why}), "
+    progress.say(f"booting the {built.profile} kernel: QEMU {accel.name} ({why}), "
                  f"{args.smp} vCPUs, {args.memory}; /init {' '.join(guest_args)}")
     boot = qemu.run(cmd, timeout, log=log, progress=progress,
                     echo=sys.stdout if echo else None, label=label)
@@ -277,8 +319,8 @@ def do_boot(layout: Layout, args: argparse.Namespace, progress: Progress,
         shutil.copyfile(log, kept)
         log = kept
     host = {"accel": accel.name, "accel_reason": accel.reason, "smp": args.smp,
-            "memory": args.memory, "profile": profile(args.debug),
-            "config_fragments": [f.stem for f in fragments(layout, profile(args.debug))],
+            "memory": args.memory, "profile": built.profile,
+            "config_fragments": [f.stem for f in fragments(layout, built.profile)],
             "kernel_cmdline": append,
             "qemu_command": " ".join(cmd), "console_log": str(log),
             "boot_seconds": round(boot.seconds, 2), "qemu_exit": boot.returncode,
@@ -363,7 +405,7 @@ def cmd_test(args: argparse.Namespace, progress: Progress) -> int:
         f",seed={args.seed}" if args.seed is not None else "")
     verdict, host = do_boot(layout, args, progress, built, [torture], "test", timeout,
                             echo=False)
-    if verdict.doc is not None and has_spf(layout, args.debug):
+    if verdict.doc is not None and has_spf(layout, built.profile):
         _require_speculation(verdict)
     return _report(verdict, host, args.json, progress)
 
@@ -402,26 +444,76 @@ def _report(verdict: Verdict, host: dict, as_json: bool, progress: Progress) -> 
     return 0 if verdict.passed else 1
 
 
+def bench_kernels(args: argparse.Namespace) -> list[str]:
+    """The kernels a bench compares: --kernels, else all three (only the series' with --debug,
+    which has no vanilla build)."""
+    if args.kernels:
+        return list(dict.fromkeys(args.kernels.split(",")))
+    return ["series"] if args.debug else list(VARIANTS)
+
+
 def cmd_bench(args: argparse.Namespace, progress: Progress) -> int:
     layout = _layout(args)
     threads = args.threads or args.smp
-    built = do_build(layout, args, progress)
-    # The sysctl exists only on an SPF kernel, and THP only where configured: known now.
+    kernels = bench_kernels(args)
+    # The series' kernel first: it fetches, and the others are checked against its .config.
+    order = sorted(kernels, key=lambda k: k != "series")
+    built = {k: do_build(layout, args, progress,
+                         prof=profile(args.debug and k == "series", k)) for k in order}
+    # THP only where configured, the sysctl only on an SPF kernel: known now.
     thp = args.thp
     if thp is None:  # validate refused an explicit --thp the profile cannot give
-        thp = profile_has(layout, profile(args.debug), THP_OPTION) and args.mb % 2 == 0
-    gargs = bench.guest_args(threads, args.mb, args.rounds, has_spf(layout, args.debug),
-                             args.repeat, thp=thp)
-    verdict, host = do_boot(layout, args, progress, built, gargs, "bench", args.timeout,
-                            echo=False)
-    if verdict.doc is None:
-        return _report(verdict, host, args.json, progress)
-    runs = bench.runs(verdict.doc)
+        thp = profile_has(layout, built[order[0]].profile, THP_OPTION) and args.mb % 2 == 0
+    own = args.own and args.mb * 1024 % bench.OWN_BUF_KB == 0
+    verdict = Verdict(doc={"spfteach_guest": "1", "ok": True, "steps": []})
+    runs: list[bench.Run] = []
+    boots: list[dict] = []
+    hosts: dict[str, dict] = {}
+    for rep in range(args.repeat):
+        # Each repetition boots every kernel once, starting from a different one each time,
+        # so that no kernel is always the first (or last) of a warm or cold machine.
+        for k in kernels[rep % len(kernels):] + kernels[:rep % len(kernels)]:
+            gargs = bench.guest_args(threads, args.mb, args.rounds,
+                                     has_spf(layout, built[k].profile), 1, thp=thp, own=own,
+                                     warmup=True)
+            one, host = do_boot(layout, args, progress, built[k], gargs, f"bench-{k}",
+                                args.timeout, echo=False)
+            hosts.setdefault(k, host)
+            boots.append({"kernel": k, "repetition": rep, "profile": built[k].profile,
+                          "config_profile": "+".join(host["config_fragments"]),
+                          "release": host.get("release"), "boot_seconds": host["boot_seconds"],
+                          "console_log": host["console_log"], "passed": one.passed,
+                          "problems": one.problems, "guest": one.doc})
+            verdict.splats += one.splats
+            verdict.problems += [f"{k} kernel, repetition {rep + 1}: {p}" for p in one.problems]
+            if one.doc is None:
+                break
+            assert verdict.doc is not None
+            verdict.doc["steps"] += [{**st, "kernel": k, "repetition": rep}
+                                     for st in one.doc.get("steps", [])]
+            verdict.doc["ok"] = verdict.doc["ok"] and one.doc.get("ok") is True
+            verdict.doc.setdefault("kernel", one.doc.get("kernel"))
+            runs += bench.runs(one.doc, kernel=k, first_repetition=rep)
+        else:
+            continue
+        break  # a guest died: the figures so far are kept, and the verdict says what happened
+    host = dict(hosts.get("series") or next(iter(hosts.values())))
     verdict.problems += bench.target_problems(runs)
-    host["bench"] = {"runs": [bench.summary(r) for r in runs],
-                     "target_met": bench.target_met(runs)}
-    if not args.no_save:
-        path = bench.save(layout.data, bench.record(verdict.doc, host, runs, layout.kernel_dir))
+    vs = bench.versus_vanilla(runs)
+    host["bench"] = {"runs": [bench.summary(r) for r in runs if r.kernel == "series"],
+                     "target_met": bench.target_met(runs), "kernels": kernels,
+                     "vanilla": [bench.summary(r) for r in runs if r.kernel == "vanilla"],
+                     "spf_n": [bench.summary(r) for r in runs if r.kernel == "spf-n"],
+                     "ratio_on_vs_off": {w: rs for w in bench.WORKLOADS
+                                         if (rs := bench.pair_ratios(runs, ("series", "on"),
+                                                                     ("series", "off"), w))},
+                     **{key: vs.get(key, {}) for key in bench.VERSUS},
+                     "cost_targets": bench.cost_targets(runs),
+                     "config_differences": {k: b.config_differences for k, b in built.items()
+                                            if b.config_differences is not None},
+                     "boots": [{k: v for k, v in b.items() if k != "guest"} for b in boots]}
+    if not args.no_save and runs:
+        path = bench.save(layout.data, bench.record(host, runs, layout.kernel_dir, boots))
         host["saved"] = str(path)
         progress.say(f"figures saved to {path}")
     if not args.json:

@@ -15,6 +15,14 @@ MEMCG, which wins where both set an option); the debug kernel merges the same,
 then ``debug.config``.  The ``check`` profile is ``defconfig`` +
 ``compile-check.config`` (THP, userfaultfd, NUMA balancing...): never booted,
 only compiled, so the code tinyconfig leaves out still builds.
+
+Two more profiles measure what the series costs (``kernel bench``): ``vanilla`` is
+the same fragments on a second, unpatched unpack of the same tarball, without the
+options only the series defines (:data:`SERIES_OPTIONS`); ``spf-n`` is the patched
+tree with the plain fragments and ``CONFIG_SPECULATIVE_PAGE_FAULT`` turned off (the
+series compiled in, the option out).  :func:`differences` compares their ``.config``
+with the plain kernel's: anything but the series' own symbols differing would make
+the comparison unfair, and is an error.
 """
 
 from __future__ import annotations
@@ -30,14 +38,25 @@ from .stamps import Stamp, digest
 DEBUG_FRAGMENT = "debug.config"
 CHECK_FRAGMENT = "compile-check.config"
 THP_OPTION = "CONFIG_TRANSPARENT_HUGEPAGE"
+#: The Kconfig symbols the series adds: absent from a vanilla tree, off in ``spf-n``.
+SERIES_SYMBOLS = ("CONFIG_ARCH_SUPPORTS_SPECULATIVE_PAGE_FAULT", "CONFIG_SPECULATIVE_PAGE_FAULT")
+#: What a fragment may ask that only the series' tree knows.
+SERIES_OPTIONS = ("CONFIG_SPECULATIVE_PAGE_FAULT",)
+SPF_N_FRAGMENT = "spf-n.config"  # written into out-spf-n/: the option off, merged last
 #: profile -> the make target its .config starts from
-BASES = {"plain": "tinyconfig", "debug": "tinyconfig", "check": "defconfig"}
+BASES = {"plain": "tinyconfig", "debug": "tinyconfig", "check": "defconfig",
+         "vanilla": "tinyconfig", "spf-n": "tinyconfig"}
+#: The profiles a bench compares, by variant name (the series' kernel is ``plain``).
+VARIANTS = {"series": "plain", "vanilla": "vanilla", "spf-n": "spf-n"}
 
 _SET = re.compile(r"^(CONFIG_[A-Za-z0-9_]+)=(.*)$")
 _UNSET = re.compile(r"^# (CONFIG_[A-Za-z0-9_]+) is not set$")
 
 
-def profile(debug: bool) -> str:
+def profile(debug: bool, variant: str = "series") -> str:
+    """plain or debug for the series' kernel, else the variant's own profile (no debug one)."""
+    if variant != "series":
+        return VARIANTS[variant]
     return "debug" if debug else "plain"
 
 
@@ -56,8 +75,10 @@ def fragments(layout: Layout, prof: str) -> list[Path]:
     plain = [f for f in found if f.name not in (DEBUG_FRAGMENT, CHECK_FRAGMENT)]
     if not plain:
         raise KernelError(f"no *.config fragment to boot with in {layout.rel(layout.configs)}")
-    if prof == "plain":
+    if prof in ("plain", "vanilla"):
         return plain
+    if prof == "spf-n":
+        return [*plain, layout.out(prof) / SPF_N_FRAGMENT]
     dbg = layout.configs / DEBUG_FRAGMENT
     if not dbg.is_file():
         raise KernelError(f"--debug needs {layout.rel(dbg)} (the debug layer: DEBUG_VM, "
@@ -77,13 +98,43 @@ def read_assignments(path: Path) -> dict[str, str]:
     return values
 
 
-def requested(frags: list[Path]) -> dict[str, tuple[str, Path]]:
-    """What the fragments ask for, the last fragment winning as in merge_config.sh."""
+def requested(frags: list[Path], prof: str = "plain") -> dict[str, tuple[str, Path]]:
+    """What the fragments ask for, the last fragment winning as in merge_config.sh.
+
+    A vanilla tree does not know the series' options: they are not asked there.
+    """
     asked: dict[str, tuple[str, Path]] = {}
     for frag in frags:
+        if not frag.is_file() and frag.name == SPF_N_FRAGMENT:
+            asked["CONFIG_SPECULATIVE_PAGE_FAULT"] = ("n", frag)  # written by configure()
+            continue
         for name, value in read_assignments(frag).items():
+            if prof == "vanilla" and name in SERIES_OPTIONS:
+                continue
             asked[name] = (value, frag)
     return asked
+
+
+def differences(a: Path, b: Path) -> dict[str, tuple[str | None, str | None]]:
+    """Every ``CONFIG_`` symbol whose value differs between two ``.config`` files."""
+    va, vb = read_assignments(a), read_assignments(b)
+    return {k: (va.get(k), vb.get(k)) for k in sorted(set(va) | set(vb))
+            if va.get(k, "n") != vb.get(k, "n")}
+
+
+def check_same_but_series(layout: Layout, prof: str) -> dict[str, tuple[str | None, str | None]]:
+    """The differences of a profile's ``.config`` from the plain kernel's: only the series'
+    symbols may differ, or the two kernels are not the same kernel with and without it."""
+    mine, plain = layout.out(prof) / ".config", layout.out("plain") / ".config"
+    diff = differences(plain, mine)
+    other = [k for k in diff if k not in SERIES_SYMBOLS]
+    if other:
+        shown = ", ".join(f"{k} {diff[k][0]} vs {diff[k][1]}" for k in other[:5])
+        raise KernelError(f"config: the {prof} kernel's .config differs from the plain one's in "
+                          f"more than the series' options ({shown}"
+                          + (", ..." if len(other) > 5 else "") + f"): compare {plain} and "
+                          f"{mine}; a fragment asks for something only one tree has")
+    return diff
 
 
 def profile_has(layout: Layout, prof: str, option: str) -> bool:
@@ -92,7 +143,7 @@ def profile_has(layout: Layout, prof: str, option: str) -> bool:
     :func:`configure` fails when a requested value does not survive ``olddefconfig``, so
     what the fragments ask for is what a built kernel of this profile has.
     """
-    asked = requested(fragments(layout, prof)).get(option)
+    asked = requested(fragments(layout, prof), prof).get(option)
     return asked is not None and asked[0] == "y"
 
 
@@ -132,16 +183,22 @@ def config_key(layout: Layout, prof: str, frags: list[Path]) -> str:
     Not the whole series: an edit to a patch that touches no Kconfig file cannot
     change ``.config``, and skipping kconfig saves ~10 s of every edit-build loop.
     """
-    unpacked = Stamp(layout.stamps, "unpack").read() or {}
+    unpacked = Stamp(layout.stamps, "unpack-vanilla" if prof == "vanilla" else "unpack").read() \
+        or {}
     applied = Stamp(layout.stamps, "apply").read() or {}
-    kconfigs = sorted(f for f in applied.get("touched", []) if Path(f).name.startswith("Kconfig"))
-    return digest([str(unpacked.get("key")), BASES[prof], *frags,
+    kconfigs = [] if prof == "vanilla" else \
+        sorted(f for f in applied.get("touched", []) if Path(f).name.startswith("Kconfig"))
+    return digest([str(unpacked.get("key")), BASES[prof], *[f for f in frags if f.is_file()],
                    *[part for f in kconfigs for part in (f, layout.src / f)]])
 
 
 def configure(layout: Layout, prof: str, progress: Progress) -> str:
     """Write ``<out>/.config`` for the profile unless up to date; return the config's key."""
     frags = fragments(layout, prof)
+    if prof == "spf-n":
+        layout.out(prof).mkdir(parents=True, exist_ok=True)
+        frags[-1].write_text("# the series compiled in, the option out (written by spfteach)\n"
+                             "# CONFIG_SPECULATIVE_PAGE_FAULT is not set\n")
     key = config_key(layout, prof, frags)
     stamp = Stamp(layout.stamps, f"config-{prof}")
     out = layout.out(prof)
@@ -153,16 +210,22 @@ def configure(layout: Layout, prof: str, progress: Progress) -> str:
     log = layout.logs / f"config-{prof}.log"
     names = " + ".join(f.name for f in frags)
     progress.say(f"configuring the {prof} kernel: {BASES[prof]} + {names}")
-    make = ["make", "-C", str(layout.src), f"O={out}"]
+    src = layout.source(prof)
+    make = ["make", "-C", str(src), f"O={out}"]
     seconds = run_logged([*make, BASES[prof]], log=log, label=f"make {BASES[prof]}",
                          progress=progress)
-    seconds += run_logged([str(layout.src / "scripts/kconfig/merge_config.sh"), "-m", "-O",
+    seconds += run_logged([str(src / "scripts/kconfig/merge_config.sh"), "-m", "-O",
                            str(out), str(config), *map(str, frags)],
                           log=log.with_suffix(".merge.log"), label="merge_config.sh",
-                          progress=progress, cwd=layout.src)
+                          progress=progress, cwd=src)
     seconds += run_logged([*make, "olddefconfig"], log=log.with_suffix(".olddefconfig.log"),
                           label="make olddefconfig", progress=progress)
-    check_survived(requested(frags), config, layout)
+    check_survived(requested(frags, prof), config, layout)
+    if prof == "vanilla":
+        kept = [k for k in SERIES_SYMBOLS if read_assignments(config).get(k, "n") != "n"]
+        if kept:
+            raise KernelError(f"config: the vanilla kernel has {kept[0]} ({config}): its tree "
+                              f"{layout.vanilla_src} is not pristine; remove it and build again")
     stamp.write(key, fragments=[f.name for f in frags], seconds=round(seconds, 1))
     progress.say(f"configured in {seconds:.1f} s; every requested option is in {config}")
     return key

@@ -14,7 +14,8 @@ step                   options (key=value, comma-separated)
 ``torture[:...]``      threads 1-256 (3), ops 0-8 (1; MAX_OPS_THREADS), seconds 1-86400 (5),
                        seed 0-2^63-1 (1)
 ``faultbench[:...]``   threads 1-1024 (2), mb 1-1048576 (16), rounds 1-1000 (4), writer 0|1 (0),
-                       thp 0|1 (0; with 1, mb must be even)
+                       thp 0|1 (0; with 1, mb must be even), own 0|1 (0), buf 4-1048576 (256;
+                       KiB, whole pages, dividing mb), warmup 0|1 (0)
 ``vmstat``             none
 =====================  =====================================================================
 
@@ -68,6 +69,9 @@ PROGRAMS: dict[str, dict[str, Key]] = {
         "rounds": Key(1, 1000, 4, "timed rounds"),
         "writer": Key(0, 1, 0, "the mmap/munmap thread: 0 off, 1 on"),
         "thp": Key(0, 1, 0, "MADV_HUGEPAGE on a 2 MiB-aligned mapping: 0 off, 1 on"),
+        "own": Key(0, 1, 0, "each thread maps, writes and unmaps its own buffers: 0 off, 1 on"),
+        "buf": Key(4, 1 << 20, 256, "KiB per own buffer"),
+        "warmup": Key(0, 1, 0, "a warm-up run the host sets aside: 0 no, 1 yes"),
     },
 }
 KNOWN = ("sysctl=0|1, torture[:key=val,...], faultbench[:key=val,...] and vmstat "
@@ -146,6 +150,11 @@ def check_load(steps: list[Step], memory_mib: int, timeout: float) -> None:
     for step in steps:
         if step.name != "faultbench":
             continue
+        o = step.options
+        if o["own"] and (o["thp"] or o["buf"] % 4 or (o["mb"] * 1024) % o["buf"]):
+            raise KernelError(f"faultbench with own=1: buf={o['buf']} KiB must be whole 4 KiB "
+                              f"pages that divide mb={o['mb']} MiB, and thp=1 does not go "
+                              "with it (own buffers are plain small mappings)")
         if step.options["thp"] and step.options["mb"] % 2:
             raise KernelError(f"faultbench with thp=1 and mb={step.options['mb']}: each "
                               "thread's slice must be whole 2 MiB huge pages: give an even mb")

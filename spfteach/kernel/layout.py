@@ -111,6 +111,16 @@ class Layout:
         return self.build / "linux"
 
     @property
+    def vanilla_src(self) -> Path:
+        """A second unpack of the same tarball, never patched: the baseline the cost is
+        measured against (its own objects, in ``out-vanilla``)."""
+        return self.build / "linux-vanilla"
+
+    def source(self, profile: str) -> Path:
+        """The tree a profile is built from: the vanilla one, or the patched one."""
+        return self.vanilla_src if profile == "vanilla" else self.src
+
+    @property
     def saved(self) -> Path:
         """Pristine copies of the files the series touches, to undo it without re-unpacking."""
         return self.build / "pristine-files"
@@ -124,7 +134,8 @@ class Layout:
         return self.build / "logs"
 
     def out(self, profile: str) -> Path:
-        """``make O=`` directory of a profile (plain, debug, check): they never share objects."""
+        """``make O=`` directory of a profile (plain, debug, check, vanilla, spf-n): they never
+        share objects."""
         return self.build / ("out" if profile == "plain" else f"out-{profile}")
 
     def bzimage(self, profile: str) -> Path:

@@ -63,6 +63,36 @@ def unpack(layout: Layout, progress: Progress) -> bool:
     return True
 
 
+def unpack_vanilla(layout: Layout, progress: Progress) -> bool:
+    """A second, never patched unpack of the tarball (``layout.vanilla_src``); True if it did
+    work.  Its own tree, not the patched one with the series undone: the patched tree keeps
+    changing under the edit-build loop, and a baseline that moves with it measures nothing.
+    """
+    if not layout.tarball.is_file():
+        raise KernelError(f"{layout.tarball} not found: run `spfteach kernel fetch` first")
+    st = layout.tarball.stat()
+    key = digest([str(layout.tarball), str(st.st_size), str(st.st_mtime_ns)])
+    stamp = Stamp(layout.stamps, "unpack-vanilla")
+    if stamp.matches(key) and layout.vanilla_src.is_dir():
+        return False
+    tools.require("tar", "xz", purpose="unpack the kernel source")
+    stamp.clear()
+    tmp = layout.build / "linux-vanilla.unpacking"
+    for stale in (layout.vanilla_src, tmp, layout.out("vanilla")):
+        shutil.rmtree(stale, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    progress.say(f"unpacking {layout.tarball} into {layout.vanilla_src} (the vanilla baseline, "
+                 "1.5 GB, ~15 s)")
+    seconds = run_logged(["tar", "-xf", str(layout.tarball), "-C", str(tmp),
+                          "--strip-components=1"],
+                         log=layout.logs / "unpack-vanilla.log", label="unpack vanilla",
+                         progress=progress)
+    tmp.rename(layout.vanilla_src)
+    stamp.write(key, tarball=str(layout.tarball), seconds=round(seconds, 1))
+    progress.say(f"unpacked in {seconds:.1f} s")
+    return True
+
+
 @dataclass
 class Applied:
     patches: list[str]

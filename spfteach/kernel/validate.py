@@ -49,6 +49,8 @@ MAX_TIMEOUT = 7 * 86400
 DEFAULT_NR_CPUS = 64
 #: Free space a tree needs before the unpack: 1.5 GB of source, then the objects.
 FRESH_TREE_BYTES = 2 * 1024**3
+#: Repetitions of a bench: each boots every kernel once.
+MAX_REPEAT = 50
 #: What ``test`` waits for when no --timeout is given: the boot, then 4x the torture time.
 TEST_TIMEOUT_BASE, TEST_TIMEOUT_PER_SECOND = 120, 4
 
@@ -63,13 +65,15 @@ def check(args: argparse.Namespace) -> None:
         _check_test(args)
     if step == "bench":
         _check_bench_counts(args)
+    _check_variant(args)
     layout = Layout.from_options(args.build_dir, args.kernel_dir)
-    check_port(layout, step, bool(getattr(args, "debug", False)),
-               origin(args.kernel_dir, "--kernel-dir", KERNEL_DIR_ENV))
+    prof = config.profile(bool(getattr(args, "debug", False)),
+                          getattr(args, "variant", None) or "series")
+    check_port(layout, step, prof, origin(args.kernel_dir, "--kernel-dir", KERNEL_DIR_ENV))
     if step == "bench" and args.thp:
-        _check_thp(layout, args)
+        _check_thp(layout, args, prof)
     if step in BOOTING:
-        _check_smp(layout, args)
+        _check_smp(layout, args, prof)
         _check_guest(args)
         _check_accel(args.accel)
     check_build_dir(layout, origin(args.build_dir, "--build-dir", BUILD_ENV))
@@ -152,14 +156,21 @@ def _check_test(args: argparse.Namespace) -> None:
                           "--seconds)")
 
 
-def _check_thp(layout: Layout, args: argparse.Namespace) -> None:
+def _check_thp(layout: Layout, args: argparse.Namespace, prof: str) -> None:
     """An explicit --thp on a profile without THP: say so now, not after the build."""
-    prof = config.profile(args.debug)
     if not config.profile_has(layout, prof, config.THP_OPTION):
         names = " + ".join(f.name for f in config.fragments(layout, prof))
         raise KernelError(f"--thp: the {prof} profile ({names}) does not set "
                           f"{config.THP_OPTION}=y: drop --thp, or add it to a fragment in "
                           f"{layout.rel(layout.configs)}")
+
+
+def _check_variant(args: argparse.Namespace) -> None:
+    """The vanilla and spf-n kernels exist only as plain builds: the baseline of a cost."""
+    variant = getattr(args, "variant", None) or "series"
+    if variant != "series" and getattr(args, "debug", False):
+        raise KernelError(f"--variant {variant} has no debug build (it is the baseline the "
+                          "series' cost is measured against): drop --debug")
 
 
 def _check_bench_counts(args: argparse.Namespace) -> None:
@@ -176,21 +187,24 @@ def _check_bench_counts(args: argparse.Namespace) -> None:
     if args.thp and args.mb % 2:
         raise KernelError(f"--thp with --mb {args.mb}: each thread's slice must be whole 2 MiB "
                           "huge pages: give an even --mb")
-    # Not yet known whether the kernel has THP (the build comes later): assume the longest.
-    thp = args.thp is not False
-    most = bench.max_repeat(qemu.MAX_INIT_ARGS, thp=thp)
-    if args.repeat > most:
-        raise KernelError(f"--repeat {args.repeat} would give /init "
-                          f"{bench.step_count(args.repeat, True, thp)} steps, but the kernel "
-                          f"hands it at most {qemu.MAX_INIT_ARGS} (CONFIG_INIT_ENV_ARG_LIMIT) "
-                          f"and panics on more: give --repeat {most} or less"
-                          + (", or --no-thp" if thp else ""))
+    if args.repeat > MAX_REPEAT:
+        raise KernelError(f"--repeat {args.repeat}: at most {MAX_REPEAT} (each repetition boots "
+                          "every kernel once)")
+    if args.kernels is not None:
+        names = args.kernels.split(",")
+        wrong = [n for n in names if n not in config.VARIANTS]
+        if wrong or not args.kernels:
+            raise KernelError(f"--kernels {shown(args.kernels)}: give a comma-separated list of "
+                              f"{', '.join(config.VARIANTS)} (like series,vanilla)")
+        if args.debug and set(names) != {"series"}:
+            raise KernelError("--kernels with --debug: only the series' kernel has a debug "
+                              "build; drop --debug to compare with vanilla and spf-n")
 
 
 # --- 2. the port ---------------------------------------------------------------------------
 
 
-def check_port(layout: Layout, step: str, debug: bool, given_by: str) -> None:
+def check_port(layout: Layout, step: str, prof: str, given_by: str) -> None:
     """The kernel dir is a port: a series whose patches exist, and what the step needs."""
     kdir = layout.kernel_dir
     try:
@@ -204,7 +218,7 @@ def check_port(layout: Layout, step: str, debug: bool, given_by: str) -> None:
                               "builds the pristine kernel")
         source.series_entries(layout)  # every patch the series names is there
         if step in BUILDING:
-            config.fragments(layout, config.profile(debug))
+            config.fragments(layout, prof)
             guest.sources(layout)
         elif step == "check":
             config.fragments(layout, "check")
@@ -220,9 +234,9 @@ def check_port(layout: Layout, step: str, debug: bool, given_by: str) -> None:
 # --- 3. what depends on the port -----------------------------------------------------------
 
 
-def cpu_limit(layout: Layout, debug: bool) -> tuple[int, str]:
+def cpu_limit(layout: Layout, prof: str) -> tuple[int, str]:
     """How many CPUs the port's kernel brings up, and where that number comes from."""
-    frags = config.fragments(layout, config.profile(debug))
+    frags = config.fragments(layout, prof)
     try:
         asked = config.requested(frags)
     except (OSError, UnicodeDecodeError) as err:
@@ -238,10 +252,10 @@ def cpu_limit(layout: Layout, debug: bool) -> tuple[int, str]:
     return int(nr[0]), f"CONFIG_NR_CPUS={nr[0]} in {layout.rel(nr[1])}"
 
 
-def _check_smp(layout: Layout, args: argparse.Namespace) -> None:
+def _check_smp(layout: Layout, args: argparse.Namespace, prof: str) -> None:
     """More vCPUs than NR_CPUS boot, but the kernel ignores the rest: the run is not what
     the record says (``bench`` would report 8 vCPUs and measure 4)."""
-    limit, why = cpu_limit(layout, args.debug)
+    limit, why = cpu_limit(layout, prof)
     if args.smp > limit:
         raise KernelError(f"--smp {args.smp}: the kernel brings up at most {limit} CPU(s) "
                           f"({why}); give --smp 1 to {limit}, or raise CONFIG_NR_CPUS there")
@@ -252,8 +266,11 @@ def guest_words(args: argparse.Namespace) -> list[str]:
     if args.kernel_cmd == "test":
         return [f"torture:seconds={args.seconds}"]
     if args.kernel_cmd == "bench":
-        return bench.guest_args(args.threads or args.smp, args.mb, args.rounds, True,
-                                args.repeat, thp=args.thp is not False and args.mb % 2 == 0)
+        # One boot's steps (the longest: a kernel with SPF, THP, own buffers, the warm-up).
+        return bench.guest_args(args.threads or args.smp, args.mb, args.rounds, True, 1,
+                                thp=args.thp is not False and args.mb % 2 == 0,
+                                own=args.own and args.mb * 1024 % bench.OWN_BUF_KB == 0,
+                                warmup=True)
     return list(args.guest_args)
 
 
