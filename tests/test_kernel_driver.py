@@ -942,6 +942,12 @@ def test_bench_against_vanilla_pairs_repetitions_and_judges_the_cost() -> None:
     assert vs["ratio_off_vs_vanilla"]["no_writer"]["median"] == 0.98
     assert vs["ratio_on_vs_vanilla"]["writer"]["runs"] == [2.2, 2.1, 2.0]
     assert vs["ratio_spf_n_vs_vanilla"]["own_buffers"]["median"] == 1.0
+    # The spread, and how many repetitions telling 2 % apart would take at that spread.
+    off = vs["ratio_off_vs_vanilla"]["no_writer"]
+    assert round(off["sd"], 4) == 0.0493  # stdev of 0.90, 0.98, 0.99
+    assert off["repetitions_to_resolve_2pct"] == 24  # ceil((1.96 * 0.0493 / 0.02) ** 2)
+    assert bench.spread([1.0]) == {"sd": None, "repetitions_to_resolve_2pct": None}
+    assert bench.spread([1.0, 1.0])["repetitions_to_resolve_2pct"] == 2
     assert bench.ratios(runs, False, own=True) == [110 / 90, 210 / 196, 100 / 99]
     targets = {(t["ratio"], t["workload"]): t for t in bench.cost_targets(runs)}
     assert targets[("ratio_off_vs_vanilla", "no_writer")]["met"] is True  # 0.98 >= 0.98

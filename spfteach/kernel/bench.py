@@ -19,6 +19,7 @@ the QEMU mode and vCPUs, the kernel, every run, and the guest's whole document.
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import re
@@ -300,8 +301,26 @@ def versus_vanilla(bench_runs: list[Run]) -> dict[str, dict[str, dict]]:
         for w in WORKLOADS:
             rs = pair_ratios(bench_runs, side, ("vanilla", "n/a"), w)
             if rs:
-                out.setdefault(key, {})[w] = {"median": statistics.median(rs), "runs": rs}
+                out.setdefault(key, {})[w] = {"median": statistics.median(rs), "runs": rs,
+                                              **spread(rs)}
     return out
+
+
+#: The smallest difference the cost targets care about (0.98x against 1.00x).
+RESOLVE = 0.02
+
+
+def spread(rs: list[float]) -> dict:
+    """How much repetitions disagree, and how many it would take to tell a 2 % difference.
+
+    ``sd`` is the sample standard deviation of the ratios; with ``n`` repetitions their mean
+    is known to about ``1.96 sd / sqrt(n)`` (95 %), so telling ``RESOLVE`` apart takes
+    ``n >= (1.96 sd / RESOLVE)**2``.  None with fewer than two repetitions.
+    """
+    if len(rs) < 2:
+        return {"sd": None, "repetitions_to_resolve_2pct": None}
+    sd = statistics.stdev(rs)
+    return {"sd": sd, "repetitions_to_resolve_2pct": max(2, math.ceil((1.96 * sd / RESOLVE) ** 2))}
 
 
 def cost_targets(bench_runs: list[Run]) -> list[dict]:
@@ -406,6 +425,10 @@ def table(bench_runs: list[Run], host: dict, published: Path = PUBLISHED) -> str
             for w, got in vs.get(key, {}).items():
                 lines.append(f"    {label + ',':17} {WORKLOAD_NAMES[w] + ':':25} "
                              f"{_show(got['runs'])}")
+                if got["sd"] is not None:
+                    lines.append(f"      {'':42} sd {got['sd']:.3f}: about "
+                                 f"{got['repetitions_to_resolve_2pct']} repetitions to tell "
+                                 "2 % apart")
         for t in cost_targets(bench_runs):
             lines.append(f"  cost target {t['ratio']} {t['workload']} >= {t['target']:.2f}x: "
                          f"{t['median']:.2f}x, {'met' if t['met'] else 'NOT met'}")
