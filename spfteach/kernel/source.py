@@ -40,27 +40,9 @@ def unpack(layout: Layout, progress: Progress) -> bool:
         raise KernelError(f"{layout.tarball} not found: install the kernel source with "
                           f"`{tools.sudo()}{tools.install_command(['linux-source-6.1'])}` "
                           "(`spfteach kernel fetch` does it when run as root)")
-    st = layout.tarball.stat()
-    key = digest([str(layout.tarball), str(st.st_size), str(st.st_mtime_ns)])
-    stamp = Stamp(layout.stamps, "unpack")
-    if stamp.matches(key) and layout.src.is_dir():
-        return False
-    tools.require("tar", "xz", purpose="unpack the kernel source")
-    stamp.clear()
     # Objects built from another tree would look newer than the new sources: drop them.
-    for stale in (layout.src, layout.saved, *layout.build.glob("out*"),
-                  layout.build / "linux.unpacking", layout.stamps):
-        shutil.rmtree(stale, ignore_errors=True)
-    tmp = layout.build / "linux.unpacking"
-    tmp.mkdir(parents=True)
-    progress.say(f"unpacking {layout.tarball} into {layout.src} (1.5 GB, ~15 s)")
-    seconds = run_logged(["tar", "-xf", str(layout.tarball), "-C", str(tmp),
-                          "--strip-components=1"],
-                         log=layout.logs / "unpack.log", label="unpack", progress=progress)
-    tmp.rename(layout.src)
-    stamp.write(key, tarball=str(layout.tarball), seconds=round(seconds, 1))
-    progress.say(f"unpacked in {seconds:.1f} s")
-    return True
+    return _unpack_into(layout, layout.src, "unpack", progress, "",
+                        stale=(layout.saved, *layout.build.glob("out*"), layout.stamps))
 
 
 def unpack_vanilla(layout: Layout, progress: Progress) -> bool:
@@ -70,25 +52,31 @@ def unpack_vanilla(layout: Layout, progress: Progress) -> bool:
     """
     if not layout.tarball.is_file():
         raise KernelError(f"{layout.tarball} not found: run `spfteach kernel fetch` first")
+    return _unpack_into(layout, layout.vanilla_src, "unpack-vanilla", progress,
+                        " (the vanilla baseline)", stale=(layout.out("vanilla"),))
+
+
+def _unpack_into(layout: Layout, dest: Path, name: str, progress: Progress, what: str,
+                 stale: tuple[Path, ...]) -> bool:
+    """Unpack the tarball into ``dest`` unless its stamp ``name`` says done (then False)."""
     st = layout.tarball.stat()
     key = digest([str(layout.tarball), str(st.st_size), str(st.st_mtime_ns)])
-    stamp = Stamp(layout.stamps, "unpack-vanilla")
-    if stamp.matches(key) and layout.vanilla_src.is_dir():
+    stamp = Stamp(layout.stamps, name)
+    if stamp.matches(key) and dest.is_dir():
         return False
     tools.require("tar", "xz", purpose="unpack the kernel source")
     stamp.clear()
-    tmp = layout.build / "linux-vanilla.unpacking"
-    for stale in (layout.vanilla_src, tmp, layout.out("vanilla")):
-        shutil.rmtree(stale, ignore_errors=True)
+    tmp = dest.with_name(dest.name + ".unpacking")
+    for old in (dest, tmp, *stale):
+        shutil.rmtree(old, ignore_errors=True)
     tmp.mkdir(parents=True)
-    progress.say(f"unpacking {layout.tarball} into {layout.vanilla_src} (the vanilla baseline, "
-                 "1.5 GB, ~15 s)")
+    progress.say(f"unpacking {layout.tarball} into {dest}{what} (1.5 GB, ~15 s)")
     seconds = run_logged(["tar", "-xf", str(layout.tarball), "-C", str(tmp),
                           "--strip-components=1"],
-                         log=layout.logs / "unpack-vanilla.log", label="unpack vanilla",
+                         log=layout.logs / f"{name}.log", label=name.replace("-", " "),
                          progress=progress)
-    tmp.rename(layout.vanilla_src)
-    stamp.write(key, tarball=str(layout.tarball), seconds=round(seconds, 1))
+    tmp.rename(dest)
+    Stamp(layout.stamps, name).write(key, tarball=str(layout.tarball), seconds=round(seconds, 1))
     progress.say(f"unpacked in {seconds:.1f} s")
     return True
 
