@@ -346,10 +346,6 @@ def _show(rs: list[float]) -> str:
             + ", ".join(f"{x:.2f}" for x in rs) + ")")
 
 
-def _ratio(bench_runs: list[Run], writer: bool, thp: bool = False) -> str:
-    return _show(ratios(bench_runs, writer, thp))
-
-
 def _pct(x: float | None) -> str:
     return "-" if x is None else f"{100 * x:.1f}%"
 

@@ -50,7 +50,7 @@ The steps, each run only when its inputs changed (stamps in the build dir):
   check   compile what tinyconfig leaves out (defconfig + THP, USERFAULTFD, NUMA)
   boot    boot it and show the console; words after -- go to the guest's /init
   test    torture test on the debug kernel: pass = guest says ok + no kernel report
-  bench   fault throughput, SPF on/off x mmap writer off/on, beside the v9 figures
+  bench   fault throughput: vanilla, the series with SPF on/off, SPF=n; v9 figures
 
 The build tree (1.5 GB) lives outside git: kernel/build/, or $SPFTEACH_BUILD,
 or --build-dir.  QEMU uses KVM when a test boot shows it works, TCG otherwise.
@@ -187,14 +187,16 @@ def add_subparser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentPa
     hp = steps.add_parser(
         "bench", help="fault throughput with SPF on/off, beside the published v9 figures",
         formatter_class=raw, description=textwrap.dedent("""\
-            build, boot, and run faultbench (N threads touching fresh anonymous memory, as
-            ebizzy -m does) four times per repetition in one boot: without and with a
-            thread doing mmap/munmap of unrelated ranges, which takes mmap_lock for
-            writing over and over, each with vm.speculative_page_fault on and off; and,
-            when the kernel has THP, once more per side on a MADV_HUGEPAGE mapping (one
-            fault per 2 MiB, left to the classic path).  Classic faults queue behind
-            that writer; speculative ones do not, so the figure to watch is the on/off
-            ratio with the writer, and the speculative share of the faults.
+            build vanilla 6.1, the series and the series with SPF=n (--kernels picks),
+            boot each once per repetition, and run faultbench (N threads touching fresh
+            anonymous memory, as ebizzy -m does) in it: a warm-up set aside; without and
+            with a thread doing mmap/munmap of unrelated ranges, which takes mmap_lock for
+            writing over and over; once on a MADV_HUGEPAGE mapping when the kernel has THP
+            (one fault per 2 MiB, left to the classic path); once with each thread mapping,
+            writing and unmapping its own buffers.  On the series' kernel each runs with
+            vm.speculative_page_fault on, then off, in the same boot.  Classic faults queue
+            behind the writer; speculative ones do not, so the figure to watch is the
+            on/off ratio with the writer; against vanilla, each ratio with its spread.
 
             The figures are saved in data/kernel-bench/ (machine, QEMU mode, vCPUs,
             every run) and printed beside the v9 ebizzy table of the series' cover
@@ -463,8 +465,10 @@ def cmd_bench(args: argparse.Namespace, progress: Progress) -> int:
     # THP only where configured, the sysctl only on an SPF kernel: known now.
     thp = args.thp
     if thp is None:  # validate refused an explicit --thp the profile cannot give
-        thp = profile_has(layout, built[order[0]].profile, THP_OPTION) and args.mb % 2 == 0
-    own = args.own and args.mb * 1024 % bench.OWN_BUF_KB == 0
+        thp = profile_has(layout, built[order[0]].profile, THP_OPTION)
+        if thp and args.mb % 2:
+            progress.say(f"no THP run: --mb {args.mb} is not whole 2 MiB huge pages")
+            thp = False
     verdict = Verdict(doc={"spfteach_guest": "1", "ok": True, "steps": []})
     runs: list[bench.Run] = []
     boots: list[dict] = []
@@ -474,8 +478,8 @@ def cmd_bench(args: argparse.Namespace, progress: Progress) -> int:
         # so that no kernel is always the first (or last) of a warm or cold machine.
         for k in kernels[rep % len(kernels):] + kernels[:rep % len(kernels)]:
             gargs = bench.guest_args(threads, args.mb, args.rounds,
-                                     has_spf(layout, built[k].profile), 1, thp=thp, own=own,
-                                     warmup=True)
+                                     has_spf(layout, built[k].profile), 1, thp=thp,
+                                     own=args.own, warmup=True)
             one, host = do_boot(layout, args, progress, built[k], gargs, f"bench-{k}",
                                 args.timeout, echo=False)
             hosts.setdefault(k, host)

@@ -269,8 +269,7 @@ def guest_words(args: argparse.Namespace) -> list[str]:
         # One boot's steps (the longest: a kernel with SPF, THP, own buffers, the warm-up).
         return bench.guest_args(args.threads or args.smp, args.mb, args.rounds, True, 1,
                                 thp=args.thp is not False and args.mb % 2 == 0,
-                                own=args.own and args.mb * 1024 % bench.OWN_BUF_KB == 0,
-                                warmup=True)
+                                own=args.own, warmup=True)
     return list(args.guest_args)
 
 
