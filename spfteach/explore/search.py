@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 
 from ..model import checks
 from ..model.checks import Mutant
+from ..model.footprint import Footprint, independent
 from ..scenarios.base import Scenario, describe_result
 from ..sched import Run, format_schedule
 from .statekey import Hashed, thread_key
@@ -177,18 +178,29 @@ class _Keys:
         return Hashed((self.run.kernel.state_key(), tuple(self.threads)))
 
 
+#: The searches ``explore(search=...)`` offers: sleep sets over the state cache
+#: (the default), and the state cache alone (the search before footprints).
+SEARCHES = ("sleep-sets", "state-caching")
+
+
 def explore(scen: Scenario, mutants: Iterable[str | Mutant] = (), max_seconds: float | None = None,
             max_states: int | None = None, local_first: bool = True,
-            every: bool = False, progress: Callable[[int], None] | None = None) -> Report:
+            every: bool = False, progress: Callable[[int], None] | None = None,
+            search: str = "sleep-sets") -> Report:
     """Every reachable state of ``scen`` (under ``mutants``), with counterexamples.
 
-    ``local_first=False`` turns the local-step rule off (to count every schedule);
+    ``search="state-caching"`` turns the sleep sets off (today's search before
+    them, kept for comparison); ``local_first=False`` turns the local-step rule
+    off (with the state cache alone: to count every schedule);
     ``every=True`` also lists the shortest schedule to each violating state
     (``Report.every_violation``), not only the shortest per invariant.
     ``progress(states)`` is called every :data:`PROGRESS_EVERY` new states and
     once at the end (a widget's progress bar: the total is not known before)."""
+    if search not in SEARCHES:
+        raise ValueError(f"unknown search {search!r}: one of {', '.join(SEARCHES)}")
     with _fewer_collections():
-        return _explore(scen, mutants, max_seconds, max_states, local_first, every, progress)
+        return _explore(scen, mutants, max_seconds, max_states, local_first, every, progress,
+                        search == "sleep-sets")
 
 
 #: How often (in new states) ``explore`` reports its progress.
@@ -197,18 +209,25 @@ PROGRESS_EVERY = 100
 
 def _explore(scen: Scenario, mutants: Iterable[str | Mutant], max_seconds: float | None,
              max_states: int | None, local_first: bool, every: bool = False,
-             progress: Callable[[int], None] | None = None) -> Report:
+             progress: Callable[[int], None] | None = None, sleep_sets: bool = False) -> Report:
     muts, names = _mutants(mutants)
-    rep = Report(scen.name, names, "state-caching DFS")
+    rep = Report(scen.name, names,
+                 "state-caching DFS with sleep sets" if sleep_sets else "state-caching DFS")
     t0 = time.perf_counter()
     visited: dict[Hashed, int] = {}
     edges: list[list[tuple[int, int]]] = []  # node -> [(tid, child)]
     bad: dict[int, list] = {}  # node -> violations found on arriving there
-    # (schedule, the node it branches from, the thread keys at that node)
-    stack: list[tuple[list[int], int | None, list[Hashed] | None]] = [([], None, None)]
+    #: node -> the sleep set it was explored with (sleep sets only): a later visit
+    #: with a smaller one must still explore what that one left asleep
+    slept: list[frozenset[int]] = []
+    # (schedule, the node it branches from, the thread keys at that node, the
+    # sleep set of the state the schedule reaches)
+    stack: list[tuple[list[int], int | None, list[Hashed] | None, frozenset[int]]] = \
+        [([], None, None, _AWAKE)]
 
     def new_node() -> int:
         edges.append([])
+        slept.append(_AWAKE)
         return len(edges) - 1
 
     while stack:
@@ -216,7 +235,7 @@ def _explore(scen: Scenario, mutants: Iterable[str | Mutant], max_seconds: float
                 (max_states is not None and rep.states >= max_states):
             rep.complete = False
             break
-        prefix, parent, at_parent = stack.pop()
+        prefix, parent, at_parent, sleep = stack.pop()
         run = _replay(scen, muts, prefix)
         rep.transitions += len(prefix)
         if not rep.threads:
@@ -237,39 +256,60 @@ def _explore(scen: Scenario, mutants: Iterable[str | Mutant], max_seconds: float
             if seen is not None:
                 if parent is not None:
                     edges[parent].append((run.schedule[-1], seen))
-                rep.pruned += 1
-                break
-            node = new_node()
-            visited[key] = node
-            rep.states += 1
-            if progress is not None and rep.states % PROGRESS_EVERY == 0:
-                progress(rep.states)
-            if parent is not None:
-                edges[parent].append((run.schedule[-1], node))
-            enabled = run.runnable()
-            if len(enabled) < len(run.alive()):
-                rep.blocked_states += 1
-            if not enabled:
-                rep.executions += 1
-                rep.outcomes.add(_outcome(run))
-                rep.unmodelled.update(run.unmodelled)
-                break
-            local = next((tid for tid in enabled if run.pending[tid].local), None) \
-                if local_first else None
-            if local is not None:
-                choices = [local]
-            elif run.schedule and run.schedule[-1] in enabled and enabled[0] != run.schedule[-1]:
-                # Keep running the thread that just ran: a replay then opens a whole
-                # run of new states instead of one (replays dominate the cost).
-                last = run.schedule[-1]
-                choices = [last] + [tid for tid in enabled if tid != last]
+                # Explored before with sleep set H: what this visit must add is what
+                # H left asleep and this visit's sleep set does not.
+                wake = slept[seen] - sleep if sleep_sets else _AWAKE
+                if not wake:
+                    rep.pruned += 1
+                    break
+                slept[seen] &= sleep
+                node = seen
+                enabled = run.runnable()
+                choices = [tid for tid in _choices(run, enabled, local_first) if tid in wake]
+                if not choices:
+                    rep.pruned += 1
+                    break
             else:
-                choices = enabled
+                node = new_node()
+                slept[node] = sleep
+                visited[key] = node
+                rep.states += 1
+                if progress is not None and rep.states % PROGRESS_EVERY == 0:
+                    progress(rep.states)
+                if parent is not None:
+                    edges[parent].append((run.schedule[-1], node))
+                enabled = run.runnable()
+                if len(enabled) < len(run.alive()):
+                    rep.blocked_states += 1
+                if not enabled:
+                    rep.executions += 1
+                    rep.outcomes.add(_outcome(run))
+                    rep.unmodelled.update(run.unmodelled)
+                    break
+                choices = _choices(run, enabled, local_first)
+                if sleep:
+                    choices = [tid for tid in choices if tid not in sleep]
+                    if not choices:
+                        # everything from here starts with a step explored elsewhere
+                        rep.pruned += 1
+                        break
+            first_sleep = _AWAKE
+            if sleep_sets:
+                ops = run.pending
+                fps = {tid: ops[tid].footprint for tid in enabled}
+                # A choice's sleep set: what was asleep here or explored from here
+                # before it (in the order taken: the first choice, then the stack
+                # pops the others in list order), and commutes with it.
+                first_sleep = _asleep(sleep, fps, choices[0])
             if len(choices) > 1:
                 here = list(keys.threads)
-                for tid in choices[1:]:
-                    stack.append((run.schedule + [tid], node, here))
+                for i in range(len(choices) - 1, 0, -1):
+                    tid = choices[i]
+                    branch_sleep = _asleep(sleep | frozenset(choices[:i]), fps, tid) \
+                        if sleep_sets else _AWAKE
+                    stack.append((run.schedule + [tid], node, here, branch_sleep))
             parent = node
+            sleep = first_sleep
             run.step(choices[0])
             keys.stepped(choices[0])
             rep.transitions += 1
@@ -278,9 +318,37 @@ def _explore(scen: Scenario, mutants: Iterable[str | Mutant], max_seconds: float
     if progress is not None:
         progress(rep.states)
     rep.counterexamples = _shortest(edges, bad, rep.every_violation if every else None)
-    if rep.complete:
+    if rep.complete and not sleep_sets:  # sleep sets leave edges out: no count
         rep.schedules = _count_paths(edges)
     return rep
+
+
+_AWAKE: frozenset[int] = frozenset()
+
+
+def _choices(run: Run, enabled: list[int], local_first: bool) -> list[int]:
+    """The threads to run from a state, in the order to take them."""
+    if local_first:
+        local = next((tid for tid in enabled if run.pending[tid].local), None)
+        if local is not None:
+            return [local]
+    if run.schedule and run.schedule[-1] in enabled and enabled[0] != run.schedule[-1]:
+        # Keep running the thread that just ran: a replay then opens a whole
+        # run of new states instead of one (replays dominate the cost).
+        last = run.schedule[-1]
+        return [last] + [tid for tid in enabled if tid != last]
+    return enabled
+
+
+def _asleep(candidates: frozenset[int], fps: dict[int, Footprint | None],
+            tid: int) -> frozenset[int]:
+    """The sleep set after ``tid`` steps: the candidates whose pending step commutes
+    with ``tid``'s (declared footprints that do not conflict; undeclared never does)."""
+    mine = fps[tid]
+    if mine is None or not candidates:
+        return _AWAKE
+    return frozenset(u for u in candidates
+                     if u != tid and u in fps and independent(fps[u], mine))
 
 
 def _count_paths(edges: list[list[tuple[int, int]]]) -> int:

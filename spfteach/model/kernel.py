@@ -12,8 +12,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from . import checks, pgtable
+from . import footprint as fp
 from .bug import oops
 from .checks import Mutant
+from .footprint import Obj
 from .locking import Spinlock
 from .mempolicy import Mempolicy
 from .mm_types import MPOL_DEFAULT, MmStruct, VmAreaStruct, flags_str, linear_page_index
@@ -383,6 +385,42 @@ class Kernel:
             tuple(self.writes),
             len(self.violations),
         )
+
+    def objects(self) -> dict[Obj, object]:
+        """The shared state split into the objects footprints name (:mod:`.footprint`).
+
+        Slower than :meth:`state_key` and used only to check footprints: what a
+        step changed is the objects whose values differ before and after it.  It
+        holds everything ``state_key`` holds but the count of violations (a
+        violation ends the path that finds it).
+        """
+        mm = self.mm
+        out: dict[Obj, object] = {
+            fp.MMAP_SEM: (mm.mmap_sem.writer, tuple(sorted(mm.mmap_sem.readers))),
+            fp.PAGE_TABLE_LOCK: mm.page_table_lock.owner,
+            fp.TREE: tuple(v.id for v in mm.mmap),
+            fp.PAGES: (tuple(sorted(self.pages.items())), tuple(sorted(self.rmap.items())),
+                       self._next_pfn),
+            fp.SWAP: (tuple(sorted(self.swap.items())), self._next_swap),
+            fp.RCU: (tuple(sorted(self.rcu_readers)),
+                     tuple((tuple(sorted(w)), v.id) for w, v in self.rcu_callbacks)),
+            fp.WRITES: tuple(self.writes),
+            fp.ALLOC: (self._next_pt, self._next_vma, self._next_anon, self._next_policy),
+        }
+        for c in self.cpus:
+            out[fp.cpu(c.id)] = (c.irqs_on, tuple(sorted(c.pending)))
+        for v in self.vmas.values():
+            out[fp.vma(v)] = (v.vm_start, v.vm_end, v.vm_flags, v.vm_page_prot, v.anon_vma,
+                              v.vm_ops, v.vm_file, v.vm_policy, v.vm_pgoff, v.vm_pkey,
+                              v.vm_ref_count, v.vm_detached, v.freed)
+            out[fp.vm_sequence(v)] = v.vm_sequence.sequence
+        for pt in self.pt_pages.values():
+            out[fp.pt(pt)] = (pt.state, tuple(sorted(pt.entries.items())))
+            if pt.id in self.ptl:
+                out[fp.ptl(pt.id)] = self.ptl[pt.id].owner
+        for p in self.policies.values():
+            out[fp.policy(p.id)] = (p.mode, p.freed)
+        return out
 
     def describe(self) -> str:
         """A short human summary of the memory map."""

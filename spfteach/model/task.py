@@ -16,9 +16,11 @@ the project's own C port, so the model cannot drift from the C.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from .footprint import EMPTY, Footprint, Obj
 
 if TYPE_CHECKING:
     from .checks import Check
@@ -64,6 +66,9 @@ class Op:
     local: bool = False
     text: str = ""
     notes: list[str] = field(default_factory=list)
+    #: the shared objects this step reads and writes (:mod:`.footprint`);
+    #: ``None``: not declared, so it may touch anything (no reduction relies on it)
+    footprint: Footprint | None = None
 
 
 #: What a model function returns: a generator yielding Ops, returning R.
@@ -104,9 +109,21 @@ class Task:
         enabled: Callable[[], bool] | None = None,
         waits_for: str = "",
         local: bool = False,
+        reads: Iterable[Obj] | None = None,
+        writes: Iterable[Obj] | None = None,
     ) -> Op:
-        """Announce the next shared access; ``yield`` the result."""
-        self.op = Op(src, enabled, waits_for, local)
+        """Announce the next shared access; ``yield`` the result.
+
+        ``reads``/``writes``: the footprint of the step, everything it touches
+        until the next announcement (a ``local`` step touches nothing); left out,
+        the step counts as touching everything."""
+        if local:
+            fp: Footprint | None = EMPTY
+        elif reads is None and writes is None:
+            fp = None
+        else:
+            fp = Footprint.of(reads or (), writes or ())
+        self.op = Op(src, enabled, waits_for, local, footprint=fp)
         return self.op
 
     def did(self, text: str) -> None:

@@ -1,0 +1,133 @@
+"""Footprints: the shared objects a step reads and writes.
+
+A step is what a thread does from one announcement (an :class:`~.task.Op`) to
+the next.  Its footprint names every shared object that code reads or writes;
+two steps whose footprints do not conflict (neither writes what the other
+touches) commute: either order leaves the same state.  The explorer's
+partial-order reduction (sleep sets) relies on exactly that, so a footprint
+that leaves out an object makes the reduction unsound — which is why an op
+that declares nothing counts as touching *everything*, and why
+``tests/test_footprints.py`` checks every declared footprint on every state of
+every scenario (the objects a step changed must be among its writes; two steps
+declared independent must commute).
+
+Objects are small tuples, one per piece of :meth:`.kernel.Kernel.objects`; a
+VMA's fields and its sequence count are separate objects because the
+speculative fault reads the count at both ends while a writer changes the
+fields in between.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .mm_types import VmAreaStruct
+    from .pgtable import PageTablePage
+
+Obj = tuple[object, ...]
+
+MMAP_SEM: Obj = ("mmap_sem",)
+PAGE_TABLE_LOCK: Obj = ("page_table_lock",)
+#: which VMAs the tree holds, in order (mm->mm_mt)
+TREE: Obj = ("mm_mt",)
+#: frame states, reverse maps and the next free frame (every allocation)
+PAGES: Obj = ("pages",)
+#: swap slots and the next free one
+SWAP: Obj = ("swap",)
+#: tasks inside rcu_read_lock() and the callbacks waiting for them
+RCU: Obj = ("rcu",)
+#: the log of address ranges writers changed (Kernel.writes)
+WRITES: Obj = ("writes",)
+#: the id counters of page tables, VMAs, anon_vmas and policies: a step that
+#: creates one of those objects writes this (its id depends on the order)
+ALLOC: Obj = ("alloc",)
+
+
+def vma(v: VmAreaStruct) -> Obj:
+    """Every field of a VMA but its sequence count (flags, bounds, anon_vma,
+    policy, reference count, detached and freed)."""
+    return (VMA, v.id)
+
+
+def vm_sequence(v: VmAreaStruct) -> Obj:
+    return (VM_SEQUENCE, v.id)
+
+
+def pt(p: PageTablePage) -> Obj:
+    """A page-table page: its entries and its state (linked, unlinked, freed)."""
+    return (PT, p.id)
+
+
+def ptl(pt_id: int) -> Obj:
+    """The split PTE lock of pte table ``pt_id``."""
+    return (PTL, pt_id)
+
+
+def cpu(i: int) -> Obj:
+    """A CPU's IRQ flag and the IPIs pending on it."""
+    return (CPU, i)
+
+
+def policy(pol_id: int) -> Obj:
+    return (POLICY, pol_id)
+
+
+#: Every object of a kind, including those created after the step was announced
+#: (a step that scans every page table, every VMA): ``every(PT)``.
+PT, VMA, VM_SEQUENCE, PTL, CPU, POLICY = "pt", "vma", "vm_sequence", "ptl", "cpu", "policy"
+
+
+def every(kind: str) -> Obj:
+    return (kind,)
+
+
+@dataclass(frozen=True, slots=True)
+class Footprint:
+    """What one step reads and writes (writes are reads too); ``every(kind)``
+    objects are kept apart, as the kinds they cover."""
+
+    reads: frozenset[Obj]
+    writes: frozenset[Obj]
+    kinds_read: frozenset[object] = frozenset()
+    kinds_written: frozenset[object] = frozenset()
+
+    @staticmethod
+    def of(reads: Iterable[Obj] = (), writes: Iterable[Obj] = ()) -> Footprint:
+        w = frozenset(writes)
+        r = frozenset(reads) | w
+        kinds_w = frozenset(o[0] for o in w if len(o) == 1 and o[0] in _KINDS)
+        kinds_r = frozenset(o[0] for o in r if len(o) == 1 and o[0] in _KINDS)
+        return Footprint(r, w, kinds_r, kinds_w)
+
+    def conflicts(self, other: Footprint) -> bool:
+        """Could the order of the two steps matter?  (One writes what the other
+        reads or writes; ``every(kind)`` matches each object of its kind.)"""
+        return _hit(self, other) or _hit(other, self)
+
+    def covers_write(self, o: Obj) -> bool:
+        """Is a change of ``o`` among the declared writes?"""
+        return o in self.writes or o[0] in self.kinds_written
+
+
+_KINDS = frozenset({PT, VMA, VM_SEQUENCE, PTL, CPU, POLICY})
+
+
+def _hit(w: Footprint, r: Footprint) -> bool:
+    """Does ``w`` write something ``r`` reads?"""
+    if not w.writes.isdisjoint(r.reads):
+        return True
+    if w.kinds_written and (not w.kinds_written.isdisjoint(r.kinds_read)
+                            or any(o[0] in w.kinds_written for o in r.reads)):
+        return True
+    return bool(r.kinds_read) and any(o[0] in r.kinds_read for o in w.writes)
+
+#: a step that touches no shared state (``Op.local``)
+EMPTY = Footprint(frozenset(), frozenset())
+
+
+def independent(a: Footprint | None, b: Footprint | None) -> bool:
+    """``None`` is an undeclared footprint: it conflicts with everything."""
+    return a is not None and b is not None and not a.conflicts(b)
