@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from spfteach.explore.mutants import matrix, names
-from spfteach.explore.search import explore, naive
+from spfteach.explore.search import SEARCHES, explore, naive
 from spfteach.scenarios import SCENARIOS, get
 from spfteach.sched import parse_schedule
 
@@ -29,21 +29,24 @@ def test_unmutated_scenario_is_clean(name: str) -> None:
     assert not rep.unmodelled
 
 
+@pytest.mark.parametrize("search", SEARCHES)
 @pytest.mark.parametrize("mutant", [None, *names()])
-def test_reduction_agrees_with_brute_force(mutant: str | None) -> None:
-    """On small scenarios, with and without each mutant, the state-caching search
-    reaches exactly the verdicts of enumerating every schedule: the same violated
-    invariants, deadlock or not, the same final outcomes."""
+def test_reduction_agrees_with_brute_force(mutant: str | None, search: str) -> None:
+    """On small scenarios, with and without each mutant, both searches (sleep sets
+    over the state cache, and the state cache alone) reach exactly the verdicts of
+    enumerating every schedule: the same violated invariants, deadlock or not,
+    the same final outcomes."""
     muts = [mutant] if mutant else []
     for scen in SMALL:
-        reduced = explore(scen, muts)
+        reduced = explore(scen, muts, search=search)
         brute = naive(scen, muts, max_seconds=120)
         assert brute.complete, f"brute force did not finish on {scen.name}"
         assert reduced.verdict() == brute.verdict(), (scen.name, reduced.as_dict(),
                                                       brute.as_dict())
         assert reduced.executions <= brute.executions
         # counted on the state graph, the schedules are exactly those brute force ran
-        assert explore(scen, muts, local_first=False).schedules == brute.executions
+        assert explore(scen, muts, local_first=False, search="state-caching").schedules \
+            == brute.executions
         # the counterexample the explorer reports is as short as the shortest any
         # schedule gives
         for inv, c in reduced.counterexamples.items():

@@ -1,0 +1,40 @@
+"""``make bench``'s explorer table: the keys the issue asks for, totals that add
+up, both searches run on the same scenarios (on two cheap scenarios here)."""
+
+from __future__ import annotations
+
+import pytest
+
+from spfteach.explore import bench
+from spfteach.scenarios import SCENARIOS
+
+
+def test_bench_rows_and_totals(monkeypatch: pytest.MonkeyPatch,
+                               capsys: pytest.CaptureFixture[str]) -> None:
+    few = {n: SCENARIOS[n] for n in ("quiet", "seq-odd-at-start")}
+    monkeypatch.setattr(bench, "SCENARIOS", few)
+    out = bench.bench(memory=True)
+    rows = out["rows"]
+    assert [r["scenario"] for r in rows] == list(few)
+    for r in rows:
+        for key in ("threads", "states", "seconds", "baseline_seconds", "peak_kib",
+                    "baseline_peak_kib", "same_verdicts"):
+            assert key in r, key
+        assert r["threads"] == len(SCENARIOS[r["scenario"]].threads)
+        assert r["same_verdicts"] is True
+        assert r["states"] == r["baseline_states"] > 0  # sleep sets keep every state
+        assert r["transitions"] <= r["baseline_transitions"]
+        assert r["peak_kib"] > 0 and r["baseline_peak_kib"] > 0
+    assert out["total_seconds"] == pytest.approx(sum(r["seconds"] for r in rows), abs=1e-3)
+    assert out["baseline_total_seconds"] == pytest.approx(
+        sum(r["baseline_seconds"] for r in rows), abs=1e-3)
+    assert out["all_verdicts_same"] is True
+    printed = capsys.readouterr().out
+    assert "target whole catalogue >= 3x faster" in printed and "seq-odd-at-start" in printed
+
+
+def test_bench_refuses_a_negative_budget(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as e:
+        bench.main(["--naive-seconds", "-1", "--no-mutants"])
+    assert e.value.code == 2
+    assert "--naive-seconds must be 0 or more" in capsys.readouterr().err
