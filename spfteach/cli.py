@@ -112,7 +112,10 @@ def _parser() -> argparse.ArgumentParser:
                                    none could move (a deadlock), or an invariant broke
               pruned               runs cut short because they reached a state already
                                    explored (the shared state and every thread's place
-                                   and locals equal): what can follow was seen already
+                                   and locals equal): what can follow was seen already;
+                                   or because every step left commutes with one taken
+                                   from an earlier state (sleep sets: the other order
+                                   reaches the same states and was explored)
               distinct states      states the search visited once each
               blocked states       states where some thread was waiting (for a lock,
                                    for an IPI answer) while another could run
@@ -126,6 +129,10 @@ def _parser() -> argparse.ArgumentParser:
     ex.add_argument("--mutant", action="append", default=[], metavar="NAME",
                     help="switch a check off (repeatable)")
     ex.add_argument("--json", action="store_true", help="print the report as JSON")
+    ex.add_argument("--search", choices=("sleep-sets", "state-caching"), default="sleep-sets",
+                    help="sleep-sets (default): the state cache with a partial-order "
+                         "reduction from the steps' declared footprints; state-caching: "
+                         "the state cache alone (same verdicts, more steps)")
 
     mu = sub.add_parser(
         "mutants", help="every check switched off in turn: which scenario catches it",
@@ -241,12 +248,13 @@ def cmd_explore(args: argparse.Namespace) -> int:
 
     scen = get_scenario(args.scenario)
     muts = [mutants.validate(m) for m in args.mutant]
-    rep = explore(scen, muts)
+    rep = explore(scen, muts, search=args.search)
     status = EXIT_VIOLATION if rep.counterexamples or rep.deadlocks else EXIT_CLEAN
     if args.json:
         print(json.dumps(rep.as_dict(), indent=2))
         return status
     print(f"scenario {scen.name}" + (f" with mutants {', '.join(muts)}" if muts else ""))
+    print(f"  search: {rep.method}")
     print(f"  complete executions {rep.executions} (runs to the end), pruned {rep.pruned} "
           "(runs cut at a state explored before)")
     print(f"  distinct states {rep.states}, blocked states {rep.blocked_states} (a thread "
