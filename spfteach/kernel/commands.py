@@ -307,7 +307,7 @@ def do_boot(layout: Layout, args: argparse.Namespace, progress: Progress,
     """Boot the built kernel with ``guest_args`` and judge the console; return verdict, host."""
     image, initrd = built.image, built.initrd
     accel = qemu.choose(args.accel, layout, image, progress)
-    append = qemu.cmdline(guest_args)
+    append = qemu.cmdline(guest_args, smp=args.smp)
     cmd = qemu.command(image, initrd, accel, append, smp=args.smp, memory=args.memory)
     log = layout.logs / f"{label}-console.log"
     why = accel.reason if len(accel.reason) < 70 else accel.reason[:67] + "..."

@@ -41,9 +41,14 @@ TCG_ARGS = ("-accel", "tcg,thread=multi", "-cpu", "max,la57=off")
 KVM_ARGS = ("-accel", "kvm", "-cpu", "host")
 #: loglevel=5 and not `quiet` (=4): WARN, lockdep and RCU reports are printed at
 #: warning level (4) and must reach the console to be seen.
+BASE_CMDLINE = ("console=ttyS0", "panic=-1", "oops=panic", "loglevel=5")
 #: numa=fake=2: two NUMA nodes for the memory-policy races (the full profile has
 #: NUMA_EMU; a kernel without NUMA hands the unknown option to init, harmlessly).
-BASE_CMDLINE = ("console=ttyS0", "panic=-1", "oops=panic", "loglevel=5", "numa=fake=2")
+#: Only with two vCPUs or more: with one, the second node has no CPU and 6.1's
+#: workqueue code says so at boot ("WARNING: workqueue cpumask: online intersect >
+#: possible intersect", a pr_warn_once in wq_calc_node_cpumask()), which the console
+#: judge would rightly count as a kernel report; the torture then skips mbind.
+NUMA_CMDLINE = ("numa=fake=2",)
 PROBE_TIMEOUT = 20.0
 KVM_DEVICE = Path("/dev/kvm")
 
@@ -70,12 +75,13 @@ COMMAND_LINE_SIZE = 2048
 MAX_INIT_ARGS = 32
 
 
-def cmdline(guest_args: list[str]) -> str:
+def cmdline(guest_args: list[str], smp: int = 2) -> str:
     for word in guest_args:
         if not word or any(c.isspace() or c == '"' for c in word):
             raise KernelError(f"guest argument {word!r} cannot go on a kernel command line: "
                               "use words without spaces or quotes")
-    line = " ".join([*BASE_CMDLINE, *(["--", *guest_args] if guest_args else [])])
+    line = " ".join([*BASE_CMDLINE, *(NUMA_CMDLINE if smp >= 2 else ()),
+                     *(["--", *guest_args] if guest_args else [])])
     if len(line) >= COMMAND_LINE_SIZE:
         raise KernelError(f"the kernel command line would be {len(line)} bytes, over x86's "
                           f"{COMMAND_LINE_SIZE - 1}: give the guest fewer steps "

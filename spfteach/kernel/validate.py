@@ -286,7 +286,7 @@ def _check_guest(args: argparse.Namespace) -> None:
                               "--threads or --mb, or a larger --memory")
     words = guest_words(args)
     steps = [initargs.parse(w) for w in words]
-    qemu.cmdline(words)
+    qemu.cmdline(words, smp=args.smp)
     initargs.check_load(steps, mib, boot_timeout(args))
 
 
