@@ -16,7 +16,7 @@ the project's own C port, so the model cannot drift from the C.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Callable, Generator, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -66,9 +66,22 @@ class Op:
     local: bool = False
     text: str = ""
     notes: list[str] = field(default_factory=list)
-    #: the shared objects this step reads and writes (:mod:`.footprint`);
-    #: ``None``: not declared, so it may touch anything (no reduction relies on it)
-    footprint: Footprint | None = None
+    #: what ``at()`` was given as the footprint: (reads, writes), or None
+    declared: tuple[Sequence[Obj], Sequence[Obj]] | None = None
+    _footprint: Footprint | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def footprint(self) -> Footprint | None:
+        """The shared objects this step reads and writes (:mod:`.footprint`);
+        ``None``: not declared, so it may touch anything (no reduction relies on
+        it).  Built on first use: replays announce every op but ask for few."""
+        if self.local:
+            return EMPTY
+        if self.declared is None:
+            return None
+        if self._footprint is None:
+            self._footprint = Footprint.of(*self.declared)
+        return self._footprint
 
 
 #: What a model function returns: a generator yielding Ops, returning R.
@@ -117,13 +130,16 @@ class Task:
         ``reads``/``writes``: the footprint of the step, everything it touches
         until the next announcement (a ``local`` step touches nothing); left out,
         the step counts as touching everything."""
-        if local:
-            fp: Footprint | None = EMPTY
-        elif reads is None and writes is None:
-            fp = None
-        else:
-            fp = Footprint.of(reads or (), writes or ())
-        self.op = Op(src, enabled, waits_for, local, footprint=fp)
+        decl = None
+        if not local and (reads is not None or writes is not None):
+            # kept as given (built later, on demand): materialise anything lazy now,
+            # while the objects it names are those of this moment
+            r = () if reads is None else reads if isinstance(reads, list | tuple) \
+                else tuple(reads)
+            w = () if writes is None else writes if isinstance(writes, list | tuple) \
+                else tuple(writes)
+            decl = (r, w)
+        self.op = Op(src, enabled, waits_for, local, declared=decl)
         return self.op
 
     def did(self, text: str) -> None:
