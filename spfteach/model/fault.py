@@ -14,6 +14,8 @@ only slower under contention.
 
 from __future__ import annotations
 
+from .footprint import NOTHING
+from .invariants import LOST_FAULT
 from .locking import down_read, up_read
 from .memory import handle_mm_fault, handle_speculative_fault
 from .mm_types import (
@@ -135,6 +137,9 @@ def _do_user_addr_fault(t: Task, mm: MmStruct, address: int, error_code: int,
         yield from up_read(t, mm.mmap_sem, _s("__bad_area", "mmap_read_unlock(mm);"))
         return VM_FAULT_SIGSEGV
     fault = yield from handle_mm_fault(t, vma, address, flags)
+    # then do_user_addr_fault() judges a fault that succeeded (lost?)
+    judged = not fault & (VM_FAULT_ERROR | VM_FAULT_RETRY) and not t.refault
     yield from up_read(t, mm.mmap_sem, _s(fn, "mmap_read_unlock(mm);",
-                                          after="if (unlikely(fault & VM_FAULT_RETRY)) {"))
+                                          after="if (unlikely(fault & VM_FAULT_RETRY)) {"),
+                       LOST_FAULT if judged else NOTHING)
     return fault

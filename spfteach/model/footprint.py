@@ -19,12 +19,13 @@ fields in between.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
-    from .mm_types import VmAreaStruct
+    from .kernel import Kernel
+    from .mm_types import MmStruct, VmAreaStruct
     from .pgtable import PageTablePage
 
 Obj = tuple[object, ...]
@@ -82,6 +83,91 @@ PT, VMA, VM_SEQUENCE, PTL, CPU, POLICY = "pt", "vma", "vm_sequence", "ptl", "cpu
 
 def every(kind: str) -> Obj:
     return (kind,)
+
+
+class Use(NamedTuple):
+    """Objects some code reads and writes, to add to a step's footprint.  A helper
+    takes one as ``then``: what its caller does after the helper's last step, up
+    to the caller's next announcement (still that step).
+
+    A ``then`` waits in the frames of the helper until that step is announced,
+    and the frames are part of the explorer's state key: so it must not depend on
+    shared state that can change meanwhile (two equal states would differ by
+    when it was computed).  (A tuple, so that the key can hold it.)"""
+
+    reads: tuple[Obj, ...] = ()
+    writes: tuple[Obj, ...] = ()
+
+    def __add__(self, other: Use) -> Use:  # type: ignore[override]
+        return Use(self.reads + other.reads, self.writes + other.writes)
+
+
+NOTHING = Use()
+
+
+def on(obj: Obj | None, then: Use = NOTHING, write: bool = True
+       ) -> tuple[tuple[Obj, ...] | None, tuple[Obj, ...] | None]:
+    """``(reads, writes)`` for ``Task.at`` of a step on ``obj`` (a lock, a sequence
+    count: written, or only read with ``write=False``) followed by ``then``;
+    ``(None, None)``, not declared, for an object outside the kernel's (None)."""
+    if obj is None:
+        return None, None
+    if write:
+        return then.reads, (obj, *then.writes)
+    return (obj, *then.reads), then.writes
+
+
+#: ``Kernel.free_page()``: the page's state and rmap written, and a scan of every
+#: page table (no entry may still map the page)
+FREE_PAGE = Use((every(PT),), (PAGES,))
+
+
+def store(p: PageTablePage, page: bool = False) -> Use:
+    """``Kernel.store()`` into ``p``: the table written; for a pte table, its PTE
+    lock read (is the writer its holder?) and, when a page is installed
+    (``page``), the pages (is the one it replaces still counted as mapped?)."""
+    reads: tuple[Obj, ...] = ()
+    if p.level == "pte":
+        reads = (ptl(p.id), PAGES) if page else (ptl(p.id),)
+    return Use(reads, (pt(p),))
+
+
+# --- what common reads touch, as they would run now ---------------------------
+#
+# A footprint is declared when the step is announced, and holds for as long as
+# the step waits.  These compute, from the state at the announcement, what a
+# read that follows pointers will touch: use them only where what they follow
+# cannot change meanwhile (the step's thread holds the lock that keeps it), and
+# ``every(kind)`` elsewhere.
+
+
+def path(k: Kernel, address: int, level: str = "pte") -> list[Obj]:
+    """The page tables a walk of ``address`` reads, from the pgd down to the table
+    of ``level`` (as far as table entries lead now): ``Kernel.walk()``,
+    ``Kernel.mapped()``, ``Kernel.table_for()``."""
+    out: list[Obj] = []
+    for lvl in k.walk(address):
+        if lvl.table is not None and not lvl.folded:
+            out.append((PT, lvl.table))
+        if lvl.level == level:
+            break
+    return out
+
+
+def lookup(mm: MmStruct, stop: Callable[[VmAreaStruct], bool]) -> list[Obj]:
+    """The tree and the VMAs a walk of it reads in order, up to the first VMA for
+    which ``stop`` holds (every VMA in the tree if none does)."""
+    out = [TREE]
+    for v in mm.mmap:
+        out.append(vma(v))
+        if stop(v):
+            break
+    return out
+
+
+def tree(mm: MmStruct) -> list[Obj]:
+    """The tree and every VMA in it (a scan of the whole tree)."""
+    return [TREE, *(vma(v) for v in mm.mmap)]
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,13 +8,15 @@ moved away from the value sampled at the start (``vmf->sequence``).
 
 from __future__ import annotations
 
+from . import footprint as fp
+from .footprint import NOTHING, Use
 from .mm_types import VmFault
 from .task import Gen, Src, Task
 
 F = "mm/internal.h"
 
 
-def vma_has_changed(t: Task, vmf: VmFault, caller: Src) -> Gen:
+def vma_has_changed(t: Task, vmf: VmFault, caller: Src, then: Use = NOTHING) -> Gen:
     """One step: both fields are read together.
 
     The C reads ``vm_detached`` first and the count second, then ``smp_rmb()``
@@ -22,9 +24,10 @@ def vma_has_changed(t: Task, vmf: VmFault, caller: Src) -> Gen:
     consistent, so it has no barrier step: reading both in one step is what the
     barriers guarantee.
     """
-    yield t.at(caller)
     vma = vmf.vma
     assert vma is not None
+    yield t.at(caller, reads=[fp.vma(vma), fp.vm_sequence(vma), *then.reads],
+               writes=then.writes)
     if vma.freed:
         t.kernel.violate("use-after-free", f"T{t.tid} reads freed vma{vma.id} in vma_has_changed()")
     detached = vma.vm_detached

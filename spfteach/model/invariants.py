@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from . import footprint as fp
+from .footprint import Use
 from .mm_types import linear_page_index
 from .pgtable import Kind, PtState
 
@@ -93,6 +95,20 @@ def check_range(k: Kernel, start: int, end: int, who: str) -> None:
                                                f"page{e.target}, which is {state}")
             elif vma.vm_ops is None:
                 _check_rmap(k, e.target, vma, addr, who)
+
+
+def check_range_use(k: Kernel) -> Use:
+    """What :func:`check_range` reads (in the step of the writer's last
+    announcement): every page table, the VMAs in the tree, the pages and rmaps."""
+    return Use((fp.every(fp.PT), *fp.tree(k.mm), fp.PAGES))
+
+
+#: What ``do_user_addr_fault()`` reads to judge a fault that returned success
+#: (``lost-fault``, in the fault's last step): the writes log, the VMA at the
+#: address (its protection key) and the walk of the address.  The fault holds
+#: no lock that keeps those where they are while the step waits: the tree,
+#: every VMA, every page table.
+LOST_FAULT = Use((fp.WRITES, fp.TREE, fp.every(fp.VMA), fp.every(fp.PT)))
 
 
 def _check_rmap(k: Kernel, pfn: int, vma, addr: int, who: str) -> None:

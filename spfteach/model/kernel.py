@@ -118,7 +118,7 @@ class Kernel:
         self._next_pt += 1
         self.pt_pages[pt.id] = pt
         if level == "pte":
-            self.ptl[pt.id] = Spinlock(f"ptl(pt{pt.id})")
+            self.ptl[pt.id] = Spinlock(f"ptl(pt{pt.id})", obj=fp.ptl(pt.id))
         return pt
 
     def alloc_page(self) -> int:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .bug import oops
+from .footprint import NOTHING, Obj, Use, on
 from .task import Gen, Src, Task
 
 
@@ -22,6 +23,9 @@ class Spinlock:
 
     name: str
     owner: int | None = None
+    #: the footprint object the lock is (:mod:`.footprint`); None: a lock outside
+    #: the kernel's objects, whose operations declare no footprint
+    obj: Obj | None = field(default=None, compare=False)
 
     def free(self) -> bool:
         return self.owner is None
@@ -37,6 +41,7 @@ class RwLock:
     name: str
     readers: set[int] = field(default_factory=set)
     writer: int | None = None
+    obj: Obj | None = field(default=None, compare=False)
 
     def snapshot(self) -> str:
         if self.writer is not None:
@@ -49,15 +54,21 @@ class RwLock:
         return self.writer == tid or tid in self.readers
 
 
-def spin_lock(t: Task, lock: Spinlock, src: Src) -> Gen:
-    yield t.at(src, enabled=lock.free, waits_for=lock.name)
+# Every lock operation takes ``then``: what the caller's code does after it, up to
+# the caller's next announcement (the same step).  The lock itself is written.
+
+
+def spin_lock(t: Task, lock: Spinlock, src: Src, then: Use = NOTHING) -> Gen:
+    r, w = on(lock.obj, then)
+    yield t.at(src, enabled=lock.free, waits_for=lock.name, reads=r, writes=w)
     lock.owner = t.tid
     t.did(f"takes {lock.name}")
 
 
-def spin_trylock(t: Task, lock: Spinlock, src: Src) -> Gen:
+def spin_trylock(t: Task, lock: Spinlock, src: Src, then: Use = NOTHING) -> Gen:
     """Never blocks: returns False when the lock is held."""
-    yield t.at(src)
+    r, w = on(lock.obj, then)
+    yield t.at(src, reads=r, writes=w)
     if lock.owner is None:
         lock.owner = t.tid
         t.did(f"trylock takes {lock.name}")
@@ -66,8 +77,9 @@ def spin_trylock(t: Task, lock: Spinlock, src: Src) -> Gen:
     return False
 
 
-def spin_unlock(t: Task, lock: Spinlock, src: Src) -> Gen:
-    yield t.at(src)
+def spin_unlock(t: Task, lock: Spinlock, src: Src, then: Use = NOTHING) -> Gen:
+    r, w = on(lock.obj, then)
+    yield t.at(src, reads=r, writes=w)
     if lock.owner != t.tid:
         holder = "nobody" if lock.owner is None else f"T{lock.owner}"
         oops(f"unlocks {lock.name}, held by {holder}: DEBUG_SPINLOCK's "
@@ -82,30 +94,36 @@ def _mmap_sem_check(t: Task, lock: RwLock) -> None:
                                                 "handle_speculative_fault()")
 
 
-def read_lock(t: Task, lock: RwLock, src: Src) -> Gen:
-    yield t.at(src, enabled=lambda: lock.writer is None, waits_for=lock.name)
+def read_lock(t: Task, lock: RwLock, src: Src, then: Use = NOTHING) -> Gen:
+    r, w = on(lock.obj, then)
+    yield t.at(src, enabled=lambda: lock.writer is None, waits_for=lock.name, reads=r,
+               writes=w)
     _mmap_sem_check(t, lock)
     lock.readers.add(t.tid)
     t.did(f"takes {lock.name} for reading")
 
 
-def read_unlock(t: Task, lock: RwLock, src: Src) -> Gen:
-    yield t.at(src)
+def read_unlock(t: Task, lock: RwLock, src: Src, then: Use = NOTHING) -> Gen:
+    r, w = on(lock.obj, then)
+    yield t.at(src, reads=r, writes=w)
     lock.readers.discard(t.tid)
     t.did(f"releases {lock.name} (read)")
 
 
-def write_lock(t: Task, lock: RwLock, src: Src) -> Gen:
+def write_lock(t: Task, lock: RwLock, src: Src, then: Use = NOTHING) -> Gen:
+    r, w = on(lock.obj, then)
     yield t.at(
-        src, enabled=lambda: lock.writer is None and not lock.readers, waits_for=lock.name
+        src, enabled=lambda: lock.writer is None and not lock.readers, waits_for=lock.name,
+        reads=r, writes=w,
     )
     _mmap_sem_check(t, lock)
     lock.writer = t.tid
     t.did(f"takes {lock.name} for writing")
 
 
-def write_unlock(t: Task, lock: RwLock, src: Src) -> Gen:
-    yield t.at(src)
+def write_unlock(t: Task, lock: RwLock, src: Src, then: Use = NOTHING) -> Gen:
+    r, w = on(lock.obj, then)
+    yield t.at(src, reads=r, writes=w)
     lock.writer = None
     t.did(f"releases {lock.name} (write)")
 

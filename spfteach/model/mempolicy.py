@@ -14,8 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from . import footprint as fp
 from .locking import down_write, up_write
-from .mm import vm_write_begin, vm_write_end
+from .mm import touches, vm_write_begin, vm_write_end
 from .mm_types import MmStruct, VmAreaStruct
 from .mmap import find_vma
 from .task import Gen, Src, Task
@@ -57,12 +58,14 @@ def vma_alloc_folio(t: Task, vma: VmAreaStruct, address: int) -> Gen:
     page frame."""
     fn = "vma_alloc_folio"
     k = t.kernel
-    yield t.at(Src(F, fn, "pol = get_vma_policy(vma, addr);"))
+    yield t.at(Src(F, fn, "pol = get_vma_policy(vma, addr);"), reads=[fp.vma(vma)])
     k.use_vma(t, vma)
     pid = vma.vm_policy
     t.did("reads vma->vm_policy: " + (f"pol{pid}" if pid is not None
                                        else "NULL, so the task's policy"))
-    yield t.at(Src(F, fn, "if (pol->mode == MPOL_INTERLEAVE) {"))
+    # the policy read at the step before (none: the task's, a constant); a new page
+    yield t.at(Src(F, fn, "if (pol->mode == MPOL_INTERLEAVE) {"),
+               reads=[] if pid is None else [fp.policy(pid)], writes=[fp.PAGES])
     if pid is None:
         mode = k.mm.task_policy
     else:
@@ -80,18 +83,22 @@ def vma_replace_policy(t: Task, vma: VmAreaStruct, mode: str) -> Gen:
     """Give ``vma`` a new policy inside its write section, then free the old one."""
     fn = "vma_replace_policy"
     k = t.kernel
-    yield t.at(Src(F, fn, "new = mpol_dup(pol);"), local=True)
+    # a new policy object: not local, its id depends on the order of allocations
+    yield t.at(Src(F, fn, "new = mpol_dup(pol);"), writes=[fp.ALLOC])
     new = k.new_policy(mode)
     t.did(f"pol{new.id} = a new {mode} policy")
-    yield t.at(Src(F, fn, "old = vma->vm_policy;"))
+    # then vm_write_begin()
+    u = touches(vma)
+    yield t.at(Src(F, fn, "old = vma->vm_policy;"), reads=u.reads, writes=u.writes)
     old = vma.vm_policy
     t.did(f"reads vma{vma.id}.vm_policy: " + ("NULL" if old is None else f"pol{old}"))
     yield from vm_write_begin(t, vma, Src(F, fn, "vm_write_begin(vma);"))
-    yield t.at(Src(F, fn, "vma->vm_policy = new;"))
+    # then vm_write_end()
+    yield t.at(Src(F, fn, "vma->vm_policy = new;"), writes=[fp.vma(vma), *touches(vma).writes])
     vma.vm_policy = new.id
     t.did(f"vma{vma.id}.vm_policy = pol{new.id}")
     yield from vm_write_end(t, vma, Src(F, fn, "vm_write_end(vma);"))
-    yield t.at(Src(F, fn, "mpol_put(old);"))
+    yield t.at(Src(F, fn, "mpol_put(old);"), writes=[] if old is None else [fp.policy(old)])
     if old is not None:
         k.policies[old].freed = True
         t.did(f"frees pol{old}")

@@ -9,16 +9,25 @@ legitimately change under a running fault.
 
 from __future__ import annotations
 
+from . import footprint as fp
+from .footprint import NOTHING, Use
 from .mm_types import VmAreaStruct
 from .seqlock import write_seqcount_begin, write_seqcount_end
 from .task import Gen, Src, Task
 
 
-def vm_write_begin(t: Task, vma: VmAreaStruct, src: Src) -> Gen:
-    t.kernel.touch(vma.vm_start, vma.vm_end)
-    yield from write_seqcount_begin(t, vma.vm_sequence, src)
+def touches(vma: VmAreaStruct) -> Use:
+    """What ``vm_write_begin()``/``vm_write_end()`` do *before* their own step, so
+    in the caller's step that leads to it: ``Kernel.touch()`` of the VMA's range
+    (its bounds read, the writes log appended to)."""
+    return Use((fp.vma(vma),), (fp.WRITES,))
 
 
-def vm_write_end(t: Task, vma: VmAreaStruct, src: Src) -> Gen:
+def vm_write_begin(t: Task, vma: VmAreaStruct, src: Src, then: Use = NOTHING) -> Gen:
     t.kernel.touch(vma.vm_start, vma.vm_end)
-    yield from write_seqcount_end(t, vma.vm_sequence, src)
+    yield from write_seqcount_begin(t, vma.vm_sequence, src, then)
+
+
+def vm_write_end(t: Task, vma: VmAreaStruct, src: Src, then: Use = NOTHING) -> Gen:
+    t.kernel.touch(vma.vm_start, vma.vm_end)
+    yield from write_seqcount_end(t, vma.vm_sequence, src, then)

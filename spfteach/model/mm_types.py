@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from . import footprint as fp
 from .locking import RwLock, Spinlock
 from .pgtable import Entry, PageTablePage
 from .seqlock import SeqCount
@@ -131,6 +132,7 @@ class VmAreaStruct:
         if self.vm_pgoff < 0:
             self.vm_pgoff = self.vm_start >> 12
         self.vm_sequence.name = f"vma{self.id}.vm_sequence"
+        self.vm_sequence.obj = fp.vm_sequence(self)
 
     def contains(self, address: int) -> bool:
         return self.vm_start <= address < self.vm_end
@@ -160,8 +162,9 @@ class MmStruct:
     pgd: PageTablePage
     la57: bool = False
     mmap: list[VmAreaStruct] = field(default_factory=list)  # the tree, sorted
-    mmap_sem: RwLock = field(default_factory=lambda: RwLock("mmap_sem"))
-    page_table_lock: Spinlock = field(default_factory=lambda: Spinlock("page_table_lock"))
+    mmap_sem: RwLock = field(default_factory=lambda: RwLock("mmap_sem", obj=fp.MMAP_SEM))
+    page_table_lock: Spinlock = field(
+        default_factory=lambda: Spinlock("page_table_lock", obj=fp.PAGE_TABLE_LOCK))
     task_policy: str = MPOL_DEFAULT
 
 

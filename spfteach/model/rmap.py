@@ -13,9 +13,11 @@ VMA whose ``anon_vma`` is still NULL.
 
 from __future__ import annotations
 
+from . import footprint as fp
 from .bug import BUG_ON
+from .footprint import NOTHING, Use
 from .locking import spin_lock, spin_unlock
-from .mm import vm_write_begin, vm_write_end
+from .mm import touches, vm_write_begin, vm_write_end
 from .mm_types import VmAreaStruct, linear_page_index
 from .task import Gen, Src, Task
 
@@ -24,7 +26,10 @@ F = "mm/rmap.c"
 
 def anon_vma_prepare(t: Task, vma: VmAreaStruct) -> Gen:
     """True when the VMA has an anon_vma afterwards (False would be OOM)."""
-    yield t.at(Src("include/linux/rmap.h", "anon_vma_prepare", "if (likely(vma->anon_vma))"))
+    # then, without one, __anon_vma_prepare() asks whether mmap_sem is held (an
+    # anon_vma once set stays: a step announced with one never asks)
+    yield t.at(Src("include/linux/rmap.h", "anon_vma_prepare", "if (likely(vma->anon_vma))"),
+               reads=[fp.vma(vma), *([fp.MMAP_SEM] if vma.anon_vma is None else [])])
     t.kernel.use_vma(t, vma)
     if vma.anon_vma is not None:
         t.did(f"vma{vma.id} already has anon_vma av{vma.anon_vma}")
@@ -39,9 +44,12 @@ def __anon_vma_prepare(t: Task, vma: VmAreaStruct) -> Gen:
     if not k.mm.mmap_sem.held_by(t.tid):
         k.violate("needs-mmap_sem", f"T{t.tid} prepares vma{vma.id}'s anon_vma without "
                                     "mmap_sem (it reads the VMA's neighbours)")
-    yield from spin_lock(t, k.mm.page_table_lock, Src(F, fn, "spin_lock(&mm->page_table_lock);"))
+    yield from spin_lock(t, k.mm.page_table_lock, Src(F, fn, "spin_lock(&mm->page_table_lock);"),
+                         touches(vma))
     yield from vm_write_begin(t, vma, Src(F, fn, "vm_write_begin(vma);"))
-    yield t.at(Src(F, fn, "smp_store_release(&vma->anon_vma, anon_vma);"))
+    # a new anon_vma; then vm_write_end()
+    yield t.at(Src(F, fn, "smp_store_release(&vma->anon_vma, anon_vma);"),
+               writes=[fp.vma(vma), fp.ALLOC, *touches(vma).writes])
     if vma.anon_vma is None:
         vma.anon_vma = k.new_anon_vma()
         t.did(f"vma{vma.id}.anon_vma = av{vma.anon_vma}")
@@ -54,11 +62,11 @@ def __anon_vma_prepare(t: Task, vma: VmAreaStruct) -> Gen:
 
 
 def page_add_new_anon_rmap(t: Task, pfn: int, vma: VmAreaStruct, address: int,
-                           src: Src) -> Gen:
+                           src: Src, then: Use = NOTHING) -> Gen:
     """``page_add_new_anon_rmap(page, vma, address)``: the new page's anon_vma and
     index come from the live VMA — right only while nothing can change it
     (``mmap_sem`` held)."""
-    yield t.at(src)
+    yield t.at(src, reads=[fp.vma(vma), *then.reads], writes=[fp.PAGES, *then.writes])
     k = t.kernel
     k.use_vma(t, vma)
     BUG_ON(address < vma.vm_start or address >= vma.vm_end,
@@ -70,9 +78,10 @@ def page_add_new_anon_rmap(t: Task, pfn: int, vma: VmAreaStruct, address: int,
     t.did(f"page{pfn}: rmap av{vma.anon_vma}, index {index:#x} (from vma{vma.id})")
 
 
-def page_add_anon_rmap(t: Task, pfn: int, vma: VmAreaStruct, address: int, src: Src) -> Gen:
+def page_add_anon_rmap(t: Task, pfn: int, vma: VmAreaStruct, address: int, src: Src,
+                       then: Use = NOTHING) -> Gen:
     """``page_add_anon_rmap()``: the same for a page brought back from swap."""
-    yield t.at(src)
+    yield t.at(src, reads=[fp.vma(vma), *then.reads], writes=[fp.PAGES, *then.writes])
     k = t.kernel
     k.use_vma(t, vma)
     BUG_ON(vma.anon_vma is None, "BUG_ON(!anon_vma) in __page_set_anon_rmap()")

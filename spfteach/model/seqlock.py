@@ -9,8 +9,9 @@ bit itself, or it could validate against a snapshot taken mid-write.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from .footprint import NOTHING, Obj, Use, on
 from .task import Gen, Src, Task
 
 
@@ -20,31 +21,43 @@ class SeqCount:
 
     name: str
     sequence: int = 0
+    #: the footprint object of the count (a VMA's ``vm_sequence``); None: a count
+    #: outside the kernel's objects, whose operations declare no footprint
+    obj: Obj | None = field(default=None, compare=False)
 
 
-def raw_read_seqcount(t: Task, s: SeqCount, src: Src) -> Gen:
-    yield t.at(src)
+# ``then``: what the caller's code does after the step, up to its next
+# announcement (the same step).
+
+
+def raw_read_seqcount(t: Task, s: SeqCount, src: Src, then: Use = NOTHING) -> Gen:
+    r, w = on(s.obj, then, write=False)
+    yield t.at(src, reads=r, writes=w)
     seq = s.sequence
     t.did(f"reads {s.name}: {seq} ({'odd: a writer is inside' if seq & 1 else 'even'})")
     return seq
 
 
-def read_seqcount_retry(t: Task, s: SeqCount, start: int, src: Src) -> Gen:
+def read_seqcount_retry(t: Task, s: SeqCount, start: int, src: Src,
+                        then: Use = NOTHING) -> Gen:
     """True when the count moved since ``start``: what was read may be stale."""
-    yield t.at(src)
+    r, w = on(s.obj, then, write=False)
+    yield t.at(src, reads=r, writes=w)
     now = s.sequence
     t.did(f"re-reads {s.name}: {now} (" + ("unchanged" if now == start
                                          else f"was {start}: a writer came by") + ")")
     return now != start
 
 
-def write_seqcount_begin(t: Task, s: SeqCount, src: Src) -> Gen:
-    yield t.at(src)
+def write_seqcount_begin(t: Task, s: SeqCount, src: Src, then: Use = NOTHING) -> Gen:
+    r, w = on(s.obj, then)
+    yield t.at(src, reads=r, writes=w)
     s.sequence += 1
     t.did(f"{s.name} {s.sequence - 1}→{s.sequence}: writer enters")
 
 
-def write_seqcount_end(t: Task, s: SeqCount, src: Src) -> Gen:
-    yield t.at(src)
+def write_seqcount_end(t: Task, s: SeqCount, src: Src, then: Use = NOTHING) -> Gen:
+    r, w = on(s.obj, then)
+    yield t.at(src, reads=r, writes=w)
     s.sequence += 1
     t.did(f"{s.name} {s.sequence - 1}→{s.sequence}: writer leaves")

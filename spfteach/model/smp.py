@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from . import footprint as fp
+from .footprint import NOTHING, Use
 from .task import Gen, Src, Task
 
 
@@ -34,14 +36,19 @@ class Cpu:
         return s
 
 
-def local_irq_disable(t: Task, src: Src) -> Gen:
-    yield t.at(src)
+# ``then``: what the caller's code does after the (last) step, up to its next
+# announcement (the same step).
+
+
+def local_irq_disable(t: Task, src: Src, then: Use = NOTHING) -> Gen:
+    yield t.at(src, reads=then.reads, writes=[fp.cpu(t.cpu), *then.writes])
     t.kernel.cpus[t.cpu].irqs_on = False
     t.did(f"cpu{t.cpu}: IRQs off")
 
 
-def local_irq_enable(t: Task, src: Src) -> Gen:
-    yield t.at(src)
+def local_irq_enable(t: Task, src: Src, then: Use = NOTHING) -> Gen:
+    """Also answers the IPIs pending on the CPU (clears its pending set)."""
+    yield t.at(src, reads=then.reads, writes=[fp.cpu(t.cpu), *then.writes])
     cpu = t.kernel.cpus[t.cpu]
     cpu.irqs_on = True
     served = sorted(cpu.pending)
@@ -50,14 +57,16 @@ def local_irq_enable(t: Task, src: Src) -> Gen:
     t.did(f"cpu{t.cpu}: IRQs on{extra}")
 
 
-def send_ipi_and_wait(t: Task, what: str, send: Src, wait: Src) -> Gen:
+def send_ipi_and_wait(t: Task, what: str, send: Src, wait: Src, then: Use = NOTHING) -> Gen:
     """``smp_call_function_many(..., wait=1)``: two steps, send then wait.
 
     Sending and waiting are separate steps because the interesting races live
     between them: the target may enable IRQs (and answer) or may spin on a lock
     the sender holds (and never answer).
     """
-    yield t.at(send)
+    # the send reads every other CPU's IRQ flag and may add to its pending set; the
+    # wait reads every CPU's pending set
+    yield t.at(send, writes=[fp.cpu(c.id) for c in t.kernel.cpus if c.id != t.cpu])
     cpus = t.kernel.cpus
     answered, pending = [], []
     for cpu in cpus:
@@ -79,5 +88,6 @@ def send_ipi_and_wait(t: Task, what: str, send: Src, wait: Src) -> Gen:
         return not any(t.tid in c.pending for c in cpus)
 
     waiting = ", ".join(f"cpu{c}" for c in pending)
-    yield t.at(wait, enabled=all_answered, waits_for=f"{what} IPI answer from {waiting}")
+    yield t.at(wait, enabled=all_answered, waits_for=f"{what} IPI answer from {waiting}",
+               reads=[*(fp.cpu(c.id) for c in cpus), *then.reads], writes=then.writes)
     t.did(f"every CPU answered the {what} IPI")
