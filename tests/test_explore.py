@@ -53,6 +53,30 @@ def test_reduction_agrees_with_brute_force(mutant: str | None, search: str) -> N
             assert len(c.schedule) == len(brute.counterexamples[inv].schedule), (scen.name, inv)
 
 
+def _recorded_catchers() -> dict[str, list[str]]:
+    m = json.loads((Path(__file__).parent.parent / "data" / "mutants.json").read_text())
+    return {k: v.get("caught_by") or v.get("pair_caught_by") or []
+            for k, v in m["mutants"].items()}
+
+
+@pytest.mark.parametrize("mutant", names())
+def test_sleep_sets_agree_with_the_state_cache_under_every_mutant(mutant: str) -> None:
+    """Under every mutant, on up to three scenarios that catch it (as recorded in
+    data/mutants.json) and on two that need not, the sleep-set search reaches the
+    verdicts of the state cache alone (tests/test_footprints.py checks the
+    footprints it relies on; the mutant matrix compares the rest)."""
+    catchers = _recorded_catchers().get(mutant, [])[:3]
+    others = [n for n in ("quiet", "seq-odd-at-start", "fault-vs-mbind") if n not in catchers][:2]
+    for name in catchers + others:
+        a = explore(get(name), [mutant])
+        b = explore(get(name), [mutant], search="state-caching")
+        assert a.complete and b.complete
+        assert a.verdict() == b.verdict(), (name, a.as_dict(), b.as_dict())
+        assert a.transitions <= b.transitions, name
+        for inv, c in a.counterexamples.items():  # as short as the state cache finds
+            assert len(c.schedule) == len(b.counterexamples[inv].schedule), (name, inv)
+
+
 def test_small_scenarios_are_not_trivial() -> None:
     """The soundness test means something only if the small scenarios have races
     the explorer must find: between them, unmutated and mutated, they violate
