@@ -22,7 +22,9 @@ def test_bench_rows_and_totals(monkeypatch: pytest.MonkeyPatch,
             assert key in r, key
         assert r["threads"] == len(SCENARIOS[r["scenario"]].threads)
         assert r["same_verdicts"] is True
-        assert r["states"] == r["baseline_states"] > 0  # sleep sets keep every state
+        # here the same states: sleep sets alone keep every state; with the local-first
+        # rule they may skip a few where a local step is pending (not in these two)
+        assert r["states"] == r["baseline_states"] > 0
         assert r["transitions"] <= r["baseline_transitions"]
         assert r["peak_kib"] > 0 and r["baseline_peak_kib"] > 0
     assert out["total_seconds"] == pytest.approx(sum(r["seconds"] for r in rows), abs=1e-3)
