@@ -8,7 +8,7 @@ from ..model.errors import UsageError
 from .base import Scenario
 from .catalogue import CATALOGUE, CONFIGS
 
-#: Races first (two threads), then single-fault configurations.
+#: Races first (two threads, then three), then single-fault configurations.
 SCENARIOS: dict[str, Scenario] = {s.name: s for s in CATALOGUE + CONFIGS}
 RACES: tuple[str, ...] = tuple(s.name for s in CATALOGUE)
 

@@ -3,8 +3,12 @@
 Addresses are chosen so that the numbers are readable: the heap-like VMA lives
 at ``0x7f0000000000`` (pgd index 254, everything below it 0), and a stack VMA
 near the top of user space makes the map look like a real process's.  Every
-fault thread touches page 1 of the heap; page 0 is already mapped, so every
-page-table level exists and the speculative walk can reach the PTE.
+fault thread touches page 1 of the heap (the second fault of a three-thread race
+page 2, in the same pte table); page 0 is already mapped, so every page-table
+level exists and the speculative walk can reach the PTE.
+
+The races come in two sizes: two threads (a fault and a writer, or two faults),
+then three (two faults and a writer, or a fault and two writers, on three CPUs).
 """
 
 from __future__ import annotations
@@ -195,6 +199,49 @@ def _read_vs_uffd(k: Kernel):
     return _two(k, "uffd-register", lambda t: userfaultfd_register(t, k.mm, HEAP), write=False)
 
 
+# --- three threads -------------------------------------------------------------
+
+PAGE2 = HEAP + 0x2000  # the second fault's page: same pte table, same PTE lock
+
+
+def _three(k: Kernel, *threads) -> list:
+    """Tasks and programs for ``(name, program_of_task)`` pairs, in order."""
+    out = []
+    for name, prog in threads:
+        t = k.add_task(name)
+        out.append((t, prog(t)))
+    return out
+
+
+def _two_faults_vs_munmap(k: Kernel):
+    base_map(k)
+    neighbour(k)  # munmap() frees the heap's pte table only: a writer doing less
+    return _three(k, ("fault A", lambda t: fault(t, ADDR)),
+                  ("read fault B", lambda t: fault(t, PAGE2, write=False)),
+                  ("munmap", lambda t: munmap(t, HEAP, HEAP_LEN)))
+
+
+def _two_mprotects(k: Kernel):
+    base_map(k)
+    return _three(k, ("fault", lambda t: fault(t, ADDR)),
+                  ("mprotect RO", lambda t: mprotect(t, HEAP, HEAP_LEN, VM_READ)),
+                  ("mprotect RW", lambda t: mprotect(t, HEAP, HEAP_LEN, RW)))
+
+
+def _two_faults_vs_madvise(k: Kernel):
+    base_map(k)
+    return _three(k, ("fault A", lambda t: fault(t, ADDR)),
+                  ("fault B", lambda t: fault(t, PAGE2)),
+                  ("madvise", lambda t: madvise_dontneed(t, k.mm, HEAP, 0x1000)))
+
+
+def _two_faults_vs_thp(k: Kernel):
+    base_map(k, heap_len=0x200000)
+    return _three(k, ("fault A", lambda t: fault(t, ADDR)),
+                  ("fault B", lambda t: fault(t, PAGE2)),
+                  ("khugepaged", lambda t: collapse_huge_page(t, k.mm, HEAP)))
+
+
 def _single(setup, address: int = ADDR, write: bool = True):
     def build(k: Kernel):
         setup(k)
@@ -361,6 +408,68 @@ CATALOGUE = (
        "collapse with vm_write_begin/end.)",
        ["maplock_pmd_same", "hpf_pmd_none"], _vs_thp_v9,
        [FAULT + " (2 MiB VMA)", f"T1 collapse_huge_page({HEAP:#x}) as in v9"]),
+    # --- three threads: two faults and a writer, or a fault and two writers ---
+    _s("two-faults-vs-munmap", "Two faults and munmap(): the flush waits for every walker",
+       "munmap() unlinks the heap's pte table, then tlb_finish_mmu() sends one TLB-flush "
+       "IPI to every other CPU and frees the table only when all have answered. With two "
+       "faults walking, IRQs off, it stays pending on both CPUs: each local_irq_enable() "
+       "answers for its own CPU only, and the table outlives the last walker. Each fault "
+       "holds a reference from get_vma() (vm_ref_count reaches 3), so the last put_vma() "
+       "may be a fault's; if the other fault found the VMA in the tree before munmap() "
+       "removed it and is still inside rcu_read_lock(), the free waits for it to leave "
+       "(call_rcu()), and its atomic_inc_not_zero() refuses the dying VMA: vma = NULL.",
+       ["spf_seq_retry", "spf_pmd_none", "spf_no_vma", "spf_get_vma_ref", "spf_put_vma",
+        "irqs_on_walk"], _two_faults_vs_munmap,
+       [FAULT, f"T1 read fault at {PAGE2:#x}",
+        f"T2 munmap({HEAP:#x}, {HEAP_LEN:#x}); vma at {NEIGHBOUR:#x} stays"],
+       {"ipi-waits-for-both": "0*20,1*20,2*,0*2,1*2,2*",
+        "last-fault-frees-vma": "0*3,1*5,2*,1*,0*",
+        "faults-first": "0*,1*,2*"}, ncpus=3),
+    _s("fault-vs-two-mprotects", "Two mprotect()s under one fault: the count never comes back",
+       "mprotect(PROT_READ), then mprotect(PROT_READ|PROT_WRITE): the two writers take "
+       "mmap_sem for writing one after the other, but the fault holds no lock and can span "
+       "both. When pte_map_lock() validates, vm_flags and vm_page_prot are again exactly "
+       "what the fault cached, yet vm_sequence went 0→2→4: a count only grows, so two write "
+       "sections cannot bring it back to the snapshot (no ABA), and vma_has_changed() sends "
+       "the fault to the classic path. A fault that retries between the two calls meets "
+       "the read-only VMA: SIGSEGV, although the heap is writable before and after.",
+       ["maplock_vma_changed", "spf_seq_retry"], _two_mprotects,
+       [FAULT, f"T1 mprotect({HEAP:#x}, {HEAP_LEN:#x}, PROT_READ)",
+        f"T2 mprotect({HEAP:#x}, {HEAP_LEN:#x}, PROT_READ|PROT_WRITE)"],
+       {"both-under-the-fault": "0*33,1*,2*,0*",
+        "retry-between-the-writers": "0*10,1*,0*,2*",
+        "fault-first": "0*,1*,2*"}, ncpus=3),
+    _s("two-faults-vs-madvise", "Two faults and a PTE lock held across a TLB flush",
+       "MADV_DONTNEED holds mmap_sem only for reading and leaves the VMA's count alone; "
+       "with its gather batch full it flushes the TLB while still holding the PTE lock, and "
+       "waits for every other CPU to answer. Two faults with IRQs off must both answer; "
+       "vma_has_changed() sees nothing, so each meets the busy lock at spin_trylock() and "
+       "gives up. The first to give up turns its IRQs on, answers, and takes the classic "
+       "path (mmap_sem for reading is shared with madvise()) into pte_offset_map_lock(), "
+       "where it waits behind madvise(), which still waits for the other CPU: a wait chain "
+       "across three CPUs. It ends when that CPU turns its IRQs back on, at the end of its "
+       "walk or because its trylock fails too; spinning there, IRQs off, it would never "
+       "end. A CPU whose IRQs are on when the IPI is sent answers at once.",
+       ["maplock_trylock", "trylock_is_lock"], _two_faults_vs_madvise,
+       [FAULT, f"T1 write fault at {PAGE2:#x}",
+        f"T2 madvise({HEAP:#x}, 4096, MADV_DONTNEED), gather batch of 1"],
+       {"wait-chain": "0*34,1*19,2*,0*,1*,2*",
+        "one-cpu-answers-at-once": "0*34,2*,0*,2*,1*"}, ncpus=3, tlb_batch=1),
+    _s("two-faults-vs-thp-collapse", "Two faults and a THP collapse: one page copied, one "
+       "fault refaults",
+       "collapse_huge_page() empties the pmd and, holding the pmd lock, waits for both "
+       "faulting CPUs to answer pmdp_collapse_flush()'s IPI; then it takes the pte table's "
+       "lock, so a fault that validated under that lock first finishes, and its page is "
+       "copied into the huge page with the others. A fault that comes later finds the pmd "
+       "empty (pmd_none() in the walk) or huge (pmd_trans_huge()), retries, and the "
+       "classic path finds the huge page already mapping its address: "
+       "huge_pmd_set_accessed(), no new page.",
+       ["spf_pmd_none", "spf_pmd_trans_huge"], _two_faults_vs_thp,
+       [FAULT + " (2 MiB VMA)", f"T1 write fault at {PAGE2:#x}",
+        f"T2 collapse_huge_page({HEAP:#x})"],
+       {"ipi-waits-for-both": "0*19,1*19,2*,0*3,1*3,2*",
+        "one-copied-one-refaults": "0*39,2*6,0*,2*,1*",
+        "faults-first": "0*,1*,2*"}, ncpus=3),
 )
 
 #: One fault alone, in a set-up where one check of the speculative path must
