@@ -16,6 +16,10 @@ import textwrap
 
 from .model.pgtable import FLAGS_LEGEND
 
+#: ``explore.search.SEARCHES``, spelt out so that building the parser imports no
+#: explorer (tests/test_cli.py checks that the two agree)
+SEARCH_CHOICES = ("memo", "sleep-sets", "state-caching")
+
 # The engine is imported when a command needs it (below), not here: `spfteach
 # kernel ...` and `--help` start faster, and a Ctrl-C while it loads is handled.
 
@@ -129,10 +133,12 @@ def _parser() -> argparse.ArgumentParser:
     ex.add_argument("--mutant", action="append", default=[], metavar="NAME",
                     help="switch a check off (repeatable)")
     ex.add_argument("--json", action="store_true", help="print the report as JSON")
-    ex.add_argument("--search", choices=("sleep-sets", "state-caching"), default="sleep-sets",
-                    help="sleep-sets (default): the state cache with a partial-order "
-                         "reduction from the steps' declared footprints; state-caching: "
-                         "the state cache alone (same verdicts, more steps)")
+    ex.add_argument("--search", choices=SEARCH_CHOICES, default="memo",
+                    help="memo (default): the state cache with a partial-order reduction "
+                         "from the steps' declared footprints, running each distinct step "
+                         "once and looking up its effect after; sleep-sets: the same, "
+                         "running every step; state-caching: the state cache alone (same "
+                         "verdicts, more steps)")
 
     mu = sub.add_parser(
         "mutants", help="every check switched off in turn: which scenario catches it",

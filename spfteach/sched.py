@@ -219,6 +219,21 @@ class Run:
         self.trace.append(step)
         return step
 
+    def explore_step(self, tid: int) -> int:
+        """``replay([tid])`` for a choice known to be valid, returning how many of
+        the violations it records the step itself found: the rest, if any, are
+        the end judgement's (``check_end``), which belongs to the state reached,
+        not to the step (the memoizing explorer keeps the two apart)."""
+        kernel = self.kernel
+        nviol = len(kernel.violations)
+        self._advance(tid, self._gens[tid])
+        self.schedule.append(tid)
+        own = len(kernel.violations) - nviol
+        if not self.runnable():
+            self._end()
+        self._record_violations(nviol)
+        return own
+
     def replay(self, schedule: list[int]) -> Run:
         """Follow a schedule already known to be valid, without the checks and the
         trace of ``step`` (the explorer's replays, which dominate its cost).

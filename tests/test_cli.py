@@ -117,3 +117,25 @@ def test_readme_commands_parse() -> None:
             parser.parse_args(argv)
         except SystemExit as e:
             pytest.fail(f"README command does not parse ({e.code}): {line}")
+
+
+def test_explore_offers_every_search_and_they_agree() -> None:
+    """``--search`` lists exactly the explorer's searches; each gives the same
+    verdict and states, and says which it ran."""
+    from spfteach.cli import SEARCH_CHOICES
+    from spfteach.explore.search import SEARCHES
+
+    assert SEARCH_CHOICES == SEARCHES
+    got = {}
+    for search in SEARCHES:
+        r = run("explore", "fault-vs-mprotect", "--mutant", "maplock_vma_changed_locked",
+                "--search", search, "--json")
+        assert r.returncode == 1, r.stderr
+        d = json.loads(r.stdout)
+        got[search] = (sorted(d["counterexamples"]), d["states"] if search != "state-caching"
+                       else None)
+        assert "sleep sets" in d["method"] or search == "state-caching"
+    assert got["memo"] == got["sleep-sets"]
+    assert got["memo"][0] == got["state-caching"][0] == ["pte-rights"]
+    r = run("explore", "fault-vs-mprotect", "--search", "dpor")
+    assert r.returncode == 2 and "memo" in r.stderr

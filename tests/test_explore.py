@@ -32,10 +32,11 @@ def test_unmutated_scenario_is_clean(name: str) -> None:
 @pytest.mark.parametrize("search", SEARCHES)
 @pytest.mark.parametrize("mutant", [None, *names()])
 def test_reduction_agrees_with_brute_force(mutant: str | None, search: str) -> None:
-    """On small scenarios, with and without each mutant, both searches (sleep sets
-    over the state cache, and the state cache alone) reach exactly the verdicts of
-    enumerating every schedule: the same violated invariants, deadlock or not,
-    the same final outcomes."""
+    """On small scenarios, with and without each mutant, every search (sleep sets
+    over the state cache with memoized steps or running every step, and the
+    state cache alone) reaches exactly the verdicts of enumerating every
+    schedule: the same violated invariants, deadlock or not, the same final
+    outcomes."""
     muts = [mutant] if mutant else []
     for scen in SMALL:
         reduced = explore(scen, muts, search=search)
@@ -59,22 +60,68 @@ def _recorded_catchers() -> dict[str, list[str]]:
             for k, v in m["mutants"].items()}
 
 
+def _same_search(a, b) -> tuple:
+    """What the memoizing search must share with the sleep-set search it speeds up:
+    it takes the same choices in the same order, so everything it counts on the
+    state graph, and every counterexample, step for step."""
+    def seen(r):
+        return (r.states, r.pruned, r.executions, r.violating_runs, r.blocked_states,
+                r.deadlocks, r.verdict(), sorted(r.unmodelled),
+                {k: (c.schedule, c.message, c.removed) for k, c in r.counterexamples.items()})
+    return seen(a), seen(b)
+
+
 @pytest.mark.parametrize("mutant", names())
 def test_sleep_sets_agree_with_the_state_cache_under_every_mutant(mutant: str) -> None:
-    """Under every mutant, on up to three scenarios that catch it (as recorded in
-    data/mutants.json) and on two that need not, the sleep-set search reaches the
-    verdicts of the state cache alone (tests/test_footprints.py checks the
-    footprints it relies on; the mutant matrix compares the rest)."""
-    catchers = _recorded_catchers().get(mutant, [])[:3]
+    """Under every mutant, on up to three two-thread scenarios that catch it (as
+    recorded in data/mutants.json) and on two that need not, the sleep-set search
+    reaches the verdicts of the state cache alone (tests/test_footprints.py checks
+    the footprints it relies on; the mutant matrix compares the rest), and the
+    memoizing search finds exactly what the sleep-set search finds."""
+    two = {n for n, s in SCENARIOS.items() if len(s.threads) < 3}
+    catchers = [n for n in _recorded_catchers().get(mutant, []) if n in two][:3]
     others = [n for n in ("quiet", "seq-odd-at-start", "fault-vs-mbind") if n not in catchers][:2]
     for name in catchers + others:
-        a = explore(get(name), [mutant])
+        m = explore(get(name), [mutant])
+        a = explore(get(name), [mutant], search="sleep-sets")
         b = explore(get(name), [mutant], search="state-caching")
-        assert a.complete and b.complete
+        assert m.complete and a.complete and b.complete
+        mine, theirs = _same_search(m, a)
+        assert mine == theirs, name
+        assert m.transitions <= a.transitions, name
         assert a.verdict() == b.verdict(), (name, a.as_dict(), b.as_dict())
         assert a.transitions <= b.transitions, name
         for inv, c in a.counterexamples.items():  # as short as the state cache finds
             assert len(c.schedule) == len(b.counterexamples[inv].schedule), (name, inv)
+
+
+THREE = [n for n, s in SCENARIOS.items() if len(s.threads) >= 3]
+
+
+@pytest.mark.parametrize("name", THREE)
+def test_memo_agrees_with_the_sleep_sets_on_three_threads(name: str) -> None:
+    """Unmutated, on every three-thread race (the sleep-set search takes 1-40 s on
+    each), the memoizing search visits the same states and edges."""
+    m, a = explore(get(name)), explore(get(name), search="sleep-sets")
+    mine, theirs = _same_search(m, a)
+    assert mine == theirs
+    # it runs (replays included) a quarter of the steps or fewer: the rest are looked up
+    assert m.cached_steps > 0 and 4 * m.transitions < a.transitions
+
+
+@pytest.mark.parametrize("mutant", ["spf_get_vma_ref", "maplock_trylock",
+                                    "maplock_vma_changed_locked", "spf_flags"])
+def test_memo_agrees_on_three_threads_under_mutants(mutant: str) -> None:
+    """Under mutants that the three-thread fault-vs-two-mprotects catches (the
+    cheapest of them: 4,901 states), all three searches agree."""
+    scen = get("fault-vs-two-mprotects")
+    m = explore(scen, [mutant])
+    a = explore(scen, [mutant], search="sleep-sets")
+    b = explore(scen, [mutant], search="state-caching")
+    assert m.counterexamples, "the recorded matrix says this scenario catches it"
+    mine, theirs = _same_search(m, a)
+    assert mine == theirs
+    assert a.verdict() == b.verdict()
 
 
 def test_small_scenarios_are_not_trivial() -> None:

@@ -55,16 +55,22 @@ def _build(shared: bool):
 def test_commuting_steps_are_not_interleaved_both_ways() -> None:
     """Two threads of three steps on objects of their own: brute force runs all
     20 interleavings; the state cache visits the 16 states (42 steps, replays
-    included); sleep sets visit the same 16 in 18 steps, with the same verdicts."""
+    included); sleep sets visit the same 16 in 18 steps, with the same verdicts.
+    Memoized, each thread's three steps run once: the other thread's steps change
+    nothing they read, so 6 steps run, none is replayed, and the other 9 edges of
+    the graph are looked up."""
     scen = Scenario("indep", "", "", (), _build(shared=False), threads=("a", "b"))
     brute = naive(scen)
     cache = explore(scen, search="state-caching")
-    sleep = explore(scen)
+    sleep = explore(scen, search="sleep-sets")
+    memo = explore(scen)
     assert brute.executions == 20
-    assert sleep.states == cache.states == 16
-    assert sleep.verdict() == cache.verdict() == brute.verdict()
+    assert sleep.states == cache.states == memo.states == 16
+    assert sleep.verdict() == cache.verdict() == brute.verdict() == memo.verdict()
     assert (sleep.transitions, cache.transitions) == (18, 42)
     assert sleep.pruned < cache.pruned
+    assert memo.pruned == sleep.pruned
+    assert (memo.transitions, memo.cached_steps) == (6, 9)
 
 
 def test_conflicting_steps_are_interleaved_both_ways() -> None:
@@ -72,7 +78,8 @@ def test_conflicting_steps_are_interleaved_both_ways() -> None:
     log, so nothing commutes and sleep sets change nothing."""
     scen = Scenario("dep", "", "", (), _build(shared=True), threads=("a", "b"))
     cache = explore(scen, search="state-caching")
-    sleep = explore(scen)
-    assert sleep.states == cache.states
+    sleep = explore(scen, search="sleep-sets")
+    memo = explore(scen)
+    assert sleep.states == cache.states == memo.states
     assert sleep.transitions == cache.transitions
-    assert sleep.verdict() == cache.verdict()
+    assert sleep.verdict() == cache.verdict() == memo.verdict()

@@ -14,8 +14,19 @@ scenario (the state cache alone, no reduction) and at each one:
   still be enabled after the other.  This catches a missing *read* too: a step
   that read what the other wrote would have seen another value and differ.
 
+* records what each step did against what it started from — the thread's key,
+  its footprint and the values of the objects it declares it reads — and what
+  each blocked or enabled step's enabledness was: met again from the same
+  three, a step must do the same thing (change the same objects to the same
+  values, find the same violations, leave its thread in the same state) and be
+  as enabled as before, and it must leave every other thread's state alone.
+  This is what the memoizing search (:mod:`.memo`) relies on, and it catches a
+  missing read that no concurrent write shows: a read of something another
+  thread changes only while this one cannot run.
+
 A step whose op declares nothing (``footprint is None``) is counted, not
-checked: it conflicts with everything, so no reduction relies on it.
+checked: it conflicts with everything, so no reduction relies on it (the
+memoizing search takes it to read every object).
 """
 
 from __future__ import annotations
@@ -24,7 +35,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from ..model.checks import Mutant
-from ..model.footprint import ALLOC, independent
+from ..model.footprint import ALLOC, KINDS, Footprint, Obj, independent
 from ..scenarios.base import Scenario
 from ..sched import Run, format_schedule
 from .search import _mutants
@@ -49,6 +60,24 @@ def _key(run: Run) -> tuple:
     return (run.kernel.state_key(), threads, tuple(sorted(v.invariant for v in run.violations)))
 
 
+def _thread_keys(run: Run) -> list[tuple]:
+    return [thread_key(t, None if t.tid in run.results else run._gens[t.tid],
+                       run.results.get(t.tid), t.tid in run.results) for t in run.tasks]
+
+
+def _read(objs: dict[Obj, object], f: Footprint | None) -> tuple:
+    """The values of what a step of footprint ``f`` reads (everything: ``None``)."""
+    if f is None:
+        return tuple(sorted(((o, v) for o, v in objs.items()), key=lambda x: repr(x[0])))
+    names = {o for o in f.reads if not (len(o) == 1 and o[0] in KINDS)}
+    names |= {o for o in objs if o[0] in f.kinds_read and len(o) > 1}
+    return tuple(sorted(((o, objs.get(o, _GONE_KEY)) for o in names), key=lambda x: repr(x[0])))
+
+
+#: the value of an object a state does not hold, in a recorded read
+_GONE_KEY = "<none>"
+
+
 def _changed(before: dict, after: dict) -> set:
     return {o for o in before.keys() | after.keys() if before.get(o, _GONE) != after.get(o, _GONE)}
 
@@ -62,6 +91,10 @@ def check(scen: Scenario, mutants: Iterable[str | Mutant] = (),
     muts, _ = _mutants(mutants)
     rep = FootprintReport(scen.name)
     seen: set = set()
+    #: (thread key, footprint, values read) -> what the step did, where first seen
+    did: dict[tuple, tuple[tuple, str]] = {}
+    #: (thread key, footprint, values read) -> enabled or not, where first seen
+    could: dict[tuple, tuple[bool, str]] = {}
     stack: list[list[int]] = [[]]
 
     def replay(prefix: list[int]) -> Run:
@@ -83,20 +116,52 @@ def check(scen: Scenario, mutants: Iterable[str | Mutant] = (),
         ops = {tid: run.pending[tid] for tid in enabled}
         fps = {tid: op.footprint for tid, op in ops.items()}
         where = format_schedule(prefix) or "(start)"
+        here = run.kernel.objects()
+        keys = _thread_keys(run)
+        for tid in run.pending:
+            f = run.pending[tid].footprint
+            seen_as = (keys[tid], f, _read(here, f))
+            on = tid in enabled
+            first = could.setdefault(seen_as, (on, where))
+            if first[0] != on:
+                rep.problems.append(
+                    f"{scen.name}: T{tid} at {run.pending[tid].src} is "
+                    f"{'enabled' if on else 'blocked'} after {where} but was "
+                    f"{'enabled' if first[0] else 'blocked'} after {first[1]}, in the same "
+                    "state of its own with the same values read (its enabled() test reads "
+                    "something its footprint leaves out)")
         for tid in enabled:
             op = ops[tid]
             r = replay(prefix) if tid != enabled[0] else run
-            before = r.kernel.objects()
-            r.step(tid)
+            before = here
+            nv = len(r.violations)
+            own = r.explore_step(tid)
             rep.steps_checked += 1
             stack.append(prefix + [tid])
             fp = fps[tid]
+            after = r.kernel.objects()
+            changed = _changed(before, after)
+            keys_after = _thread_keys(r)
+            moved = [u for u in range(len(keys)) if u != tid and keys[u] != keys_after[u]]
+            if moved:
+                rep.problems.append(
+                    f"{scen.name}: T{tid} at {op.src} (after {where}) changed the state of "
+                    f"thread(s) {moved} (a step may change only its own thread and shared "
+                    "objects)")
+            effect = (keys_after[tid], tuple(sorted(((o, after.get(o, _GONE_KEY))
+                                                     for o in changed), key=repr)),
+                      tuple((v.invariant, v.message) for v in r.violations[nv:nv + own]))
+            met = (keys[tid], fp, _read(before, fp))
+            first_did = did.setdefault(met, (effect, where))
+            if first_did[0] != effect:
+                rep.problems.append(
+                    f"{scen.name}: T{tid} at {op.src} did one thing after {first_did[1]} and "
+                    f"another after {where}, from the same state of its own with the same "
+                    "values read (it reads something its footprint leaves out)")
             if fp is None:
                 name = f"{op.src.file}:{op.src.function}: {op.src.snippet}"
                 rep.undeclared[name] = rep.undeclared.get(name, 0) + 1
                 continue
-            after = r.kernel.objects()
-            changed = _changed(before, after)
             created = {o for o in changed if o not in before}
             stray = {o for o in changed if not fp.covers_write(o)
                      and not (o in created and ALLOC in fp.writes)}

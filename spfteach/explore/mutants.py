@@ -58,9 +58,17 @@ class Row:
     pair_catches: dict[str, Counterexample] = field(default_factory=dict)
     pair_counterexample: Counterexample | None = None
     pair_counterexample_scenario: str | None = None
+    #: threads of each scenario seen: the counterexample shown is the shortest of
+    #: a scenario with one or two threads if there is one (a three-thread race may
+    #: be shorter but is harder to read, and the exercises name two-thread ones)
+    threads: dict[str, int] = field(default_factory=dict)
+
+    def _simplest(self, scen: str, c: Counterexample) -> tuple[bool, int]:
+        return (self.threads.get(scen, 0) > 2, len(c.schedule))
 
     def catch(self, scen: str, rep: Report, paired: bool = False) -> None:
         """Record ``rep`` (the mutant, or the pair, explored in ``scen``)."""
+        self.threads[scen] = len(rep.threads)
         if paired:
             # The pair counts as caught where a violating run passed a point where
             # this guard would have stopped it: there the guard itself matters.
@@ -74,8 +82,9 @@ class Row:
         shortest = min(rep.counterexamples.values(), key=lambda c: len(c.schedule))
         self.caught_by.append(scen)
         self.invariants |= rep.violated
-        best = self.counterexample
-        if best is None or len(shortest.schedule) < len(best.schedule):
+        best, where = self.counterexample, self.counterexample_scenario
+        if best is None or where is None or \
+                self._simplest(scen, shortest) < self._simplest(where, best):
             self.counterexample, self.counterexample_scenario = shortest, scen
 
     def choose_pair_counterexample(self, partners_catch: set[str]) -> None:
@@ -85,7 +94,7 @@ class Row:
         for pool in ([s for s in self.pair_catches if s not in partners_catch],
                      list(self.pair_catches)):
             if pool:
-                scen = min(pool, key=lambda s: len(self.pair_catches[s].schedule))
+                scen = min(pool, key=lambda s: self._simplest(s, self.pair_catches[s]))
                 self.pair_counterexample = self.pair_catches[scen]
                 self.pair_counterexample_scenario = scen
                 return

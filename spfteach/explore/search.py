@@ -30,7 +30,8 @@ from ..model import checks
 from ..model.checks import Mutant
 from ..model.footprint import Footprint, independent
 from ..scenarios.base import Scenario, describe_result
-from ..sched import Run, format_schedule
+from ..sched import Run, Violation, format_schedule
+from .memo import Memo, State
 from .statekey import Hashed, thread_key
 
 
@@ -71,10 +72,14 @@ class Report:
     seconds: float = 0.0
     complete: bool = True  # False when a budget stopped it
     #: every complete schedule, counted on the explored state graph (with
-    #: ``local_first=False`` this is exactly what a naive enumeration would run)
-    schedules: int = 0
+    #: ``local_first=False`` this is exactly what a naive enumeration would run);
+    #: None when not counted: sleep sets leave edges out of the graph, so only
+    #: ``search="state-caching"`` counts them
+    schedules: int | None = None
     #: with ``explore(every=True)``: the shortest schedule to each violating state
     every_violation: list[Counterexample] = field(default_factory=list)
+    #: steps whose effect was looked up instead of run (the memoizing search)
+    cached_steps: int = 0
     #: the threads' names, in thread-id order, and which of them take a page
     #: fault (their result is a vm_fault_t; a writer's is a return value)
     threads: tuple[str, ...] = ()
@@ -179,18 +184,21 @@ class _Keys:
 
 
 #: The searches ``explore(search=...)`` offers: sleep sets over the state cache
-#: (the default), and the state cache alone (the search before footprints).
-SEARCHES = ("sleep-sets", "state-caching")
+#: with memoized steps (the default, :mod:`.memo`), the same running every step,
+#: and the state cache alone (the search before footprints).
+SEARCHES = ("memo", "sleep-sets", "state-caching")
 
 
 def explore(scen: Scenario, mutants: Iterable[str | Mutant] = (), max_seconds: float | None = None,
             max_states: int | None = None, local_first: bool = True,
             every: bool = False, progress: Callable[[int], None] | None = None,
-            search: str = "sleep-sets") -> Report:
+            search: str = "memo") -> Report:
     """Every reachable state of ``scen`` (under ``mutants``), with counterexamples.
 
-    ``search="state-caching"`` turns the sleep sets off (today's search before
-    them, kept for comparison); ``local_first=False`` turns the local-step rule
+    ``search="sleep-sets"`` runs every step instead of looking up the effects of
+    steps met before (same states, edges and verdicts; for comparison);
+    ``search="state-caching"`` also turns the sleep sets off (the search before
+    footprints); ``local_first=False`` turns the local-step rule
     off (with the state cache alone: to count every schedule);
     ``every=True`` also lists the shortest schedule to each violating state
     (``Report.every_violation``), not only the shortest per invariant.
@@ -199,6 +207,9 @@ def explore(scen: Scenario, mutants: Iterable[str | Mutant] = (), max_seconds: f
     if search not in SEARCHES:
         raise ValueError(f"unknown search {search!r}: one of {', '.join(SEARCHES)}")
     with _fewer_collections():
+        if search == "memo":
+            return _explore_memo(scen, mutants, max_seconds, max_states, local_first, every,
+                                 progress)
         return _explore(scen, mutants, max_seconds, max_states, local_first, every, progress,
                         search == "sleep-sets")
 
@@ -324,6 +335,189 @@ def _explore(scen: Scenario, mutants: Iterable[str | Mutant], max_seconds: float
 
 
 _AWAKE: frozenset[int] = frozenset()
+
+
+def _explore_memo(scen: Scenario, mutants: Iterable[str | Mutant], max_seconds: float | None,
+                  max_states: int | None, local_first: bool, every: bool = False,
+                  progress: Callable[[int], None] | None = None) -> Report:
+    """``_explore`` with sleep sets, over abstract states (:mod:`.memo`): the same
+    choices in the same order, so the same states, edges and counterexamples;
+    a step runs for real only the first time it is met."""
+    muts, names = _mutants(mutants)
+    rep = Report(scen.name, names, "state-caching DFS with sleep sets and memoized steps")
+    t0 = time.perf_counter()
+    memo = Memo()
+    visited: dict[tuple, int] = {}
+    edges: list[list[tuple[int, int]]] = []
+    bad: dict[int, list] = {}
+    slept: list[frozenset[int]] = []
+    #: final states whose end judgement found violations (they are no nodes)
+    end_bad: dict[tuple, list[Violation]] = {}
+    root = scen.new_run(muts, record=False)
+    rep.threads = tuple(t.name for t in root.tasks)
+    rep.faults = tuple(hasattr(t, "spf_result") for t in root.tasks)
+    start = memo.state_of(root)
+    memo.learn_enabled(start, root)
+    # (state to step from or None for the start, the node it is, the thread to
+    # step, the sleep set of the state that step reaches)
+    stack: list[tuple[State | None, int | None, int, frozenset[int]]] = \
+        [(None, None, -1, _AWAKE)]
+    live: Run | None = None  # a run in state ``live_at`` (no run at all: None)
+    live_at: State | None = None
+
+    def new_node() -> int:
+        edges.append([])
+        slept.append(_AWAKE)
+        return len(edges) - 1
+
+    def materialize(s: State) -> Run:
+        """A live run in ``s``: its schedule replayed from the start."""
+        nonlocal live, live_at
+        if live_at is not s:
+            live = _replay(scen, muts, s.schedule)
+            live_at = s
+            rep.transitions += len(s.schedule)
+        assert live is not None
+        return live
+
+    def take(s: State, tid: int) -> tuple[State, list[Violation]]:
+        """The state ``tid``'s step leads to from ``s``, and the violations found
+        on the way (the step's and, for a final state, the end judgement's)."""
+        nonlocal live, live_at
+        e = memo.effect(s, tid)
+        if e is not None:
+            after = memo.apply(s, tid, e)
+            if live_at is s:  # the live run stays behind: it is no longer anywhere
+                live, live_at = None, None
+            if e.violations and not enabled_in(after):
+                # a violating last step is judged at the end too, as a live run does
+                return after, list(materialize(after).violations)
+            return after, memo.violations(after, e)
+        run = materialize(s)
+        after, e, end = memo.step(s, run, tid)
+        rep.transitions += 1
+        live_at = after
+        viols = memo.violations(after, e)
+        if viols:
+            return after, viols + end
+        if end:
+            end_bad[after.key()] = end
+        return after, viols
+
+    def enabled_in(s: State) -> list[int]:
+        got = [memo.is_enabled(s, tid) for tid in range(len(s.threads))]
+        if None in got:
+            memo.learn_enabled(s, materialize(s))
+            got = [memo.is_enabled(s, tid) for tid in range(len(s.threads))]
+        return [tid for tid, on in enumerate(got) if on]
+
+    while stack:
+        if (max_seconds is not None and time.perf_counter() - t0 > max_seconds) or \
+                (max_states is not None and rep.states >= max_states):
+            rep.complete = False
+            break
+        frm, parent, tid, sleep = stack.pop()
+        if frm is None:
+            state, viols = start, []
+            live, live_at = root, start
+        else:
+            state, viols = take(frm, tid)
+        while True:
+            key = state.key() if not viols else None
+            if key is not None and key in end_bad:
+                viols = end_bad[key]
+            if viols:
+                node = new_node()
+                if parent is not None:
+                    edges[parent].append((state.schedule[-1], node))
+                bad[node] = viols
+                rep.violating_runs += 1
+                rep.deadlocks += any(v.invariant == "deadlock" for v in viols)
+                break
+            seen = visited.get(key)
+            if seen is not None:
+                if parent is not None:
+                    edges[parent].append((state.schedule[-1], seen))
+                wake = slept[seen] - sleep
+                if not wake:
+                    rep.pruned += 1
+                    break
+                slept[seen] &= sleep
+                node = seen
+                enabled = enabled_in(state)
+                choices = [t for t in _memo_choices(state, enabled, local_first) if t in wake]
+                if not choices:
+                    rep.pruned += 1
+                    break
+            else:
+                enabled = enabled_in(state)
+                if not enabled:
+                    # A final state: its end judgement reads everything, so it is
+                    # judged on a live run (the step that led here may have been
+                    # looked up; ``take`` has kept what a live one found).
+                    run = materialize(state)
+                    end = run.violations
+                    if end:
+                        end_bad[key] = list(end)
+                        continue  # judged again above: a violating arrival
+                    node = new_node()
+                    slept[node] = sleep
+                    visited[key] = node
+                    rep.states += 1
+                    if progress is not None and rep.states % PROGRESS_EVERY == 0:
+                        progress(rep.states)
+                    if parent is not None:
+                        edges[parent].append((state.schedule[-1], node))
+                    if any(not t.done for t in state.threads):
+                        rep.blocked_states += 1
+                    rep.executions += 1
+                    rep.outcomes.add(_outcome(run))
+                    rep.unmodelled.update(run.unmodelled)
+                    break
+                node = new_node()
+                slept[node] = sleep
+                visited[key] = node
+                rep.states += 1
+                if progress is not None and rep.states % PROGRESS_EVERY == 0:
+                    progress(rep.states)
+                if parent is not None:
+                    edges[parent].append((state.schedule[-1], node))
+                alive = sum(1 for t in state.threads if not t.done)
+                if len(enabled) < alive:
+                    rep.blocked_states += 1
+                choices = _memo_choices(state, enabled, local_first)
+                if sleep:
+                    choices = [t for t in choices if t not in sleep]
+                    if not choices:
+                        rep.pruned += 1
+                        break
+            fps = {t: memo.footprint(state.threads[t].fp) for t in enabled}
+            first_sleep = _asleep(sleep, fps, choices[0])
+            for i in range(len(choices) - 1, 0, -1):
+                t = choices[i]
+                stack.append((state, node, t, _asleep(sleep | frozenset(choices[:i]), fps, t)))
+            parent = node
+            sleep = first_sleep
+            state, viols = take(state, choices[0])
+    rep.executions += rep.violating_runs
+    rep.cached_steps = memo.hits
+    rep.seconds = time.perf_counter() - t0
+    if progress is not None:
+        progress(rep.states)
+    rep.counterexamples = _shortest(edges, bad, rep.every_violation if every else None)
+    return rep
+
+
+def _memo_choices(s: State, enabled: list[int], local_first: bool) -> list[int]:
+    """``_choices`` on an abstract state."""
+    if local_first:
+        local = next((tid for tid in enabled if s.threads[tid].local), None)
+        if local is not None:
+            return [local]
+    if s.schedule and s.schedule[-1] in enabled and enabled[0] != s.schedule[-1]:
+        last = s.schedule[-1]
+        return [last] + [tid for tid in enabled if tid != last]
+    return enabled
 
 
 def _choices(run: Run, enabled: list[int], local_first: bool) -> list[int]:

@@ -252,7 +252,7 @@ def _vma_part(args: dict, part: str) -> Part:
             rep = explore(scen)
             if not rep.counterexamples:
                 return Part(part, 2.0, 2.0, f"no invariant breaks in any of the "
-                            f"{rep.schedules} schedules")
+                            f"{rep.states:,} states any schedule reaches")
             c = min(rep.counterexamples.values(), key=lambda c: (len(c.schedule), c.invariant))
             return Part(part, 0.0, 2.0, counterexample_text(scen, c))
         run = scen.new_run().finish()

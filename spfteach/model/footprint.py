@@ -198,7 +198,9 @@ class Footprint:
         return o in self.writes or o[0] in self.kinds_written
 
 
-_KINDS = frozenset({PT, VMA, VM_SEQUENCE, PTL, CPU, POLICY})
+#: the kinds ``every()`` takes (an object ``(kind,)`` of one of them stands for all)
+KINDS = frozenset({PT, VMA, VM_SEQUENCE, PTL, CPU, POLICY})
+_KINDS = KINDS
 
 
 def _hit(w: Footprint, r: Footprint) -> bool:
