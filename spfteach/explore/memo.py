@@ -235,6 +235,8 @@ class Memo:
 
     def violations(self, s: State, e: Effect) -> list[Violation]:
         """The violations a recorded step found, as a live run records them."""
+        if not e.violations:
+            return []
         removed = tuple(sorted({n for t in s.threads for n in t.would_have}))
         sched = tuple(s.schedule)
         return [Violation(inv, msg, len(sched) - 1, sched, removed)

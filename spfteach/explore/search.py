@@ -371,12 +371,20 @@ def _explore_memo(scen: Scenario, mutants: Iterable[str | Mutant], max_seconds: 
         return len(edges) - 1
 
     def materialize(s: State) -> Run:
-        """A live run in ``s``: its schedule replayed from the start."""
+        """A live run in ``s``: the live run taken on if ``s`` lies ahead of it on
+        its way (the search got there through recorded steps), else the schedule
+        replayed from the start."""
         nonlocal live, live_at
         if live_at is not s:
-            live = _replay(scen, muts, s.schedule)
+            n = len(live_at.schedule) if live_at is not None else 0
+            if live is not None and live_at is not None and n <= len(s.schedule) and \
+                    s.schedule[:n] == live_at.schedule:
+                live.replay(s.schedule[n:])
+                rep.transitions += len(s.schedule) - n
+            else:
+                live = _replay(scen, muts, s.schedule)
+                rep.transitions += len(s.schedule)
             live_at = s
-            rep.transitions += len(s.schedule)
         assert live is not None
         return live
 
@@ -386,9 +394,7 @@ def _explore_memo(scen: Scenario, mutants: Iterable[str | Mutant], max_seconds: 
         nonlocal live, live_at
         e = memo.effect(s, tid)
         if e is not None:
-            after = memo.apply(s, tid, e)
-            if live_at is s:  # the live run stays behind: it is no longer anywhere
-                live, live_at = None, None
+            after = memo.apply(s, tid, e)  # the live run stays where it is, behind
             if e.violations and not enabled_in(after):
                 # a violating last step is judged at the end too, as a live run does
                 return after, list(materialize(after).violations)
