@@ -281,14 +281,8 @@ def _explore(scen: Scenario, mutants: Iterable[str | Mutant], max_seconds: float
                     rep.pruned += 1
                     break
             else:
-                node = new_node()
-                slept[node] = sleep
-                visited[key] = node
-                rep.states += 1
-                if progress is not None and rep.states % PROGRESS_EVERY == 0:
-                    progress(rep.states)
-                if parent is not None:
-                    edges[parent].append((run.schedule[-1], node))
+                node = _new_state(rep, visited, edges, slept, key, sleep, parent,
+                                  run.schedule[-1] if run.schedule else -1, progress)
                 enabled = run.runnable()
                 if len(enabled) < len(run.alive()):
                     rep.blocked_states += 1
@@ -335,6 +329,23 @@ def _explore(scen: Scenario, mutants: Iterable[str | Mutant], max_seconds: float
 
 
 _AWAKE: frozenset[int] = frozenset()
+
+
+def _new_state(rep: Report, visited: dict, edges: list[list[tuple[int, int]]],
+               slept: list[frozenset[int]], key: object, sleep: frozenset[int],
+               parent: int | None, tid: int, progress: Callable[[int], None] | None) -> int:
+    """A node for a state met for the first time, explored with ``sleep``, and the
+    edge that led to it (by ``tid``'s step from ``parent``)."""
+    edges.append([])
+    slept.append(sleep)
+    node = len(edges) - 1
+    visited[key] = node
+    rep.states += 1
+    if progress is not None and rep.states % PROGRESS_EVERY == 0:
+        progress(rep.states)
+    if parent is not None:
+        edges[parent].append((tid, node))
+    return node
 
 
 def _explore_memo(scen: Scenario, mutants: Iterable[str | Mutant], max_seconds: float | None,
@@ -466,28 +477,16 @@ def _explore_memo(scen: Scenario, mutants: Iterable[str | Mutant], max_seconds: 
                     if end:
                         end_bad[key] = list(end)
                         continue  # judged again above: a violating arrival
-                    node = new_node()
-                    slept[node] = sleep
-                    visited[key] = node
-                    rep.states += 1
-                    if progress is not None and rep.states % PROGRESS_EVERY == 0:
-                        progress(rep.states)
-                    if parent is not None:
-                        edges[parent].append((state.schedule[-1], node))
+                    node = _new_state(rep, visited, edges, slept, key, sleep, parent,
+                                      state.schedule[-1] if state.schedule else -1, progress)
                     if any(not t.done for t in state.threads):
                         rep.blocked_states += 1
                     rep.executions += 1
                     rep.outcomes.add(_outcome(run))
                     rep.unmodelled.update(run.unmodelled)
                     break
-                node = new_node()
-                slept[node] = sleep
-                visited[key] = node
-                rep.states += 1
-                if progress is not None and rep.states % PROGRESS_EVERY == 0:
-                    progress(rep.states)
-                if parent is not None:
-                    edges[parent].append((state.schedule[-1], node))
+                node = _new_state(rep, visited, edges, slept, key, sleep, parent,
+                                  state.schedule[-1] if state.schedule else -1, progress)
                 alive = sum(1 for t in state.threads if not t.done)
                 if len(enabled) < alive:
                     rep.blocked_states += 1
@@ -516,26 +515,24 @@ def _explore_memo(scen: Scenario, mutants: Iterable[str | Mutant], max_seconds: 
 
 def _memo_choices(s: State, enabled: list[int], local_first: bool) -> list[int]:
     """``_choices`` on an abstract state."""
-    if local_first:
-        local = next((tid for tid in enabled if s.threads[tid].local), None)
-        if local is not None:
-            return [local]
-    if s.schedule and s.schedule[-1] in enabled and enabled[0] != s.schedule[-1]:
-        last = s.schedule[-1]
-        return [last] + [tid for tid in enabled if tid != last]
-    return enabled
+    return _ordered(enabled, lambda tid: s.threads[tid].local, s.schedule, local_first)
 
 
 def _choices(run: Run, enabled: list[int], local_first: bool) -> list[int]:
     """The threads to run from a state, in the order to take them."""
+    return _ordered(enabled, lambda tid: run.pending[tid].local, run.schedule, local_first)
+
+
+def _ordered(enabled: list[int], is_local: Callable[[int], bool], schedule: list[int],
+             local_first: bool) -> list[int]:
     if local_first:
-        local = next((tid for tid in enabled if run.pending[tid].local), None)
+        local = next((tid for tid in enabled if is_local(tid)), None)
         if local is not None:
             return [local]
-    if run.schedule and run.schedule[-1] in enabled and enabled[0] != run.schedule[-1]:
+    if schedule and schedule[-1] in enabled and enabled[0] != schedule[-1]:
         # Keep running the thread that just ran: a replay then opens a whole
         # run of new states instead of one (replays dominate the cost).
-        last = run.schedule[-1]
+        last = schedule[-1]
         return [last] + [tid for tid in enabled if tid != last]
     return enabled
 
