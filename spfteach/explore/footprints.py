@@ -35,7 +35,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from ..model.checks import Mutant
-from ..model.footprint import ALLOC, KINDS, Footprint, Obj, independent
+from ..model.footprint import ALLOC, Footprint, Obj, independent, order
 from ..scenarios.base import Scenario
 from ..sched import Run, format_schedule
 from .search import _mutants
@@ -53,35 +53,29 @@ class FootprintReport:
     problems: list[str] = field(default_factory=list)
 
 
-def _key(run: Run) -> tuple:
-    threads = tuple(thread_key(t, None if t.tid in run.results else run._gens[t.tid],
-                               run.results.get(t.tid), t.tid in run.results)
-                    for t in run.tasks)
-    return (run.kernel.state_key(), threads, tuple(sorted(v.invariant for v in run.violations)))
-
-
 def _thread_keys(run: Run) -> list[tuple]:
     return [thread_key(t, None if t.tid in run.results else run._gens[t.tid],
                        run.results.get(t.tid), t.tid in run.results) for t in run.tasks]
 
 
+def _key(run: Run, threads: list[tuple] | None = None) -> tuple:
+    """The whole state: shared, every thread's (``threads``, if already computed),
+    and the violations found."""
+    return (run.kernel.state_key(), tuple(threads if threads is not None else _thread_keys(run)),
+            tuple(sorted(v.invariant for v in run.violations)))
+
+
 def _read(objs: dict[Obj, object], f: Footprint | None) -> tuple:
     """The values of what a step of footprint ``f`` reads (everything: ``None``)."""
-    if f is None:
-        return tuple(sorted(((o, v) for o, v in objs.items()), key=lambda x: repr(x[0])))
-    names = {o for o in f.reads if not (len(o) == 1 and o[0] in KINDS)}
-    names |= {o for o in objs if o[0] in f.kinds_read and len(o) > 1}
-    return tuple(sorted(((o, objs.get(o, _GONE_KEY)) for o in names), key=lambda x: repr(x[0])))
-
-
-#: the value of an object a state does not hold, in a recorded read
-_GONE_KEY = "<none>"
+    names = sorted(objs, key=order) if f is None else f.reads_of(objs)
+    return tuple((o, objs.get(o, _GONE)) for o in names)
 
 
 def _changed(before: dict, after: dict) -> set:
     return {o for o in before.keys() | after.keys() if before.get(o, _GONE) != after.get(o, _GONE)}
 
 
+#: the value of an object a state does not hold
 _GONE = object()
 
 
@@ -107,7 +101,8 @@ def check(scen: Scenario, mutants: Iterable[str | Mutant] = (),
         run = replay(prefix)
         if run.violations:
             continue
-        key = _key(run)
+        keys = _thread_keys(run)
+        key = _key(run, keys)
         if key in seen:
             continue
         seen.add(key)
@@ -117,7 +112,6 @@ def check(scen: Scenario, mutants: Iterable[str | Mutant] = (),
         fps = {tid: op.footprint for tid, op in ops.items()}
         where = format_schedule(prefix) or "(start)"
         here = run.kernel.objects()
-        keys = _thread_keys(run)
         for tid in run.pending:
             f = run.pending[tid].footprint
             seen_as = (keys[tid], f, _read(here, f))
@@ -148,8 +142,8 @@ def check(scen: Scenario, mutants: Iterable[str | Mutant] = (),
                     f"{scen.name}: T{tid} at {op.src} (after {where}) changed the state of "
                     f"thread(s) {moved} (a step may change only its own thread and shared "
                     "objects)")
-            effect = (keys_after[tid], tuple(sorted(((o, after.get(o, _GONE_KEY))
-                                                     for o in changed), key=repr)),
+            effect = (keys_after[tid], tuple((o, after.get(o, _GONE))
+                                             for o in sorted(changed, key=order)),
                       tuple((v.invariant, v.message) for v in r.violations[nv:nv + own]))
             met = (keys[tid], fp, _read(before, fp))
             first_did = did.setdefault(met, (effect, where))

@@ -32,7 +32,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from ..model.footprint import KINDS, Footprint, Obj
+from ..model.footprint import Footprint, Obj, order
 from ..sched import Run, Violation
 from .statekey import thread_key
 
@@ -48,7 +48,6 @@ class Thread(NamedTuple):
     local: bool
     always: bool  # the pending step has no enabled() test: it can always run
     done: bool
-    result: object
     would_have: tuple[str, ...]
 
 
@@ -119,12 +118,11 @@ class Memo:
         task = run.tasks[tid]
         if tid in run.results:
             k = thread_key(task, None, run.results[tid], True)
-            return Thread(self._key(k), -1, False, True, True, run.results[tid],
-                          task.would_have)
+            return Thread(self._key(k), -1, False, True, True, task.would_have)
         op = run.pending[tid]
         k = thread_key(task, run._gens[tid], None, False)
         return Thread(self._key(k), self._fp(op.footprint), op.local, op.enabled is None,
-                      False, None, task.would_have)
+                      False, task.would_have)
 
     def _key(self, k: tuple) -> int:
         got = self.thread_keys.get(k)
@@ -137,7 +135,7 @@ class Memo:
     def state_of(self, run: Run) -> State:
         """The abstract state of a live run (its start)."""
         objs = run.kernel.objects()
-        names = tuple(sorted(objs, key=_order))
+        names = tuple(sorted(objs, key=order))
         return State(names, self._names(names), tuple(self._value(objs[n]) for n in names),
                      tuple(self._thread(run, t.tid) for t in run.tasks), list(run.schedule))
 
@@ -153,15 +151,8 @@ class Memo:
     def _selector(self, fp_id: int, s: State) -> tuple[int, tuple[int, ...]]:
         fp = self.fp_list[fp_id]
         index = self.index[s.names_id]
-        if fp is None:
-            positions = tuple(range(len(s.names)))
-            chosen = s.names
-        else:
-            explicit = sorted((o for o in fp.reads if not _is_kind(o)), key=_order)
-            kinds = sorted((n for n in s.names if n[0] in fp.kinds_read and len(n) > 1),
-                           key=_order)
-            chosen = tuple(explicit) + tuple(kinds)
-            positions = tuple(index.get(o, -1) for o in chosen)
+        chosen = s.names if fp is None else fp.reads_of(s.names)
+        positions = tuple(index.get(o, -1) for o in chosen)
         sel = (self._names(chosen), positions)
         self.selectors[(fp_id, s.names_id)] = sel
         return sel
@@ -200,7 +191,7 @@ class Memo:
             for o in e.removed:
                 current.pop(o, None)
             current.update(e.changes)
-            names = tuple(sorted(current, key=_order))
+            names = tuple(sorted(current, key=order))
             return State(names, self._names(names), tuple(current[n] for n in names),
                          threads, schedule)
         vals = list(s.vals)
@@ -226,7 +217,7 @@ class Memo:
                 changes.append((o, vid))
         removed = tuple(o for o in s.names if o not in objs)
         viols = run.violations[nv:]
-        e = Effect(self._thread(run, tid), tuple(sorted(changes, key=lambda c: _order(c[0]))),
+        e = Effect(self._thread(run, tid), tuple(sorted(changes, key=lambda c: order(c[0]))),
                    removed, tuple((v.invariant, v.message) for v in viols[:own]))
         self.effects[(t.key, t.fp, read)] = e
         after = self.apply(s, tid, e)
@@ -241,13 +232,3 @@ class Memo:
         sched = tuple(s.schedule)
         return [Violation(inv, msg, len(sched) - 1, sched, removed)
                 for inv, msg in e.violations]
-
-
-def _order(o: Obj) -> tuple:
-    """A total order on object names (their parts mix strings and numbers)."""
-    return tuple((type(x).__name__, x) for x in o)
-
-
-def _is_kind(o: Obj) -> bool:
-    """``every(kind)``: no object of its own, it stands for every object of the kind."""
-    return len(o) == 1 and o[0] in KINDS

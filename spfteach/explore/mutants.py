@@ -58,17 +58,15 @@ class Row:
     pair_catches: dict[str, Counterexample] = field(default_factory=dict)
     pair_counterexample: Counterexample | None = None
     pair_counterexample_scenario: str | None = None
-    #: threads of each scenario seen: the counterexample shown is the shortest of
-    #: a scenario with one or two threads if there is one (a three-thread race may
-    #: be shorter but is harder to read, and the exercises name two-thread ones)
-    threads: dict[str, int] = field(default_factory=dict)
-
-    def _simplest(self, scen: str, c: Counterexample) -> tuple[bool, int]:
-        return (self.threads.get(scen, 0) > 2, len(c.schedule))
+    @staticmethod
+    def _simplest(scen: str, c: Counterexample) -> tuple[bool, int]:
+        """The counterexample shown is the shortest of a scenario with one or two
+        threads if there is one (a three-thread race may be shorter but is harder
+        to read, and the exercises name two-thread ones)."""
+        return (len(SCENARIOS[scen].threads) > 2, len(c.schedule))
 
     def catch(self, scen: str, rep: Report, paired: bool = False) -> None:
         """Record ``rep`` (the mutant, or the pair, explored in ``scen``)."""
-        self.threads[scen] = len(rep.threads)
         if paired:
             # The pair counts as caught where a violating run passed a point where
             # this guard would have stopped it: there the guard itself matters.

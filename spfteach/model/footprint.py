@@ -193,6 +193,15 @@ class Footprint:
         reads or writes; ``every(kind)`` matches each object of its kind.)"""
         return _hit(self, other) or _hit(other, self)
 
+    def reads_of(self, names: Iterable[Obj]) -> tuple[Obj, ...]:
+        """The objects this step reads, in :func:`order`: those it names (held by
+        the state of ``names`` or not) and, for an ``every(kind)``, each object of
+        the kind among ``names`` (a state's objects)."""
+        named = {o for o in self.reads if not (len(o) == 1 and o[0] in KINDS)}
+        if self.kinds_read:
+            named |= {o for o in names if len(o) > 1 and o[0] in self.kinds_read}
+        return tuple(sorted(named, key=order))
+
     def covers_write(self, o: Obj) -> bool:
         """Is a change of ``o`` among the declared writes?"""
         return o in self.writes or o[0] in self.kinds_written
@@ -211,6 +220,12 @@ def _hit(w: Footprint, r: Footprint) -> bool:
                             or any(o[0] in w.kinds_written for o in r.reads)):
         return True
     return bool(r.kinds_read) and any(o[0] in r.kinds_read for o in w.writes)
+
+
+def order(o: Obj) -> tuple:
+    """A total order on objects (their parts mix strings and numbers)."""
+    return tuple((type(x).__name__, x) for x in o)
+
 
 #: a step that touches no shared state (``Op.local``)
 EMPTY = Footprint(frozenset(), frozenset())
