@@ -353,6 +353,17 @@ def test_kvm_asked_for_where_there_is_none(tmp_path: Path, monkeypatch, capsys) 
     assert not build.exists()
 
 
+def test_icount_with_two_vcpus_is_refused_before_any_build(tmp_path: Path, monkeypatch,
+                                                           capsys) -> None:
+    """Two vCPUs under QEMU's instruction clock hang at boot: say so before a build."""
+    monkeypatch.setattr(commands, "COMMANDS", {})
+    build = tmp_path / "b"
+    assert run(parse(["bench", "--accel", "icount", "--smp", "2", "--build-dir", str(build),
+                      "--kernel-dir", str(PORT)])) == 2
+    assert "--accel icount boots one vCPU only" in one_line(capsys)
+    assert not build.exists()
+
+
 def test_an_unexpected_os_error_is_one_line(tmp_path: Path, monkeypatch, capsys) -> None:
     """A disk that fills up mid-step is the system's fault, not a bug: one line, no trace."""
     def full(args: argparse.Namespace, progress: object) -> int:

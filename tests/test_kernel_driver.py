@@ -490,6 +490,20 @@ def test_tcg_when_the_kvm_probe_fails_and_the_verdict_is_cached(fake: Layout, tm
     assert qemu.choose("kvm", fake, Path("bzImage"), quiet(), probe=probe).name == "kvm"
 
 
+def test_icount_is_single_threaded_tcg_with_an_instruction_clock(fake: Layout) -> None:
+    """--accel icount never probes KVM: the guest clock must count instructions, and QEMU
+    accepts -icount only with single-threaded TCG."""
+    def probe(image: Path) -> tuple[bool, str]:
+        raise AssertionError("icount must not probe KVM")
+
+    accel = qemu.choose("icount", fake, Path("bzImage"), quiet(), probe=probe)
+    assert accel.name == "tcg-icount" and "instructions" in accel.reason
+    cmd = qemu.command(Path("bzImage"), None, accel, "console=ttyS0", smp=2)
+    assert cmd[cmd.index("-accel") + 1] == "tcg,thread=single"
+    assert cmd[cmd.index("-icount") + 1] == "shift=0,sleep=off,align=off"
+    assert "tcg,thread=multi" not in cmd
+
+
 def test_kvm_when_the_probe_works(fake: Layout, tmp_path: Path, monkeypatch) -> None:
     dev = tmp_path / "kvm"
     dev.write_text("")

@@ -98,8 +98,11 @@ def _build_opts(p: argparse.ArgumentParser, debug_default: bool, variant: bool =
 def _boot_opts(p: argparse.ArgumentParser, timeout: float | None,
                timeout_help: str = "") -> None:
     g = p.add_argument_group("QEMU")
-    g.add_argument("--accel", choices=("auto", "kvm", "tcg"), default="auto",
-                   help="auto: KVM if a test boot shows it works here, else TCG (default)")
+    g.add_argument("--accel", choices=("auto", "kvm", "tcg", "icount"), default="auto",
+                   help="auto: KVM if a test boot shows it works here, else TCG (default); "
+                        "icount: TCG whose guest clock counts instructions (1 ns each), "
+                        "so a rate measures instructions per fault, whatever the host's "
+                        "load (one vCPU runs at a time)")
     g.add_argument("--smp", type=integer, default=2, metavar="N",
                    help="vCPUs (default 2; at most the kernel's CONFIG_NR_CPUS)")
     g.add_argument("--memory", type=memory, default="512M", metavar="SIZE",

@@ -39,6 +39,13 @@ QEMU = "qemu-system-x86_64"
 #: user space (not reproduced with 4-level paging; kernel/README.md).
 TCG_ARGS = ("-accel", "tcg,thread=multi", "-cpu", "max,la57=off")
 KVM_ARGS = ("-accel", "kvm", "-cpu", "host")
+#: TCG with an instruction clock: the guest's clocks (TSC, PIT, HPET) advance 1 ns per
+#: guest instruction (shift=0) and idle time is skipped (sleep=off), so a rate the guest
+#: measures is a count of its own instructions, which the host's load cannot move.  It
+#: sees code-path cost only (no caches, no memory latency: TCG models neither anyway),
+#: and icount needs single-threaded TCG: the vCPUs take turns on one host thread.
+ICOUNT_ARGS = ("-accel", "tcg,thread=single", "-cpu", "max,la57=off",
+               "-icount", "shift=0,sleep=off,align=off")
 #: loglevel=5 and not `quiet` (=4): WARN, lockdep and RCU reports are printed at
 #: warning level (4) and must reach the console to be seen.
 BASE_CMDLINE = ("console=ttyS0", "panic=-1", "oops=panic", "loglevel=5")
@@ -66,6 +73,10 @@ def tcg(reason: str) -> Accel:
 
 def kvm(reason: str) -> Accel:
     return Accel("kvm", KVM_ARGS, reason)
+
+
+def icount(reason: str) -> Accel:
+    return Accel("tcg-icount", ICOUNT_ARGS, reason)
 
 
 #: x86's COMMAND_LINE_SIZE: the boot protocol truncates anything longer, losing steps.
@@ -201,6 +212,9 @@ def choose(mode: str, layout: Layout, image: Path, progress: Progress,
         return tcg("asked for with --accel tcg")
     if mode == "kvm":
         return kvm("asked for with --accel kvm")
+    if mode == "icount":
+        return icount("asked for with --accel icount: the guest's clock counts its "
+                      "instructions, 1 ns each")
     dev = KVM_DEVICE
     if not dev.exists():
         return tcg("no /dev/kvm (no hardware virtualisation here)")
