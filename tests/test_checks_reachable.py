@@ -225,7 +225,7 @@ def hold_ptl(t):
 
 def MAPLOCK() -> int:  # noqa: N802 - reads like the constant it stands for
     """Steps of a lone write fault before pte_map_lock() disables IRQs."""
-    return _steps_until(heap, "local_irq_disable", function="pte_map_lock")
+    return _steps_until(heap, "local_irq_disable", function="pte_map_lock_speculative")
 
 
 def _interleave(before: int, other_steps: str = "1*") -> str:
@@ -286,12 +286,12 @@ RACES.update({
     "spinlock_vma_changed": (
         _present, mprotect_ro,
         lambda: _interleave(_steps_until(_present, "local_irq_disable", write=False,
-                                              function="pte_spinlock")),
+                                              function="pte_spinlock_speculative")),
         {"write": False}, VM_FAULT_RETRY),
     "spinlock_pmd_same": (
         _present, replace_pmd,
         lambda: _interleave(_steps_until(_present, "local_irq_disable", write=False,
-                                              function="pte_spinlock")),
+                                              function="pte_spinlock_speculative")),
         {"write": False}, VM_FAULT_RETRY),
     "spinlock_trylock": (
         _present, hold_ptl,
@@ -333,7 +333,8 @@ def test_no_do_fault_speculatively() -> None:
 def test_fallback_after_race_matches_classic() -> None:
     """After a race abort the fallback ends as the classic path alone would, given
     the writer ran first."""
-    sched = _interleave(_steps_until(heap, "local_irq_disable", function="pte_map_lock"))
+    sched = _interleave(_steps_until(heap, "local_irq_disable",
+                                     function="pte_map_lock_speculative"))
     run, _ = run_fault(heap, other=mprotect_ro, schedule=sched)
     ref, _ = run_fault(heap, other=mprotect_ro, schedule="1*,0*", speculative=False)
     assert run.kernel.page_tables() == ref.kernel.page_tables()
@@ -467,7 +468,7 @@ def test_pmd_changed_needs_the_whole_collapse_in_one_window() -> None:
     run = get("present-vs-thp-collapse").new_run()
     run.run_spec("0*29,1*5,0*2")
     assert "spinlock_pmd_same" in run.task(0).checks_taken
-    t0 = [s for s in run.trace if s.tid == 0 and s.src.function == "pte_spinlock"]
+    t0 = [s for s in run.trace if s.tid == 0 and s.src.function == "pte_spinlock_speculative"]
     check = next(s.index for s in t0 if s.src.snippet.startswith("if (vma_has_changed"))
     read = next(s.index for s in t0 if s.src.snippet.startswith("pmdval = READ_ONCE"))
     between = [s for s in run.trace if check < s.index < read]

@@ -302,7 +302,7 @@ def test_lock_rules_agree_with_the_mutant_matrix_and_the_port() -> None:
         assert (c["scenario"], c["schedule"]) == (scen, sched), mutant
         order = exercises.LOCK_ORDER
         assert order.index(first) < order.index(then)
-        assert recorded[mutant]["description"].startswith("pte_map_lock()"), mutant
+        assert recorded[mutant]["description"].startswith("pte_map_lock_speculative()"), mutant
     assert sorted(exercises.LOCK_ORDER) == sorted(exercises.LOCK_STEPS)
     from spfteach.model import memory
     src = Path(memory.__file__).read_text()

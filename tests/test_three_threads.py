@@ -147,7 +147,7 @@ def test_two_write_sections_do_not_bring_the_count_back() -> None:
     assert cached.text == "reads vma->vm_flags: VM_READ|VM_WRITE"
     check = _one(run, 0, "if (vma_has_changed(vmf)) {", "vm_sequence 0→4")
     assert "changed (vm_sequence 0→4)" in check.text
-    assert check.src.function == "pte_map_lock"
+    assert check.src.function == "pte_map_lock_speculative"
     ends = [_one(run, tid, "mmap_write_unlock(current->mm);") for tid in (1, 2)]
     assert cached.index < ends[0].index < ends[1].index < check.index
     # at the validation the VMA is exactly as the fault saw it, but for the count

@@ -286,37 +286,37 @@ HPF_NO_WP = _guard(
     "from the live VMA: munmap() may have freed the tables meanwhile.",
     after="if (!pte_write(entry)) {")
 SPINLOCK_VMA_CHANGED = _guard(
-    "spinlock_vma_changed", "pte_spinlock", "if (vma_has_changed(vmf)) {",
+    "spinlock_vma_changed", "pte_spinlock_speculative", "if (vma_has_changed(vmf)) {",
     "With IRQs now off the page tables cannot be freed under us, but they may already be "
     "gone: check before touching the PTE lock inside them.", after="local_irq_disable();")
 SPINLOCK_PMD_SAME = _guard(
-    "spinlock_pmd_same", "pte_spinlock", "if (!pmd_same(pmdval, vmf->orig_pmd)) {",
+    "spinlock_pmd_same", "pte_spinlock_speculative", "if (!pmd_same(pmdval, vmf->orig_pmd)) {",
     "munmap() or a THP collapse may have emptied the pmd since the walk, before the VMA's "
     "count says so; the PTE lock is found through the pmd, and the lock of an empty pmd is "
     "garbage.")
 SPINLOCK_TRYLOCK = _guard(
-    "spinlock_trylock", "pte_spinlock", "if (unlikely(!spin_trylock(vmf->ptl))) {",
+    "spinlock_trylock", "pte_spinlock_speculative", "if (unlikely(!spin_trylock(vmf->ptl))) {",
     "The holder may be waiting for this CPU to answer a TLB-flush IPI, which it cannot "
     "with IRQs off: spinning would deadlock.")
 SPINLOCK_VMA_CHANGED_LOCKED = _guard(
-    "spinlock_vma_changed_locked", "pte_spinlock", "if (vma_has_changed(vmf)) {",
+    "spinlock_vma_changed_locked", "pte_spinlock_speculative", "if (vma_has_changed(vmf)) {",
     "A writer may have changed the VMA between the first check and taking the lock; once "
     "we hold the PTL, zap and change_protection wait for us.",
     after="if (unlikely(!spin_trylock(vmf->ptl))) {")
 MAPLOCK_VMA_CHANGED = _guard(
-    "maplock_vma_changed", "pte_map_lock", "if (vma_has_changed(vmf)) {",
+    "maplock_vma_changed", "pte_map_lock_speculative", "if (vma_has_changed(vmf)) {",
     "As in pte_spinlock(): the PTE about to be written must still belong to the VMA and "
     "page tables the walk validated.", after="local_irq_disable();")
 MAPLOCK_PMD_SAME = _guard(
-    "maplock_pmd_same", "pte_map_lock", "if (!pmd_same(pmdval, vmf->orig_pmd)) {",
+    "maplock_pmd_same", "pte_map_lock_speculative", "if (!pmd_same(pmdval, vmf->orig_pmd)) {",
     "As in pte_spinlock(): the pmd may have been emptied (munmap(), a collapse) since the "
     "walk, and the PTE and its lock are found through it.")
 MAPLOCK_TRYLOCK = _guard(
-    "maplock_trylock", "pte_map_lock", "if (unlikely(!spin_trylock(ptl))) {",
+    "maplock_trylock", "pte_map_lock_speculative", "if (unlikely(!spin_trylock(ptl))) {",
     "The unmap path can hold this PTL while it waits for our IPI answer: with IRQs off, "
     "spin_lock() here would deadlock.")
 MAPLOCK_VMA_CHANGED_LOCKED = _guard(
-    "maplock_vma_changed_locked", "pte_map_lock", "if (vma_has_changed(vmf)) {",
+    "maplock_vma_changed_locked", "pte_map_lock_speculative", "if (vma_has_changed(vmf)) {",
     "The VMA may have changed while we took the lock; after this check, writers that need "
     "the PTL are held off until we are done.", after="if (unlikely(!spin_trylock(ptl))) {")
 ANON_NO_PTE_ALLOC = _branch(

@@ -83,17 +83,28 @@ def _av(anon: int | None) -> str:
 
 
 def pte_spinlock(t: Task, vmf: VmFault) -> Gen:
-    """Lock the PTE ``vmf->pte`` points to; speculatively, only if still valid."""
+    """Lock the PTE ``vmf->pte`` points to; speculatively, only if still valid.
+
+    The classic path is inline (as in 6.1: an out-of-line helper cost every
+    classic fault a call, patch 11); a speculative fault calls out to
+    :func:`pte_spinlock_speculative`."""
     fn = "pte_spinlock"
     k = t.kernel
-    if not _spec(vmf):
-        yield t.at(_s(fn, "vmf->ptl = pte_lockptr(vmf->vma->vm_mm, vmf->pmd);"),
-                   reads=[fp.pt(vmf.pmd[0])])  # type: ignore[index]
-        pmdval = k.read_entry(t, *vmf.pmd)  # type: ignore[misc]
-        _, vmf.ptl = k.pte_lockptr(t, pmdval, "pte_lockptr()")
-        t.did(f"reads pmd = {pmdval}: the PTE lock is {vmf.ptl.name}")
-        yield from spin_lock(t, vmf.ptl, _s(fn, "spin_lock(vmf->ptl);"))
-        return True
+    if _spec(vmf):
+        return (yield from pte_spinlock_speculative(t, vmf))
+    yield t.at(_s(fn, "vmf->ptl = pte_lockptr(vmf->vma->vm_mm, vmf->pmd);"),
+               reads=[fp.pt(vmf.pmd[0])])  # type: ignore[index]
+    pmdval = k.read_entry(t, *vmf.pmd)  # type: ignore[misc]
+    _, vmf.ptl = k.pte_lockptr(t, pmdval, "pte_lockptr()")
+    t.did(f"reads pmd = {pmdval}: the PTE lock is {vmf.ptl.name}")
+    yield from spin_lock(t, vmf.ptl, _s(fn, "spin_lock(vmf->ptl);"))
+    return True
+
+
+def pte_spinlock_speculative(t: Task, vmf: VmFault) -> Gen:
+    """pte_spinlock() of a speculative fault: the lock only if the VMA and pmd are
+    still those the walk found."""
+    fn = "pte_spinlock_speculative"
     # IRQs off: from here on the page tables cannot be freed under us.
     yield from local_irq_disable(t, _s(fn, "local_irq_disable();"))
     ok = yield from _lock_checks(t, vmf, fn, SPINLOCK)
@@ -102,12 +113,19 @@ def pte_spinlock(t: Task, vmf: VmFault) -> Gen:
 
 
 def pte_map_lock(t: Task, vmf: VmFault) -> Gen:
-    """Map and lock the PTE for ``vmf->address``; speculatively, only if valid."""
+    """Map and lock the PTE for ``vmf->address``; speculatively, only if valid
+    (:func:`pte_map_lock_speculative`; the classic path inline, as pte_spinlock())."""
     fn = "pte_map_lock"
-    if not _spec(vmf):
-        yield from pte_offset_map_lock(
-            t, vmf, _s(fn, "vmf->pte = pte_offset_map_lock(vmf->vma->vm_mm, vmf->pmd,"))
-        return True
+    if _spec(vmf):
+        return (yield from pte_map_lock_speculative(t, vmf))
+    yield from pte_offset_map_lock(
+        t, vmf, _s(fn, "vmf->pte = pte_offset_map_lock(vmf->vma->vm_mm, vmf->pmd,"))
+    return True
+
+
+def pte_map_lock_speculative(t: Task, vmf: VmFault) -> Gen:
+    """pte_map_lock() of a speculative fault: map and lock only if still valid."""
+    fn = "pte_map_lock_speculative"
     yield from local_irq_disable(t, _s(fn, "local_irq_disable();"))
     ok = yield from _lock_checks(t, vmf, fn, MAPLOCK)
     yield from local_irq_enable(t, _s(fn, "local_irq_enable();", after="out:"))
@@ -1065,5 +1083,5 @@ def _hsf_walk(t: Task, mm: MmStruct, vmf: VmFault, address: int) -> Gen:
 
 __all__ = [
     "handle_speculative_fault", "handle_mm_fault", "handle_pte_fault", "do_anonymous_page",
-    "pte_spinlock", "pte_map_lock",
+    "pte_spinlock", "pte_spinlock_speculative", "pte_map_lock", "pte_map_lock_speculative",
 ]
