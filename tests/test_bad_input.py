@@ -110,8 +110,12 @@ def _children(pid: int) -> list[int]:
 def test_ctrl_c_during_a_search_is_one_line_and_exit_130() -> None:
     """mutants explores for minutes, on worker processes: Ctrl-C stops it with one
     line, no traceback from the workers, exit 130."""
+    # SIGINT as a terminal's foreground job has it: a runner started in the background
+    # of a non-interactive shell ignores SIGINT, its children inherit that, and Python
+    # then installs no KeyboardInterrupt handler (the test would wait 120 s and fail).
     p = subprocess.Popen([SPFTEACH, "mutants"], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True, start_new_session=True)
+                         stderr=subprocess.PIPE, text=True, start_new_session=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     # Interrupt the search itself, not the interpreter's start-up (on a loaded
     # machine 3 s may not reach it): wait until the workers exist.
     deadline = time.monotonic() + 120
