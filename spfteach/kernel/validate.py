@@ -290,7 +290,7 @@ def _check_guest(args: argparse.Namespace) -> None:
     initargs.check_load(steps, mib, boot_timeout(args))
 
 
-def _check_accel(accel: str, smp: int = 1) -> None:
+def _check_accel(accel: str, smp: int) -> None:
     """``--accel kvm`` on a host without a usable /dev/kvm would fail at the first boot;
     ``--accel icount`` with two vCPUs or more would hang until the timeout."""
     if accel == "icount" and smp != 1:
