@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Set up everything spfteach needs, idempotently: Graphviz's `dot` and Chromium (Debian packages;
-# the browser tests drive Debian's chromium through playwright, whose own `playwright install`
-# downloads a browser build and cannot be used), a virtual environment in .venv, and the package
-# with its test tools (`pip install -e '.[test]'`).
+# Set up everything spfteach needs, idempotently: Graphviz's `dot`, Chromium and bubblewrap
+# (Debian packages; the browser tests drive Debian's chromium through playwright, whose own
+# `playwright install` downloads a browser build and cannot be used; the grader confines a
+# student's code with bubblewrap), a virtual environment in .venv, and the package with its test
+# tools (`pip install -e '.[test]'`).
 # A second run with an unchanged pyproject.toml only checks and returns.
 #   PYTHON=python3.12 scripts/setup.sh   # choose the interpreter for .venv (default: python3)
 set -euo pipefail
@@ -51,6 +52,15 @@ else
     apt_install chromium
     { [ -x /usr/bin/chromium ] || command -v chromium >/dev/null 2>&1; } \
         || die "chromium installed but \`chromium\` is still not on PATH"
+fi
+
+# 1c. bubblewrap, the jail a student's code runs in when it is graded (spfteach/grading/jail.py):
+# grading refuses to run without it, it never falls back to running the code unconfined.
+if command -v bwrap >/dev/null 2>&1; then
+    say "bwrap: $(command -v bwrap)"
+else
+    apt_install bubblewrap
+    command -v bwrap >/dev/null 2>&1 || die "bubblewrap installed but \`bwrap\` is still not on PATH"
 fi
 
 # 2. A Python >= 3.10 that can make a venv (Debian ships venv/ensurepip as python3-venv).

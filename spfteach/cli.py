@@ -165,6 +165,14 @@ def _parser() -> argparse.ArgumentParser:
     wk.add_argument("--seed", type=_seed, default=0, help="problem number (default 0)")
     wk.add_argument("--solve", action="store_true", help="show the translation")
 
+    gr = sub.add_parser("grading", help="the grader: is its jail available here, and what "
+                                        "it allows",
+                        description="The grader runs a student's answer in a jail (bubblewrap: "
+                                    "namespaces, a read-only view of the interpreter, limits).")
+    gsub = gr.add_subparsers(dest="grading_cmd", metavar="WHAT", parser_class=_Parser)
+    gsub.add_parser("jail", help="start the jail once and print what it allows, or say in one "
+                                 "line what this machine lacks (exit 2)")
+
     ck = sub.add_parser("checks", help="every check of the speculative path and why it exists",
                         description="The registry of checks: name, C function and statement, "
                                     "what happens when it fires, and why it is needed.")
@@ -423,6 +431,19 @@ def cmd_checks(args: argparse.Namespace) -> int:
     return EXIT_CLEAN
 
 
+def cmd_grading(args: argparse.Namespace) -> int:
+    from .grading import jail
+
+    if args.grading_cmd != "jail":
+        raise UserError("name what to do: spfteach grading jail")
+    try:
+        jail.probe()
+    except jail.JailUnavailable as e:
+        raise UserError(str(e)) from None
+    print(jail.policy_text())
+    return EXIT_CLEAN
+
+
 def cmd_kernel(args: argparse.Namespace) -> int:
     from .kernel import run as run_kernel
 
@@ -431,7 +452,7 @@ def cmd_kernel(args: argparse.Namespace) -> int:
 
 COMMANDS = {"scenarios": cmd_scenarios, "step": cmd_step, "walk": cmd_walk,
             "checks": cmd_checks, "explore": cmd_explore, "mutants": cmd_mutants,
-            "kernel": cmd_kernel}
+            "kernel": cmd_kernel, "grading": cmd_grading}
 
 
 #: What a terminal that cannot show these characters gets instead.

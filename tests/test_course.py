@@ -1,20 +1,27 @@
 """The nbgrader round trip on the course as shipped (notebooks/course/), with nbgrader's own
 command line, as an instructor runs it: generate the student versions, autograde a class of
-submissions (the reference solutions, the blank release, plausible wrong answers, an infinite
-loop, an exception, a notebook that rebinds the grader), generate the feedback, export the grades.
+submissions, generate the feedback, export the grades.  The class holds the reference answers,
+the blank release, plausible wrong answers, an infinite loop, an exception, and attackers: answer
+cells that escape Python, reach the files of the course or of classmates, fork, allocate, write,
+connect, kill, print fake grades, leave processes or code behind; cells added to rewrite a
+classmate's answer or the gradebook; ids that differ from the one graded.
 
 Everything runs once, in a copy of the course in a temporary directory (the module fixture);
-the tests below each check one thing the round trip must show."""
+the tests below each check one thing the round trip must show: each attack's exact score and
+its one line of feedback saying what was refused, and every honest classmate's exact score."""
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import html
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,12 +44,16 @@ pytestmark = pytest.mark.timeout(1500)
 @dataclass
 class Submission:
     """One student's notebook: the release with ``answers`` (grade_id -> source) filled in,
-    ``extra`` cells appended, and what it must score: grade cell -> points (None: partial,
-    strictly between zero and the cell's points)."""
+    ``extra`` cells appended, ``claims`` (grade_id -> text) as a cell's output, and what it must
+    score: grade cell -> points (None: partial, strictly between zero and the cell's points).
+    Sources may name {ROOT} (the course), {SITE} (the venv's site-packages), {PKG} (the
+    installed spfteach), {MARK} (a directory an executed cell would leave a file in) and
+    {PORT} (a port the test listens on, on the host's loopback)."""
 
     answers: dict[str, str]
     expect: dict[str, float | None]
     extra: tuple[str, ...] = ()
+    claims: dict[str, str] | None = None
 
 
 def _vma(body: str) -> str:
@@ -102,8 +113,7 @@ def _class() -> dict[str, dict[str, Submission]]:
     c["walk"]["alice"] = Submission({}, {"walk-grade": 4})
     for name, mistake in WALK_WRONG.items():
         sid, src = _walk_student(f"walk-{name}", mistake)
-        c["walk"][sid] = Submission({"student-id": f'STUDENT_ID = "{sid}"', "walk-answer": src},
-                                    {"walk-grade": None})
+        c["walk"][sid] = Submission({"walk-answer": src}, {"walk-grade": None})
     c["seqcount"]["alice"] = Submission({}, {"seq-grade": 6})
     for name, body, pts in [
         ("no-retry", "    return (read_a(), read_b())", 2),
@@ -149,13 +159,133 @@ def _class() -> dict[str, dict[str, Submission]]:
                       ("stops-too-early", 'schedule = "0*31,1*13"')]:
         sid = _break_student(f"break-{name}")
         c["break_it"][sid] = Submission(
-            {"student-id": f'STUDENT_ID = "{sid}"',
-             "break-answer": f'scenario = "present-vs-munmap"\n{src}'},
-            {"break-grade": 1})
+            {"break-answer": f'scenario = "present-vs-munmap"\n{src}'}, {"break-grade": 1})
     for a in ASSIGNMENTS:
         blank = {gid: 0.0 for s in c[a].values() for gid in s.expect}
         c[a]["blank"] = Submission({}, blank)
+    _attackers(c)
     return c
+
+
+# --- the attackers ----------------------------------------------------------------------
+
+#: Reaches ``os`` without importing it, through the classes every interpreter has (restricted
+#: builtins are no sandbox), writes a full-marks part and score on every descriptor it holds
+#: (the old worker's protocol pipe among them) and ends the process before the grader can.
+ESCAPE = """\
+for c in ().__class__.__base__.__subclasses__():
+    if c.__name__ == "_wrap_close":
+        os = c.__init__.__globals__["sys"].modules["os"]
+fake = b'{"part": {"name": "safe against a writer", "points": 2, "max_points": 2}}\\n'
+fake += b'{"values": {"read_snapshot": 6}}\\n{"return": [1, 1]}\\n'
+for fd in range(0, 20):
+    try:
+        os.write(fd, fake)
+    except OSError:
+        pass
+os._exit(0)
+"""
+
+#: A wrong reader (2 of 6 on its merits) that prints a full score, nbgrader-like output and
+#: a megabyte of noise.
+FAKE_OUTPUT = _reader("    return (read_a(), read_b())") + """\
+print("seqcount: 6/6 (pass)")
+print('{"output_type": "execute_result", "data": {"text/plain": "6"}}')
+print("x" * (1 << 20))
+"""
+
+#: An extra cell that, were it run, would mark that it ran, rewrite a classmate's answer to
+#: raise NotImplementedError, give itself full marks in the gradebook, and leave a detached
+#: process that does it again after autograde, and code that runs in the next grader.
+SABOTAGE = """\
+import glob, json, os, sqlite3, subprocess, sys
+open("{MARK}/sabotage-ran", "w").write("ran")
+for path in glob.glob("{ROOT}/submitted/*/vma_has_changed/*.ipynb"):
+    if "/alice/" in path:
+        nb = json.load(open(path))
+        for c in nb["cells"]:
+            if c["metadata"].get("nbgrader", {}).get("grade_id") == "vma-answer":
+                c["source"] = "raise NotImplementedError()"
+        json.dump(nb, open(path, "w"))
+db = sqlite3.connect("{ROOT}/gradebook.db")
+db.execute("update grade set auto_score = max_score, manual_score = max_score")
+db.commit()
+open("{SITE}/zz_spfteach_attack.pth", "w").write("import os; os.system('touch {MARK}/pth-ran')")
+open("{SITE}/sitecustomize.py", "w").write("open('{MARK}/sitecustomize-ran', 'w')")
+subprocess.Popen([sys.executable, "-c", "import time, sqlite3; time.sleep(5); "
+                  "d = sqlite3.connect('{ROOT}/gradebook.db'); "
+                  "d.execute('update grade set auto_score = max_score'); d.commit()"],
+                 start_new_session=True)
+"""
+
+
+def _attackers(c: dict[str, dict[str, Submission]]) -> None:
+    """Each attack, on the exercise where it is graded, with the score it must get: what its
+    answer earns on its merits (usually nothing), never more."""
+    order = '["check_vma", "read_pmd", "pmd_same", "lockptr", "trylock", "recheck_vma"]'
+    seq = {
+        "escape": (ESCAPE, 0),
+        "forkbomb": ("import os\nwhile True:\n    os.fork()\n", 0),
+        "memory": ("x = bytearray(4 << 30)\n", 0),
+        "bigfile": ("f = open('/tmp/big', 'wb')\nfor i in range(1024):\n"
+                    "    f.write(b'x' * (1 << 20))\n", 0),
+        # {PORT}: a server the test listens with on the host's loopback.
+        "network": ("import socket\nsocket.create_connection(('127.0.0.1', {PORT}), timeout=5)"
+                    "\n", 0),
+        "tty": ("open('/dev/tty', 'w').write('graded 6/6')\n", 0),
+        "kill": ("import os\nos.kill(os.getppid(), 9)\nos.kill(-1, 9)\n", 0),
+        "loop": ("while True:\n    pass\n", 0),
+        "fake-output": (FAKE_OUTPUT, 2),
+        "sys": ("import sys\nsys.modules['os'].listdir('{ROOT}')\n", 0),
+        "subprocess": ("import subprocess\nsubprocess.run(['sh', '-c', 'cat {ROOT}/gradebook.db'"
+                       "])\n", 0),
+        "ctypes": ("import ctypes\nlibc = ctypes.CDLL(None)\n"
+                   "assert libc.open(b'{ROOT}/gradebook.db', 2) >= 0\n", 0),
+        # The grader's own glue, found in memory, made to answer for the cell: the forged
+        # answer is the cell's answer, and it holds nothing.
+        "gc": ("import gc\nfor o in gc.get_objects():\n    if type(o).__name__ == 'Glue':\n"
+               "        o.send({'values': {'read_snapshot': 6}})\n", 0),
+    }
+    for name, (src, pts) in seq.items():
+        c["seqcount"][f"attack-{name}"] = Submission({"seq-answer": src}, {"seq-grade": pts})
+    vma = {
+        "reads-classmates": ("import glob\nx = open('{ROOT}/submitted/alice/vma_has_changed/"
+                             "vma_has_changed.ipynb').read()\n" + _vma("    return False")),
+        "gradebook": ("import sqlite3\nd = sqlite3.connect('{ROOT}/gradebook.db')\n"
+                      "d.execute('update grade set auto_score = max_score')\n"
+                      + _vma("    return False")),
+        "site-packages": ("import site\nopen('{SITE}/zz_spfteach_attack.pth', 'w')"
+                          ".write('import os')\n" + _vma("    return False")),
+        "spfteach-files": ("open('{PKG}/grading/judge.py', 'a').write('# changed')\n"
+                           + _vma("    return False")),
+        "source-release": ("print(open('{ROOT}/source/vma_has_changed/vma_has_changed.ipynb')"
+                           ".read())\n" + _vma("    return False")),
+        "detached": ("import os, time\nif os.fork() == 0:\n    try:\n        os.setsid()\n"
+                     "        time.sleep(3)\n        open('{ROOT}/gradebook.db', 'w')\n"
+                     "    finally:\n        os._exit(0)\n"
+                     + _vma("    return vm_detached or vm_sequence_now != seq_at_start")),
+    }
+    for name, src in vma.items():
+        pts = 8 if name == "detached" else 0
+        c["vma_has_changed"][f"attack-{name}"] = Submission(
+            {"vma-answer": src, "order-answer": f"ORDER = {order}"},
+            {"vma-grade": pts, "order-grade": 3})
+    # Cells added to the notebook: never run at autograde.  Always False: 2 of 8 on its merits.
+    c["vma_has_changed"]["attack-sabotage"] = Submission(
+        {"vma-answer": _vma("    return False"), "order-answer": f"ORDER = {order}"},
+        {"vma-grade": 2, "order-grade": 3}, extra=(SABOTAGE, CHEAT))
+    # Ids: the grade is for the id nbgrader grades, whatever the notebook said it checked as.
+    right = _walk_answers("carol", lambda a, v: v)
+    c["walk"]["carol"] = Submission({"walk-answer": right}, {"walk-grade": 4},
+                                    claims={"walk-problem": 'student id: "Carol " (from '
+                                            'SPFTEACH_STUDENT_ID)'})
+    # dave hands in alice's answer cell (checked as alice): graded on dave's addresses.
+    dave_right = sum(exercises.walk_expected("dave", a) == exercises.walk_expected("alice", b)
+                     for a, b in zip(exercises.walk_questions("dave"),
+                                     exercises.walk_questions("alice"), strict=True))
+    c["walk"]["dave"] = Submission(
+        {"walk-answer": _walk_answers("alice", lambda a, v: v)}, {"walk-grade": dave_right},
+        claims={"walk-problem": 'student id: "alice" (from SPFTEACH_STUDENT_ID)'})
 
 
 CLASS = _class()
@@ -170,11 +300,52 @@ class Course:
     log: str
     scores: dict[tuple[str, str, str], float | None]  # (assignment, student, cell) -> auto
     max_scores: dict[tuple[str, str], float]  # (assignment, cell) -> points
+    mark: Path  # where a cell that ran outside a jail would have left a file
+    before: dict[str, str]  # files no attack may change -> their digest before autograde
+    jailed_left: list[str]  # jail processes alive right after each autograde returned
+    late_scores: dict[tuple[str, str, str], float | None]  # the scores 4 s after the last one
 
 
-def _nbgrader(root: Path, *args: str) -> str:
-    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
-    env.pop("NBGRADER_EXECUTION", None)
+def _digests(root: Path) -> dict[str, str]:
+    """What an attacker would change: the honest classmates' submissions, the source and
+    release notebooks, the installed spfteach, and what is in site-packages."""
+    files = [*(root / "submitted").glob("alice/*/*.ipynb"), *(root / "source").glob("*/*.ipynb"),
+             *(root / "release").glob("*/*.ipynb"), *PKG.rglob("*.py")]
+    out = {str(f): hashlib.sha256(f.read_bytes()).hexdigest() for f in files}
+    out["site-packages"] = "\n".join(sorted(p.name for p in SITE.iterdir()))
+    return out
+
+
+def _jail_processes() -> list[str]:
+    """Processes of a jail (their command line names the glue), anywhere on the machine."""
+    found = []
+    for d in Path("/proc").iterdir():
+        try:
+            cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if "/jail/glue.py" in cmd:
+            found.append(f"{d.name}: {cmd[:80]}")
+    return found
+
+
+def _scores(root: Path) -> dict[tuple[str, str, str], float | None]:
+    from nbgrader.api import Gradebook
+
+    scores: dict[tuple[str, str, str], float | None] = {}
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
+        for a in ASSIGNMENTS:
+            for sid in CLASS[a]:
+                nb = gb.find_submission_notebook(a, a, sid)
+                for g in nb.grades:
+                    scores[(a, sid, g.name)] = g.auto_score
+    return scores
+
+
+def _nbgrader(root: Path, *args: str, env: dict[str, str] | None = None) -> str:
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", **(env or {}))
+    for var in ("NBGRADER_EXECUTION", "JUPYTERHUB_USER"):
+        env.pop(var, None)
     r = subprocess.run([str(BIN / "nbgrader"), *args], cwd=root, env=env, capture_output=True,
                        text=True, timeout=1200)
     out = r.stdout + r.stderr
@@ -183,14 +354,25 @@ def _nbgrader(root: Path, *args: str) -> str:
     return out
 
 
-def _fill(release: Path, sub: Submission, dest: Path) -> None:
+SITE = Path(next(p for p in sys.path if p.endswith("site-packages")))
+PKG = Path(exercises.__file__).resolve().parent.parent
+
+
+def _fill(release: Path, sub: Submission, dest: Path, places: dict[str, str]) -> None:
+    def place(src: str) -> str:
+        for k, v in places.items():
+            src = src.replace("{" + k + "}", v)
+        return src
     nb = nbformat.read(release, as_version=4)
     for cell in nb.cells:
         gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
         if gid in sub.answers:
-            cell.source = sub.answers[gid]
+            cell.source = place(sub.answers[gid])
+        if sub.claims and gid in sub.claims:
+            cell.outputs = [nbformat.v4.new_output("stream", name="stdout",
+                                                   text=sub.claims[gid] + "\n")]
     for src in sub.extra:
-        nb.cells.append(nbformat.v4.new_code_cell(src))
+        nb.cells.append(nbformat.v4.new_code_cell(place(src)))
     dest.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, dest)
 
@@ -198,30 +380,39 @@ def _fill(release: Path, sub: Submission, dest: Path) -> None:
 @pytest.fixture(scope="module")
 def course(tmp_path_factory: pytest.TempPathFactory) -> Course:
     root = tmp_path_factory.mktemp("course")
+    mark = tmp_path_factory.mktemp("ran")
     shutil.copytree(COURSE, root, dirs_exist_ok=True)
+    server = socket.create_server(("127.0.0.1", 0))  # the host's loopback, listening
+    places = {"ROOT": str(root), "SITE": str(SITE), "PKG": str(PKG), "MARK": str(mark),
+              "PORT": str(server.getsockname()[1])}
     log = []
+    left: list[str] = []
     for a in ASSIGNMENTS:
         log.append(_nbgrader(root, "generate_assignment", a, "--force"))
-        release = root / "release" / a / f"{a}.ipynb"
+    release = {a: root / "release" / a / f"{a}.ipynb" for a in ASSIGNMENTS}
+    for a in ASSIGNMENTS:
         for sid, sub in CLASS[a].items():
             src = root / "source" / a / f"{a}.ipynb"
-            _fill(src if sid == "alice" else release, sub, root / "submitted" / sid / a
-                  / f"{a}.ipynb")
+            _fill(src if sid == "alice" else release[a], sub,
+                  root / "submitted" / sid / a / f"{a}.ipynb", places)
+    before = _digests(root)
+    for a in ASSIGNMENTS:
         log.append(_nbgrader(root, "autograde", a, "--force"))
+        left += _jail_processes()
         log.append(_nbgrader(root, "generate_feedback", a, "--force"))
     log.append(_nbgrader(root, "export"))
     from nbgrader.api import Gradebook
 
-    scores: dict[tuple[str, str, str], float | None] = {}
+    scores = _scores(root)
     max_scores: dict[tuple[str, str], float] = {}
     with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
         for a in ASSIGNMENTS:
-            for sid in CLASS[a]:
-                nb = gb.find_submission_notebook(a, a, sid)
-                for g in nb.grades:
-                    scores[(a, sid, g.name)] = g.auto_score
-                    max_scores[(a, g.name)] = g.max_score
-    course = Course(root, "\n".join(log), scores, max_scores)
+            for g in gb.find_submission_notebook(a, a, "alice").grades:
+                max_scores[(a, g.name)] = g.max_score
+    server.close()
+    time.sleep(4)  # longer than the detached attacks wait before they strike
+    course = Course(root, "\n".join(log), scores, max_scores, mark, before, left,
+                    _scores(root))
     _report(course)
     return course
 
@@ -288,18 +479,110 @@ def test_release_has_no_solution_and_no_hidden_test(course: Course, a: str) -> N
     assert locked and all(c.metadata.get("deletable") is False for c in locked)
 
 
-def test_each_release_is_pinned_to_the_package(course: Course) -> None:
+def test_hidden_calls_name_an_exercise_and_an_answer(course: Course) -> None:
+    """Each assignment's grade cells, as the gradebook restores them at autograde, call the
+    grader with an exercise and the answer cell to grade, and nothing else."""
     from nbgrader.api import Gradebook
 
-    from spfteach.grading import integrity
+    from spfteach.grading.nbgrader_plugin import hidden_call
 
     with Gradebook(f"sqlite:///{course.root / 'gradebook.db'}") as gb:
         for a in ASSIGNMENTS:
-            nb = gb.find_notebook(a, a)
-            hidden = [c.source for c in nb.source_cells if "autograded_outside(" in c.source]
-            assert hidden, a
-            for src in hidden:
-                assert f'expect="{integrity.package_digest()}"' in src, src
+            calls = [hidden_call(c.source) for c in gb.find_notebook(a, a).source_cells]
+            calls = [c for c in calls if c is not None]
+            assert calls and all(set(c) == {"exercise", "answer"} for c in calls), calls
+
+
+def _grade_output(course: Course, a: str, sid: str, gid: str) -> str:
+    """The text autograde wrote into grade cell ``gid`` of ``sid``'s notebook."""
+    nb = nbformat.read(course.root / "autograded" / sid / a / f"{a}.ipynb", as_version=4)
+    cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == gid)
+    return "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
+
+
+#: (assignment, attacker, grade cell) -> the one line of its feedback that says what was
+#: refused.  The scores are in CLASS (test_scores).
+REFUSED = {
+    ("seqcount", "attack-escape", "seq-grade"):
+        "the jail answered something that is not the protocol",
+    ("seqcount", "attack-forkbomb", "seq-grade"):
+        "BlockingIOError: [Errno 11] Resource temporarily unavailable at line 3 of your code: "
+        "os.fork()",
+    ("seqcount", "attack-memory", "seq-grade"):
+        "MemoryError at line 1 of your code: x = bytearray(4 << 30)",
+    ("seqcount", "attack-bigfile", "seq-grade"):
+        "OSError: [Errno 27] File too large at line 3 of your code: f.write(b'x' * (1 << 20))",
+    ("seqcount", "attack-network", "seq-grade"):
+        "ConnectionRefusedError: [Errno 111] Connection refused at line 2 of your code",
+    ("seqcount", "attack-tty", "seq-grade"):
+        "OSError: [Errno 6] No such device or address: '/dev/tty' at line 1 of your code",
+    ("seqcount", "attack-kill", "seq-grade"):
+        "ProcessLookupError: [Errno 3] No such process at line 3 of your code: os.kill(-1, 9)",
+    ("seqcount", "attack-loop", "seq-grade"): "timed out after 20 s",
+    ("seqcount", "attack-fake-output", "seq-grade"):
+        "your code printed (shown as text, not graded):",
+    ("seqcount", "attack-sys", "seq-grade"):
+        "FileNotFoundError: [Errno 2] No such file or directory:",
+    ("seqcount", "attack-subprocess", "seq-grade"):
+        "FileNotFoundError: [Errno 2] No such file or directory: 'sh' at line 2 of your code",
+    ("seqcount", "attack-ctypes", "seq-grade"): "AssertionError at line 3 of your code: "
+        "assert libc.open(",
+    ("seqcount", "attack-gc", "seq-grade"): "[0/2] safe against a writer: read_snapshot is not "
+        "a function (your cell set it to 6)",
+    ("vma_has_changed", "attack-reads-classmates", "vma-grade"):
+        "FileNotFoundError: [Errno 2] No such file or directory:",
+    ("vma_has_changed", "attack-gradebook", "vma-grade"):
+        "OperationalError: unable to open database file at line 2 of your code",
+    ("vma_has_changed", "attack-site-packages", "vma-grade"):
+        "FileNotFoundError: [Errno 2] No such file or directory:",
+    ("vma_has_changed", "attack-spfteach-files", "vma-grade"):
+        "FileNotFoundError: [Errno 2] No such file or directory:",
+    ("vma_has_changed", "attack-source-release", "vma-grade"):
+        "FileNotFoundError: [Errno 2] No such file or directory:",
+    ("vma_has_changed", "attack-sabotage", "vma-grade"):
+        "not run: 2 code cells you added (autograde runs only your answer cells, each alone "
+        "in a jail)",
+    ("walk", "carol", "walk-grade"):
+        "note: your notebook checked as 'Carol ' (from SPFTEACH_STUDENT_ID); you are graded as "
+        "'carol', which is the same problem (ids ignore case and surrounding spaces)",
+    ("walk", "dave", "walk-grade"):
+        "note: your notebook checked as 'alice' (from SPFTEACH_STUDENT_ID), but you are graded "
+        "as 'dave' (nbgrader's id): the typed id is ignored",
+}
+
+
+@pytest.mark.parametrize("where", sorted(REFUSED), ids=lambda w: f"{w[1]}")
+def test_each_attack_says_what_was_refused_in_one_line(course: Course, where) -> None:
+    a, sid, gid = where
+    text = _grade_output(course, a, sid, gid)
+    lines = [line for line in text.splitlines() if REFUSED[where] in line]
+    assert lines, f"{sid}: no line says {REFUSED[where]!r}:\n{text[:3000]}"
+    if sid in ("carol", "dave"):  # the id note comes first
+        assert text.splitlines()[0].startswith(REFUSED[where]), text[:500]
+
+
+def test_the_attacks_changed_nothing_but_their_own_grade(course: Course) -> None:
+    """No cell ran outside a jail (nothing marked, nothing written to site-packages, no
+    classmate's, source or release notebook and no spfteach file changed); no jail process
+    outlived autograde; and the gradebook 4 s later holds what autograde wrote (the detached
+    attacks would have struck by then)."""
+    assert sorted(p.name for p in course.mark.iterdir()) == []
+    after = _digests(course.root)
+    changed = [f for f, d in course.before.items() if after.get(f) != d]
+    assert changed == [], changed
+    assert course.jailed_left == []
+    assert course.late_scores == course.scores
+    assert not (SITE / "zz_spfteach_attack.pth").exists()
+    assert not (SITE / "sitecustomize.py").exists()
+
+
+def test_fake_output_is_text_and_bounded(course: Course) -> None:
+    """What the code printed is shown as text, a few lines of it cut to 120 characters, and
+    changes no score: the printed "6/6" stays text under the grader's own 2/6."""
+    text = _grade_output(course, "seqcount", "attack-fake-output", "seq-grade")
+    assert "seqcount: 2/6 (partial)" in text
+    assert "    | seqcount: 6/6 (pass)" in text and "    | " + "x" * 120 + "\n" in text
+    assert "x" * 121 not in text and len(text) < 20_000, len(text)
 
 
 @pytest.mark.parametrize("a", ASSIGNMENTS)
@@ -354,13 +637,19 @@ def test_rebinding_the_grader_changes_nothing(course: Course) -> None:
     assert "vma_has_changed: 2/8 (partial)" in fb
 
 
-def test_widget_cells_are_text_under_autograde(course: Course) -> None:
-    for a, sid in (("vma_has_changed", "alice"), ("break_it", "alice")):
-        nb = nbformat.read(course.root / "autograded" / sid / a / f"{a}.ipynb", as_version=4)
-        shown = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
-        assert shown and not any("application/vnd.jupyter.widget-view+json" in o.get("data", {})
-                                 for o in shown)
-        assert not any(o.output_type == "error" for o in shown), a
+def test_autograde_executes_no_cell(course: Course) -> None:
+    """Nothing of a notebook runs at autograde: every code cell but the grade cells is left
+    without outputs (the widgets included), and each grade cell holds the grader's output."""
+    for a in ASSIGNMENTS:
+        for sid in ("alice", "blank"):
+            nb = nbformat.read(course.root / "autograded" / sid / a / f"{a}.ipynb",
+                               as_version=4)
+            for c in nb.cells:
+                if c.cell_type != "code":
+                    continue
+                graded = c.metadata.get("nbgrader", {}).get("grade")
+                assert bool(c.outputs) == bool(graded), (a, sid, c.source[:80])
+    assert "Executing notebook" not in course.log
 
 
 def test_export_writes_every_grade(course: Course) -> None:
@@ -374,10 +663,12 @@ def test_export_writes_every_grade(course: Course) -> None:
 
 
 def test_source_notebooks_validate(course: Course) -> None:
-    """`nbgrader validate` of each source notebook (its reference answers): every grade cell
-    passes, graded in the instructor's kernel (the hidden call grades in place there)."""
+    """`nbgrader validate` of each source notebook (its reference answers, written for the
+    student id alice): every grade cell passes, graded from the instructor's kernel (the hidden
+    call grades in place there, the answer in a jail)."""
     for a in ASSIGNMENTS:
-        out = _nbgrader(course.root, "validate", f"source/{a}/{a}.ipynb")
+        out = _nbgrader(course.root, "validate", f"source/{a}/{a}.ipynb",
+                        env={"SPFTEACH_STUDENT_ID": "alice"})
         assert "Success! Your notebook passes all the tests." in out, out[-3000:]
     # The blank release does not pass (a validate that cannot fail would prove nothing).
     out = _nbgrader(course.root, "validate", "release/walk/walk.ipynb")

@@ -1,12 +1,12 @@
 """spfteach.grading: reference answers get full marks, plausible wrong ones get a
-counterexample, and the sandbox holds (a loop, an exception, a monkeypatched
-notebook, a package rewritten on disk)."""
+counterexample, and the grading holds (a loop, an exception, a monkeypatched notebook).
+What the jail itself refuses is tests/test_jail.py; attacks through nbgrader are
+tests/test_course.py."""
 
 from __future__ import annotations
 
 import json
 import re
-import shutil
 from pathlib import Path
 
 import pytest
@@ -15,7 +15,7 @@ import spfteach.explore.search
 import spfteach.sched
 from spfteach import grading
 from spfteach.explore.search import explore
-from spfteach.grading import exercises, integrity, sandbox
+from spfteach.grading import exercises
 from spfteach.model.kernel import Kernel
 from spfteach.scenarios import get
 
@@ -102,11 +102,18 @@ def test_vma_exception_names_it_and_its_line() -> None:
     assert "Traceback" not in r.feedback and "spfteach/" not in r.feedback
 
 
-def test_vma_not_a_bool_and_no_imports() -> None:
+def test_vma_not_a_bool_and_imports_change_nothing() -> None:
+    """A 1 is not a bool; an int subclass that says it equals everything is not a bool
+    either; importing is allowed (the jail, not Python, is the boundary): ``import os``
+    and always False earns what always False earns."""
     r = grading.grade_vma_has_changed(_vma("    return 1"))
     assert r.points == 0 and "must return a bool" in r.feedback
+    liar = ("class Liar(int):\n    def __eq__(self, other):\n        return True\n"
+            "    __hash__ = int.__hash__\n" + _vma("    return Liar(0)"))
+    r = grading.grade_vma_has_changed(liar)
+    assert r.points == 0 and "must return a bool, it returned <a Liar>" in r.feedback, r.feedback
     r = grading.grade_vma_has_changed(_vma("    import os\n    return False"))
-    assert r.points == 0 and "line 2 of your code" in r.feedback, r.feedback
+    assert r.points == grading.grade_vma_has_changed(_vma("    return False")).points == 2
 
 
 def test_vma_infinite_loop_times_out_other_parts_graded() -> None:
@@ -135,31 +142,6 @@ def test_monkeypatching_the_parent_changes_nothing(monkeypatch: pytest.MonkeyPat
                         lambda args, part: grading.Part(part, 2.0, 2.0, "right"))
     r = grading.grade_vma_has_changed(_vma("    return False"))
     assert r.points == 2 and r.parts[-1].name == "useful in quiet", r.feedback
-
-
-# --- the package on disk ---------------------------------------------------------------
-
-def _copy(tmp_path: Path) -> Path:
-    dst = tmp_path / "spfteach"
-    shutil.copytree(integrity.PACKAGE_ROOT, dst, ignore=shutil.ignore_patterns("__pycache__"))
-    return dst
-
-
-def test_a_modified_package_is_refused(tmp_path: Path) -> None:
-    copy = _copy(tmp_path)
-    args = {"student_id": "alice", "answers": {}}
-    assert sandbox.run("walk", args, root=copy).verdict == "fail"  # graded: nothing answered
-    search = copy / "explore" / "search.py"
-    search.write_text(search.read_text() + "\ndef explore(*a, **k):  # a cell's edit\n    pass\n")
-    r = sandbox.run("walk", args, root=copy)
-    assert (r.verdict, r.points) == ("refused", 0)
-    assert r.feedback == "not graded: the spfteach package was modified on disk (0 points)"
-
-
-def test_a_pinned_digest_is_checked() -> None:
-    args = {"student_id": "alice", "answers": {}}
-    assert sandbox.run("walk", args, expect="0" * 64).verdict == "refused"
-    assert sandbox.run("walk", args, expect=integrity.package_digest()).verdict == "fail"
 
 
 # --- walk -------------------------------------------------------------------------
@@ -349,3 +331,25 @@ def test_autograded_outside_grades_in_place_elsewhere(monkeypatch) -> None:
     assert eval("autograded_outside('lock_order', answer='order-answer')", ns) == 3  # noqa: S307
     ns["ORDER"] = ["check_vma"]
     assert eval("autograded_outside('lock_order', answer='order-answer')", ns) == 0  # noqa: S307
+
+
+# --- a class: judge processes in parallel, identical answers once --------------------------
+
+def test_a_pool_grades_identical_answers_once() -> None:
+    """Ten students, three distinct answers (two copy the reference, one copies the wrong
+    one): three gradings, and each student the result its answer earns alone."""
+    from spfteach.grading.pool import Pool
+
+    wrong = WRONG_VMA["ignores vm_detached"]
+    answers = [REFERENCE] * 5 + [wrong] * 4 + [_vma("    return True")]
+    tasks = [("vma_has_changed", {"source": src, "student_id": f"s{i}"})
+             for i, src in enumerate(answers)]
+    walk = [("walk", {"student_id": sid, "answers": {}}) for sid in ("alice", "Alice ", "bob")]
+    pool = Pool(jobs=2)
+    got = pool.grade(tasks + walk)
+    assert [r.points for r in got] == [8] * 5 + [6] * 4 + [6] + [0, 0, 0]
+    # the walk depends on the id (alice and "Alice " are one student); the vma answer does not
+    assert pool.graded == 3 + 2
+    assert [p.name for p in got[10].parts] == [p.name for p in got[11].parts] != [
+        p.name for p in got[12].parts]
+    assert got[0].feedback == grading.grade_vma_has_changed(REFERENCE).feedback

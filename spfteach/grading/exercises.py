@@ -1,7 +1,13 @@
-"""The graders, as they run inside the worker: each exercise lists its parts
+"""The graders, as the judge runs them: each exercise lists its parts
 (:func:`plan`) and grades one part at a time (:func:`grade_part`), so that a part
-that hangs costs only that part (the parent kills the worker and starts another
-for the parts left).
+whose jail hangs or dies costs only that part (:mod:`.judge` gives the next part
+a fresh jail).
+
+Nothing of the student's runs here.  An answer is either plain data (a
+self-check sends the values of the notebook's names) or an answer cell's
+source, which runs in a jail (:class:`~.answer.Answer`): every value it set
+comes back as plain data and is checked here by exact type, every decision of
+a function it defined is a message.
 
 Everything here is deterministic in the student's id: the id is hashed with
 sha256 (:func:`seed_of`), never Python's ``hash()``, which is salted per process.
@@ -11,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from ..drills import walk as drill
@@ -22,15 +29,22 @@ from ..scenarios.base import Scenario, describe_result
 from ..sched import Run, ScheduleError, format_schedule
 from ..trace import format_trace
 from . import seqcount
+from .answer import Answer
+from .jail import StudentError
 from .result import Part
-from .student import StudentError, describe, find_student_error, load, value
 
 Plan = list[tuple[str, float]]
 
 
+def canonical_id(student_id: str) -> str:
+    """The id a problem is generated from: without surrounding spaces and case
+    (JupyterHub lowers user names; ``"Alice "`` and ``"alice"`` are one student)."""
+    return str(student_id).strip().casefold()
+
+
 def seed_of(student_id: str, salt: str = "") -> int:
     """A stable 31-bit seed from the id (the same on every machine and run)."""
-    digest = hashlib.sha256(f"{salt}:{student_id}".encode()).digest()
+    digest = hashlib.sha256(f"{salt}:{canonical_id(student_id)}".encode()).digest()
     return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
 
 
@@ -67,23 +81,27 @@ def _fmt(v: int | None) -> str:
     return "no translation (None)" if v is None else f"{v:#x}"
 
 
-def walk_answers(args: dict) -> dict[int, int | None]:
+def _is_address(v: object) -> bool:
+    return type(v) is int and 0 <= v < 1 << 64  # type: ignore[operator]
+
+
+def walk_answers(args: dict, answer: Answer | None) -> dict[int, int | None]:
     """The answers given as a dict, or set as ``answers`` by the student's answer
-    cell (run with ``qs``, the student's addresses, as a name it may use)."""
-    if "source" not in args:
+    cell (run in the jail with ``qs``, the student's addresses, as a name it may use)."""
+    if answer is None:
         return {int(k): v for k, v in args["answers"].items()}
-    got = value(str(args["source"]), "answers", {"qs": walk_questions(args["student_id"])})
+    got = answer.value("answers")
     if not isinstance(got, dict) or not all(
-            isinstance(a, int) and (v is None or isinstance(v, int)) for a, v in got.items()):
+            _is_address(a) and (v is None or _is_address(v)) for a, v in got.items()):
         raise StudentError("answers must be a dict {address: physical address or None}, "
                            f"not {got!r:.80}")
-    return got
+    return got  # type: ignore[return-value]
 
 
-def _walk_part(args: dict, part: str) -> Part:
+def _walk_part(args: dict, part: str, answer: Answer | None) -> Part:
     sid = args["student_id"]
     try:
-        answers = walk_answers(args)
+        answers = walk_answers(args, answer)
     except StudentError as e:
         return Part(part, 0.0, 1.0, str(e))
     qs = walk_questions(sid)
@@ -132,23 +150,22 @@ def _break_plan(args: dict) -> Plan:
     return [("the schedule runs", 1.0), ("it breaks the mutant and only the mutant", 3.0)]
 
 
-def _break_answer(args: dict) -> tuple[str, str]:
+def _break_answer(args: dict, answer: Answer | None) -> tuple[str, str]:
     """(scenario, schedule), given or set by the student's answer cell."""
-    if "source" not in args:
+    if answer is None:
         return str(args["scenario"]), str(args["schedule"])
-    src = str(args["source"])
-    got = value(src, "scenario"), value(src, "schedule")
-    if not all(isinstance(x, str) for x in got):
+    got = answer.value("scenario"), answer.value("schedule")
+    if not all(type(x) is str for x in got):
         raise StudentError("scenario and schedule must be strings, like "
-                           "scenario = \"fault-vs-munmap\" and schedule = \"0*23,1*15,0*3\"")
-    return got
+                           "scenario = \"fault-vs-munmap\" and schedule = \"0*3,1*2,0*\"")
+    return got  # type: ignore[return-value]
 
 
-def _break_part(args: dict, part: str) -> Part:
+def _break_part(args: dict, part: str, answer: Answer | None) -> Part:
     mutant = mutant_for(args["student_id"])
     mx = 1.0 if part == "the schedule runs" else 3.0
     try:
-        scen_name, sched = _break_answer(args)
+        scen_name, sched = _break_answer(args, answer)
     except StudentError as e:
         return Part(part, 0.0, mx, str(e))
     try:
@@ -204,16 +221,14 @@ class WithOverride:
         return Run(k, s.build(k), describe_result=describe_result, record=record)
 
 
-def _decision(source: str) -> Callable[[int, int, bool], bool]:
-    fn = load(source, "vma_has_changed")
-
-    def decide(now: int, start: int, detached: bool) -> bool:
-        r = fn(now, start, detached)
-        if not isinstance(r, bool):
+def _decision(answer: Answer) -> Callable[[int, int, bool], bool]:
+    def check(args: tuple, r: object) -> bool:
+        if type(r) is not bool:
+            now, start, detached = args
             raise StudentError(f"vma_has_changed() must return a bool, it returned {r!r} "
                                f"for ({now}, {start}, {detached})")
         return r
-    return decide
+    return answer.decision("vma_has_changed", check)  # type: ignore[return-value]
 
 
 def counterexample_text(scen: WithOverride, c: Counterexample, last: int = 12) -> str:
@@ -242,10 +257,10 @@ def _vma_plan(args: dict) -> Plan:
     return [(f"safe in {s}", 2.0) for s in VMA_SAFETY] + [(f"useful in {VMA_USEFUL}", 2.0)]
 
 
-def _vma_part(args: dict, part: str) -> Part:
-    source = str(args["source"])
+def _vma_part(args: dict, part: str, answer: Answer | None) -> Part:
+    assert answer is not None, "vma_has_changed is graded from its source"
     try:
-        decide = _decision(source)
+        decide = _decision(answer)
         name = part.split(" in ", 1)[1]
         scen = WithOverride(get(name), {"vma_has_changed": decide})
         if part.startswith("safe"):
@@ -266,18 +281,20 @@ def _vma_part(args: dict, part: str) -> Part:
         return Part(part, 0.0, 2.0, "nothing races, yet the speculative fault gives up and "
                     "falls back to mmap_sem: " + (said[0] if said else "") +
                     "\n(a check that always says 'changed' is safe and useless)")
-    except Exception as e:  # noqa: BLE001 - the student's exception, maybe wrapped by the model
-        return _student_failed(part, e, source)
+    except Exception as e:  # noqa: BLE001 - the student's error, maybe wrapped by the model
+        return student_failed(part, 2.0, e)
 
 
-def _student_failed(part: str, e: Exception, source: str) -> Part:
-    """A part the student's code failed (an error of theirs, maybe raised inside the
-    model): zero, with the error named at the student's line.  Any other
-    exception is the grader's own and propagates."""
-    se = e if isinstance(e, StudentError) else find_student_error(e)
-    if se is None:
-        raise e
-    return Part(part, 0.0, 2.0, str(se) if isinstance(se, StudentError) else describe(se, source))
+def student_failed(part: str, points: float, e: BaseException) -> Part:
+    """A part the student's code failed (its error, or the jail's, maybe raised
+    inside the model and wrapped by it): zero, with the reason in one line.  Any
+    other exception is the grader's own and propagates."""
+    err: BaseException | None = e
+    while err is not None:
+        if isinstance(err, StudentError):
+            return Part(part, 0.0, points, str(err))
+        err = err.__cause__ or err.__context__
+    raise e
 
 
 # --- the order of pte_map_lock()'s re-validation ------------------------------------
@@ -312,9 +329,10 @@ def _order_plan(args: dict) -> Plan:
     return [(rule[0], 1.0) for rule in LOCK_RULES]
 
 
-def _order_of(args: dict) -> list[str]:
-    got = args["order"] if "source" not in args else value(str(args["source"]), "ORDER")
-    if not isinstance(got, (list, tuple)) or sorted(map(str, got)) != sorted(LOCK_STEPS):
+def _order_of(args: dict, answer: Answer | None) -> list[str]:
+    got = args["order"] if answer is None else answer.value("ORDER")
+    if not isinstance(got, (list, tuple)) or not all(type(x) is str for x in got) or sorted(
+            got) != sorted(LOCK_STEPS):
         raise StudentError(f"ORDER must list each of {', '.join(LOCK_STEPS)} once, "
                            f"not {got!r:.120}")
     order = [str(x) for x in got]
@@ -325,9 +343,9 @@ def _order_of(args: dict) -> list[str]:
     return order
 
 
-def _order_part(args: dict, part: str) -> Part:
+def _order_part(args: dict, part: str, answer: Answer | None) -> Part:
     try:
-        order = _order_of(args)
+        order = _order_of(args, answer)
     except StudentError as e:
         return Part(part, 0.0, 1.0, str(e))
     rule = next(r for r in LOCK_RULES if r[0] == part)
@@ -357,10 +375,10 @@ def _seq_plan(args: dict) -> Plan:
     return [(name, 2.0) for name in SEQ_PARTS]
 
 
-def _seq_part(args: dict, part: str) -> Part:
-    source = str(args["source"])
+def _seq_part(args: dict, part: str, answer: Answer | None) -> Part:
+    assert answer is not None, "seqcount is graded from its source"
     try:
-        fn = seqcount.load_reader(source)
+        fn = seqcount.JailedReader(answer)
         scen = seqcount.SCENARIOS[SEQ_PARTS[part]]
         found, outcomes, states = seqcount.search(scen, fn)
         if found is not None:
@@ -373,23 +391,38 @@ def _seq_part(args: dict, part: str) -> Part:
                         f"{seqcount.BOUND} calls without returning: it retries forever "
                         "(safe and useless)")
         return Part(part, 2.0, 2.0, "returns (0, 0) without a writer")
-    except Exception as e:  # noqa: BLE001 - the student's exception, maybe wrapped by the model
-        return _student_failed(part, e, source)
+    except Exception as e:  # noqa: BLE001 - the student's error, maybe wrapped by the model
+        return student_failed(part, 2.0, e)
 
 
-#: exercise -> (its parts, one part's grade)
-EXERCISES: dict[str, tuple[Callable[[dict], Plan], Callable[[dict, str], Part]]] = {
-    "walk": (_walk_plan, _walk_part),
-    "break_it": (_break_plan, _break_part),
-    "vma_has_changed": (_vma_plan, _vma_part),
-    "seqcount": (_seq_plan, _seq_part),
-    "lock_order": (_order_plan, _order_part),
+@dataclass(frozen=True)
+class Exercise:
+    """An exercise: its parts, one part's grade, what its answer cell must set,
+    and whether the problem depends on the student (then the id is part of what
+    makes two answers the same)."""
+
+    plan: Callable[[dict], Plan]
+    part: Callable[[dict, str, Answer | None], Part]
+    names: tuple[str, ...]
+    per_student: bool = False
+
+    def given(self, args: dict) -> dict:
+        """The names the answer cell may use, bound before it runs (plain values)."""
+        return {"qs": walk_questions(args["student_id"])} if "answers" in self.names else {}
+
+
+EXERCISES: dict[str, Exercise] = {
+    "walk": Exercise(_walk_plan, _walk_part, ("answers",), per_student=True),
+    "break_it": Exercise(_break_plan, _break_part, ("scenario", "schedule"), per_student=True),
+    "vma_has_changed": Exercise(_vma_plan, _vma_part, ("vma_has_changed",)),
+    "seqcount": Exercise(_seq_plan, _seq_part, ("read_snapshot",)),
+    "lock_order": Exercise(_order_plan, _order_part, ("ORDER",)),
 }
 
 
 def plan(exercise: str, args: dict) -> Plan:
-    return EXERCISES[exercise][0](args)
+    return EXERCISES[exercise].plan(args)
 
 
-def grade_part(exercise: str, args: dict, part: str) -> Part:
-    return EXERCISES[exercise][1](args, part)
+def grade_part(exercise: str, args: dict, part: str, answer: Answer | None = None) -> Part:
+    return EXERCISES[exercise].part(args, part, answer)

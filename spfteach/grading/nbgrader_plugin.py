@@ -1,49 +1,58 @@
-"""nbgrader, graded outside the student's kernel.
+"""nbgrader, with nothing of the student's executed outside a jail.
 
-nbgrader scores a grade cell from what the cell *printed* when the student's
-notebook ran: no error is full marks, a number is partial credit.  Every cell
-of that notebook runs in one kernel, the student's cells first, so anything the
-hidden test cell computes there is the student's to fake (rebind the grader,
-``subprocess``, the display hook).  So the grade is not computed there.
+DESIGN: autograde does not execute the student's notebook.  nbgrader scores a
+grade cell from what the cell printed when the notebook ran, and runs every
+cell of every submission as the instructor: a student's extra cell could read
+or rewrite a classmate's submission or the gradebook, start a process that
+outlives autograde, or print its own points.  The other way out, running
+nbgrader's execution inside a jail, would put a whole Jupyter kernel (ZeroMQ,
+IPython, the package) in the jail and still let the student's kernel compute
+the outputs that nbgrader turns into points.  So :func:`configure` takes
+nbgrader's ``Execute`` out of autograde, and :class:`Regrade` takes its place:
+
+* every grade code cell gets its outputs from the judge (:mod:`.judge`), which
+  grades the *source* of the answer cell its hidden call names, the student's
+  code running in a jail (:mod:`.jail`), with the id nbgrader is grading;
+* a grade code cell without a hidden call is refused (zero, saying why): with
+  no execution its outputs would be empty, which nbgrader scores full marks;
+* the feedback shows the notebook as submitted (nbgrader's sanitising has
+  cleared its outputs and restored the locked cells) plus the grader's output.
 
 A grade cell of this course ends with a hidden call (nbgrader removes it from
-the release and puts it back, from its database, at autograde)::
+the release and restores it, from its database, at autograde)::
 
-    autograded_outside("vma_has_changed", answer="vma-answer", expect=None)
+    autograded_outside("vma_has_changed", answer="vma-answer")
 
-and the course's ``nbgrader_config.py`` calls :func:`configure`, which adds two
-preprocessors:
-
-* :class:`PinDigest` at ``generate_assignment``: ``expect=None`` becomes the
-  digest of the spfteach package that releases the assignment (the database
-  keeps that source, so the pin is out of the student's reach);
-* :class:`Regrade` at ``autograde``, right after the notebook ran: for each
-  such cell it takes the *source* of the answer cell (``answer`` is its
-  ``grade_id``), grades it in fresh worker processes (:mod:`.sandbox`) against
-  the pinned digest, with the student id nbgrader autogrades, and replaces the
-  cell's outputs with the feedback and the points.
-
-In the kernel itself the hidden call only refuses under autograde (so a
-course that forgets :func:`configure` gives zeros that say why, never full
-marks), and grades in place otherwise (``nbgrader validate``, an instructor
-running the source notebook).
+Grading a class: on its first notebook, :class:`Regrade` grades every
+submission this run will autograde (nbgrader's ``--student`` pattern) in
+parallel judge processes (:class:`~.pool.Pool`), identical answers once; each
+notebook then takes its result.  No student's process is alive when autograde
+returns: each jail's processes die with the jail, before its part is scored.
 """
 
 from __future__ import annotations
 
 import ast
+import glob
+import os
+import re
+import threading
 from typing import Any
 
+import nbformat
 from nbformat import NotebookNode
 from nbformat.v4 import new_output
+from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import NbGraderPreprocessor
-from traitlets import Float
+from traitlets import Float, Int
 
-from . import integrity, sandbox
+from . import identity, jail
 from .exercises import EXERCISES
+from .judge import DEFAULT_TIMEOUT
+from .pool import Pool, key
 from .result import Result
 
-#: The hidden call's name (parsed here, run in the kernel: see :func:`..autograded_outside`).
+#: The hidden call's name (parsed here; see :func:`..autograded_outside`).
 CALL = "autograded_outside"
 
 
@@ -71,70 +80,176 @@ def _is_grade_code(cell: NotebookNode) -> bool:
     return cell.cell_type == "code" and bool(nbg.get("grade")) and not nbg.get("solution")
 
 
-class PinDigest(NbGraderPreprocessor):
-    """At generate_assignment: pin ``expect=None`` to the releasing package's digest."""
+def answers_of(nb: NotebookNode) -> dict[str, str]:
+    """The student's answer cells by ``grade_id`` (the first cell of each id)."""
+    out: dict[str, str] = {}
+    for c in nb.cells:
+        nbg = c.get("metadata", {}).get("nbgrader", {})
+        gid = nbg.get("grade_id")
+        if nbg.get("solution") and c.cell_type == "code" and gid and gid not in out:
+            out[str(gid)] = str(c.source)
+    return out
 
-    def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
-        digest = integrity.package_digest()
-        for cell in nb.cells:
-            if _is_grade_code(cell) and hidden_call(cell.source) is not None:
-                if "expect=None" not in cell.source:
-                    continue  # already pinned by hand
-                cell.source = cell.source.replace("expect=None", f'expect="{digest}"')
-                self.log.info("pinned %s to spfteach %s",
-                              cell.metadata.nbgrader.get("grade_id"), digest[:12])
-        return nb, resources
+
+def tasks_of(nb: NotebookNode, grade_cells: list[NotebookNode], student: str
+             ) -> list[tuple[str, dict] | str]:
+    """Per grade cell: its task (exercise, args), or why it cannot be graded."""
+    answers = answers_of(nb)
+    out: list[tuple[str, dict] | str] = []
+    for cell in grade_cells:
+        try:
+            call = hidden_call(cell.source)
+        except ValueError as e:
+            out.append(f"not graded: {e}")
+            continue
+        if call is None:
+            out.append(f"not graded: grade cell {cell.metadata.nbgrader.get('grade_id')!r} has "
+                       f"no {CALL}(...) call, and this course executes no notebook at autograde")
+            continue
+        answer_id = call.get("answer")
+        if answer_id not in answers:
+            out.append(f"not graded: no answer cell {answer_id!r} in the notebook")
+            continue
+        out.append((call["exercise"], {"source": answers[answer_id], "student_id": student}))
+    return out
+
+
+def _not_run(nb: NotebookNode) -> str | None:
+    """One line about the code cells the student added, which autograde never runs."""
+    added = sum(1 for c in nb.cells if c.cell_type == "code" and not c.get(
+        "metadata", {}).get("nbgrader") and c.source.strip())
+    if not added:
+        return None
+    return (f"not run: {added} code cell{'s' if added > 1 else ''} you added (autograde runs "
+            "only your answer cells, each alone in a jail)")
+
+
+def _outputs_text(nb: NotebookNode) -> list[str]:
+    return [str(o.get("text", "")) for c in nb.cells if c.cell_type == "code"
+            for o in c.get("outputs", []) if o.get("output_type") == "stream"]
+
+
+class _Class:
+    """This process's grading of a class: one pool, and the assignments whose
+    submissions it already graded."""
+
+    lock = threading.Lock()
+    pool: Pool | None = None
+    done: set[tuple[str, ...]] = set()
+
+    @classmethod
+    def get_pool(cls, jobs: int, timeout: float) -> Pool:
+        if cls.pool is None or cls.pool.timeout != timeout:
+            cls.pool = Pool(jobs, timeout)
+        return cls.pool
 
 
 class Regrade(NbGraderPreprocessor):
-    """At autograde, after Execute: each hidden call's cell gets its outputs from
-    a grade computed outside the kernel, from the answer cell's source."""
+    """At autograde, in place of nbgrader's Execute: every grade code cell gets
+    its outputs from a grade the judge computed from the answer cell's source."""
 
-    timeout = Float(sandbox.DEFAULT_TIMEOUT, help="Seconds per graded part").tag(config=True)
+    timeout = Float(DEFAULT_TIMEOUT, help="Seconds of jail time per graded part").tag(
+        config=True)
+    jobs = Int(0, help="Judge processes grading a class in parallel (0: one per CPU)").tag(
+        config=True)
 
     def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
-        student = str(resources.get("nbgrader", {}).get("student", ""))
-        answers = {c.metadata.nbgrader.get("grade_id"): c.source for c in nb.cells
-                   if c.get("metadata", {}).get("nbgrader", {}).get("solution")}
-        for cell in nb.cells:
-            call = hidden_call(cell.source) if _is_grade_code(cell) else None
-            if call is None:
+        info = resources.get("nbgrader", {})
+        student = str(info.get("student", ""))
+        coursedir = CourseDirectory(config=self.config)
+        try:
+            jail.probe()
+        except jail.JailUnavailable as e:
+            self.log.error("spfteach: %s", e)
+            raise RuntimeError(f"not graded: {e}") from None
+        pool = _Class.get_pool(self.jobs, self.timeout)
+        self._grade_class(coursedir, str(info.get("assignment", "")),
+                          str(info.get("notebook", "")), pool)
+        claimed = self._claimed(coursedir, info)
+        notes = [n for n in (identity.mismatch_note(student, claimed), _not_run(nb)) if n]
+        note = "\n".join(notes) or None
+        cells = [c for c in nb.cells if _is_grade_code(c)]
+        for cell, task in zip(cells, tasks_of(nb, cells, student), strict=True):
+            if isinstance(task, str):
+                self._outputs(cell, Result("", (), refused=task), None)
                 continue
-            answer_id = call.get("answer")
-            if answer_id not in answers:
-                self._outputs(cell, None, f"no answer cell {answer_id!r} in the notebook")
-                continue
-            args = {"source": answers[answer_id], "student_id": student}
-            result = sandbox.run(call["exercise"], args, timeout=self.timeout,
-                                 expect=call.get("expect"))
-            self._outputs(cell, result, "")
-            self.log.info("%s %s: %g/%g", student, call["exercise"], result.points,
-                          result.max_points)
+            result = pool.grade([task])[0]
+            self._outputs(cell, result, note)
+            self.log.info("%s %s: %g/%g", student, task[0], result.points, result.max_points)
         return nb, resources
 
-    def _outputs(self, cell: NotebookNode, result: Result | None, error: str) -> None:
+    def _grade_class(self, coursedir: CourseDirectory, assignment: str, notebook: str,
+                     pool: Pool) -> None:
+        """Every submission of ``notebook`` this run autogrades, graded in parallel
+        (once per process)."""
+        marker = (coursedir.root, assignment, notebook, coursedir.student_id)
+        with _Class.lock:
+            if marker in _Class.done:
+                return
+            _Class.done.add(marker)
+        source = os.path.join(coursedir.format_path(coursedir.source_directory, ".", assignment),
+                              f"{notebook}.ipynb")
+        if not os.path.exists(source):
+            return
+        grade_cells = [c for c in nbformat.read(source, as_version=4).cells if _is_grade_code(c)]
+        tasks: list[tuple[str, dict]] = []
+        pattern = coursedir.format_path(coursedir.submitted_directory, coursedir.student_id,
+                                        assignment)
+        which = re.compile(coursedir.format_path(coursedir.submitted_directory,
+                                                 "(?P<student_id>[^/]+)", re.escape(assignment),
+                                                 escape=True) + "$")
+        for d in sorted(glob.glob(pattern)):
+            m = which.match(d)
+            path = os.path.join(d, f"{notebook}.ipynb")
+            if m is None or not os.path.isfile(path):
+                continue
+            student = m.group("student_id")
+            try:
+                sub = nbformat.read(path, as_version=4)
+            except Exception:  # noqa: BLE001, S112 - nbgrader reports a broken notebook itself
+                continue
+            tasks += [t for t in tasks_of(sub, grade_cells, student) if not isinstance(t, str)]
+        if tasks:
+            pool.grade(tasks)
+            self.log.info("spfteach: graded %d answers of %s/%s (%d distinct) in %.1f s with "
+                          "%d judge processes", len(tasks), assignment, notebook,
+                          len({key(e, a, pool.timeout) for e, a in tasks}), pool.seconds,
+                          pool.jobs)
+
+    def _claimed(self, coursedir: CourseDirectory, info: dict) -> tuple[str, str] | None:
+        """The id the submitted notebook says it checked with (its outputs, which
+        nbgrader's sanitising has cleared from the notebook being graded)."""
+        path = os.path.join(coursedir.format_path(coursedir.submitted_directory,
+                                                  str(info.get("student", "")),
+                                                  str(info.get("assignment", ""))),
+                            f"{info.get('notebook', '')}.ipynb")
+        try:
+            return identity.claimed_in(_outputs_text(nbformat.read(path, as_version=4)))
+        except Exception:  # noqa: BLE001 - no claim is no note
+            return None
+
+    def _outputs(self, cell: NotebookNode, result: Result, note: str | None) -> None:
         """Feedback on stdout and the points as the cell's value (nbgrader's partial
         credit), scaled to the cell's points; a refusal is an error (zero)."""
-        if result is None or result.refused:
-            why = error or result.refused  # type: ignore[union-attr]
+        if result.refused:
+            why = result.refused
             cell.outputs = [new_output("error", ename="NotGraded", evalue=why, traceback=[why])]
             return
         cell_points = float(cell.metadata.nbgrader.get("points", 0))
         score = (result.points / result.max_points * cell_points) if result.max_points else 0.0
+        text = (f"{note}\n" if note else "") + result.feedback + "\n"
         cell.outputs = [
-            new_output("stream", name="stdout", text=result.feedback + "\n"),
+            new_output("stream", name="stdout", text=text),
             new_output("execute_result", data={"text/plain": f"{round(score, 2):g}"},
                        execution_count=cell.get("execution_count")),
         ]
 
 
 def configure(c: Any) -> None:
-    """Add :class:`PinDigest` and :class:`Regrade` to an nbgrader config ``c``."""
-    from nbgrader.converters import Autograde, GenerateAssignment
+    """Autograde with :class:`Regrade` in place of nbgrader's ``Execute``."""
+    from nbgrader.converters import Autograde
     from nbgrader.preprocessors import Execute
 
-    gen = list(GenerateAssignment.class_traits()["preprocessors"].default())
-    c.GenerateAssignment.preprocessors = [PinDigest, *gen]
     auto = list(Autograde.class_traits()["autograde_preprocessors"].default())
-    auto.insert(auto.index(Execute) + 1, Regrade)
+    auto[auto.index(Execute)] = Regrade
     c.Autograde.autograde_preprocessors = auto

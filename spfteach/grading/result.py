@@ -1,7 +1,8 @@
 """What a grader answers: points per part, a verdict, and feedback in words.
 
-Results cross a process boundary (the worker grades, the notebook prints), so
-they are plain data with a JSON form; a grade is never an exception.
+Results cross a process boundary (a judge process grades, the notebook or
+nbgrader prints), so they are plain data with a JSON form; a grade is never an
+exception.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ class Part:
 @dataclass(frozen=True)
 class Result:
     """A graded exercise. ``verdict`` is ``"pass"`` (full marks), ``"partial"``,
-    ``"fail"`` (zero) or ``"refused"`` (not graded: the package was tampered with)."""
+    ``"fail"`` (zero) or ``"refused"`` (not graded, and ``refused`` says why: the
+    jail cannot run here, or the grader failed)."""
 
     exercise: str
     parts: tuple[Part, ...] = ()
@@ -69,3 +71,12 @@ class Result:
 
     def __str__(self) -> str:
         return self.feedback
+
+    def as_dict(self) -> dict[str, object]:
+        return {"exercise": self.exercise, "parts": [p.as_dict() for p in self.parts],
+                "refused": self.refused, "notes": list(self.notes)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Result:
+        return cls(str(d["exercise"]), tuple(Part.from_dict(p) for p in d["parts"]),
+                   str(d.get("refused", "")), tuple(str(n) for n in d.get("notes", ())))

@@ -11,13 +11,15 @@ The student writes a plain function::
 is one step of the model, taken with :mod:`spfteach.model.seqlock`'s primitives,
 and the scheduler decides who runs between two calls.
 
-A plain function cannot stop in the middle of a call the way the model's
-generators do, so the reader thread *replays* it: to take its n-th step it runs
-the function again from the top, answering the first n-1 calls from what they
-returned before (its history) and stopping it at the n-th (:class:`_Pause`).
-The function is deterministic in what the calls return, so the history is the
-reader's whole state: that is what makes the search's state cache sound here
-(:func:`_key`).
+The function runs in the jail (:mod:`.jail`), never here, and each call of a
+primitive is a message the judge answers.  A plain function cannot stop in the
+middle of a call the way the model's generators do, so the reader thread asks
+an oracle (:class:`JailedReader`) *what the function does next after these
+answers*: the jail runs the function from the top, the judge answers its first
+calls from the history and stops it at the next one.  The function is
+deterministic in what the calls return, so the history is the reader's whole
+state: that is what makes the search's state cache sound here (:func:`_key`),
+and the oracle asks the jail about each history once.
 
 Scenarios: ``writer`` (a writer publishes (1, 1) over (0, 0) while the reader
 reads), ``mid-write`` (the reader starts while the writer is inside: ``a`` is new,
@@ -31,7 +33,6 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from ..model.kernel import Kernel
 from ..model.seqlock import (
@@ -44,7 +45,8 @@ from ..model.seqlock import (
 from ..model.task import Gen, Src, Task
 from ..sched import Run, format_schedule
 from ..trace import format_trace
-from .student import StudentError, load
+from .answer import Answer
+from .jail import STOP, Primitive, StudentError
 
 F = "exercise: seqcount"
 #: How many calls the reader may make before it counts as retrying forever.
@@ -59,16 +61,6 @@ class Pair:
     seq: SeqCount = field(default_factory=lambda: SeqCount("pair.seq"))
     a: int = 0
     b: int = 0
-
-
-class _Pause(BaseException):  # noqa: N818 - not an error: the reader's next step
-    """Raised at the first call the history cannot answer (a BaseException, so
-    that a student's ``except Exception`` does not swallow it)."""
-
-    def __init__(self, kind: str, arg: int | None) -> None:
-        super().__init__(kind)
-        self.kind = kind
-        self.arg = arg
 
 
 def _src(fn: str, snippet: str) -> Src:
@@ -91,15 +83,45 @@ def writer(t: Task, p: Pair, inside: bool) -> Gen:
     return 0
 
 
-def reader(t: Task, p: Pair, fn: Callable[..., Any], published: frozenset) -> Gen:
-    """The student's function, replayed one call further at each step."""
-    history: list[tuple[str, int | bool | None, int | bool]] = []
-    while True:
-        pos = 0
-        paused = False
+#: What the reader does next: ("seq" | "a" | "b" | "retry", the argument) or
+#: ("return", the value it returned).
+Action = tuple[str, object]
+Oracle = Callable[[tuple], Action]
 
-        def call(kind: str, arg: int | None = None) -> Any:
-            nonlocal pos, paused
+
+class JailedReader:
+    """The student's ``read_snapshot()``, asked through the jail: the action
+    after each history of answers, memoized."""
+
+    PRIMS = ("read_seq", "read_a", "read_b", "retry")
+    KIND = {"read_seq": "seq", "read_a": "a", "read_b": "b", "retry": "retry"}
+
+    def __init__(self, answer: Answer) -> None:
+        self.answer = answer
+        self.memo: dict[tuple, Action] = {}
+        answer.function("read_snapshot")
+
+    def __call__(self, history: tuple) -> Action:
+        if history not in self.memo:
+            self.memo[history] = self._ask(history)
+        return self.memo[history]
+
+    def _ask(self, history: tuple) -> Action:
+        pos = 0
+        nxt: Action | None = None
+
+        def answer(prim: str, args: list) -> object:
+            nonlocal pos, nxt
+            kind = self.KIND[prim]
+            if kind == "retry":
+                if len(args) != 1 or type(args[0]) is not int:
+                    raise StudentError("retry() takes the count read_seq() returned, not "
+                                       f"{', '.join(map(repr, args)) or 'nothing'}")
+                arg: object = args[0]
+            elif args:
+                raise StudentError(f"{prim}() takes no arguments")
+            else:
+                arg = None
             if pos < len(history):
                 k, a, v = history[pos]
                 if (k, a) != (kind, arg):
@@ -108,51 +130,48 @@ def reader(t: Task, p: Pair, fn: Callable[..., Any], published: frozenset) -> Ge
                                        "state between calls")
                 pos += 1
                 return v
-            paused = True
-            raise _Pause(kind, arg)
+            nxt = (kind, arg)
+            return STOP
 
-        def read_seq() -> int:
-            return call("seq")
+        got = self.answer.jail.call("read_snapshot", [Primitive(p) for p in self.PRIMS], answer)
+        if got is STOP:
+            assert nxt is not None
+            return nxt
+        if pos < len(history):
+            raise StudentError("read_snapshot() does not make the same calls when the reads "
+                               "return the same values: it must not keep state between calls")
+        return ("return", got)
 
-        def read_a() -> int:
-            return call("a")
 
-        def read_b() -> int:
-            return call("b")
-
-        def retry(start: int) -> bool:
-            if not isinstance(start, int):
-                raise StudentError(f"retry() takes the count read_seq() returned, not {start!r}")
-            return call("retry", start)
-
-        try:
-            result = fn(read_seq, read_a, read_b, retry)
-        except _Pause as want:
-            if len(history) >= BOUND:
-                yield t.at(_src("reader", "/* gives up */"), local=True)
-                t.did(f"the reader made {BOUND} calls without returning: it gives up here")
-                return "spun"
-            if want.kind == "seq":
-                v: int | bool = yield from raw_read_seqcount(
-                    t, p.seq, _src("read_snapshot", "seq = raw_read_seqcount(&p->seq);"))
-            elif want.kind == "retry":
-                assert want.arg is not None
-                v = yield from read_seqcount_retry(
-                    t, p.seq, want.arg, _src("read_snapshot", "read_seqcount_retry(&p->seq, seq)"))
-            else:
-                yield t.at(_src("read_snapshot", f"{want.kind} = READ_ONCE(p->{want.kind});"))
-                v = p.a if want.kind == "a" else p.b
-                t.did(f"reads p->{want.kind}: {v}")
-            history.append((want.kind, want.arg, v))
-            continue
-        if paused:
-            raise StudentError("read_snapshot() caught the grader's pause: do not catch "
-                               "every exception (a bare except, or BaseException)")
-        snap = tuple(result) if isinstance(result, tuple | list) else result
-        if snap not in published:
-            t.kernel.violate("torn-snapshot", f"the reader returns {snap!r}, which the writer "
-                             f"never published (it published {sorted(published)})")
-        return snap
+def reader(t: Task, p: Pair, oracle: Oracle, published: frozenset) -> Gen:
+    """The student's function, one primitive call a step: the oracle says what
+    it does after the answers so far, the model takes that step."""
+    history: list[tuple[str, object, int | bool]] = []
+    while True:
+        kind, arg = oracle(tuple(history))
+        if kind == "return":
+            snap = tuple(arg) if isinstance(arg, tuple | list) else arg
+            plain = isinstance(snap, tuple) and all(type(x) is int for x in snap)
+            if not plain or snap not in published:
+                t.kernel.violate("torn-snapshot", f"the reader returns {snap!r}, which the "
+                                 f"writer never published (it published {sorted(published)})")
+            return snap
+        if len(history) >= BOUND:
+            yield t.at(_src("reader", "/* gives up */"), local=True)
+            t.did(f"the reader made {BOUND} calls without returning: it gives up here")
+            return "spun"
+        if kind == "seq":
+            v: int | bool = yield from raw_read_seqcount(
+                t, p.seq, _src("read_snapshot", "seq = raw_read_seqcount(&p->seq);"))
+        elif kind == "retry":
+            assert isinstance(arg, int)
+            v = yield from read_seqcount_retry(
+                t, p.seq, arg, _src("read_snapshot", "read_seqcount_retry(&p->seq, seq)"))
+        else:
+            yield t.at(_src("read_snapshot", f"{kind} = READ_ONCE(p->{kind});"))
+            v = p.a if kind == "a" else p.b
+            t.did(f"reads p->{kind}: {v}")
+        history.append((kind, arg, v))
 
 
 @dataclass(frozen=True)
@@ -164,7 +183,7 @@ class SeqScenario:
     with_writer: bool
     inside: bool = False
 
-    def new_run(self, fn: Callable[..., Any], record: bool = True) -> Run:
+    def new_run(self, fn: Oracle, record: bool = True) -> Run:
         k = Kernel(ncpus=2)
         p = Pair()
         published = frozenset({(0, 0), (1, 1)}) if self.with_writer else frozenset({(0, 0)})
@@ -202,7 +221,7 @@ class Found:
     schedule: list[int]
 
 
-def search(scen: SeqScenario, fn: Callable[..., Any]) -> tuple[Found | None, set, int]:
+def search(scen: SeqScenario, fn: Oracle) -> tuple[Found | None, set, int]:
     """Breadth-first over every schedule, states cached: the shortest violation (or
     None), the outcomes (the reader's result), the states seen."""
     seen: set = set()
@@ -225,7 +244,7 @@ def search(scen: SeqScenario, fn: Callable[..., Any]) -> tuple[Found | None, set
     return None, outcomes, len(seen)
 
 
-def trace_text(scen: SeqScenario, fn: Callable[..., Any], found: Found, last: int = 12) -> str:
+def trace_text(scen: SeqScenario, fn: Oracle, found: Found, last: int = 12) -> str:
     run = scen.new_run(fn)
     run.run(found.schedule)
     sched = format_schedule(found.schedule)
@@ -233,7 +252,3 @@ def trace_text(scen: SeqScenario, fn: Callable[..., Any], found: Found, last: in
                       f"shortest schedule: {sched} ({len(found.schedule)} steps; T0 the "
                       "reader, T1 the writer); its last steps:",
                       format_trace(run, start=max(0, len(run.trace) - last))])
-
-
-def load_reader(source: str) -> Callable[..., Any]:
-    return load(source, "read_snapshot")
