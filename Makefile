@@ -26,6 +26,7 @@ test-fast: setup
 bench: setup
 	$(VENV)/bin/python -m spfteach.explore.bench
 	$(VENV)/bin/python -m spfteach.widgets.bench
+	$(VENV)/bin/python -m spfteach.grading.bench
 
 lab: setup
 	@LAB_PORT='$(LAB_PORT)' bash scripts/lab.sh

@@ -195,8 +195,10 @@ print("x" * (1 << 20))
 """
 
 #: An extra cell that, were it run, would mark that it ran, rewrite a classmate's answer to
-#: raise NotImplementedError, give itself full marks in the gradebook, and leave a detached
-#: process that does it again after autograde, and code that runs in the next grader.
+#: raise NotImplementedError, give itself full marks in the gradebook, and leave code that runs
+#: in a later grader (a .pth and sitecustomize.py in site-packages, an IPython startup file, a
+#: kernel spec with PYTHONSTARTUP) and a detached process that strikes again after autograde.
+#: IPYTHONDIR and JUPYTER_PATH point into {MARK} for the round trip.
 SABOTAGE = """\
 import glob, json, os, sqlite3, subprocess, sys
 open("{MARK}/sabotage-ran", "w").write("ran")
@@ -212,6 +214,15 @@ db.execute("update grade set auto_score = max_score, manual_score = max_score")
 db.commit()
 open("{SITE}/zz_spfteach_attack.pth", "w").write("import os; os.system('touch {MARK}/pth-ran')")
 open("{SITE}/sitecustomize.py", "w").write("open('{MARK}/sitecustomize-ran', 'w')")
+startup = os.path.join(os.environ["IPYTHONDIR"], "profile_default", "startup")
+os.makedirs(startup)  # code every later IPython kernel of this user would run first
+open(os.path.join(startup, "00-attack.py"), "w").write("import os")
+spec = os.path.join(os.environ["JUPYTER_PATH"], "kernels", "python3")
+os.makedirs(spec)  # a kernel that starts with PYTHONSTARTUP set to the attacker's file
+open(os.path.join(spec, "kernel.json"), "w").write(json.dumps({
+    "argv": [sys.executable, "-m", "ipykernel", "-f", "{connection_file}"],
+    "display_name": "Python 3", "language": "python",
+    "env": {"PYTHONSTARTUP": "{MARK}/startup.py"}}))
 subprocess.Popen([sys.executable, "-c", "import time, sqlite3; time.sleep(5); "
                   "d = sqlite3.connect('{ROOT}/gradebook.db'); "
                   "d.execute('update grade set auto_score = max_score'); d.commit()"],
@@ -396,8 +407,9 @@ def course(tmp_path_factory: pytest.TempPathFactory) -> Course:
             _fill(src if sid == "alice" else release[a], sub,
                   root / "submitted" / sid / a / f"{a}.ipynb", places)
     before = _digests(root)
+    where = {"IPYTHONDIR": str(mark / "ipython"), "JUPYTER_PATH": str(mark / "jupyter")}
     for a in ASSIGNMENTS:
-        log.append(_nbgrader(root, "autograde", a, "--force"))
+        log.append(_nbgrader(root, "autograde", a, "--force", env=where))
         left += _jail_processes()
         log.append(_nbgrader(root, "generate_feedback", a, "--force"))
     log.append(_nbgrader(root, "export"))
@@ -543,11 +555,9 @@ REFUSED = {
         "not run: 2 code cells you added (autograde runs only your answer cells, each alone "
         "in a jail)",
     ("walk", "carol", "walk-grade"):
-        "note: your notebook checked as 'Carol ' (from SPFTEACH_STUDENT_ID); you are graded as "
-        "'carol', which is the same problem (ids ignore case and surrounding spaces)",
+        "note: your notebook checked as 'Carol ', but you are graded as 'carol'",
     ("walk", "dave", "walk-grade"):
-        "note: your notebook checked as 'alice' (from SPFTEACH_STUDENT_ID), but you are graded "
-        "as 'dave' (nbgrader's id): the typed id is ignored",
+        "note: your notebook checked as 'alice', but you are graded as 'dave'",
 }
 
 
@@ -557,8 +567,13 @@ def test_each_attack_says_what_was_refused_in_one_line(course: Course, where) ->
     text = _grade_output(course, a, sid, gid)
     lines = [line for line in text.splitlines() if REFUSED[where] in line]
     assert lines, f"{sid}: no line says {REFUSED[where]!r}:\n{text[:3000]}"
-    if sid in ("carol", "dave"):  # the id note comes first
-        assert text.splitlines()[0].startswith(REFUSED[where]), text[:500]
+    if sid in ("carol", "dave"):  # the id note comes first, and says why on the next line
+        first, why = text.splitlines()[:2]
+        assert first == REFUSED[where], text[:500]
+        assert why == ("      (from SPFTEACH_STUDENT_ID; ids ignore case and surrounding spaces: "
+                       "the same problem)" if sid == "carol" else
+                       "      (from SPFTEACH_STUDENT_ID; the id nbgrader grades is the one that "
+                       "counts: your answers are checked against the problem of 'dave')"), why
 
 
 def test_the_attacks_changed_nothing_but_their_own_grade(course: Course) -> None:
@@ -577,12 +592,12 @@ def test_the_attacks_changed_nothing_but_their_own_grade(course: Course) -> None
 
 
 def test_fake_output_is_text_and_bounded(course: Course) -> None:
-    """What the code printed is shown as text, a few lines of it cut to 120 characters, and
+    """What the code printed is shown as text, a few lines of it cut to 90 characters, and
     changes no score: the printed "6/6" stays text under the grader's own 2/6."""
     text = _grade_output(course, "seqcount", "attack-fake-output", "seq-grade")
     assert "seqcount: 2/6 (partial)" in text
-    assert "    | seqcount: 6/6 (pass)" in text and "    | " + "x" * 120 + "\n" in text
-    assert "x" * 121 not in text and len(text) < 20_000, len(text)
+    assert "    | seqcount: 6/6 (pass)" in text and "    | " + "x" * 90 + "\n" in text
+    assert "x" * 91 not in text and len(text) < 20_000, len(text)
 
 
 @pytest.mark.parametrize("a", ASSIGNMENTS)

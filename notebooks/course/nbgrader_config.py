@@ -1,13 +1,11 @@
 """The spfteach course for nbgrader (run nbgrader from this directory).
 
-Two things differ from a stock course, both for the same reason: a grade must
-not be computable by the student's own notebook.
-
-* ``nbgrader_plugin.configure(c)`` pins each assignment to the spfteach package
-  that releases it and grades every exercise cell *outside* the student's kernel,
-  from the source of the answer cell (spfteach/grading/nbgrader_plugin.py).
-* Each grading part has its own time limit in a fresh process (the plugin's
-  ``Regrade.timeout``); the cell limit below only bounds a student's own cell.
+One thing differs from a stock course: a grade must not be computable by the
+student's own notebook.  ``nbgrader_plugin.configure(c)`` takes nbgrader's
+``Execute`` out of autograde: no notebook is executed, and every grade cell is
+graded by the judge from the source of its answer cell, the student's code
+running in a jail (spfteach/grading/nbgrader_plugin.py, jail.py).  Check that
+this machine can run the jail with ``spfteach grading jail``.
 """
 
 import os
@@ -20,12 +18,14 @@ c.CourseDirectory.course_id = "spfteach"
 c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))
 c.CourseDirectory.assignment_id = ""
 
-# A cell of the student's that loops forever is interrupted after this many
-# seconds and the rest of the notebook still runs (allow_errors).
+# `nbgrader validate` (the student's Validate button, an instructor checking a source
+# notebook) still executes: a cell that loops forever is interrupted after this many seconds.
 c.Execute.timeout = 60
 c.Execute.interrupt_on_timeout = True
 
-# Seconds per graded part in the worker (a loop costs that part only).
+# Seconds of jail time per graded part (a loop costs that part only), and the judge
+# processes grading a class in parallel (0: one per CPU).
 c.Regrade.timeout = 20
+c.Regrade.jobs = 0
 
 nbgrader_plugin.configure(c)

@@ -93,14 +93,14 @@ def claimed_in(texts: Iterable[str]) -> tuple[str, str] | None:
 
 
 def mismatch_note(graded: str, claimed: tuple[str, str] | None) -> str | None:
-    """The feedback's first line when the notebook checked as another id."""
+    """The feedback's first lines when the notebook checked as another id: the
+    fact first (short enough to read in a feedback page), then why it matters."""
     if claimed is None or claimed[0] == graded:
         return None
     sid, source = claimed
+    first = f"note: your notebook checked as {sid!r}, but you are graded as {graded!r}"
     if canonical_id(sid) == canonical_id(graded):
-        return (f"note: your notebook checked as {sid!r} (from {source}); you are graded as "
-                f"{graded!r}, which is the same problem (ids ignore case and surrounding "
-                "spaces)")
-    return (f"note: your notebook checked as {sid!r} (from {source}), but you are graded as "
-            f"{graded!r} (nbgrader's id): the typed id is ignored, and your answers are "
-            f"checked against {graded!r}'s problem")
+        return (f"{first}\n      (from {source}; ids ignore case and surrounding spaces: "
+                "the same problem)")
+    return (f"{first}\n      (from {source}; the id nbgrader grades is the one that counts: "
+            f"your answers are checked against the problem of {graded!r})")

@@ -274,14 +274,19 @@ class Jail:
     output: bytearray = field(default_factory=bytearray)
     _buf: bytes = b""
     _loaded: dict | None = None
-    starts: int = 0
     child_pid: int = 0
 
     # -- life ---------------------------------------------------------------------------
 
+    def argv(self, glue_fd: int, info_fd: int) -> list[str]:
+        """The jail's command line, the glue on ``glue_fd`` (:func:`command`)."""
+        return command(interpreter(os.geteuid() == 0), self.limits, glue_fd, info_fd)
+
+    def uid(self) -> int | None:
+        """The host uid the jail runs as: an unused one when the judge is root."""
+        return JAIL_UID_BASE + os.getpid() if os.geteuid() == 0 else None
+
     def start(self) -> None:
-        drop = os.geteuid() == 0
-        py = interpreter(drop)
         glue_r, glue_w = os.pipe()
         info_r, info_w = os.pipe()
         src = _glue_source()
@@ -289,11 +294,12 @@ class Jail:
             raise RuntimeError("the glue no longer fits a pipe buffer")
         os.write(glue_w, src)
         os.close(glue_w)
-        uid = JAIL_UID_BASE + os.getpid() if drop else None
+        uid = self.uid()
+        argv = self.argv(glue_r, info_w)
         try:
             self.proc = subprocess.Popen(
-                command(py, self.limits, glue_r, info_w), stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=(glue_r, info_w),
+                argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                pass_fds=(glue_r, info_w) if str(info_w) in argv else (glue_r,),
                 cwd="/", env={"PATH": "/usr/bin:/bin"}, preexec_fn=_preexec(self.limits, uid))
         except subprocess.SubprocessError:
             os.close(info_r)
@@ -309,7 +315,6 @@ class Jail:
             except ValueError:
                 self.child_pid = 0
         self._buf = b""
-        self.starts += 1
         for f in (self.proc.stdout, self.proc.stderr):
             assert f is not None
             os.set_blocking(f.fileno(), False)
@@ -327,9 +332,12 @@ class Jail:
         # other process of the namespace, and the outer bubblewrap, seeing its child
         # gone, exits and is reaped here (killing it first would leave the inner
         # one a zombie of the host's init).
-        if self.child_pid and p.poll() is None:
+        if p.poll() is None:
             with contextlib.suppress(ProcessLookupError):
-                os.kill(self.child_pid, signal.SIGKILL)
+                if self.child_pid:
+                    os.kill(self.child_pid, signal.SIGKILL)
+                else:
+                    p.kill()
         try:
             p.wait(timeout=5)
         except subprocess.TimeoutExpired:

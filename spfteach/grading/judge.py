@@ -33,14 +33,15 @@ PRINTED_LINES = 6
 
 
 def grade(exercise: str, args: dict, timeout: float = DEFAULT_TIMEOUT,
-          limits: Limits | None = None) -> Result:
+          limits: Limits | None = None, jail: type[Jail] = Jail) -> Result:
     """Grade ``exercise`` with ``args`` (plain data, or ``"source"``: an answer
-    cell to run in a jail)."""
+    cell to run in a ``jail``; only the grading benchmark passes another, to
+    measure what the jail costs)."""
     ex = exercises.EXERCISES[exercise]
     answer = None
     if "source" in args:
         answer = Answer(str(args["source"]), ex.names, ex.given(args),
-                        jail=Jail(limits=limits or Limits(), budget=Budget(seconds=timeout)))
+                        jail=jail(limits=limits or Limits(), budget=Budget(seconds=timeout)))
     try:
         plan = ex.plan(args)
         parts = []
@@ -59,14 +60,14 @@ def grade(exercise: str, args: dict, timeout: float = DEFAULT_TIMEOUT,
     notes = ()
     if answer is not None and answer.printed().strip():
         lines = answer.printed().strip().splitlines()
-        shown = "\n".join(f"    | {line[:120]}" for line in lines[:PRINTED_LINES])
+        shown = "\n".join(f"    | {line[:90]}" for line in lines[:PRINTED_LINES])
         more = f"\n    | ... ({len(lines) - PRINTED_LINES} more lines)" if len(
             lines) > PRINTED_LINES else ""
         notes = (f"your code printed (shown as text, not graded):\n{shown}{more}",)
     return Result(exercise, tuple(parts), notes=notes)
 
 
-def serve() -> None:
+def serve(jail: type[Jail] = Jail) -> None:
     """A judge process: one task a line on stdin, one result a line on stdout."""
     out = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)  # anything else printed (a stray print in the engine) is not the protocol
@@ -74,8 +75,8 @@ def serve() -> None:
     for line in sys.stdin:
         task = json.loads(line)
         try:
-            r = grade(task["exercise"], task["args"], float(task.get("timeout",
-                                                                     DEFAULT_TIMEOUT)))
+            r = grade(task["exercise"], task["args"],
+                      float(task.get("timeout", DEFAULT_TIMEOUT)), jail=jail)
             out.write(json.dumps({"result": r.as_dict()}) + "\n")
         except Exception as e:  # noqa: BLE001 - a bug of spfteach, reported, not a grade
             out.write(json.dumps({"bug": f"{type(e).__name__}: {e}"}) + "\n")

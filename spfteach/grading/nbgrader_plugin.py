@@ -49,7 +49,7 @@ from traitlets import Float, Int
 from . import identity, jail
 from .exercises import EXERCISES
 from .judge import DEFAULT_TIMEOUT
-from .pool import Pool, key
+from .pool import JUDGE, Pool, key
 from .result import Result
 
 #: The hidden call's name (parsed here; see :func:`..autograded_outside`).
@@ -138,9 +138,10 @@ class _Class:
     done: set[tuple[str, ...]] = set()
 
     @classmethod
-    def get_pool(cls, jobs: int, timeout: float) -> Pool:
-        if cls.pool is None or cls.pool.timeout != timeout:
-            cls.pool = Pool(jobs, timeout)
+    def get_pool(cls, jobs: int, timeout: float, entry: tuple[str, str]) -> Pool:
+        if cls.pool is None or (cls.pool.timeout, cls.pool.entry) != (timeout, entry):
+            cls.pool = Pool(jobs, timeout, entry)
+            cls.done.clear()
         return cls.pool
 
 
@@ -152,6 +153,8 @@ class Regrade(NbGraderPreprocessor):
         config=True)
     jobs = Int(0, help="Judge processes grading a class in parallel (0: one per CPU)").tag(
         config=True)
+    #: The judge processes' entry point (the grading benchmark's baseline has its own).
+    judge = JUDGE
 
     def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
         info = resources.get("nbgrader", {})
@@ -162,7 +165,7 @@ class Regrade(NbGraderPreprocessor):
         except jail.JailUnavailable as e:
             self.log.error("spfteach: %s", e)
             raise RuntimeError(f"not graded: {e}") from None
-        pool = _Class.get_pool(self.jobs, self.timeout)
+        pool = _Class.get_pool(self.jobs, self.timeout, self.judge)
         self._grade_class(coursedir, str(info.get("assignment", "")),
                           str(info.get("notebook", "")), pool)
         claimed = self._claimed(coursedir, info)

@@ -47,12 +47,16 @@ def key(exercise: str, args: dict, timeout: float = DEFAULT_TIMEOUT) -> str:
     return json.dumps([exercise, a, timeout], sort_keys=True)
 
 
+#: The function a judge process runs (module, name).
+JUDGE = ("spfteach.grading.judge", "serve")
+
+
 class JudgeProcess:
     """One judge process; :meth:`grade` sends a task and waits for its result."""
 
-    def __init__(self) -> None:
+    def __init__(self, entry: tuple[str, str] = JUDGE) -> None:
         boot = (f"import sys; sys.path.insert(0, {str(PACKAGE_PARENT)!r}); "
-                "from spfteach.grading.judge import serve; serve()")
+                f"from {entry[0]} import {entry[1]}; {entry[1]}()")
         env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
         self.proc = subprocess.Popen([sys.executable, "-I", "-c", boot], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, env=env)
@@ -116,9 +120,11 @@ def run(exercise: str, args: dict, timeout: float = DEFAULT_TIMEOUT) -> Result:
 class Pool:
     """``jobs`` judge processes grading a class; identical tasks once."""
 
-    def __init__(self, jobs: int = 0, timeout: float = DEFAULT_TIMEOUT) -> None:
+    def __init__(self, jobs: int = 0, timeout: float = DEFAULT_TIMEOUT,
+                 entry: tuple[str, str] = JUDGE) -> None:
         self.jobs = jobs or os.cpu_count() or 1
         self.timeout = timeout
+        self.entry = entry
         self.results: dict[str, Result] = {}
         self.graded = 0  # tasks actually sent to a judge (the rest were copies)
         self.seconds = 0.0
@@ -146,7 +152,7 @@ class Pool:
                     except queue.Empty:
                         return
                     if jp is None or not jp.alive():
-                        jp = JudgeProcess()
+                        jp = JudgeProcess(self.entry)
                     r = jp.grade(ex, args, self.timeout)
                     with lock:
                         self.results[k] = r
