@@ -62,6 +62,11 @@ else
     apt_install bubblewrap
     command -v bwrap >/dev/null 2>&1 || die "bubblewrap installed but \`bwrap\` is still not on PATH"
 fi
+# As root the jail runs as a uid of its own, which cannot read an interpreter under /root
+# (pyenv's): it then runs Debian's python3.
+if [ "$(id -u)" -eq 0 ] && [ ! -x /usr/bin/python3 ]; then
+    apt_install python3
+fi
 
 # 2. A Python >= 3.10 that can make a venv (Debian ships venv/ensurepip as python3-venv).
 command -v "$PYTHON" >/dev/null 2>&1 || die "$PYTHON not found: install Python >= 3.10 (apt: python3)" 2

@@ -99,11 +99,12 @@ WALK_WRONG = {
     "swap-is-mapped": lambda a, v: v if v is not None else (a & 0xFFF) | 0x1000,
 }
 
+#: A cell that rebinds the grader in the notebook's kernel to say 8 (were it run).
 CHEAT = """\
-import spfteach.grading as g, spfteach.grading.sandbox as s
+import spfteach.grading as g, spfteach.grading.pool as p
 g.autograded_outside = lambda *a, **k: 8.0
 g.check = lambda *a, **k: None
-s.run = lambda *a, **k: None
+p.run = lambda *a, **k: None
 """
 
 
@@ -688,3 +689,21 @@ def test_source_notebooks_validate(course: Course) -> None:
     # The blank release does not pass (a validate that cannot fail would prove nothing).
     out = _nbgrader(course.root, "validate", "release/walk/walk.ipynb")
     assert "VALIDATION FAILED" in out or "NotImplementedError" in out, out[-3000:]
+
+
+def test_without_bubblewrap_autograde_refuses_and_grades_nothing(course: Course,
+                                                                  tmp_path: Path) -> None:
+    """On a machine without the jail, autograde fails for each submission with one line
+    naming what is missing, first among its errors, and writes no grade."""
+    root = tmp_path / "course"
+    shutil.copytree(course.root, root)
+    shutil.rmtree(root / "autograded")
+    env = dict(os.environ, PATH=str(BIN))  # nbgrader and alembic, and no bwrap
+    r = subprocess.run([str(BIN / "nbgrader"), "autograde", "seqcount", "--force"], cwd=root,
+                       env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode != 0
+    errors = [line for line in (r.stdout + r.stderr).splitlines() if "| ERROR]" in line]
+    assert errors[0] == ("[AutogradeApp | ERROR] spfteach: grading needs bubblewrap to confine "
+                         "the student's code: apt-get install bubblewrap (make setup installs it)")
+    assert not list((root / "autograded").glob("*/seqcount/*.ipynb"))
+    assert _scores(root) == course.scores  # the grades of the round trip, untouched

@@ -49,7 +49,9 @@ def test_the_baseline_runs_no_bubblewrap() -> None:
     interpreter, the judge's own namespaces."""
     import os
 
-    with bench.Unconfined(budget=Budget(seconds=10)) as j:
+    from spfteach.grading.baseline import Unconfined
+
+    with Unconfined(budget=Budget(seconds=10)) as j:
         got = j.load("import os\nns = os.readlink('/proc/self/ns/user')\n", ["ns"])
         assert "bwrap" not in " ".join(j.argv(3, 4))
     assert got["ns"] == os.readlink("/proc/self/ns/user")

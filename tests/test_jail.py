@@ -219,6 +219,14 @@ def test_a_call_is_a_message_per_primitive_and_too_many_cost_the_part() -> None:
 
 # --- where the jail cannot run, nothing is graded --------------------------------------------
 
+def test_spfteach_grading_jail_prints_the_policy() -> None:
+    r = subprocess.run([sys.executable, "-m", "spfteach.cli", "grading", "jail"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("The grading jail works here: ")
+    assert "    --unshare-user \\\n" in r.stdout and "    --remount-ro / \\\n" in r.stdout
+
+
 def test_no_bubblewrap_is_one_line_and_exit_2() -> None:
     r = subprocess.run([sys.executable, "-m", "spfteach.cli", "grading", "jail"],
                        env={**os.environ, "PATH": "/nonexistent"}, capture_output=True, text=True)

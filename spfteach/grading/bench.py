@@ -27,8 +27,7 @@ from pathlib import Path
 
 import nbformat
 
-from . import exercises, judge
-from .jail import Jail, interpreter
+from . import exercises
 from .nbgrader_plugin import Regrade, _is_grade_code, tasks_of
 from .pool import key
 
@@ -43,27 +42,11 @@ TARGET_CLASS, TARGET_SECONDS = 200, 20 * 60.0
 
 # --- the baseline ----------------------------------------------------------------------------
 
-class Unconfined(Jail):
-    """The baseline: the same glue and protocol in a plain child process, no bubblewrap.
-    Only this benchmark uses it (judge.grade takes a jail class; nothing else passes one)."""
-
-    def argv(self, glue_fd: int, info_fd: int) -> list[str]:
-        py = interpreter(os.geteuid() == 0)  # the jail's own interpreter: only the jail differs
-        return [py.executable, "-S", "-s", "-B", f"/dev/fd/{glue_fd}"]
-
-    def uid(self) -> int | None:
-        return None
-
-
-def serve_unconfined() -> None:
-    """A judge process grading with :class:`Unconfined` (the baseline run's)."""
-    judge.serve(jail=Unconfined)
-
-
 class UnconfinedRegrade(Regrade):
-    """Regrade for the baseline run: its judge processes use :class:`Unconfined`."""
+    """Regrade for the baseline run: its judge processes grade with
+    :class:`~.baseline.Unconfined` (the course config of that run names this class)."""
 
-    judge = ("spfteach.grading.bench", "serve_unconfined")
+    judge = ("spfteach.grading.baseline", "serve_unconfined")
 
 
 # --- a class ---------------------------------------------------------------------------------
