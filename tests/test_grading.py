@@ -353,3 +353,20 @@ def test_a_pool_grades_identical_answers_once() -> None:
     assert [p.name for p in got[10].parts] == [p.name for p in got[11].parts] != [
         p.name for p in got[12].parts]
     assert got[0].feedback == grading.grade_vma_has_changed(REFERENCE).feedback
+
+
+def test_the_walk_self_check_tells_right_or_not_and_never_the_walk(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """In the notebook, check("walk") says which addresses are right, for the id it prints
+    first, and returns nothing (a cell's last value is displayed: a Result would show the
+    right walk for every wrong answer)."""
+    monkeypatch.delenv("JUPYTERHUB_USER", raising=False)
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    monkeypatch.setenv("SPFTEACH_STUDENT_ID", "alice")
+    right = _walk_answers("alice")
+    ns = {"answers": {a: None for a in right}}
+    assert eval("check('walk')", {**ns, "check": grading.check}) is None  # noqa: S307
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == 'student id: "alice" (from SPFTEACH_STUDENT_ID)'
+    assert "walk: 2/4 right" in out and "not right yet" in out
+    assert not any(f"{v:#x}" in out for v in right.values() if v is not None), out

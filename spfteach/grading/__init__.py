@@ -129,12 +129,14 @@ def under_autograde() -> bool:
     return os.environ.get("NBGRADER_EXECUTION") == "autograde"
 
 
-def check(exercise: str) -> Result | None:
+def check(exercise: str) -> None:
     """A grade cell's visible part: grade this notebook's answer with the same
-    grader the instructor runs, and print the feedback, after the id it checks with."""
+    grader the instructor runs, and print the feedback, after the id it checks with.
+    It returns nothing: a grade cell's last value is displayed, and the walk's
+    result holds the right walks, which the self-check does not show."""
     if under_autograde():
         print(f"{exercise}: graded outside this notebook (spfteach.grading.nbgrader_plugin)")
-        return None
+        return
     sid, source = identity.student_id()
     print(identity.claim_line(sid, source))
     r = _grade_here(exercise, sys._getframe(1).f_globals)
@@ -144,7 +146,6 @@ def check(exercise: str) -> Result | None:
             print(f"  {p.name}: " + ("right" if p.points else "not right yet"))
     else:
         print(r)
-    return r
 
 
 def autograded_outside(exercise: str, answer: str) -> float:
