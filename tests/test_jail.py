@@ -21,8 +21,9 @@ from spfteach.grading.jail import STOP, Budget, Jail, JailFailure, Primitive, St
 ROOT = Path(__file__).parent.parent
 
 
-def _load(src: str, names: list[str], seconds: float = 10, **kw) -> dict:
-    with Jail(budget=Budget(seconds=seconds), **kw) as j:
+def _load(src: str, names: list[str], seconds: float = 10, jail: type[Jail] = Jail,
+          **kw) -> dict:
+    with jail(budget=Budget(seconds=seconds), **kw) as j:
         return j.load(src, names)
 
 
@@ -269,3 +270,27 @@ def test_no_user_namespaces_is_one_line_and_exit_2() -> None:
         "spfteach: error: grading needs unprivileged user namespaces, which this machine "
         "refuses"), r.stderr
 
+
+
+class _AsTheJudge(Jail):
+    """A jail with the judge's own interpreter, as a non-root judge has it (only here, as
+    root, it keeps the host uid: the interpreter is under /root)."""
+
+    def argv(self, glue_fd: int, info_fd: int) -> list[str]:
+        return J.command(J.interpreter(False), self.limits, glue_fd, info_fd)
+
+    def uid(self) -> int | None:
+        return None
+
+
+@pytest.mark.skipif(J.interpreter(False).executable.startswith("/usr/"),
+                    reason="the judge's Python is the system's: no prefix install to bind")
+def test_a_prefix_install_binds_its_lib_and_hides_its_site_packages() -> None:
+    """pyenv's (or conda's) Python keeps libpython and the stdlib under its own prefix: the
+    jail binds that lib/ whole and hides its site-packages under an empty tmpfs."""
+    py = J.interpreter(False)
+    assert any(b.endswith("/lib") for b in py.binds) and py.masks
+    got = _load("import sys, os, ctypes, sqlite3, json\nv = sys.version.split()[0]\n"
+                "site = [os.listdir(m) for m in " + repr(list(py.masks)) + "]\n"
+                "exe = sys.executable\n", ["v", "site", "exe"], jail=_AsTheJudge)
+    assert got == {"v": py.version, "site": [[] for _ in py.masks], "exe": py.executable}

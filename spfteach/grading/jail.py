@@ -111,31 +111,36 @@ class Interpreter:
     version: str
     binds: tuple[str, ...]          # paths bound read-only at the same place
     masks: tuple[str, ...]          # directories hidden under an empty tmpfs
+    multiarch: str                  # the system's library directory name (x86_64-linux-gnu)
 
 
 _DESCRIBE = r"""
 import json, os, sys, sysconfig
 v = sysconfig.get_config_var
-lib = None
-if v("Py_ENABLE_SHARED") and v("LIBDIR") and v("INSTSONAME"):
-    lib = os.path.join(v("LIBDIR"), v("INSTSONAME"))
 print(json.dumps({"executable": os.path.realpath(sys.executable),
-                  "version": sys.version.split()[0], "path": sys.path, "libpython": lib,
-                  "multiarch": v("MULTIARCH") or ""}))
+                  "version": sys.version.split()[0], "path": sys.path,
+                  "libdir": v("LIBDIR") or "", "multiarch": v("MULTIARCH") or ""}))
 """
+#: Where the system keeps its own libraries: an interpreter whose LIBDIR is elsewhere
+#: (pyenv, conda, a /usr/local or /opt build) has its libraries there, bound whole.
+SYSTEM_LIBS = ("/usr/lib", "/lib", "/usr/lib64", "/lib64")
 
 
-def _reachable_by_others(path: str) -> bool:
-    """Every directory above ``path`` is searchable by others and ``path`` readable:
-    a uid of its own (the root judge's jail) can bind it."""
+def _reachable_by_others(path: str, executable: bool = False) -> bool:
+    """Every directory above ``path`` is searchable by others and ``path`` readable
+    (and executable, for the interpreter): a uid of its own (the root judge's
+    jail) can bind and use it."""
     p = Path(path)
     for d in [*reversed(p.parents), p]:
         try:
             mode = d.stat().st_mode
         except OSError:
             return False
-        need = stat.S_IXOTH if d != p or d.is_dir() else stat.S_IROTH
-        if not mode & need:
+        if d != p or stat.S_ISDIR(mode):
+            need = stat.S_IXOTH
+        else:
+            need = stat.S_IROTH | (stat.S_IXOTH if executable else 0)
+        if mode & need != need:
             return False
     return True
 
@@ -146,6 +151,21 @@ def _candidates() -> list[str]:
         return [env]
     base = getattr(sys, "_base_executable", "") or sys.executable
     return [c for c in (os.path.realpath(base), "/usr/bin/python3") if c]
+
+
+def _layout(d: dict) -> Interpreter:
+    """What an interpreter described by ``_DESCRIBE`` needs bound, and hidden."""
+    stdlib = [p for p in d["path"] if os.path.exists(p)]
+    libdir = d["libdir"]
+    own_libs = bool(libdir) and os.path.isdir(libdir) and not libdir.startswith(
+        tuple(s + "/" for s in SYSTEM_LIBS)) and libdir not in SYSTEM_LIBS
+    inside = [libdir] if own_libs else []
+    binds = [d["executable"], *inside]
+    binds += [p for p in stdlib if not any(p.startswith(q + "/") for q in inside + stdlib)]
+    masks = tuple(str(Path(p) / sub) for p in stdlib for sub in ("site-packages",
+                                                                 "dist-packages")
+                  if (Path(p) / sub).is_dir())
+    return Interpreter(d["executable"], d["version"], tuple(binds), masks, d["multiarch"])
 
 
 @lru_cache(maxsize=4)
@@ -163,33 +183,29 @@ def interpreter(drop_uid: bool) -> Interpreter:
         if r.returncode != 0:
             tried.append(f"{exe} (does not run)")
             continue
-        d = json.loads(r.stdout)
-        stdlib = [p for p in d["path"] if os.path.isdir(p) or p.endswith(".zip")]
-        binds = [d["executable"], *[p for p in stdlib if os.path.exists(p)]]
-        if d["libpython"] and os.path.exists(d["libpython"]):
-            binds.append(d["libpython"])
-        if drop_uid and not all(_reachable_by_others(b) for b in binds):
+        py = _layout(json.loads(r.stdout))
+        if drop_uid and not (_reachable_by_others(py.executable, executable=True) and all(
+                _reachable_by_others(b) for b in py.binds[1:])):
             tried.append(f"{exe} (not readable by other users)")
             continue
-        masks = tuple(str(Path(p) / sub) for p in stdlib for sub in ("site-packages",
-                                                                     "dist-packages")
-                      if (Path(p) / sub).is_dir())
-        return Interpreter(d["executable"], d["version"], tuple(binds), masks)
+        return py
     raise JailUnavailable("no Python the jail can run (tried " + ", ".join(tried) + "): set "
                           "SPFTEACH_JAIL_PYTHON to a python3 other users can read")
 
 
-def _system_binds() -> list[str]:
+def _system_binds(multiarch: str) -> list[str]:
     """The dynamic loader and the system's shared libraries, and the symlinks of a
     merged /usr, as bubblewrap arguments."""
     args: list[str] = []
-    for top in ("/lib", "/lib64", "/lib32", "/libx32", "/bin"):
-        if os.path.islink(top):
-            args += ["--symlink", os.readlink(top), top]
-    for d in ("/usr/lib64", "/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu",
-              "/lib64", "/lib/x86_64-linux-gnu", "/lib/aarch64-linux-gnu"):
+    links = [top for top in ("/lib", "/lib64", "/lib32", "/libx32", "/bin")
+             if os.path.islink(top)]
+    for top in links:
+        args += ["--symlink", os.readlink(top), top]
+    dirs = ["/usr/lib64", "/lib64"] + ([f"/usr/lib/{multiarch}", f"/lib/{multiarch}"]
+                                       if multiarch else [])
+    for d in dirs:
         if os.path.isdir(d) and not os.path.islink(d) and not any(
-                os.path.islink(top) and d.startswith(top + "/") for top in ("/lib", "/lib64")):
+                d == top or d.startswith(top + "/") for top in links):
             args += ["--ro-bind", d, d]
     if os.path.exists("/etc/ld.so.cache"):
         args += ["--ro-bind", "/etc/ld.so.cache", "/etc/ld.so.cache"]
@@ -213,7 +229,7 @@ def command(py: Interpreter, limits: Limits, glue_fd: int, info_fd: int) -> list
             "--clearenv", "--setenv", "PATH", "/usr/bin", "--setenv", "HOME", "/tmp",
             "--setenv", "LANG", "C.UTF-8", "--setenv", "PYTHONHASHSEED", "0",
             "--setenv", "SPFTEACH_JAIL_NPROC", str(limits.processes),
-            *_system_binds()]
+            *_system_binds(py.multiarch)]
     for b in py.binds:
         args += ["--ro-bind", b, b]
     for m in py.masks:
