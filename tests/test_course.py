@@ -707,3 +707,26 @@ def test_without_bubblewrap_autograde_refuses_and_grades_nothing(course: Course,
                          "the student's code: apt-get install bubblewrap (make setup installs it)")
     assert not list((root / "autograded").glob("*/seqcount/*.ipynb"))
     assert _scores(root) == course.scores  # the grades of the round trip, untouched
+
+
+def test_a_judge_that_fails_grades_nothing(course: Course, tmp_path: Path) -> None:
+    """A bug of spfteach (here a judge process that aborts) is no grade of the student's:
+    autograde fails for the submission, says why first among its errors, and writes nothing."""
+    root = tmp_path / "course"
+    shutil.copytree(course.root, root)
+    shutil.rmtree(root / "autograded")
+    with open(root / "nbgrader_config.py", "a") as f:
+        f.write("\n\nclass Aborting(nbgrader_plugin.Regrade):\n    judge = ('os', 'abort')\n\n\n"
+                "c.Autograde.autograde_preprocessors = [\n"
+                "    Aborting if p is nbgrader_plugin.Regrade else p\n"
+                "    for p in c.Autograde.autograde_preprocessors]\n")
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+    r = subprocess.run([str(BIN / "nbgrader"), "autograde", "walk", "--student", "alice",
+                        "--force"], cwd=root, env=env, capture_output=True, text=True,
+                       timeout=600)
+    assert r.returncode != 0
+    errors = [line for line in (r.stdout + r.stderr).splitlines() if "| ERROR]" in line]
+    assert errors[0] == ("[AutogradeApp | ERROR] spfteach: alice walk: not graded: the judge "
+                         "process died (a bug of spfteach: please report it)"), errors[:3]
+    assert not list((root / "autograded").glob("*/walk/*.ipynb"))
+    assert _scores(root) == course.scores

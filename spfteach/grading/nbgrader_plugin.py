@@ -177,6 +177,9 @@ class Regrade(NbGraderPreprocessor):
                 self._outputs(cell, Result("", (), refused=task), None)
                 continue
             result = pool.grade([task])[0]
+            if result.refused:  # the judge failed, not the student: no grade, said loudly
+                self.log.error("spfteach: %s %s: %s", student, task[0], result.refused)
+                raise RuntimeError(result.refused)
             self._outputs(cell, result, note)
             self.log.info("%s %s: %g/%g", student, task[0], result.points, result.max_points)
         return nb, resources
