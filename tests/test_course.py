@@ -122,7 +122,7 @@ def _class() -> dict[str, dict[str, Submission]]:
          "        a, b = read_a(), read_b()\n        if not retry(seq):\n"
          "            return (a, b)", 2),
         ("odd-test-no-retry", "    while True:\n        if read_seq() & 1:\n"
-         "            continue\n        return (read_a(), read_b())", 4),
+         "            continue\n        return (read_a(), read_b())", 2),
     ]:
         c["seqcount"][f"seq-{name}"] = Submission({"seq-answer": _reader(body)},
                                                   {"seq-grade": pts})

@@ -218,6 +218,28 @@ def test_a_call_is_a_message_per_primitive_and_too_many_cost_the_part() -> None:
             j.call("g", [Primitive("read")], lambda n, a: 1)
 
 
+def test_a_replay_answers_known_calls_and_checks_them() -> None:
+    """Calls the judge answered before are answered in the jail from ``replay``, and the jail
+    reports them: the next call is the only message; a function that makes other calls when
+    given the same answers (it keeps state) is told so."""
+    with Jail(budget=Budget(seconds=10)) as j:
+        j.load("n = [0]\ndef f(read):\n    return [read(i) for i in range(3)]\n"
+               "def g(read):\n    n[0] += 1\n    return [read(n[0]), read(9)]\n", [])
+        seen = []
+
+        def answer(name: str, args: list) -> object:
+            seen.append(args)
+            return STOP
+        assert j.call("f", [Primitive("read")], answer,
+                      replay=[("read", [0], 5), ("read", [1], 6)]) is STOP
+        assert seen == [[2]]  # only the third call reached the judge
+        assert j.call("f", [Primitive("read")], lambda n, a: 7,
+                      replay=[("read", [0], 5), ("read", [1], 6)]) == [5, 6, 7]
+        assert j.call("g", [Primitive("read")], answer, replay=[("read", [1], 1)]) is STOP
+        with pytest.raises(StudentError, match="does not make the same calls"):
+            j.call("g", [Primitive("read")], answer, replay=[("read", [1], 1)])
+
+
 # --- where the jail cannot run, nothing is graded --------------------------------------------
 
 def test_spfteach_grading_jail_prints_the_policy() -> None:

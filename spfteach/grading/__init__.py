@@ -78,9 +78,9 @@ def grade_vma_has_changed(answer: str | Callable, timeout: float = DEFAULT_TIMEO
 
 def grade_seqcount(answer: str | Callable, timeout: float = DEFAULT_TIMEOUT) -> Result:
     """The student's ``def read_snapshot(read_seq, read_a, read_b, retry) -> tuple``
-    (:mod:`.seqcount`), run in a jail, explored against a writer (safety: only
-    published snapshots) and run alone (usefulness: it returns without retrying
-    forever)."""
+    (:mod:`.seqcount`), run in a jail, explored against a writer (safety: a
+    value the structure held while it ran, of fields it read) and run alone
+    (usefulness: it returns without retrying forever)."""
     return pool.run("seqcount", {"source": source_of(answer)}, timeout=timeout)
 
 

@@ -384,13 +384,13 @@ def _seq_part(args: dict, part: str, answer: Answer | None) -> Part:
         if found is not None:
             return Part(part, 0.0, 2.0, seqcount.trace_text(scen, fn, found))
         if scen.with_writer:
-            return Part(part, 2.0, 2.0, f"every snapshot is one the writer published "
-                        f"({states} states explored)")
+            return Part(part, 2.0, 2.0, f"every snapshot is a value the structure held "
+                        f"while the reader ran, of fields it read ({states} states explored)")
         if "spun" in outcomes:
             return Part(part, 0.0, 2.0, f"with no writer at all the reader made "
                         f"{seqcount.BOUND} calls without returning: it retries forever "
                         "(safe and useless)")
-        return Part(part, 2.0, 2.0, "returns (0, 0) without a writer")
+        return Part(part, 2.0, 2.0, "returns (0, 0), read, without a writer")
     except Exception as e:  # noqa: BLE001 - the student's error, maybe wrapped by the model
         return student_failed(part, 2.0, e)
 

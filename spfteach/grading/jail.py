@@ -44,7 +44,7 @@ import stat
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -290,6 +290,7 @@ class Jail:
     output: bytearray = field(default_factory=bytearray)
     _buf: bytes = b""
     _loaded: dict | None = None
+    _sel: selectors.BaseSelector | None = None
     child_pid: int = 0
 
     # -- life ---------------------------------------------------------------------------
@@ -341,6 +342,9 @@ class Jail:
     def close(self) -> None:
         """Kill the jail (all of it: its PID namespace ends with bubblewrap)."""
         p, self.proc = self.proc, None
+        if self._sel is not None:
+            self._sel.close()
+            self._sel = None
         if p is None:
             return
         self._keep_output(p)
@@ -389,26 +393,49 @@ class Jail:
         reply = self._request(self._loaded)
         return self._values(reply)
 
-    def call(self, name: str, args: list, prim: Prim | None = None) -> object:
+    def call(self, name: str, args: list, prim: Prim | None = None,
+             replay: Sequence[tuple[str, list, object]] = ()) -> object:
         """Call the cell's function ``name``.  An argument ``Primitive(P)`` is a
-        callable whose every call ``prim(P, args)`` answers (or :data:`STOP`s).
-        Returns the decoded value, or :data:`STOP` when the run was stopped."""
+        callable: its first calls are answered from ``replay`` ((P, args, value)
+        triples the judge answered before; the jail reports the calls it made and
+        they must be these), every later one ``prim(P, args)`` answers (or
+        :data:`STOP`s), one message each.  Returns the decoded value, or
+        :data:`STOP` when the run was stopped."""
         if self._loaded is None:
             raise RuntimeError("load the answer cell first")
         if self.proc is None:
             self._values(self._request(self._loaded))  # a fresh jail: the cell again
-        req = {"call": name, "args": [{"prim": a.name} if isinstance(a, Primitive)
-                                      else encode(a) for a in args]}
-        self._send(req)
+        self._send({"call": name, "args": [{"prim": a.name} if isinstance(a, Primitive)
+                                           else encode(a) for a in args],
+                    "replay": [encode(v) for _, _, v in replay]})
+        wrong: StudentError | None = None  # raised once the call is over
         while True:
             msg = self._read_message()
+            if "made" in msg and wrong is None:
+                made = msg["made"]
+                want = [[p_, a_] for p_, a_, _ in replay]
+                if not isinstance(made, list) or [[m[0], [decode(x) for x in m[1]]]
+                                                  for m in made if isinstance(m, list)
+                                                  and len(m) == 2
+                                                  and isinstance(m[1], list)] != want:
+                    wrong = StudentError(f"{name}() does not make the same calls when they "
+                                         "return the same values: it must not keep state "
+                                         "between calls")
             if "prim" in msg:
                 if prim is None or not isinstance(msg["prim"], str) or not isinstance(
                         msg.get("args"), list):
                     raise self._fail("the jail sent a message the judge did not expect")
-                got = prim(msg["prim"], [decode(a) for a in msg["args"]])
+                got: object = STOP
+                if wrong is None:
+                    try:
+                        got = prim(msg["prim"], [decode(a) for a in msg["args"]])
+                    except StudentError as e:
+                        wrong = e
                 self._send({"stop": True} if got is STOP else {"value": encode(got)})
                 continue
+            if wrong is not None and any(k in msg for k in ("return", "stopped", "caught_stop",
+                                                             "error")):
+                raise wrong
             if "return" in msg:
                 return decode(msg["return"])
             if msg.get("stopped") is True:
@@ -459,32 +486,34 @@ class Jail:
         out, err = self.proc.stdout, self.proc.stderr
         start = time.monotonic()
         grace = 30.0 if startup else 0.0
-        with selectors.DefaultSelector() as sel:
-            sel.register(out, selectors.EVENT_READ)
-            sel.register(err, selectors.EVENT_READ)
-            try:
-                while b"\n" not in self._buf:
-                    left = self.budget.seconds + grace - self.budget.spent - (
-                        time.monotonic() - start)
-                    if left <= 0:
-                        raise self._fail(f"timed out after {self.budget.seconds:g} s")
-                    for key, _ in sel.select(left):
-                        chunk = os.read(key.fileobj.fileno(), 65536)  # type: ignore[union-attr]
-                        if key.fileobj is err:
-                            room = self.limits.output_bytes - len(self.output)
-                            self.output += chunk[:max(room, 0)]
-                            if not chunk:
-                                sel.unregister(err)
-                            continue
+        if self._sel is None:
+            self._sel = selectors.DefaultSelector()
+            self._sel.register(out, selectors.EVENT_READ)
+            self._sel.register(err, selectors.EVENT_READ)
+        sel = self._sel
+        try:
+            while b"\n" not in self._buf:
+                left = self.budget.seconds + grace - self.budget.spent - (
+                    time.monotonic() - start)
+                if left <= 0:
+                    raise self._fail(f"timed out after {self.budget.seconds:g} s")
+                for key, _ in sel.select(left):
+                    chunk = os.read(key.fileobj.fileno(), 65536)  # type: ignore[union-attr]
+                    if key.fileobj is err:
+                        room = self.limits.output_bytes - len(self.output)
+                        self.output += chunk[:max(room, 0)]
                         if not chunk:
-                            raise self._fail(self._death())
-                        self._buf += chunk
-                        if len(self._buf) > MAX_LINE and b"\n" not in self._buf:
-                            raise self._fail("the jail sent a line longer than the protocol "
-                                             "allows")
-            finally:
-                if not startup:
-                    self.budget.spent += time.monotonic() - start
+                            sel.unregister(err)
+                        continue
+                    if not chunk:
+                        raise self._fail(self._death())
+                    self._buf += chunk
+                    if len(self._buf) > MAX_LINE and b"\n" not in self._buf:
+                        raise self._fail("the jail sent a line longer than the protocol "
+                                         "allows")
+        finally:
+            if not startup:
+                self.budget.spent += time.monotonic() - start
         line, self._buf = self._buf.split(b"\n", 1)
         try:
             msg = json.loads(line)

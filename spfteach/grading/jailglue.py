@@ -10,13 +10,16 @@ judge keeps only as text):
 * ``{"load": SOURCE, "given": {NAME: VALUE}, "names": [NAME, ...]}`` runs the
   answer cell with ``given`` bound, and answers ``{"values": {NAME: VALUE}}``
   (the names it asked for that the cell set) or ``{"error": ONE_LINE}``;
-* ``{"call": NAME, "args": [VALUE, ...]}`` calls the cell's function ``NAME``;
-  an argument ``{"prim": P}`` is a primitive of the model (``read_seq()``): each
-  call of it is a message ``{"prim": P, "args": [...]}`` the judge answers with
-  ``{"value": VALUE}`` or ``{"stop": true}`` (this run of the function is over:
-  it is raised as :class:`Stop`).  The call ends with ``{"return": VALUE}``,
-  ``{"error": ONE_LINE}``, ``{"stopped": true}``, or ``{"caught_stop": true}``
-  when the student's code swallowed the stop.
+* ``{"call": NAME, "args": [VALUE, ...], "replay": [VALUE, ...]}`` calls the
+  cell's function ``NAME``; an argument ``{"prim": P}`` is a primitive of the
+  model (``read_seq()``).  Its first calls get the ``replay`` values, answers
+  the judge gave before at these points; every later call is a message
+  ``{"prim": P, "args": [...]}`` the judge answers with ``{"value": VALUE}`` or
+  ``{"stop": true}`` (this run of the function is over: it is raised as
+  :class:`Stop`).  The call ends with ``{"return": VALUE}``, ``{"error":
+  ONE_LINE}``, ``{"stopped": true}``, or ``{"caught_stop": true}`` when the
+  student's code swallowed the stop.  The first message after the replay
+  carries ``"made"``: the calls the replay answered, which the judge checks.
 
 Values are plain: ints, bools, None, strings, and tagged containers
 (``{"list": [...]}``, ``{"tuple": [...]}``, ``{"dict": [[k, v], ...]}``); a
@@ -120,6 +123,8 @@ class Glue:
         self.ns: dict[str, object] = {}
         self.source = ""
         self.stopped = False
+        self.replay: list[object] = []
+        self.made: list[list[object]] | None = None
 
     def send(self, msg: dict) -> None:
         for f in (sys.stdout, sys.stderr):  # what the code printed, before the answer
@@ -145,7 +150,10 @@ class Glue:
                 sent = [plain(a) for a in args]
             except _Unplain:
                 sent = [{"other": "too large"}]
-            self.send({"prim": name, "args": sent})
+            if self.made is not None and len(self.made) < len(self.replay):  # answered before
+                self.made.append([name, sent])
+                return self.replay[len(self.made) - 1]
+            self.send(self._made({"prim": name, "args": sent}))
             reply = self.recv()
             if reply.get("stop"):
                 self.stopped = True
@@ -153,6 +161,13 @@ class Glue:
             return unplain(reply.get("value"))
         primitive.__name__ = primitive.__qualname__ = name
         return primitive
+
+    def _made(self, msg: dict) -> dict:
+        """``msg`` with the calls answered from the replay, once (the judge checks them)."""
+        if self.made is not None:
+            msg["made"], self.made = self.made, None  # type: ignore[assignment]
+            self.replay = []
+        return msg
 
     def load(self, req: dict) -> dict:
         self.source = str(req["load"])
@@ -182,20 +197,22 @@ class Glue:
         args = [self.prim(a["prim"]) if isinstance(a, dict) and "prim" in a else unplain(a)
                 for a in req.get("args", [])]
         self.stopped = False
+        self.replay = [unplain(v) for v in req.get("replay", [])]
+        self.made = []
         try:
             result = fn(*args)
         except Stop:
-            return {"stopped": True}
+            return self._made({"stopped": True})
         except BaseException as e:  # noqa: BLE001 - the student's error, said in one line
             if self.stopped:
-                return {"caught_stop": True}
-            return {"error": describe(e, self.source)}
+                return self._made({"caught_stop": True})
+            return self._made({"error": describe(e, self.source)})
         if self.stopped:
-            return {"caught_stop": True}
+            return self._made({"caught_stop": True})
         try:
-            return {"return": plain(result)}
+            return self._made({"return": plain(result)})
         except _Unplain:
-            return {"return": {"other": "too large"}}
+            return self._made({"return": {"other": "too large"}})
 
     def serve(self) -> None:
         self.send({"ready": sys.version.split()[0]})

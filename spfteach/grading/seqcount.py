@@ -21,11 +21,22 @@ deterministic in what the calls return, so the history is the reader's whole
 state: that is what makes the search's state cache sound here (:func:`_key`),
 and the oracle asks the jail about each history once.
 
-Scenarios: ``writer`` (a writer publishes (1, 1) over (0, 0) while the reader
-reads), ``mid-write`` (the reader starts while the writer is inside: ``a`` is new,
-``b`` old, the count odd), and ``alone`` (no writer: the reader must return
-(0, 0), not retry until it gives up).  Safety: every value the reader returns is
-one the writer published.
+Scenarios: ``writer`` (a writer publishes (1, 1) and then (2, 2) over (0, 0)
+while the reader reads), ``mid-write`` (the reader starts while the writer is
+inside its first write: ``a`` is new, ``b`` old, the count odd), and ``alone`` (no
+writer: the reader must return, not retry until it gives up).
+
+Safety, checked when the reader returns, in every scenario:
+
+* *linearizable*: the snapshot is a value the structure had at some instant
+  between the call and the return.  A write is one instant somewhere between
+  its ``write_seqcount_begin()`` and its ``write_seqcount_end()``, so the values
+  allowed are the version current at the call (the last write that had ended),
+  every later one, and the one a write in progress at the return publishes;
+  a torn pair (``(1, 0)``) never is one, and neither is a version that a
+  finished write had replaced before the call;
+* *fresh*: each field of the snapshot is a value the reader read
+  (``read_a()``, ``read_b()``): a constant, or ``(a, a)``, is a value it never read.
 """
 
 from __future__ import annotations
@@ -54,13 +65,21 @@ BOUND = 12
 SIGNATURE = "read_snapshot(read_seq, read_a, read_b, retry) -> tuple[int, int]"
 
 
+#: How many versions the writer publishes over (0, 0): (1, 1), (2, 2), ...
+VERSIONS = 2
+
+
 @dataclass
 class Pair:
-    """The structure: two fields the writer keeps equal, and their count."""
+    """The structure: two fields the writer keeps equal, their count, and how
+    many writes have begun and ended (version k is (k, k); the oracle of
+    linearizability, not state a reader can see)."""
 
     seq: SeqCount = field(default_factory=lambda: SeqCount("pair.seq"))
     a: int = 0
     b: int = 0
+    begun: int = 0
+    ended: int = 0
 
 
 def _src(fn: str, snippet: str) -> Src:
@@ -68,18 +87,22 @@ def _src(fn: str, snippet: str) -> Src:
 
 
 def writer(t: Task, p: Pair, inside: bool) -> Gen:
-    """Publish (1, 1): count odd, a, b, count even.  ``inside``: it already began
-    and wrote ``a`` before the story starts."""
+    """Publish (1, 1), (2, 2), ...: each a write section (count odd, a, b, count
+    even).  ``inside``: the first one already began and wrote ``a`` before the
+    story starts."""
     fn = "writer"
-    if not inside:
-        yield from write_seqcount_begin(t, p.seq, _src(fn, "write_seqcount_begin(&p->seq);"))
-        yield t.at(_src(fn, "p->a = 1;"))
-        p.a = 1
-        t.did("p->a = 1")
-    yield t.at(_src(fn, "p->b = 1;"))
-    p.b = 1
-    t.did("p->b = 1")
-    yield from write_seqcount_end(t, p.seq, _src(fn, "write_seqcount_end(&p->seq);"))
+    for k in range(1, VERSIONS + 1):
+        if not (inside and k == 1):
+            yield from write_seqcount_begin(t, p.seq, _src(fn, "write_seqcount_begin(&p->seq);"))
+            p.begun = k
+            yield t.at(_src(fn, "p->a = v;"))
+            p.a = k
+            t.did(f"p->a = {k}")
+        yield t.at(_src(fn, "p->b = v;"))
+        p.b = k
+        t.did(f"p->b = {k}")
+        yield from write_seqcount_end(t, p.seq, _src(fn, "write_seqcount_end(&p->seq);"))
+        p.ended = k
     return 0
 
 
@@ -106,56 +129,51 @@ class JailedReader:
             self.memo[history] = self._ask(history)
         return self.memo[history]
 
+    NAME = {kind: prim for prim, kind in KIND.items()}
+
     def _ask(self, history: tuple) -> Action:
-        pos = 0
+        """Run the function with the history's answers (the jail replays them and
+        reports the calls, which must be the history's) and stop it at its next
+        call: that call is a message, and the action."""
         nxt: Action | None = None
 
         def answer(prim: str, args: list) -> object:
-            nonlocal pos, nxt
+            nonlocal nxt
             kind = self.KIND[prim]
             if kind == "retry":
                 if len(args) != 1 or type(args[0]) is not int:
                     raise StudentError("retry() takes the count read_seq() returned, not "
                                        f"{', '.join(map(repr, args)) or 'nothing'}")
-                arg: object = args[0]
+                nxt = (kind, args[0])
             elif args:
                 raise StudentError(f"{prim}() takes no arguments")
             else:
-                arg = None
-            if pos < len(history):
-                k, a, v = history[pos]
-                if (k, a) != (kind, arg):
-                    raise StudentError("read_snapshot() does not make the same calls when "
-                                       "the reads return the same values: it must not keep "
-                                       "state between calls")
-                pos += 1
-                return v
-            nxt = (kind, arg)
+                nxt = (kind, None)
             return STOP
 
-        got = self.answer.jail.call("read_snapshot", [Primitive(p) for p in self.PRIMS], answer)
+        replay = [(self.NAME[k], [] if a is None else [a], v) for k, a, v in history]
+        got = self.answer.jail.call("read_snapshot", [Primitive(p) for p in self.PRIMS], answer,
+                                    replay=replay)
         if got is STOP:
             assert nxt is not None
             return nxt
-        if pos < len(history):
-            raise StudentError("read_snapshot() does not make the same calls when the reads "
-                               "return the same values: it must not keep state between calls")
         return ("return", got)
 
 
-def reader(t: Task, p: Pair, oracle: Oracle, published: frozenset) -> Gen:
+def reader(t: Task, p: Pair, oracle: Oracle) -> Gen:
     """The student's function, one primitive call a step: the oracle says what
-    it does after the answers so far, the model takes that step."""
+    it does after the answers so far, the model takes that step.  The function is
+    called when the story starts: the version current then is the oldest it may
+    return."""
     history: list[tuple[str, object, int | bool]] = []
+    lower = p.ended
     while True:
         kind, arg = oracle(tuple(history))
-        if kind == "return":
-            snap = tuple(arg) if isinstance(arg, tuple | list) else arg
-            plain = isinstance(snap, tuple) and all(type(x) is int for x in snap)
-            if not plain or snap not in published:
-                t.kernel.violate("torn-snapshot", f"the reader returns {snap!r}, which the "
-                                 f"writer never published (it published {sorted(published)})")
-            return snap
+        if kind == "return":  # a step of its own: the return is judged at an instant
+            yield t.at(_src("read_snapshot", "return (a, b);"), local=True)
+            t.did(f"read_snapshot() returns {arg!r}")
+            _judge(t, p, arg, lower, history)
+            return tuple(arg) if isinstance(arg, tuple | list) else arg
         if len(history) >= BOUND:
             yield t.at(_src("reader", "/* gives up */"), local=True)
             t.did(f"the reader made {BOUND} calls without returning: it gives up here")
@@ -174,6 +192,26 @@ def reader(t: Task, p: Pair, oracle: Oracle, published: frozenset) -> Gen:
         history.append((kind, arg, v))
 
 
+def _judge(t: Task, p: Pair, got: object, lower: int, history: list) -> None:
+    """The reader returns ``got``: linearizable, then fresh (the module docstring)."""
+    snap = tuple(got) if isinstance(got, tuple | list) else got
+    if not (isinstance(snap, tuple) and len(snap) == 2 and all(type(x) is int for x in snap)):
+        t.kernel.violate("torn-snapshot", f"the reader returns {snap!r}, not a pair of ints")
+        return
+    allowed = [(k, k) for k in range(lower, p.begun + 1)]
+    if snap not in allowed:
+        t.kernel.violate("torn-snapshot", f"the reader returns {snap}, which the structure "
+                         f"never held between the call and the return: it held "
+                         f"{', '.join(map(str, allowed))} then")
+        return
+    for field_, v in zip("ab", snap, strict=True):
+        read = sorted({val for k, _, val in history if k == field_})
+        if v not in read:
+            t.kernel.violate("unread-value", f"the reader returns {snap}, but it never read "
+                             f"{v} from p->{field_} (it read {read or 'nothing'} there)")
+            return
+
+
 @dataclass(frozen=True)
 class SeqScenario:
     """A seqcount set-up, shaped like a :class:`~spfteach.scenarios.base.Scenario`
@@ -186,11 +224,10 @@ class SeqScenario:
     def new_run(self, fn: Oracle, record: bool = True) -> Run:
         k = Kernel(ncpus=2)
         p = Pair()
-        published = frozenset({(0, 0), (1, 1)}) if self.with_writer else frozenset({(0, 0)})
         if self.inside:
-            p.seq.sequence, p.a = 1, 1
+            p.seq.sequence, p.a, p.begun = 1, 1, 1
         r = k.add_task("reader", 0)
-        programs = [(r, reader(r, p, fn, published))]
+        programs = [(r, reader(r, p, fn))]
         if self.with_writer:
             w = k.add_task("writer", 1)
             programs.append((w, writer(w, p, self.inside)))
@@ -205,7 +242,8 @@ SCENARIOS = {s.name: s for s in (SeqScenario("writer", True), SeqScenario("mid-w
 
 def _key(run: Run) -> tuple:
     """Shared state (the pair) and each thread's: the reader's history (its whole
-    state, see the module docstring), the writer's step count, results."""
+    state, see the module docstring), the writer's step count (which fixes
+    ``begun`` and ``ended``), results."""
     p = run.pair  # type: ignore[attr-defined]
     reader_gen = run._gens[0]
     frame = reader_gen.gi_frame
