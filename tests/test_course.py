@@ -86,11 +86,22 @@ def _walk_student(prefix: str, mistake) -> tuple[str, str]:
     raise AssertionError(f"no student id makes {prefix} partial")  # pragma: no cover
 
 
-def _break_student(prefix: str) -> str:
-    """An id whose mutant is the one the source notebook's reference answer breaks."""
-    want = exercises.mutant_for("alice")
+def _break_student(prefix: str, mutant: str) -> str:
+    """An id whose mutant is ``mutant`` (the id draws it)."""
     return next(f"{prefix}-{n}" for n in range(500)
-                if exercises.mutant_for(f"{prefix}-{n}") == want)
+                if exercises.mutant_for(f"{prefix}-{n}") == mutant)
+
+
+def _explored(mutant: str) -> str:
+    """The explorer's shortest counterexample for ``mutant``: the instructor's reference,
+    computed as the source notebook computes it (its solution cell runs the explorer, which
+    a jail does not have: alice hands in the schedule itself)."""
+    from spfteach.explore.search import explore
+    from spfteach.scenarios import get
+    from spfteach.sched import format_schedule
+
+    found = explore(get(exercises.BREAK_POOL[mutant]), mutants=[mutant]).counterexamples
+    return format_schedule(min(found.values(), key=lambda c: len(c.schedule)).schedule)
 
 
 WALK_WRONG = {
@@ -154,13 +165,18 @@ def _class() -> dict[str, dict[str, Submission]]:
     c["vma_has_changed"]["vma-cheats"] = Submission(
         {"vma-answer": _vma("    return False"), "order-answer": f"ORDER = {order}"},
         {"vma-grade": 2, "order-grade": 3}, extra=(CHEAT,))
-    c["break_it"]["alice"] = Submission({}, {"break-grade": 4})
-    for name, src in [("runs-breaks-nothing", 'schedule = "0*,1*"'),
-                      ("another-mutants-schedule", 'schedule = "0*23,1*15,0*3"'),
-                      ("stops-too-early", 'schedule = "0*31,1*13"')]:
-        sid = _break_student(f"break-{name}")
+    mutant, scen = exercises.break_problem("alice")
+    c["break_it"]["alice"] = Submission(
+        {"break-answer": f"scenario = {scen!r}\nschedule = {_explored(mutant)!r}\n"},
+        {"break-grade": 4})
+    for name, mutant, sched in [
+            ("runs-breaks-nothing", "spinlock_vma_changed", "0*,1*"),
+            ("another-mutants-schedule", "maplock_vma_changed_locked", "0*23,1*15,0*3"),
+            ("stops-too-early", "spinlock_vma_changed_locked", "0*31,1*13")]:
+        sid = _break_student(f"break-{name}", mutant)
         c["break_it"][sid] = Submission(
-            {"break-answer": f'scenario = "present-vs-munmap"\n{src}'}, {"break-grade": 1})
+            {"break-answer": f"scenario = {exercises.BREAK_POOL[mutant]!r}\n"
+                             f"schedule = {sched!r}\n"}, {"break-grade": 1})
     for a in ASSIGNMENTS:
         blank = {gid: 0.0 for s in c[a].values() for gid in s.expect}
         c[a]["blank"] = Submission({}, blank)
@@ -626,7 +642,8 @@ def test_wrong_answers_get_the_counterexample_in_the_feedback(course: Course) ->
     assert 'RaceStepper("fault-vs-munmap", schedule="' in fb
     fb = _feedback(course, "vma_has_changed", "vma-masks-odd-bit")
     assert "fault-vs-split" in fb and "shortest schedule: " in fb
-    assert 'mutant="maplock_pmd_same", schedule="0*35,1*4,0*2"' in fb  # its wrong order
+    assert ("not in your order: fault-vs-thp-collapse-v9, run with your order, breaks oops"
+            in fb)  # its wrong order, run in the model
     fb = _feedback(course, "seqcount", "seq-no-retry")
     assert "breaks torn-snapshot" in fb and "shortest schedule: " in fb
     fb = _feedback(course, "walk", next(s for s in CLASS["walk"] if "forgot-offset" in s))

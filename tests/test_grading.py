@@ -175,22 +175,81 @@ def test_walk_reference_and_partial_credit() -> None:
 
 # --- break it ---------------------------------------------------------------------
 
-def test_breakable_agrees_with_the_mutant_matrix() -> None:
+def _material() -> str:
+    """What a student reads: the README, every notebook (the course's without its solution
+    cells and hidden tests)."""
+    out = [(ROOT / "README.md").read_text()]
+    for p in (ROOT / "notebooks").rglob("*.ipynb"):
+        for c in json.loads(p.read_text())["cells"]:
+            if c["metadata"].get("nbgrader", {}).get("solution"):
+                continue
+            out.append(re.sub(r"### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS", "",
+                              "".join(c["source"]), flags=re.S))
+    return "\n".join(out)
+
+
+def _is_race(c: dict) -> bool:
+    return len({part.split("*")[0] for part in c["schedule"].split(",")}) > 1
+
+
+#: Schedules anyone can type: the grader must not give them the mutant's points.
+TRIVIAL = ("0*", "0*,1*", "1*,0*")
+
+
+def _printed_schedules() -> set[str]:
+    return set(re.findall(r"\b\d\*\d*(?:,\d(?:\*\d*)?)+", _material())) | set(TRIVIAL)
+
+
+def _breaks_only_the_mutant(mutant: str, scenario: str, schedule: str) -> bool:
+    from spfteach.sched import ScheduleError
+
+    try:
+        if not exercises._follow(get(scenario), [mutant], schedule).violations:
+            return False
+    except ScheduleError:
+        return False
+    try:
+        return not exercises._follow(get(scenario), [], schedule).violations
+    except ScheduleError:
+        return True  # the port does not let that interleaving happen
+
+
+def test_the_break_pool_is_every_short_race_no_printed_schedule_breaks() -> None:
+    """The pool holds every mutant whose counterexample in the matrix is a race of at most 64
+    steps, with the scenario that catches it there, and that no schedule the material prints
+    (nor a trivial one) breaks; the pool's module holds no schedule."""
     recorded = json.loads((ROOT / "data/mutants.json").read_text())["mutants"]
-    for mutant, (scen, sched) in exercises.BREAKABLE.items():
-        assert scen in recorded[mutant]["caught_by"], mutant
-        c = recorded[mutant]["counterexample"]
-        assert (c["scenario"], c["schedule"]) == (scen, sched), mutant
+    races = {m: r["counterexample"] for m, r in recorded.items()
+             if r.get("counterexample") and _is_race(r["counterexample"])
+             and r["counterexample"]["steps"] <= 64}
+    printed = _printed_schedules()
+    easy = {m for m, c in races.items()
+            if any(_breaks_only_the_mutant(m, c["scenario"], s) for s in printed)}
+    assert exercises.BREAK_POOL == {m: c["scenario"] for m, c in races.items() if m not in easy}
+    invariants = {races[m]["invariant"] for m in exercises.BREAK_POOL}
+    assert {"deadlock", "rmap", "oops", "use-after-free", "pte-in-unlinked-table"} <= invariants
+    source = Path(exercises.__file__).read_text()
+    assert not any(races[m]["schedule"] in source for m in exercises.BREAK_POOL)
+    ids = {exercises.mutant_for(f"student-{n}") for n in range(400)}
+    assert ids == set(exercises.BREAK_POOL)  # every mutant of the pool is drawn
 
 
 def _student_with(mutant: str) -> str:
     return next(f"s{i}" for i in range(1000) if grading.mutant_for(f"s{i}") == mutant)
 
 
-@pytest.mark.parametrize("mutant", sorted(exercises.BREAKABLE))
+def _explored(mutant: str) -> str:
+    """The instructor's reference: the explorer's shortest counterexample, at grading time."""
+    from spfteach.sched import format_schedule
+
+    found = explore(get(exercises.BREAK_POOL[mutant]), mutants=[mutant]).counterexamples
+    return format_schedule(min(found.values(), key=lambda c: len(c.schedule)).schedule)
+
+
+@pytest.mark.parametrize("mutant", sorted(exercises.BREAK_POOL))
 def test_break_it_reference(mutant: str) -> None:
-    scen, sched = exercises.BREAKABLE[mutant]
-    r = grading.grade_break_it(_student_with(mutant), scen, sched)
+    r = grading.grade_break_it(_student_with(mutant), exercises.BREAK_POOL[mutant],
+                               _explored(mutant))
     assert (r.points, r.verdict) == (4, "pass"), r.feedback
 
 
@@ -209,6 +268,16 @@ def test_break_it_wrong_answers() -> None:
     assert r.points == 0 and "bad schedule item" in r.feedback
     r = grading.grade_break_it(sid, "present-vs-munmp", "0*")
     assert r.points == 0 and "unknown scenario" in r.feedback
+
+
+@pytest.mark.parametrize("mutant", sorted(exercises.BREAK_POOL))
+def test_break_it_trivial_and_printed_schedules_score_a_third_at_most(mutant: str) -> None:
+    """Held out: every schedule the material prints (the prompt's example among them) and
+    the trivial ones, handed in for each mutant of the pool."""
+    sid = _student_with(mutant)
+    for sched in sorted(_printed_schedules()):
+        r = grading.grade_break_it(sid, exercises.BREAK_POOL[mutant], sched)
+        assert r.points <= r.max_points / 3, (sched, r.feedback)
 
 
 # --- seqcount ---------------------------------------------------------------------
@@ -282,39 +351,102 @@ def test_seqcount_catching_everything_is_named() -> None:
 
 # --- the order of pte_map_lock()'s re-validation ----------------------------------------
 
-def test_lock_rules_agree_with_the_mutant_matrix_and_the_port() -> None:
-    """Each rule's counterexample is its mutant's in data/mutants.json, the port's order keeps
-    every rule, and the named steps are the C of pte_map_lock() in the model's order."""
-    recorded = json.loads((ROOT / "data/mutants.json").read_text())["mutants"]
-    for _, first, then, mutant, scen, sched in exercises.LOCK_RULES:
-        c = recorded[mutant]["counterexample"]
-        assert (c["scenario"], c["schedule"]) == (scen, sched), mutant
-        order = exercises.LOCK_ORDER
-        assert order.index(first) < order.index(then)
-        assert recorded[mutant]["description"].startswith("pte_map_lock_speculative()"), mutant
-    assert sorted(exercises.LOCK_ORDER) == sorted(exercises.LOCK_STEPS)
-    from spfteach.model import memory
-    src = Path(memory.__file__).read_text()
-    body = src[src.index("def _lock_checks"):]
-    model_order = ["if (vma_has_changed(vmf)) {", "pmdval = READ_ONCE(*vmf->pmd);",
-                   "pgtable.pmd_same(pmdval, vmf.orig_pmd)", "helper[\"lockptr\"]",
-                   "helper[\"trylock\"]", "t.check(vma_changed_locked"]
-    at = [body.index(s) for s in model_order]
-    assert at == sorted(at), "the model's _lock_checks() is in the order LOCK_ORDER names"
+PORT_ORDER = ["check_vma", "read_pmd", "pmd_same", "lockptr", "trylock", "recheck_vma"]
+#: the scenarios where a step of pte_map_lock() earns its place
+LOCK_SCENARIOS = ("fault-vs-munmap", "fault-vs-thp-collapse-v9", "fault-vs-mprotect",
+                  "ipi-vs-ptl", "fault-vs-split", "present-vs-munmap")
+
+
+def _orders() -> dict[tuple[str, ...], list[str]]:
+    """Every order C can run, one per behaviour (the two VMA checks are the same test)."""
+    import itertools
+
+    from spfteach.grading import lockorder
+
+    out: dict[tuple[str, ...], list[str]] = {}
+    for p in itertools.permutations(lockorder.STEPS):
+        if lockorder.refused(list(p)) is None:
+            out.setdefault(tuple("vma" if x in lockorder.VMA_CHECKS else x for x in p), list(p))
+    return out
+
+
+def test_an_order_is_safe_exactly_when_it_keeps_every_rule() -> None:
+    """All 90 orders C can run (45 behaviours), each explored in every scenario where the
+    lock helper matters and run in quiet: safe and useful exactly when it keeps the three
+    rules, and a broken rule shows in its rule's scenario.  The port's order is one of the
+    two safe ones."""
+    from spfteach.grading import lockorder
+    from spfteach.model.mm_types import VM_FAULT_ERROR, VM_FAULT_RETRY
+
+    orders = _orders()
+    assert len(orders) == 45
+    safe = []
+    for canon, order in orders.items():
+        hook = {"pte_map_lock checks": lockorder.in_order(order)}
+        broken = {sc for sc in LOCK_SCENARIOS
+                  if explore(exercises.WithOverride(get(sc), hook)).counterexamples}
+        run = exercises.WithOverride(get("quiet"), hook).new_run().finish()
+        spf = run.tasks[0].spf_result
+        assert not run.violations and not spf & (VM_FAULT_RETRY | VM_FAULT_ERROR), canon
+        kept = [keep(order) for _, keep, _ in lockorder.RULES]
+        assert (not broken) == all(kept), (canon, broken, kept)
+        for (_, _, scen), k in zip(lockorder.RULES, kept, strict=True):
+            assert k or scen in broken, (canon, scen)
+        if not broken:
+            safe.append(canon)
+    assert safe == [("vma", "read_pmd", "pmd_same", "lockptr", "trylock", "vma")]
+    assert lockorder.refused(PORT_ORDER) is None and all(k(PORT_ORDER) for _, k, _ in
+                                                         lockorder.RULES)
+
+
+def test_the_ordered_checks_are_the_models_in_the_ports_order() -> None:
+    """In the port's order the grading's helper explores exactly as the model does (the same
+    states, schedules and verdicts) where it matters: it holds the model's steps."""
+    from spfteach.grading import lockorder
+
+    for sc in ("fault-vs-munmap", "fault-vs-thp-collapse-v9", "ipi-vs-ptl"):
+        plain = explore(get(sc))
+        ordered = explore(exercises.WithOverride(
+            get(sc), {"pte_map_lock checks": lockorder.in_order(PORT_ORDER)}))
+        assert (ordered.states, ordered.executions, ordered.verdict()) == (
+            plain.states, plain.executions, plain.verdict()), sc
+
+
+def test_each_student_gets_the_steps_in_an_unsafe_order_of_their_own() -> None:
+    from spfteach.grading import lockorder
+
+    shown = {tuple(exercises.lock_steps_for(f"s{i}")) for i in range(30)}
+    assert len(shown) > 20
+    for order in shown:
+        assert sorted(order) == sorted(lockorder.STEPS)
+        assert not all(keep(list(order)) for _, keep, _ in lockorder.RULES)
 
 
 def test_lock_order_reference_and_wrong_orders() -> None:
-    r = grading.grade_lock_order(exercises.LOCK_ORDER)
-    assert (r.points, r.max_points) == (3, 3), r.feedback
+    for right in (PORT_ORDER, ["recheck_vma", *PORT_ORDER[1:5], "check_vma"]):
+        r = grading.grade_lock_order(right)
+        assert (r.points, r.max_points) == (3, 3), r.feedback
     late_recheck = ["check_vma", "read_pmd", "pmd_same", "lockptr", "recheck_vma", "trylock"]
     r = grading.grade_lock_order(late_recheck)
-    assert r.points == 2 and "breaks pte-in-unlinked-table" in r.feedback, r.feedback
-    assert 'mutant="maplock_vma_changed_locked", schedule="0*37,1*10,0*6"' in r.feedback
+    assert r.points == 2 and ("not in your order: fault-vs-munmap, run with your order, breaks "
+                              "pte-in-unlinked-table") in r.feedback, r.feedback
     r = grading.grade_lock_order(["trylock", "lockptr", "check_vma", "read_pmd", "pmd_same",
                                   "recheck_vma"])
-    assert r.points == 0 and "look it up first" in r.feedback, r.feedback
+    assert r.points == 0 and "lockptr uses what read_pmd makes" in r.feedback, r.feedback
     r = grading.grade_lock_order(["check_vma"])
     assert r.points == 0 and "ORDER must list each of" in r.feedback
+
+
+@pytest.mark.parametrize("sid", ["alice", "bob", "s7"])
+def test_lock_order_the_given_list_and_the_prompt_score_a_third_at_most(sid: str) -> None:
+    """Held out: the steps as the student is shown them, and as the prompt names them."""
+    from spfteach.grading import lockorder
+
+    for order in (exercises.lock_steps_for(sid), list(lockorder.STEPS)[::-1],
+                  sorted(lockorder.STEPS)):
+        if lockorder.refused(order) is None:
+            r = grading.grade_lock_order(order)
+            assert r.points <= 2, (order, r.feedback)
 
 
 def test_blank_answer_cell_says_no_answer_yet() -> None:
@@ -334,7 +466,7 @@ def test_autograded_outside_refuses_in_the_students_kernel(monkeypatch) -> None:
 
 def test_autograded_outside_grades_in_place_elsewhere(monkeypatch) -> None:
     monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
-    ns = {"ORDER": list(exercises.LOCK_ORDER), "autograded_outside": grading.autograded_outside}
+    ns = {"ORDER": list(PORT_ORDER), "autograded_outside": grading.autograded_outside}
     assert eval("autograded_outside('lock_order', answer='order-answer')", ns) == 3  # noqa: S307
     ns["ORDER"] = ["check_vma"]
     assert eval("autograded_outside('lock_order', answer='order-answer')", ns) == 0  # noqa: S307

@@ -20,8 +20,17 @@ from collections.abc import Callable
 from typing import Any
 
 from . import identity, pool
-from .exercises import EXERCISES, LOCK_STEPS, VMA_SIGNATURE, mutant_for, seed_of, walk_questions
+from .exercises import (
+    EXERCISES,
+    VMA_SIGNATURE,
+    break_problem,
+    lock_steps_for,
+    mutant_for,
+    seed_of,
+    walk_questions,
+)
 from .judge import DEFAULT_TIMEOUT
+from .lockorder import STEPS as LOCK_STEPS
 from .result import Part, Result
 from .seqcount import SIGNATURE as SEQCOUNT_SIGNATURE
 
@@ -84,9 +93,17 @@ def grade_seqcount(answer: str | Callable, timeout: float = DEFAULT_TIMEOUT) -> 
     return pool.run("seqcount", {"source": source_of(answer)}, timeout=timeout)
 
 
+def lock_steps(student_id: str) -> None:
+    """Print the steps of pte_map_lock()'s re-validation, in this student's own
+    order (never a safe one), with their C."""
+    for name in lock_steps_for(student_id):
+        print(f"{name:12} {LOCK_STEPS[name]}")
+
+
 def grade_lock_order(order: list[str], timeout: float = DEFAULT_TIMEOUT) -> Result:
-    """The order of :data:`LOCK_STEPS` in pte_map_lock(): one point per rule the
-    port's order keeps, each broken rule answered with its mutant's counterexample."""
+    """An order of :data:`LOCK_STEPS` for pte_map_lock(), run in the model: one
+    point per rule every safe order keeps, each broken rule answered with the
+    counterexample the student's own order gives."""
     return pool.run("lock_order", {"order": [str(x) for x in order]}, timeout=timeout)
 
 
@@ -163,6 +180,6 @@ def autograded_outside(exercise: str, answer: str) -> float:
 
 
 __all__ = ["LOCK_STEPS", "Part", "Result", "SEQCOUNT_SIGNATURE", "VMA_SIGNATURE",
-           "autograded_outside", "check", "grade_break_it", "grade_lock_order", "grade_seqcount",
-           "grade_vma_has_changed", "grade_walk", "mutant_for", "questions", "source_of",
-           "student_id", "under_autograde", "walk_problem"]
+           "autograded_outside", "break_problem", "check", "grade_break_it", "grade_lock_order",
+           "grade_seqcount", "grade_vma_has_changed", "grade_walk", "lock_steps", "mutant_for",
+           "questions", "source_of", "student_id", "under_autograde", "walk_problem"]

@@ -15,6 +15,7 @@ Measures, does not assert: the targets are printed beside the figures.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import shutil
@@ -71,7 +72,7 @@ VMA = [_vma("    return vm_detached or vm_sequence_now != seq_at_start"),
        _vma("    return vm_sequence_now != seq_at_start"),
        _vma("    return vm_detached or (vm_sequence_now & ~1) != (seq_at_start & ~1)"),
        _vma("    return False"), _vma("    return True")]
-ORDERS = [exercises.LOCK_ORDER,
+ORDERS = [["check_vma", "read_pmd", "pmd_same", "lockptr", "trylock", "recheck_vma"],
           ["read_pmd", "check_vma", "pmd_same", "lockptr", "trylock", "recheck_vma"],
           ["check_vma", "read_pmd", "pmd_same", "lockptr", "recheck_vma", "trylock"]]
 WALK_MISTAKES: list[Callable[[int, int | None], int | None]] = [
@@ -97,9 +98,20 @@ def answers_for(assignment: str, n: int) -> dict[str, str]:
         lines = [f"    qs[{i}]: {mistake(a, exercises.walk_expected(sid, a))!r},"  # type: ignore
                  for i, a in enumerate(exercises.walk_questions(sid))]
         return {"walk-answer": own + "answers = {\n" + "\n".join(lines) + "\n}\n"}
-    scen, sched = exercises.BREAKABLE[exercises.mutant_for(sid)]
-    sched = str(pick([sched, "0*,1*", "1*,0*"]))
+    mutant, scen = exercises.break_problem(sid)
+    sched = str(pick([_reference_schedule(mutant, scen), "0*,1*", "1*,0*"]))
     return {"break-answer": own + f"scenario = {scen!r}\nschedule = {sched!r}\n"}
+
+
+@functools.cache
+def _reference_schedule(mutant: str, scenario: str) -> str:
+    """The explorer's shortest counterexample (the instructor's reference)."""
+    from ..explore.search import explore
+    from ..scenarios import get
+    from ..sched import format_schedule
+
+    found = explore(get(scenario), mutants=[mutant]).counterexamples.values()
+    return format_schedule(min(found, key=lambda c: len(c.schedule)).schedule)
 
 
 def student(n: int) -> str:

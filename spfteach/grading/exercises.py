@@ -28,7 +28,7 @@ from ..scenarios import get
 from ..scenarios.base import Scenario, describe_result
 from ..sched import Run, ScheduleError, format_schedule
 from ..trace import format_trace
-from . import seqcount
+from . import lockorder, seqcount
 from .answer import Answer
 from .jail import StudentError
 from .result import Part
@@ -122,20 +122,39 @@ def _walk_part(args: dict, part: str, answer: Answer | None) -> Part:
 
 # --- break it ---------------------------------------------------------------------
 
-#: Mutants a student may be given, each with a scenario that catches it alone and
-#: its shortest counterexample there (from data/mutants.json; a test holds them).
-BREAKABLE: dict[str, tuple[str, str]] = {
-    "hpf_vma_changed": ("fault-vs-munmap", "0*23,1*15,0*3"),
-    "maplock_vma_changed": ("fault-vs-munmap", "0*33,1*15,0*3"),
-    "spinlock_vma_changed": ("present-vs-munmap", "0*27,1*15,0*3"),
-    "spinlock_vma_changed_locked": ("present-vs-munmap", "0*31,1*13,0*3,1*2,0"),
-    "maplock_vma_changed_locked": ("fault-vs-munmap", "0*37,1*10,0*6"),
+#: The mutants a student may be given, each with a scenario that catches it alone.
+#: The pool is every mutant whose counterexample in the mutant matrix
+#: (data/mutants.json) is a race (two threads or more) of at most 64 steps, and
+#: that no trivial schedule (``0*``, ``0*,1*``, ``1*,0*``) and no schedule the
+#: course material prints breaks alone: a deadlock, the split's rmap race, THP
+#: collapse, swap, COW, mbind and munmap races.  (spf_seq_odd, the mremap race, is
+#: out: notebook 03 replays its schedule.)  Names only: the schedules are the
+#: student's to find, and nothing the student imports holds one
+#: (tests/test_grading.py holds the pool to the matrix and to the material).
+BREAK_POOL: dict[str, str] = {
+    "hpf_no_swap": "swap-vs-munmap",
+    "hpf_no_wp": "cow-vs-munmap",
+    "irqs_on_walk": "fault-vs-munmap",
+    "maplock_vma_changed_locked": "fault-vs-munmap",
+    "spf_bounds": "fault-vs-split",
+    "spf_flags": "present-vs-thp-collapse",
+    "spf_vma_policy": "fault-vs-mbind",
+    "spinlock_pmd_same": "present-vs-thp-collapse",
+    "spinlock_vma_changed": "present-vs-munmap",
+    "spinlock_vma_changed_locked": "present-vs-munmap",
+    "trylock_is_lock": "present-ipi-vs-ptl",
 }
 
 
 def mutant_for(student_id: str) -> str:
-    names = sorted(BREAKABLE)
+    names = sorted(BREAK_POOL)
     return names[seed_of(student_id, "break") % len(names)]
+
+
+def break_problem(student_id: str) -> tuple[str, str]:
+    """(the student's mutant, a scenario where it can be caught)."""
+    m = mutant_for(student_id)
+    return m, BREAK_POOL[m]
 
 
 def _follow(scen: Scenario, mutants: list[str], schedule: str) -> Run:
@@ -299,48 +318,29 @@ def student_failed(part: str, points: float, e: BaseException) -> Part:
 
 # --- the order of pte_map_lock()'s re-validation ------------------------------------
 
-#: The steps of pte_map_lock()'s speculative branch between local_irq_disable()
-#: and local_irq_enable(), by the names a student orders them with.
-LOCK_STEPS = {
-    "check_vma": "if (vma_has_changed(vmf)) goto out;",
-    "read_pmd": "pmdval = READ_ONCE(*vmf->pmd);",
-    "pmd_same": "if (!pmd_same(pmdval, vmf->orig_pmd)) goto out;",
-    "lockptr": "ptl = pte_lockptr(vmf->vma->vm_mm, &pmdval);",
-    "trylock": "if (unlikely(!spin_trylock(ptl))) goto out;",
-    "recheck_vma": "if (vma_has_changed(vmf)) { pte_unmap_unlock(pte, ptl); goto out; }",
-}
-#: What the order must respect, one point each: (part, a step, the step it must
-#: precede, the mutant that removes the check from its place in the port, and
-#: that mutant's counterexample, replayed at grading (a test holds them to the
-#: mutant matrix)).
-LOCK_RULES = (
-    ("vma checked before the pmd is read", "check_vma", "read_pmd", "maplock_vma_changed",
-     "fault-vs-munmap", "0*33,1*15,0*3"),
-    ("pmd compared before the lock is looked up", "pmd_same", "lockptr", "maplock_pmd_same",
-     "fault-vs-thp-collapse-v9", "0*35,1*4,0*2"),
-    ("vma checked again once the lock is held", "trylock", "recheck_vma",
-     "maplock_vma_changed_locked", "fault-vs-munmap", "0*37,1*10,0*6"),
-)
-#: The order the port has (kernel/patches, pte_map_lock()).
-LOCK_ORDER = ["check_vma", "read_pmd", "pmd_same", "lockptr", "trylock", "recheck_vma"]
+def lock_steps_for(student_id: str) -> list[str]:
+    """The six steps in this student's own order: shuffled from the id, and never
+    a safe one (the list a student is given is not the answer)."""
+    import random
+
+    rng = random.Random(seed_of(student_id, "lock-order"))
+    steps = list(lockorder.STEPS)
+    while True:
+        rng.shuffle(steps)
+        if not all(keep(steps) for _, keep, _ in lockorder.RULES):
+            return list(steps)
 
 
 def _order_plan(args: dict) -> Plan:
-    return [(rule[0], 1.0) for rule in LOCK_RULES]
+    return [(rule[0], 1.0) for rule in lockorder.RULES]
 
 
 def _order_of(args: dict, answer: Answer | None) -> list[str]:
     got = args["order"] if answer is None else answer.value("ORDER")
-    if not isinstance(got, (list, tuple)) or not all(type(x) is str for x in got) or sorted(
-            got) != sorted(LOCK_STEPS):
-        raise StudentError(f"ORDER must list each of {', '.join(LOCK_STEPS)} once, "
-                           f"not {got!r:.120}")
-    order = [str(x) for x in got]
-    if order.index("read_pmd") > order.index("pmd_same"):
-        raise StudentError("pmd_same compares the pmdval that read_pmd reads: read it first")
-    if order.index("lockptr") > order.index("trylock"):
-        raise StudentError("trylock takes the lock that lockptr finds: look it up first")
-    return order
+    why = lockorder.refused(got)
+    if why:
+        raise StudentError(why)
+    return list(got)  # type: ignore[call-overload]
 
 
 def _order_part(args: dict, part: str, answer: Answer | None) -> Part:
@@ -348,21 +348,23 @@ def _order_part(args: dict, part: str, answer: Answer | None) -> Part:
         order = _order_of(args, answer)
     except StudentError as e:
         return Part(part, 0.0, 1.0, str(e))
-    rule = next(r for r in LOCK_RULES if r[0] == part)
-    _, first, then, mutant, scen_name, sched = rule
-    if order.index(first) < order.index(then):
-        return Part(part, 1.0, 1.0, f"{first} before {then}")
-    run = _follow(get(scen_name), [mutant], sched)
-    if not run.violations:  # the matrix and the model disagree: the grader's bug
-        raise RuntimeError(f"{mutant}'s counterexample {sched} no longer breaks {scen_name}")
-    v = run.violations[0]
+    _, keeps, scen_name = next(r for r in lockorder.RULES if r[0] == part)
+    if keeps(order):
+        return Part(part, 1.0, 1.0, "kept")
+    # Your order, in the model, where breaking this rule shows.
+    scen = WithOverride(get(scen_name), {"pte_map_lock checks": lockorder.in_order(order)})
+    rep = explore(scen)
+    if not rep.counterexamples:  # tests/test_grading.py holds every order to the rules
+        raise RuntimeError(f"{order} breaks {part!r} and {scen_name} survives it")
+    c = min(rep.counterexamples.values(), key=lambda c: (len(c.schedule), c.invariant))
+    run = scen.new_run()
+    run.run(c.schedule)
     return Part(part, 0.0, 1.0, "\n".join([
-        f"{then} comes before {first} in your order; the port checks "
-        f"{LOCK_STEPS[first if first != 'trylock' else then]!r} there for a reason:",
-        f"without that check in its place (mutant {mutant}) {scen_name} breaks "
-        f"{v.invariant}: {v.message}",
-        f"shortest schedule: {sched}",
-        f'step through it: RaceStepper("{scen_name}", mutant="{mutant}", schedule="{sched}")']))
+        f"not in your order: {scen_name}, run with your order, breaks {c.invariant}: "
+        f"{c.message}",
+        f"shortest schedule: {format_schedule(c.schedule)} ({len(c.schedule)} steps); "
+        "its last steps:",
+        format_trace(run, start=max(0, len(run.trace) - 10), notes=True)]))
 
 
 # --- seqcount -----------------------------------------------------------------------

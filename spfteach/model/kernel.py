@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from . import checks, pgtable
 from . import footprint as fp
@@ -68,10 +69,12 @@ class Kernel:
     tasks: list[Task] = field(default_factory=list)
     #: protection keys the threads' PKRU register denies (x86 pkeys)
     pkru_denied: frozenset[int] = frozenset()
-    #: The grading hook (spfteach.grading): a student's decision function by name,
-    #: consulted instead of the model's own decision (only ``"vma_has_changed"``:
-    #: the reads and the steps stay the model's).  Empty: the model as it is.
-    override: dict[str, Callable[..., bool]] = field(default_factory=dict)
+    #: The grading hooks (spfteach.grading), by name: ``"vma_has_changed"``, a
+    #: student's decision consulted instead of the model's own (the reads and the
+    #: steps stay the model's); ``"pte_map_lock checks"``, the checks of
+    #: pte_map_lock()'s speculative branch run in a student's order (built of the
+    #: model's own steps).  Empty: the model as it is.
+    override: dict[str, Callable[..., Any]] = field(default_factory=dict)
     violations: list[tuple[str, str]] = field(default_factory=list)
     #: address ranges that writers changed, in order (a PTE zapped, moved or
     #: protected, a table unlinked, a VMA in its write section or in or out of

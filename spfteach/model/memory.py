@@ -127,7 +127,10 @@ def pte_map_lock_speculative(t: Task, vmf: VmFault) -> Gen:
     """pte_map_lock() of a speculative fault: map and lock only if still valid."""
     fn = "pte_map_lock_speculative"
     yield from local_irq_disable(t, _s(fn, "local_irq_disable();"))
-    ok = yield from _lock_checks(t, vmf, fn, MAPLOCK)
+    # The grading hook (Kernel.override): the lock-order exercise runs its
+    # student's order of these checks in place of the C's.
+    checks = t.kernel.override.get("pte_map_lock checks", _lock_checks)
+    ok = yield from checks(t, vmf, fn, MAPLOCK)
     yield from local_irq_enable(t, _s(fn, "local_irq_enable();", after="out:"))
     return ok
 
