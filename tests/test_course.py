@@ -138,33 +138,39 @@ def _class() -> dict[str, dict[str, Submission]]:
         c["seqcount"][f"seq-{name}"] = Submission({"seq-answer": _reader(body)},
                                                   {"seq-grade": pts})
     order = '["check_vma", "read_pmd", "pmd_same", "lockptr", "trylock", "recheck_vma"]'
-    c["vma_has_changed"]["alice"] = Submission({}, {"vma-grade": 8, "order-grade": 3})
-    for name, body, pts, wrong_order, opts in [
-        ("ignores-detached", "    return vm_sequence_now != seq_at_start", 6,
-         '["read_pmd", "check_vma", "pmd_same", "lockptr", "trylock", "recheck_vma"]', 2),
+    c["vma_has_changed"]["alice"] = Submission(
+        {}, {"vma-grade": 6, "order-grade": 3, "writers-grade": 3})
+    every = list(exercises.WRITERS)
+    for name, body, pts, wrong_order, opts, writers, wpts in [
+        ("ignores-detached", "    return vm_sequence_now != seq_at_start", 4,
+         '["read_pmd", "check_vma", "pmd_same", "lockptr", "trylock", "recheck_vma"]', 2,
+         ["mprotect", "split"], 2.33),
         ("masks-odd-bit", "    return vm_detached or (vm_sequence_now & ~1) != "
-         "(seq_at_start & ~1)", 6,
-         '["check_vma", "read_pmd", "lockptr", "trylock", "pmd_same", "recheck_vma"]', 2),
-        ("always-false", "    return False", 2,
-         '["check_vma", "read_pmd", "pmd_same", "lockptr", "recheck_vma", "trylock"]', 2),
+         "(seq_at_start & ~1)", 4,
+         '["check_vma", "read_pmd", "lockptr", "trylock", "pmd_same", "recheck_vma"]', 2,
+         every, 0),
+        ("always-false", "    return False", 0,
+         '["check_vma", "read_pmd", "pmd_same", "lockptr", "recheck_vma", "trylock"]', 2,
+         [], 1),
     ]:
         c["vma_has_changed"][f"vma-{name}"] = Submission(
-            {"vma-answer": _vma(body), "order-answer": f"ORDER = {wrong_order}"},
-            {"vma-grade": pts, "order-grade": opts})
+            {"vma-answer": _vma(body), "order-answer": f"ORDER = {wrong_order}",
+             "writers-answer": f"WRITERS = {writers!r}"},
+            {"vma-grade": pts, "order-grade": opts, "writers-grade": wpts})
     # Loops forever where the VMA was unmapped: that part times out, the others are graded.
     c["vma_has_changed"]["vma-loops"] = Submission(
         {"vma-answer": _vma("    while vm_detached:\n        pass\n"
                             "    return vm_sequence_now != seq_at_start"),
          "order-answer": f"ORDER = {order}"},
-        {"vma-grade": 6, "order-grade": 3})
+        {"vma-grade": 4, "order-grade": 3})
     c["vma_has_changed"]["vma-raises"] = Submission(
         {"vma-answer": _vma("    return vm_detached or 1 / (vm_sequence_now - seq_at_start)"),
          "order-answer": f"ORDER = {order}"},
         {"vma-grade": 0, "order-grade": 3})
-    # Always False (2/8 on its merits), and a cell that rebinds the grader to say 8.
+    # Always False (0/6 on its merits), and a cell that rebinds the grader to say 8.
     c["vma_has_changed"]["vma-cheats"] = Submission(
         {"vma-answer": _vma("    return False"), "order-answer": f"ORDER = {order}"},
-        {"vma-grade": 2, "order-grade": 3}, extra=(CHEAT,))
+        {"vma-grade": 0, "order-grade": 3}, extra=(CHEAT,))
     mutant, scen = exercises.break_problem("alice")
     c["break_it"]["alice"] = Submission(
         {"break-answer": f"scenario = {scen!r}\nschedule = {_explored(mutant)!r}\n"},
@@ -294,13 +300,14 @@ def _attackers(c: dict[str, dict[str, Submission]]) -> None:
                      + _vma("    return vm_detached or vm_sequence_now != seq_at_start")),
     }
     for name, src in vma.items():
-        pts = 8 if name == "detached" else 0
+        pts = 6 if name == "detached" else 0
         c["vma_has_changed"][f"attack-{name}"] = Submission(
             {"vma-answer": src, "order-answer": f"ORDER = {order}"},
             {"vma-grade": pts, "order-grade": 3})
-    # Cells added to the notebook: never run at autograde.  Always False: 2 of 8 on its merits.
+    # Cells added to the notebook: never run at autograde.  Only vm_detached: 2 of 6 on its
+    # merits (safe in fault-vs-munmap).
     c["vma_has_changed"]["attack-sabotage"] = Submission(
-        {"vma-answer": _vma("    return False"), "order-answer": f"ORDER = {order}"},
+        {"vma-answer": _vma("    return vm_detached"), "order-answer": f"ORDER = {order}"},
         {"vma-grade": 2, "order-grade": 3}, extra=(SABOTAGE, CHEAT))
     # Ids: the grade is for the id nbgrader grades, whatever the notebook said it checked as.
     right = _walk_answers("carol", lambda a, v: v)
@@ -654,8 +661,9 @@ def test_wrong_answers_get_the_counterexample_in_the_feedback(course: Course) ->
 
 def test_an_infinite_loop_times_out_and_the_rest_is_graded(course: Course) -> None:
     fb = _feedback(course, "vma_has_changed", "vma-loops")
-    assert "safe in fault-vs-munmap: timed out after 20 s" in fb
-    assert "[2/2] safe in fault-vs-mprotect" in fb and "[2/2] useful in quiet" in fb
+    assert "safe and useful in fault-vs-munmap: timed out after 20 s" in fb
+    assert "[2/2] safe and useful in fault-vs-mprotect" in fb
+    assert "[2/2] safe and useful in fault-vs-split" in fb
 
 
 def test_an_exception_is_named_at_the_students_line(course: Course) -> None:
@@ -665,9 +673,9 @@ def test_an_exception_is_named_at_the_students_line(course: Course) -> None:
 
 
 def test_rebinding_the_grader_changes_nothing(course: Course) -> None:
-    assert course.scores[("vma_has_changed", "vma-cheats", "vma-grade")] == 2
+    assert course.scores[("vma_has_changed", "vma-cheats", "vma-grade")] == 0
     fb = _feedback(course, "vma_has_changed", "vma-cheats")
-    assert "vma_has_changed: 2/8 (partial)" in fb
+    assert "vma_has_changed: 0/6 (fail)" in fb
 
 
 def test_autograde_executes_no_cell(course: Course) -> None:
@@ -692,7 +700,7 @@ def test_export_writes_every_grade(course: Course) -> None:
         for sid in CLASS[a]:
             auto = sum(v or 0 for k, v in course.scores.items() if k[:2] == (a, sid))
             assert got[(a, sid)] == pytest.approx(auto), (a, sid)
-    assert got[("vma_has_changed", "alice")] == 11 and got[("vma_has_changed", "blank")] == 0
+    assert got[("vma_has_changed", "alice")] == 12 and got[("vma_has_changed", "blank")] == 0
 
 
 def test_source_notebooks_validate(course: Course) -> None:

@@ -31,15 +31,27 @@ def _vma(body: str) -> str:
     return f"def vma_has_changed(vm_sequence_now, seq_at_start, vm_detached):\n{body}\n"
 
 
-#: plausible wrong answers -> the points they may get at most (of 8)
+#: plausible wrong answers -> their points (of 6)
 WRONG_VMA = {
-    "ignores vm_detached": _vma("    return vm_sequence_now != seq_at_start"),
-    "masks the odd bit": _vma("    return vm_detached or "
-                              "(vm_sequence_now & ~1) != (seq_at_start & ~1)"),
-    "always False": _vma("    return False"),
-    "only vm_detached": _vma("    return vm_detached"),
-    "a writer is one step": _vma("    return vm_detached or vm_sequence_now > seq_at_start + 1"),
+    "ignores vm_detached": (_vma("    return vm_sequence_now != seq_at_start"), 4),
+    "masks the odd bit": (_vma("    return vm_detached or "
+                               "(vm_sequence_now & ~1) != (seq_at_start & ~1)"), 4),
+    "a writer is one step": (_vma("    return vm_detached or vm_sequence_now > seq_at_start + 1"),
+                             4),
 }
+#: held out: constant, trivial and one-scenario answers -> their points, a third at most
+HELD_OUT_VMA = {
+    "always False": (_vma("    return False"), 0),
+    "always True": (_vma("    return True"), 0),
+    "only vm_detached (one scenario)": (_vma("    return vm_detached"), 2),
+    "reads, never decides": (_vma("    x = (vm_sequence_now, seq_at_start, vm_detached)\n"
+                                  "    return bool(x)"), 0),
+    "only an odd count": (_vma("    return vm_sequence_now % 2 == 1"), 0),
+}
+#: right in other words: the count only ever goes up
+EQUIVALENT_VMA = [_vma("    return vm_detached or vm_sequence_now > seq_at_start"),
+                  _vma("    if vm_detached:\n        return True\n"
+                       "    return not vm_sequence_now == seq_at_start")]
 
 
 # --- the model's hook ---------------------------------------------------------------
@@ -61,7 +73,12 @@ def test_no_override_changes_nothing() -> None:
 
 def test_vma_reference_full_marks() -> None:
     r = grading.grade_vma_has_changed(REFERENCE)
-    assert (r.points, r.max_points, r.verdict) == (8, 8, "pass"), r.feedback
+    assert (r.points, r.max_points, r.verdict) == (6, 6, "pass"), r.feedback
+
+
+@pytest.mark.parametrize("src", EQUIVALENT_VMA)
+def test_vma_right_in_other_words_is_right(src: str) -> None:
+    assert grading.grade_vma_has_changed(src).points == 6
 
 
 def test_vma_reference_as_a_function() -> None:
@@ -72,8 +89,9 @@ def test_vma_reference_as_a_function() -> None:
 
 @pytest.mark.parametrize("name", sorted(WRONG_VMA))
 def test_vma_wrong_answers_get_a_counterexample(name: str) -> None:
-    r = grading.grade_vma_has_changed(WRONG_VMA[name])
-    assert r.points < r.max_points, r.feedback
+    src, points = WRONG_VMA[name]
+    r = grading.grade_vma_has_changed(src)
+    assert r.points == points, r.feedback
     fb = r.feedback
     assert "breaks " in fb and "shortest schedule: " in fb and 'RaceStepper("' in fb, fb
     for p in r.parts:
@@ -85,11 +103,17 @@ def test_vma_wrong_answers_get_a_counterexample(name: str) -> None:
     print(f"{name}: {r.points:g}/{r.max_points:g}")
 
 
-def test_vma_always_gives_up_is_not_full_marks() -> None:
+@pytest.mark.parametrize("name", sorted(HELD_OUT_VMA))
+def test_vma_held_out_answers_score_a_third_at_most(name: str) -> None:
+    src, points = HELD_OUT_VMA[name]
+    r = grading.grade_vma_has_changed(src)
+    assert r.points == points <= r.max_points / 3, r.feedback
+
+
+def test_vma_always_gives_up_earns_nothing() -> None:
     r = grading.grade_vma_has_changed(_vma("    return True"))
-    assert r.verdict == "partial" and r.points == 6, r.feedback
-    useless = [p for p in r.parts if p.name.startswith("useful")][0]
-    assert useless.points == 0 and "safe and useless" in useless.feedback
+    assert r.verdict == "fail" and r.points == 0, r.feedback
+    assert all("safe and useless" in p.feedback for p in r.parts)
 
 
 def test_vma_exception_names_it_and_its_line() -> None:
@@ -112,21 +136,21 @@ def test_vma_not_a_bool_and_imports_change_nothing() -> None:
             "    __hash__ = int.__hash__\n" + _vma("    return Liar(0)"))
     r = grading.grade_vma_has_changed(liar)
     assert r.points == 0 and "must return a bool, it returned <a Liar>" in r.feedback, r.feedback
-    r = grading.grade_vma_has_changed(_vma("    import os\n    return False"))
-    assert r.points == grading.grade_vma_has_changed(_vma("    return False")).points == 2
+    r = grading.grade_vma_has_changed(_vma("    import os\n    return vm_detached"))
+    assert r.points == grading.grade_vma_has_changed(_vma("    return vm_detached")).points == 2
 
 
 def test_vma_infinite_loop_times_out_other_parts_graded() -> None:
-    """Looping only when the VMA left the tree: the scenarios where it does time
-    out, the others (mprotect, quiet: nothing is detached) are graded."""
+    """Looping only when the VMA left the tree: the scenario where it does times
+    out, the others (mprotect, split: nothing is detached) are graded."""
     src = _vma("    while vm_detached:\n        pass\n"
                "    return vm_detached or vm_sequence_now != seq_at_start")
     r = grading.grade_vma_has_changed(src, timeout=3)
     by = {p.name: p for p in r.parts}
-    assert by["safe in fault-vs-munmap"].feedback == "timed out after 3 s"
-    assert by["safe in fault-vs-munmap"].points == 0
-    assert by["safe in fault-vs-mprotect"].points == 2
-    assert by["useful in quiet"].points == 2
+    assert by["safe and useful in fault-vs-munmap"].feedback == "timed out after 3 s"
+    assert by["safe and useful in fault-vs-munmap"].points == 0
+    assert by["safe and useful in fault-vs-mprotect"].points == 2
+    assert by["safe and useful in fault-vs-split"].points == 2
 
 
 def test_monkeypatching_the_parent_changes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -140,8 +164,8 @@ def test_monkeypatching_the_parent_changes_nothing(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(spfteach.sched.Run, "run_spec", lambda self, spec: self)
     monkeypatch.setattr(exercises, "_vma_part",
                         lambda args, part: grading.Part(part, 2.0, 2.0, "right"))
-    r = grading.grade_vma_has_changed(_vma("    return False"))
-    assert r.points == 2 and r.parts[-1].name == "useful in quiet", r.feedback
+    r = grading.grade_vma_has_changed(_vma("    return vm_detached"))
+    assert r.points == 2 and r.parts[-1].name == "safe and useful in fault-vs-split", r.feedback
 
 
 # --- walk -------------------------------------------------------------------------
@@ -449,6 +473,46 @@ def test_lock_order_the_given_list_and_the_prompt_score_a_third_at_most(sid: str
             assert r.points <= 2, (order, r.feedback)
 
 
+# --- which writers the fault relies on ----------------------------------------------------
+
+def test_relied_is_what_removing_each_bracket_alone_breaks() -> None:
+    """Each writer's bracket taken away alone, every scenario explored: the ones that break
+    are RELIED, each first in the scenario RELIED names; the others break nowhere."""
+    from spfteach.scenarios import SCENARIOS
+
+    breaks = {}
+    for w, fns in exercises.WRITERS.items():
+        if not fns:
+            continue
+        hook = {"no vm_write in": frozenset(fns)}
+        breaks[w] = [n for n in SCENARIOS
+                     if explore(exercises.WithOverride(get(n), hook)).counterexamples]
+    assert {w for w, b in breaks.items() if b} == set(exercises.RELIED)
+    for w, scen in exercises.RELIED.items():
+        assert scen in breaks[w], (w, breaks[w])
+
+
+def test_writers_right_and_held_out_answers() -> None:
+    right = sorted(exercises.RELIED)
+    r = grading.grade_writers(right)
+    assert (r.points, r.max_points) == (3, 3), r.feedback
+    held_out = {"all": list(exercises.WRITERS), "none": [], "every writer that brackets":
+                [w for w, f in exercises.WRITERS.items() if f],
+                "the first three of the table": list(exercises.WRITERS)[:3],
+                "the last three of the table": list(exercises.WRITERS)[-3:]}
+    for name, picked in held_out.items():
+        r = grading.grade_writers(picked)
+        assert r.points <= 1, (name, r.feedback)
+    r = grading.grade_writers(["mprotect", "split"])  # one left out: its counterexample
+    assert r.points == round(3 * 7 / 9, 2)
+    assert "mremap: left out, but without its bracket fault-at-mremap-destination breaks" in (
+        r.feedback)
+    r = grading.grade_writers(["mprotect", "split", "mremap", "munmap"])
+    assert "munmap: picked, but with its bracket removed alone no scenario" in r.feedback
+    r = grading.grade_writers(["mprotect", "fork"])
+    assert r.points == 0 and "not one of the names given: fork" in r.feedback
+
+
 def test_blank_answer_cell_says_no_answer_yet() -> None:
     r = grading.grade_vma_has_changed("def vma_has_changed(a, b, c):\n    raise "
                                       "NotImplementedError()\n")
@@ -479,14 +543,14 @@ def test_a_pool_grades_identical_answers_once() -> None:
     one): three gradings, and each student the result its answer earns alone."""
     from spfteach.grading.pool import Pool
 
-    wrong = WRONG_VMA["ignores vm_detached"]
+    wrong = WRONG_VMA["ignores vm_detached"][0]
     answers = [REFERENCE] * 5 + [wrong] * 4 + [_vma("    return True")]
     tasks = [("vma_has_changed", {"source": src, "student_id": f"s{i}"})
              for i, src in enumerate(answers)]
     walk = [("walk", {"student_id": sid, "answers": {}}) for sid in ("alice", "Alice ", "bob")]
     pool = Pool(jobs=2)
     got = pool.grade(tasks + walk)
-    assert [r.points for r in got] == [8] * 5 + [6] * 4 + [6] + [0, 0, 0]
+    assert [r.points for r in got] == [6] * 5 + [4] * 4 + [0] + [0, 0, 0]
     # the walk depends on the id (alice and "Alice " are one student); the vma answer does not
     assert pool.graded == 3 + 2
     assert [p.name for p in got[10].parts] == [p.name for p in got[11].parts] != [

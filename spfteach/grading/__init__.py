@@ -93,6 +93,13 @@ def grade_seqcount(answer: str | Callable, timeout: float = DEFAULT_TIMEOUT) -> 
     return pool.run("seqcount", {"source": source_of(answer)}, timeout=timeout)
 
 
+def grade_writers(writers: list[str], timeout: float = DEFAULT_TIMEOUT) -> Result:
+    """The writers whose vm_write_begin()/vm_write_end() bracket the speculative fault
+    relies on (:data:`.exercises.WRITERS`): each name right counts one, each wrong one
+    costs one."""
+    return pool.run("writers", {"writers": [str(x) for x in writers]}, timeout=timeout)
+
+
 def lock_steps(student_id: str) -> None:
     """Print the steps of pte_map_lock()'s re-validation, in this student's own
     order (never a safe one), with their C."""
@@ -127,6 +134,8 @@ def _args_from(exercise: str, ns: dict[str, Any]) -> dict[str, Any]:
                 "schedule": str(ns["schedule"])}
     if exercise == "lock_order":
         return {"order": [str(x) for x in ns["ORDER"]]}
+    if exercise == "writers":
+        return {"writers": [str(x) for x in ns["WRITERS"]]}
     return {"source": source_of(ns[names[0]])}
 
 
@@ -181,5 +190,6 @@ def autograded_outside(exercise: str, answer: str) -> float:
 
 __all__ = ["LOCK_STEPS", "Part", "Result", "SEQCOUNT_SIGNATURE", "VMA_SIGNATURE",
            "autograded_outside", "break_problem", "check", "grade_break_it", "grade_lock_order",
-           "grade_seqcount", "grade_vma_has_changed", "grade_walk", "lock_steps", "mutant_for",
-           "questions", "source_of", "student_id", "under_autograde", "walk_problem"]
+           "grade_seqcount", "grade_vma_has_changed", "grade_walk", "grade_writers", "lock_steps",
+           "mutant_for", "questions", "source_of", "student_id", "under_autograde",
+           "walk_problem"]

@@ -216,7 +216,8 @@ def _break_part(args: dict, part: str, answer: Answer | None) -> Part:
 
 #: Where the decision matters, and what each catches among the plausible wrong
 #: answers (measured): munmap (ignoring vm_detached, always False), mprotect (only
-#: the detached flag), split (masking the odd bit, ``now > start + 1``).
+#: the detached flag), split (masking the odd bit, ``now > start + 1``).  Each
+#: counts only for a check that is also useful (the fault completes in quiet).
 VMA_SAFETY = ("fault-vs-munmap", "fault-vs-mprotect", "fault-vs-split")
 #: Nothing races: the fault must complete speculatively.
 VMA_USEFUL = "quiet"
@@ -273,35 +274,111 @@ def counterexample_text(scen: WithOverride, c: Counterexample, last: int = 12) -
 
 
 def _vma_plan(args: dict) -> Plan:
-    return [(f"safe in {s}", 2.0) for s in VMA_SAFETY] + [(f"useful in {VMA_USEFUL}", 2.0)]
+    return [(f"safe and useful in {s}", 2.0) for s in VMA_SAFETY]
+
+
+def _useless(decide: Callable[..., bool]) -> str | None:
+    """Why the check is useless (the fault gives up in ``quiet``, where nothing
+    races), or None: safety counts only for a check that lets the fault through."""
+    run = WithOverride(get(VMA_USEFUL), {"vma_has_changed": decide}).new_run().finish()
+    spf = getattr(run.tasks[0], "spf_result", None)
+    if run.violations:
+        return f"in {VMA_USEFUL}, where nothing races, it breaks {run.violations[0]}"
+    if spf is not None and not spf & (VM_FAULT_RETRY | VM_FAULT_ERROR):
+        return None
+    said = [s.text for s in run.trace if s.src.snippet.startswith("if (vma_has_changed")]
+    return (f"in {VMA_USEFUL}, where nothing races, the speculative fault gives up and falls "
+            "back to mmap_lock: " + (said[0] if said else "") + "\n(a check that says "
+            "'changed' when nothing changed is safe and useless: safety counts only for a "
+            "check that lets the fault through)")
 
 
 def _vma_part(args: dict, part: str, answer: Answer | None) -> Part:
     assert answer is not None, "vma_has_changed is graded from its source"
     try:
         decide = _decision(answer)
-        name = part.split(" in ", 1)[1]
-        scen = WithOverride(get(name), {"vma_has_changed": decide})
-        if part.startswith("safe"):
-            rep = explore(scen)
-            if not rep.counterexamples:
-                return Part(part, 2.0, 2.0, f"no invariant breaks in any of the "
-                            f"{rep.states:,} states any schedule reaches")
-            c = min(rep.counterexamples.values(), key=lambda c: (len(c.schedule), c.invariant))
-            return Part(part, 0.0, 2.0, counterexample_text(scen, c))
-        run = scen.new_run().finish()
-        fault = run.tasks[0]
-        spf = getattr(fault, "spf_result", None)
-        if run.violations:
-            return Part(part, 0.0, 2.0, f"breaks {run.violations[0]}")
-        if spf is not None and not spf & (VM_FAULT_RETRY | VM_FAULT_ERROR):
-            return Part(part, 2.0, 2.0, "the fault completes speculatively")
-        said = [s.text for s in run.trace if s.src.snippet.startswith("if (vma_has_changed")]
-        return Part(part, 0.0, 2.0, "nothing races, yet the speculative fault gives up and "
-                    "falls back to mmap_sem: " + (said[0] if said else "") +
-                    "\n(a check that always says 'changed' is safe and useless)")
+        why = _useless(decide)
+        if why:
+            return Part(part, 0.0, 2.0, why)
+        scen = WithOverride(get(part.split(" in ", 1)[1]), {"vma_has_changed": decide})
+        rep = explore(scen)
+        if not rep.counterexamples:
+            return Part(part, 2.0, 2.0, f"no invariant breaks in any of the {rep.states:,} "
+                        "states any schedule reaches, and the fault completes where nothing "
+                        "races")
+        c = min(rep.counterexamples.values(), key=lambda c: (len(c.schedule), c.invariant))
+        return Part(part, 0.0, 2.0, counterexample_text(scen, c))
     except Exception as e:  # noqa: BLE001 - the student's error, maybe wrapped by the model
         return student_failed(part, 2.0, e)
+
+
+# --- which writers the speculative fault relies on -------------------------------------
+
+#: What may change a VMA, or not, while a speculative fault runs: by the name a student
+#: picks it with, the functions whose vm_write_begin()/vm_write_end() bracket it (none:
+#: it changes no field of a VMA).
+WRITERS: dict[str, tuple[str, ...]] = {
+    "munmap": ("do_mas_align_munmap",),
+    "khugepaged_collapse": ("collapse_huge_page",),
+    "mprotect": ("mprotect_fixup",),
+    "madvise_dontneed": (),
+    "mbind": ("vma_replace_policy",),
+    "split": ("__vma_adjust",),
+    "another_fault": (),
+    "anon_vma_prepare": ("__anon_vma_prepare",),
+    "mremap": ("copy_vma", "move_vma"),
+}
+#: The writers whose bracket the speculative fault relies on: with it removed alone,
+#: some scenario of the catalogue breaks (this one, the first that does); every
+#: other writer's change is caught by another check.  tests/test_grading.py
+#: derives it again, removing each bracket alone in every scenario.
+RELIED = {"mprotect": "fault-vs-mprotect", "split": "fault-vs-split",
+          "mremap": "fault-at-mremap-destination"}
+WRITERS_POINTS = 3.0
+
+
+def _writers_plan(args: dict) -> Plan:
+    return [("the brackets the fault relies on", WRITERS_POINTS)]
+
+
+def _writers_of(args: dict, answer: Answer | None) -> list[str]:
+    got = args["writers"] if answer is None else answer.value("WRITERS")
+    if not isinstance(got, list | tuple) or not all(type(x) is str for x in got):
+        raise StudentError(f"WRITERS must be a list of names, not {got!r:.80}")
+    unknown = sorted(set(got) - set(WRITERS))
+    if unknown:
+        raise StudentError(f"not one of the names given: {', '.join(unknown)} (they are "
+                           f"{', '.join(WRITERS)})")
+    return list(got)
+
+
+def _writers_part(args: dict, part: str, answer: Answer | None) -> Part:
+    """Each name right (picked if the fault relies on its bracket, left out if not)
+    counts one, each wrong one less one: all or none is no answer."""
+    try:
+        picked = set(_writers_of(args, answer))
+    except StudentError as e:
+        return Part(part, 0.0, WRITERS_POINTS, str(e))
+    lines, right = [], 0
+    for w, fns in WRITERS.items():
+        if (w in picked) == (w in RELIED):
+            right += 1
+            continue
+        if w in RELIED:
+            scen = WithOverride(get(RELIED[w]), {"no vm_write in": frozenset(fns)})
+            c = min(explore(scen).counterexamples.values(), key=lambda c: len(c.schedule))
+            lines.append(f"{w}: left out, but without its bracket {RELIED[w]} breaks "
+                         f"{c.invariant}: {c.message} (schedule {format_schedule(c.schedule)})")
+        elif fns:
+            lines.append(f"{w}: picked, but with its bracket removed alone no scenario of the "
+                         "model breaks: another check covers for it (which one?)")
+        else:
+            lines.append(f"{w}: picked, but it changes no field of a VMA: it has no bracket")
+    wrong = len(WRITERS) - right
+    points = round(WRITERS_POINTS * max(0, right - wrong) / len(WRITERS), 2)
+    head = f"{right} of {len(WRITERS)} right" + ("" if not wrong else
+                                                 f", {wrong} wrong (each costs one right)")
+    return Part(part, points, WRITERS_POINTS, "\n".join([head, *lines]))
 
 
 def student_failed(part: str, points: float, e: BaseException) -> Part:
@@ -417,6 +494,7 @@ EXERCISES: dict[str, Exercise] = {
     "walk": Exercise(_walk_plan, _walk_part, ("answers",), per_student=True),
     "break_it": Exercise(_break_plan, _break_part, ("scenario", "schedule"), per_student=True),
     "vma_has_changed": Exercise(_vma_plan, _vma_part, ("vma_has_changed",)),
+    "writers": Exercise(_writers_plan, _writers_part, ("WRITERS",)),
     "seqcount": Exercise(_seq_plan, _seq_part, ("read_snapshot",)),
     "lock_order": Exercise(_order_plan, _order_part, ("ORDER",)),
 }

@@ -25,9 +25,23 @@ def touches(vma: VmAreaStruct) -> Use:
 
 def vm_write_begin(t: Task, vma: VmAreaStruct, src: Src, then: Use = NOTHING) -> Gen:
     t.kernel.touch(vma.vm_start, vma.vm_end)
+    if src.function in t.kernel.override.get("no vm_write in", ()):
+        yield from _unbracketed(t, src, then)
+        return
     yield from write_seqcount_begin(t, vma.vm_sequence, src, then)
 
 
 def vm_write_end(t: Task, vma: VmAreaStruct, src: Src, then: Use = NOTHING) -> Gen:
     t.kernel.touch(vma.vm_start, vma.vm_end)
+    if src.function in t.kernel.override.get("no vm_write in", ()):
+        yield from _unbracketed(t, src, then)
+        return
     yield from write_seqcount_end(t, vma.vm_sequence, src, then)
+
+
+def _unbracketed(t: Task, src: Src, then: Use) -> Gen:
+    """The grading hook (Kernel.override ``"no vm_write in"``: the writers, by
+    function, whose bracket an exercise removes): the step is taken, the count
+    is left alone."""
+    yield t.at(src, reads=then.reads, writes=then.writes)
+    t.did("the bracket is removed here (an exercise): the count stays as it is")
