@@ -43,6 +43,7 @@ examples:
                                              then all of munmap, then the fault again
   spfteach walk 0x7f0000001234 --seed 3      a page-table walk drill
   spfteach walk random --seed 3 --solve      ...with its answer
+  spfteach predict --seed 3                  three races: what happens first?
   spfteach checks                            every check of the speculative path, and why
 """
 
@@ -164,6 +165,16 @@ def _parser() -> argparse.ArgumentParser:
                     help="a user virtual address (0x7f0000001234), or 'random'")
     wk.add_argument("--seed", type=_seed, default=0, help="problem number (default 0)")
     wk.add_argument("--solve", action="store_true", help="show the translation")
+
+    pr = sub.add_parser(
+        "predict", help="predict drill: a race, a schedule, maybe a mutant: what happens first?",
+        description="Three seeded problems, each a race, a schedule and maybe a mutant. "
+                    "Predict what happens first to the speculative fault (it completes, a check "
+                    "fires: its name, or an invariant breaks: its name) and what "
+                    "handle_speculative_fault() returns (0, VM_FAULT_RETRY, VM_FAULT_SIGSEGV, "
+                    "or nothing: the kernel oopsed). --solve shows what happened.")
+    pr.add_argument("--seed", type=_seed, default=0, help="problem number (default 0)")
+    pr.add_argument("--solve", action="store_true", help="show what happens, with the steps")
 
     gr = sub.add_parser("grading", help="the grader: is its jail available here, and what "
                                         "it allows",
@@ -361,6 +372,21 @@ def cmd_walk(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_predict(args: argparse.Namespace) -> int:
+    from .drills.predict import describe, problems, solve
+
+    for n, p in enumerate(problems(args.seed), 1):
+        print(describe(p, n))
+        if args.solve:
+            print(solve(p))
+        print()
+    if not args.solve:
+        print("Answer each: what happens first (completes, a check's name, or an invariant's "
+              "name) and what the fault returns (0, VM_FAULT_RETRY, VM_FAULT_SIGSEGV, nothing). "
+              f"Check with: spfteach predict --seed {args.seed} --solve")
+    return 0
+
+
 def _recorded_matrix() -> dict | None:
     """The mutant matrix ``make bench`` recorded in data/mutants.json, if any."""
     from .explore.bench import DATA
@@ -452,7 +478,7 @@ def cmd_kernel(args: argparse.Namespace) -> int:
 
 COMMANDS = {"scenarios": cmd_scenarios, "step": cmd_step, "walk": cmd_walk,
             "checks": cmd_checks, "explore": cmd_explore, "mutants": cmd_mutants,
-            "kernel": cmd_kernel, "grading": cmd_grading}
+            "kernel": cmd_kernel, "grading": cmd_grading, "predict": cmd_predict}
 
 
 #: What a terminal that cannot show these characters gets instead.

@@ -183,11 +183,39 @@ def _class() -> dict[str, dict[str, Submission]]:
         c["break_it"][sid] = Submission(
             {"break-answer": f"scenario = {exercises.BREAK_POOL[mutant]!r}\n"
                              f"schedule = {sched!r}\n"}, {"break-grade": 1})
+    _predictors(c)
     for a in ASSIGNMENTS:
         blank = {gid: 0.0 for s in c[a].values() for gid in s.expect}
         c[a]["blank"] = Submission({}, blank)
     _attackers(c)
     return c
+
+
+def _predictors(c: dict[str, dict[str, Submission]]) -> None:
+    """alice hands in the model's outcomes (her source notebook computes them with the drill,
+    which a jail does not have); the others guess the same for every problem, or shift the
+    right answers by one."""
+    from spfteach.drills.predict import normalized, outcome
+
+    def right(sid: str) -> list[tuple[str, str]]:
+        return [(outcome(p).first, outcome(p).returns) for p in exercises.predict_problems(sid)]
+
+    def points(sid: str, guess: list[tuple[str, str]]) -> float:
+        total = 0.0
+        for (f, r), (rf, rr) in zip(guess, right(sid), strict=True):
+            if normalized(f) == normalized(rf):
+                total += 1 + (normalized(r) == normalized(rr))
+        return total
+    c["predict"]["alice"] = Submission({"predict-answer": f"PREDICTIONS = {right('alice')!r}"},
+                                       {"predict-grade": 6})
+    for name, guess in [("always-completes", lambda sid: [("completes", "0")] * 3),
+                        ("always-oops", lambda sid: [("oops", "nothing")] * 3),
+                        ("shifted", lambda sid: right(sid)[1:] + right(sid)[:1])]:
+        sid = f"predict-{name}"
+        want = points(sid, guess(sid))
+        assert want <= 2, (name, want)  # a third at most
+        c["predict"][sid] = Submission({"predict-answer": f"PREDICTIONS = {guess(sid)!r}"},
+                                       {"predict-grade": want})
 
 
 # --- the attackers ----------------------------------------------------------------------
@@ -481,7 +509,7 @@ def _feedback(course: Course, a: str, sid: str) -> str:
 
 
 def test_every_assignment_is_in_the_class() -> None:
-    assert ASSIGNMENTS == ["break_it", "seqcount", "vma_has_changed", "walk"]
+    assert ASSIGNMENTS == ["break_it", "predict", "seqcount", "vma_has_changed", "walk"]
     for a in ASSIGNMENTS:
         assert "alice" in CLASS[a] and "blank" in CLASS[a], a  # the reference, the release
         wrong = [s for s in CLASS[a] if s not in ("alice", "blank")]

@@ -28,10 +28,10 @@ def test_a_small_class_both_ways(tmp_path: Path) -> None:
         assert row["jail_seconds_per_submission"] > 0 and row["baseline_seconds_per_submission"] > 0
         assert abs(row["ratio"] - row["jail_seconds_per_submission"]
                    / row["baseline_seconds_per_submission"]) < 0.02
-    assert got["big_class"]["students"] == 2 and got["big_class"]["submissions"] == 8
+    assert got["big_class"]["students"] == 2 and got["big_class"]["submissions"] == 10
     printed = r.stdout
     assert "target: the jail costs at most 1.5x the baseline" in printed
-    assert "a class of 2 x 4 assignments (8 submissions" in printed
+    assert "a class of 2 x 5 assignments (10 submissions" in printed
 
 
 def test_the_class_has_right_wrong_and_copied_answers() -> None:

@@ -93,6 +93,23 @@ def grade_seqcount(answer: str | Callable, timeout: float = DEFAULT_TIMEOUT) -> 
     return pool.run("seqcount", {"source": source_of(answer)}, timeout=timeout)
 
 
+def predict_problems(student_id: str) -> None:
+    """Print this student's three predict problems."""
+    from ..drills.predict import describe
+    from .exercises import predict_problems as problems
+
+    for n, p in enumerate(problems(student_id), 1):
+        print(describe(p, n))
+
+
+def grade_predict(student_id: str, predictions: list[tuple[str, str]],
+                  timeout: float = DEFAULT_TIMEOUT) -> Result:
+    """Three predictions (what happens first, what the fault returns), one per problem."""
+    args = {"student_id": str(student_id),
+            "predictions": [[str(a), str(b)] for a, b in predictions]}
+    return pool.run("predict", args, timeout=timeout)
+
+
 def grade_writers(writers: list[str], timeout: float = DEFAULT_TIMEOUT) -> Result:
     """The writers whose vm_write_begin()/vm_write_end() bracket the speculative fault
     relies on (:data:`.exercises.WRITERS`): each name right counts one, each wrong one
@@ -136,6 +153,9 @@ def _args_from(exercise: str, ns: dict[str, Any]) -> dict[str, Any]:
         return {"order": [str(x) for x in ns["ORDER"]]}
     if exercise == "writers":
         return {"writers": [str(x) for x in ns["WRITERS"]]}
+    if exercise == "predict":
+        return {"student_id": identity.student_id()[0],
+                "predictions": [[str(a), str(b)] for a, b in ns["PREDICTIONS"]]}
     return {"source": source_of(ns[names[0]])}
 
 
@@ -166,10 +186,11 @@ def check(exercise: str) -> None:
     sid, source = identity.student_id()
     print(identity.claim_line(sid, source))
     r = _grade_here(exercise, sys._getframe(1).f_globals)
-    if exercise == "walk":  # the feedback shows the walk: after the deadline, not before
-        print(f"walk: {r.points:g}/{r.max_points:g} right")
+    if exercise in ("walk", "predict"):  # their feedback is the answer: after the deadline
+        print(f"{exercise}: {r.points:g}/{r.max_points:g}")
         for p in r.parts:
-            print(f"  {p.name}: " + ("right" if p.points else "not right yet"))
+            print(f"  {p.name}: " + ("right" if p.points == p.max_points else
+                                     "half right" if p.points else "not right yet"))
     else:
         print(r)
 
@@ -190,6 +211,7 @@ def autograded_outside(exercise: str, answer: str) -> float:
 
 __all__ = ["LOCK_STEPS", "Part", "Result", "SEQCOUNT_SIGNATURE", "VMA_SIGNATURE",
            "autograded_outside", "break_problem", "check", "grade_break_it", "grade_lock_order",
+           "grade_predict", "predict_problems",
            "grade_seqcount", "grade_vma_has_changed", "grade_walk", "grade_writers", "lock_steps",
            "mutant_for", "questions", "source_of", "student_id", "under_autograde",
            "walk_problem"]

@@ -7,7 +7,7 @@ one run: with the jail, and with the baseline, the same judge with the
 student's code in a plain child process (a fresh interpreter as the judge's
 user, as the old worker ran it: no namespaces, no view, no uid of its own).
 Seconds per submission and their ratio, per assignment and overall.  Then a
-class of the target's size (200 students x the four assignments) with the
+class of the target's size (200 students x every assignment) with the
 jail, once.  Figures go to ``data/grading-bench.json``; the table is printed.
 Measures, does not assert: the targets are printed beside the figures.
 """
@@ -28,6 +28,7 @@ from pathlib import Path
 
 import nbformat
 
+from ..drills import predict
 from . import exercises
 from .nbgrader_plugin import Regrade, _is_grade_code, tasks_of
 from .pool import key
@@ -35,7 +36,7 @@ from .pool import key
 REPO = Path(__file__).resolve().parents[2]
 COURSE = REPO / "notebooks" / "course"
 DATA = REPO / "data"
-ASSIGNMENTS = ("walk", "seqcount", "vma_has_changed", "break_it")
+ASSIGNMENTS = ("walk", "seqcount", "vma_has_changed", "break_it", "predict")
 #: Targets (the grading issue), printed beside the figures.
 TARGET_RATIO = 1.5
 TARGET_CLASS, TARGET_SECONDS = 200, 20 * 60.0
@@ -75,6 +76,7 @@ VMA = [_vma("    return vm_detached or vm_sequence_now != seq_at_start"),
 ORDERS = [["check_vma", "read_pmd", "pmd_same", "lockptr", "trylock", "recheck_vma"],
           ["read_pmd", "check_vma", "pmd_same", "lockptr", "trylock", "recheck_vma"],
           ["check_vma", "read_pmd", "pmd_same", "lockptr", "recheck_vma", "trylock"]]
+WRITER_PICKS = [sorted(exercises.RELIED), [], list(exercises.WRITERS), ["mprotect", "split"]]
 WALK_MISTAKES: list[Callable[[int, int | None], int | None]] = [
     lambda a, v: v, lambda a, v: v if v is None else v & ~0xFFF,
     lambda a, v: v if v is None else v >> 12, lambda a, v: None]
@@ -92,12 +94,18 @@ def answers_for(assignment: str, n: int) -> dict[str, str]:
     if assignment == "seqcount":
         return {"seq-answer": own + str(pick(SEQ))}
     if assignment == "vma_has_changed":
-        return {"vma-answer": own + str(pick(VMA)), "order-answer": f"ORDER = {pick(ORDERS)!r}\n"}
+        return {"vma-answer": own + str(pick(VMA)), "order-answer": f"ORDER = {pick(ORDERS)!r}\n",
+                "writers-answer": f"WRITERS = {pick(WRITER_PICKS)!r}\n"}
     if assignment == "walk":
         mistake = pick(WALK_MISTAKES)
         lines = [f"    qs[{i}]: {mistake(a, exercises.walk_expected(sid, a))!r},"  # type: ignore
                  for i, a in enumerate(exercises.walk_questions(sid))]
         return {"walk-answer": own + "answers = {\n" + "\n".join(lines) + "\n}\n"}
+    if assignment == "predict":
+        right = [(predict.outcome(p).first, predict.outcome(p).returns)
+                 for p in exercises.predict_problems(sid)]
+        guess = pick([right, [("completes", "0")] * 3, right[1:] + right[:1]])
+        return {"predict-answer": own + f"PREDICTIONS = {guess!r}\n"}
     mutant, scen = exercises.break_problem(sid)
     sched = str(pick([_reference_schedule(mutant, scen), "0*,1*", "1*,0*"]))
     return {"break-answer": own + f"scenario = {scen!r}\nschedule = {sched!r}\n"}
@@ -197,15 +205,17 @@ def bench(size: int, big: int) -> dict:
                     "ratio": round(jail_s[a] / base_s[a], 3)} for a in ASSIGNMENTS}
         total_j, total_b = sum(jail_s.values()), sum(base_s.values())
         result: dict = {"class_size": size, "assignments": rows,
-                        "jail_seconds_per_submission": round(total_j / (4 * size), 4),
-                        "baseline_seconds_per_submission": round(total_b / (4 * size), 4),
+                        "jail_seconds_per_submission": round(total_j / (len(ASSIGNMENTS) * size),
+                                                             4),
+                        "baseline_seconds_per_submission": round(total_b / (len(ASSIGNMENTS)
+                                                                            * size), 4),
                         "ratio": round(total_j / total_b, 3), "same_scores": same,
                         "judge_processes": os.cpu_count()}
         if big:
             big_root = Path(tmp) / "big"
             big_distinct = write_class(big_root, big, jailed=True)
             secs = autograde(big_root)
-            result["big_class"] = {"students": big, "submissions": 4 * big,
+            result["big_class"] = {"students": big, "submissions": len(ASSIGNMENTS) * big,
                                    "distinct": sum(big_distinct.values()),
                                    "seconds": round(sum(secs.values()), 1),
                                    "per_assignment_seconds": {a: round(s, 1)
@@ -222,7 +232,7 @@ def table(r: dict) -> str:
         lines.append(f"{a:16} {row['submissions']:5} {row['distinct']:8} "
                      f"{row['jail_seconds_per_submission']:8.3f} "
                      f"{row['baseline_seconds_per_submission']:9.3f} {row['ratio']:6.2f}")
-    lines.append(f"{'all':16} {4 * r['class_size']:5} {'':8} "
+    lines.append(f"{'all':16} {len(ASSIGNMENTS) * r['class_size']:5} {'':8} "
                  f"{r['jail_seconds_per_submission']:8.3f} "
                  f"{r['baseline_seconds_per_submission']:9.3f} {r['ratio']:6.2f}")
     met = "met" if r["ratio"] <= TARGET_RATIO else "NOT met"
@@ -231,7 +241,8 @@ def table(r: dict) -> str:
     big = r.get("big_class")
     if big:
         met = "met" if big["seconds"] < TARGET_SECONDS else "NOT met"
-        lines.append(f"a class of {big['students']} x 4 assignments ({big['submissions']} "
+        lines.append(f"a class of {big['students']} x {len(ASSIGNMENTS)} assignments "
+                     f"({big['submissions']} "
                      f"submissions, {big['distinct']} distinct gradings) with the jail: "
                      f"{big['seconds']:.0f} s (target < {TARGET_SECONDS:.0f} s: {met})")
     return "\n".join(lines)

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..drills import predict
 from ..drills import walk as drill
 from ..explore.search import Counterexample, explore
 from ..model.kernel import Kernel
@@ -474,6 +475,52 @@ def _seq_part(args: dict, part: str, answer: Answer | None) -> Part:
         return student_failed(part, 2.0, e)
 
 
+# --- predict the outcome ---------------------------------------------------------------
+
+PREDICT_PARTS = ("problem 1", "problem 2", "problem 3")
+
+
+def predict_problems(student_id: str) -> tuple[predict.Problem, ...]:
+    """The student's three problems (:mod:`spfteach.drills.predict`), from the id."""
+    return predict.problems(seed_of(student_id, "predict"))
+
+
+def _predict_plan(args: dict) -> Plan:
+    return [(name, 2.0) for name in PREDICT_PARTS]
+
+
+def _predictions(args: dict, answer: Answer | None) -> list[tuple[str, str]]:
+    got = args["predictions"] if answer is None else answer.value("PREDICTIONS")
+    if (not isinstance(got, list | tuple) or len(got) != len(PREDICT_PARTS) or not all(
+            isinstance(x, list | tuple) and len(x) == 2
+            and all(type(v) in (str, int) for v in x) for x in got)):
+        raise StudentError("PREDICTIONS must list three pairs (what happens first, what the "
+                           f"fault returns), one per problem, not {got!r:.100}")
+    return [(str(a), str(b)) for a, b in got]
+
+
+def _predict_part(args: dict, part: str, answer: Answer | None) -> Part:
+    """What happens first is a point; what the fault returns a second one, counted
+    only with the first (a right return for a wrong reason is a guess)."""
+    try:
+        first, returns = _predictions(args, answer)[PREDICT_PARTS.index(part)]
+    except StudentError as e:
+        return Part(part, 0.0, 2.0, str(e))
+    p = predict_problems(args["student_id"])[PREDICT_PARTS.index(part)]
+    o = predict.outcome(p)
+    first_ok = predict.normalized(first) == predict.normalized(o.first)
+    returns_ok = first_ok and predict.normalized(returns) == predict.normalized(o.returns)
+    points = float(first_ok) + float(returns_ok)
+    said = f"you said {first!r}, returns {returns!r}"
+    if points == 2:
+        return Part(part, 2.0, 2.0, f"right: {said}")
+    return Part(part, points, 2.0, "\n".join([
+        f"{'half right' if first_ok else 'not right'}: {said}; what happened:",
+        predict.solve(p),
+        f'step through it: RaceStepper("{p.scenario}"'
+        + (f', mutant="{p.mutant}"' if p.mutant else "") + f', schedule="{p.schedule}")']))
+
+
 @dataclass(frozen=True)
 class Exercise:
     """An exercise: its parts, one part's grade, what its answer cell must set,
@@ -495,6 +542,7 @@ EXERCISES: dict[str, Exercise] = {
     "break_it": Exercise(_break_plan, _break_part, ("scenario", "schedule"), per_student=True),
     "vma_has_changed": Exercise(_vma_plan, _vma_part, ("vma_has_changed",)),
     "writers": Exercise(_writers_plan, _writers_part, ("WRITERS",)),
+    "predict": Exercise(_predict_plan, _predict_part, ("PREDICTIONS",), per_student=True),
     "seqcount": Exercise(_seq_plan, _seq_part, ("read_snapshot",)),
     "lock_order": Exercise(_order_plan, _order_part, ("ORDER",)),
 }
