@@ -122,7 +122,10 @@ p.run = lambda *a, **k: None
 def _class() -> dict[str, dict[str, Submission]]:
     """assignment -> student id -> submission ("alice" hands in the source's own answers)."""
     c: dict[str, dict[str, Submission]] = {a: {} for a in ASSIGNMENTS}
-    c["walk"]["alice"] = Submission({}, {"walk-grade": 4})
+    # alice's source notebook computes her answers with the grader's own walk, which a jail
+    # does not have: she hands them in written out.
+    c["walk"]["alice"] = Submission({"walk-answer": _walk_answers("alice", lambda a, v: v)},
+                                    {"walk-grade": 4})
     for name, mistake in WALK_WRONG.items():
         sid, src = _walk_student(f"walk-{name}", mistake)
         c["walk"][sid] = Submission({"walk-answer": src}, {"walk-grade": None})

@@ -180,6 +180,26 @@ def _walk_answers(sid: str) -> dict[int, int | None]:
     return {a: exercises.walk_expected(sid, a) for a in grading.questions(sid)}
 
 
+def test_walk_asks_three_translations_and_one_hole() -> None:
+    for sid in ("alice", "bob", *[f"s{i}" for i in range(30)]):
+        got = [exercises.walk_expected(sid, a) for a in grading.questions(sid)]
+        assert len(set(grading.questions(sid))) == 4 and got.count(None) == 1, sid
+
+
+@pytest.mark.parametrize("sid", ["alice", "bob", "s5"])
+def test_walk_held_out_answers_score_a_third_at_most(sid: str) -> None:
+    """None everywhere, one address for all, the frame instead of the address, and the
+    addresses themselves (read off the prompt)."""
+    qs = grading.questions(sid)
+    right = _walk_answers(sid)
+    one = next(v for v in right.values() if v is not None)
+    for guess in ({a: None for a in qs}, {a: one for a in qs}, {a: a for a in qs},
+                  {a: (v >> 12 if v else None) for a, v in right.items()},
+                  {a: (v & ~0xFFF if v else None) for a, v in right.items()}):
+        r = grading.grade_walk(sid, guess)
+        assert r.points <= 1, (guess, r.feedback)
+
+
 def test_walk_reference_and_partial_credit() -> None:
     right = _walk_answers("alice")
     r = grading.grade_walk("alice", right)
@@ -571,5 +591,5 @@ def test_the_walk_self_check_tells_right_or_not_and_never_the_walk(
     assert eval("check('walk')", {**ns, "check": grading.check}) is None  # noqa: S307
     out = capsys.readouterr().out
     assert out.splitlines()[0] == 'student id: "alice" (from SPFTEACH_STUDENT_ID)'
-    assert "walk: 2/4 right" in out and "not right yet" in out
+    assert "walk: 1/4" in out and "not right yet" in out
     assert not any(f"{v:#x}" in out for v in right.values() if v is not None), out

@@ -16,6 +16,7 @@ sha256 (:func:`seed_of`), never Python's ``hash()``, which is salted per process
 from __future__ import annotations
 
 import hashlib
+import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -55,17 +56,28 @@ def seed_of(student_id: str, salt: str = "") -> int:
 WALK_QUESTIONS = 4
 
 
+#: How many of them have no translation: one, so that answering None everywhere
+#: earns a quarter, and no constant answer more.
+WALK_UNMAPPED = 1
+
+
 def walk_questions(student_id: str) -> list[int]:
-    """The student's addresses on the map of ``seed_of(student_id)``, distinct."""
+    """The student's addresses on the map of ``seed_of(student_id)``, distinct: three
+    with a translation and one without, in an order of the seed's."""
     seed = seed_of(student_id, "walk")
     k = drill.build_map(seed)
-    out: list[int] = []
+    mapped: list[int] = []
+    unmapped: list[int] = []
     i = 0
-    while len(out) < WALK_QUESTIONS:
+    while len(mapped) < WALK_QUESTIONS - WALK_UNMAPPED or len(unmapped) < WALK_UNMAPPED:
         a = drill.random_address(seed * 101 + i, k)
         i += 1
-        if a not in out:
-            out.append(a)
+        bucket = unmapped if drill.outcome(k, a, k.walk(a)).physical is None else mapped
+        if a not in bucket and len(bucket) < (WALK_UNMAPPED if bucket is unmapped else
+                                              WALK_QUESTIONS - WALK_UNMAPPED):
+            bucket.append(a)
+    out = mapped + unmapped
+    random.Random(seed).shuffle(out)
     return out
 
 
