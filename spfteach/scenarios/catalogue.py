@@ -175,8 +175,10 @@ def _seq_odd(k: Kernel):
 
 
 def _present(k: Kernel, heap_len: int = HEAP_LEN) -> None:
-    """The heap with page 1 mapped but not yet accessed: a read fault there only
-    sets the accessed bit, under pte_spinlock()."""
+    """The heap with page 1 mapped, its accessed bit clear: a read fault there only
+    updates the entry's bits, under pte_spinlock().  (On x86 the CPU sets the
+    accessed bit itself: such a fault is one that raced the fault that installed
+    the PTE, or met a stale TLB entry; the model starts from the PTE found.)"""
     base_map(k, heap_len=heap_len)
     k.populate(ADDR, accessed=False)
 
@@ -356,11 +358,13 @@ CATALOGUE = (
        ["anon_uffd_zero"], _read_vs_uffd,
        [f"T0 read fault at {ADDR:#x}", f"T1 UFFDIO_REGISTER({HEAP:#x})"]),
     _s("present-vs-munmap", "A fault on a mapped page races munmap()",
-       "A read fault on a present, not-yet-accessed PTE only sets the accessed bit, through "
-       "pte_spinlock(): the same checks as pte_map_lock(), on the other path.",
+       "A read fault that finds its PTE already present (another thread's fault installed it "
+       "first, or the TLB was stale: on x86 the CPU sets the accessed bit itself, so no "
+       "fault comes for that alone) only updates the entry's bits, through pte_spinlock(): "
+       "the same checks as pte_map_lock(), on the other path.",
        ["spinlock_vma_changed", "spinlock_vma_changed_locked"],
        _present_vs("munmap", lambda k, t: munmap(t, HEAP, HEAP_LEN)),
-       [f"T0 read fault at {ADDR:#x} (present, not accessed)",
+       [f"T0 read fault at {ADDR:#x} (its PTE already present)",
         f"T1 munmap({HEAP:#x}, {HEAP_LEN:#x})"]),
     _s("present-vs-thp-collapse", "A fault on a mapped page races a THP collapse",
        "pte_spinlock()'s pmd_same(): the pte table the walk found was replaced by a huge pmd "
