@@ -248,3 +248,23 @@ def test_importing_the_pictures_imports_no_jupyter() -> None:
             "assert not bad, bad")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
+
+
+def test_the_memory_order_picture_shows_both_orders() -> None:
+    """Notebook 03's picture: two panels, the model's order (the torn read retried) and the
+    weakly ordered one (a = 1 seen before seq = 1, the torn pair returned), with each load
+    pointing at the store it reads."""
+    from spfteach.viz import message_passing_figure, to_png
+    from spfteach.viz.memorder import SC_READER, WEAK_READER, WEAK_WRITER
+
+    fig = message_passing_figure()
+    left, right = fig.axes
+    texts = {ax: [t.get_text() for t in ax.texts] for ax in (left, right)}
+    assert "seq moved: retry" in texts[left] and "seq did not move:\nreturns (1, 0)" in texts[
+        right]
+    assert [label for _, label, _ in WEAK_WRITER][1:3] == ["a = 1", "seq = 1"]
+    # every load but the verdict reads from a store of its panel
+    for reader, ax in ((SC_READER, left), (WEAK_READER, right)):
+        arrows = [c for c in ax.get_children() if type(c).__name__ == "Annotation"]
+        assert len(arrows) == len([e for e in reader if e[2]])
+    assert len(to_png(fig)) > 20_000

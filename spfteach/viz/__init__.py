@@ -20,6 +20,7 @@ _EXPORTS = {
     "odd_windows": "seqcount", "SeqPoint": "seqcount",
     "swim_lanes": "lanes", "lanes_data": "lanes", "LaneBox": "lanes",
     "counterexample_figure": "counterexample",
+    "message_passing_figure": "memorder",
     "to_png": "render", "to_svg": "render",
 }
 
