@@ -146,3 +146,39 @@ def test_guided_notebook_under_nbgrader_is_text_only(path: Path, monkeypatch) ->
     text_widgets = [k for k, c in enumerate(code) if any(
         NOT_SHOWN in o.get("data", {}).get("text/plain", "") for o in c.outputs)]
     assert text_widgets == widget_cells(nb), [code[k].source for k in text_widgets]
+
+
+#: What a guided notebook's kernel runs after the notebook: each question's own answer, then a
+#: wrong one, and what each printed.
+_ANSWER_EACH = """\
+import contextlib, io
+from spfteach.widgets import selfcheck as _sc
+_report = []
+for _label, (_exp, _why, _show, _hint) in sorted(_sc._asked.items()):
+    _buf = io.StringIO()
+    with contextlib.redirect_stdout(_buf):
+        _right = _sc.check(_label, _exp, _exp, _why, _show, hint=_hint)
+        _sc.check(_label, "certainly not the answer", _exp, _why, _show, hint=_hint)
+    _report.append((_label, _right, _buf.getvalue(), str(_show(_exp)), _hint))
+print(repr(_report))
+"""
+
+
+@pytest.mark.parametrize("path", GUIDED, ids=lambda p: p.name)
+def test_self_checks_take_the_answer_and_hint_before_they_tell(path: Path) -> None:
+    """Every question of every guided notebook: its answer is taken ("right"), and a wrong
+    one gets its own hint, never the answer."""
+    import ast
+
+    nb = nbformat.read(path, as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell(_ANSWER_EACH))
+    NotebookClient(nb, timeout=180, kernel_name="python3",
+                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    printed = "".join(o.get("text", "") for o in nb.cells[-1].outputs)
+    report = ast.literal_eval(printed.strip().splitlines()[-1])
+    assert len(report) >= 3, path.name
+    for label, right, out, shown, hint in report:
+        assert right, (path.name, label, out)
+        wrong = out.splitlines()[1]
+        assert wrong.startswith(f"{label}: not yet. ") and hint and hint in wrong, wrong
+        assert "the answer is" not in wrong and (len(shown) < 3 or shown not in wrong), wrong
