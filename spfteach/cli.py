@@ -183,6 +183,12 @@ def _parser() -> argparse.ArgumentParser:
     gsub = gr.add_subparsers(dest="grading_cmd", metavar="WHAT", parser_class=_Parser)
     gsub.add_parser("jail", help="start the jail once and print what it allows, or say in one "
                                  "line what this machine lacks (exit 2)")
+    rp = gsub.add_parser("report", help="a class report from an autograded course: scores per "
+                                        "part, the most common wrong outcomes, who to talk to",
+                         description="Read COURSE_DIR's gradebook and autograded notebooks; print "
+                                     "the report and draw it (--png).")
+    rp.add_argument("course", metavar="COURSE_DIR", help="the nbgrader course directory")
+    rp.add_argument("--png", metavar="PATH", help="also draw the scores per part into PATH")
 
     ck = sub.add_parser("checks", help="every check of the speculative path and why it exists",
                         description="The registry of checks: name, C function and statement, "
@@ -460,13 +466,38 @@ def cmd_checks(args: argparse.Namespace) -> int:
 def cmd_grading(args: argparse.Namespace) -> int:
     from .grading import jail
 
+    if args.grading_cmd == "report":
+        return _grading_report(args)
     if args.grading_cmd != "jail":
-        raise UserError("name what to do: spfteach grading jail")
+        raise UserError("name what to do: spfteach grading jail, or spfteach grading report "
+                        "COURSE_DIR")
     try:
         jail.probe()
     except jail.JailUnavailable as e:
         raise UserError(str(e)) from None
     print(jail.policy_text())
+    return EXIT_CLEAN
+
+
+def _grading_report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .grading.report import collect
+
+    course = Path(args.course)
+    if not course.is_dir():
+        raise UserError(f"{args.course}: no such directory (give the nbgrader course directory)")
+    try:
+        rep = collect(course)
+    except FileNotFoundError as e:
+        raise UserError(str(e)) from None
+    print(rep.text())
+    if args.png:
+        from .viz import class_report_figure, to_png
+
+        Path(args.png).write_bytes(to_png(class_report_figure(rep.as_plot_data(),
+                                                              f"Class report: {rep.course}")))
+        print(f"wrote {args.png}")
     return EXIT_CLEAN
 
 

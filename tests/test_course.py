@@ -786,3 +786,35 @@ def test_a_judge_that_fails_grades_nothing(course: Course, tmp_path: Path) -> No
                          "process died (a bug of spfteach: please report it)"), errors[:3]
     assert not list((root / "autograded").glob("*/walk/*.ipynb"))
     assert _scores(root) == course.scores
+
+
+def test_the_class_report(course: Course, tmp_path: Path) -> None:
+    """`spfteach grading report` on the graded class: every assignment and part with its
+    counts, the most common wrong outcomes with the students who share them, the students to
+    talk to, and the picture (kept in test-artifacts/course/report.png); the instructor's
+    notebook shows the same."""
+    png = ARTIFACTS / "report.png"
+    r = subprocess.run([str(BIN / "spfteach"), "grading", "report", str(course.root), "--png",
+                        str(png)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    for a in ASSIGNMENTS:
+        assert f"\n{a}: {len(CLASS[a])} students" in out, a
+    assert "  safe against a writer (2 points): 1 full, 0 partial, 17 none" in out
+    assert ("4 x safe against a writer: breaks torn-snapshot (attack-fake-output, "
+            "seq-no-odd-test, seq-no-retry, seq-odd-test-no-retry)") in out
+    assert "x it breaks the mutant and only the mutant: the schedule breaks nothing" in out
+    assert "  address 1 (1 points):" in out  # the walk's parts by position, not address
+    assert "to talk to (below 40% of the autograded points): blank 0/4" in out
+    assert png.stat().st_size > 30_000
+    bad = subprocess.run([str(BIN / "spfteach"), "grading", "report", str(tmp_path)],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and bad.stderr.startswith("spfteach: error: no gradebook in ")
+    nb = nbformat.read(COURSE / "class-report.ipynb", as_version=4)
+    from nbclient import NotebookClient
+
+    NotebookClient(nb, timeout=180, kernel_name="python3",
+                   resources={"metadata": {"path": str(course.root)}}).execute()
+    shown = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+    assert any("image/png" in o.get("data", {}) for o in shown)
+    assert any("most common wrong outcomes" in o.get("text", "") for o in shown)

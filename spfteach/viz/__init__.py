@@ -21,6 +21,7 @@ _EXPORTS = {
     "swim_lanes": "lanes", "lanes_data": "lanes", "LaneBox": "lanes",
     "counterexample_figure": "counterexample",
     "message_passing_figure": "memorder",
+    "class_report_figure": "classreport",
     "to_png": "render", "to_svg": "render",
 }
 
