@@ -542,6 +542,12 @@ def test_release_has_no_solution_and_no_hidden_test(course: Course, a: str) -> N
     manual = [c for c in nb.cells if c.cell_type == "markdown"
               and c.metadata.get("nbgrader", {}).get("grade")]
     assert len(manual) == 1 and "YOUR ANSWER HERE" in manual[0].source, "one explain-why answer"
+    # the source's explain-why cell holds the model answer and a rubric (2, 1, 0) for the TAs
+    rubric = [c.source for c in src_nb.cells if c.cell_type == "markdown"
+              and c.metadata.get("nbgrader", {}).get("grade")]
+    assert len(rubric) == 1 and all(k in rubric[0] for k in ("**Rubric**", "- **2**",
+                                                             "- **1**", "- **0**"))
+    assert "Rubric" not in release
     locked = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("locked")]
     assert locked and all(c.metadata.get("deletable") is False for c in locked)
 
