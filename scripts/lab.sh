@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Start JupyterLab on notebooks/ (opening 00-start-here.ipynb), on loopback only, without
 # opening a browser.
-# `make lab` runs this (after scripts/setup.sh); tests/test_lab.py runs exactly this too.
+# `make lab` runs this (after scripts/setup.sh); tests/frontends/test_lab.py runs exactly this too.
 #   LAB_PORT=8899 scripts/lab.sh    # port (default 8888; if taken, Jupyter tries the next ones)
 set -euo pipefail
 

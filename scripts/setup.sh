@@ -45,7 +45,7 @@ else
     command -v dot >/dev/null 2>&1 || die "graphviz installed but \`dot\` is still not on PATH"
 fi
 
-# 1b. Chromium, which the browser tests (tests/browser.py) drive headless through playwright.
+# 1b. Chromium, which the browser tests (tests/browser/) drive headless through playwright.
 if [ -x /usr/bin/chromium ] || command -v chromium >/dev/null 2>&1; then
     say "chromium: $(command -v chromium || echo /usr/bin/chromium)"
 else

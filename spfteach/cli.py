@@ -17,7 +17,7 @@ import textwrap
 from .model.pgtable import FLAGS_LEGEND
 
 #: ``explore.search.SEARCHES``, spelt out so that building the parser imports no
-#: explorer (tests/test_cli.py checks that the two agree)
+#: explorer (tests/frontends/test_cli.py checks that the two agree)
 SEARCH_CHOICES = ("memo", "sleep-sets", "state-caching")
 
 # The engine is imported when a command needs it (below), not here: `spfteach
@@ -26,7 +26,7 @@ SEARCH_CHOICES = ("memo", "sleep-sets", "state-caching")
 DESCRIPTION = """\
 Learn the Linux speculative page fault (SPF) by stepping through it.
 
-A speculative fault handles a user page fault without taking mmap_sem: it
+A speculative fault handles a user page fault without taking mmap_lock: it
 looks the VMA up without the lock, samples the VMA's sequence count, walks the
 page tables with interrupts off and, before it installs the PTE, checks that
 nothing changed.  Each command below shows one side of that.

@@ -19,7 +19,7 @@ from typing import Any
 from .model.bug import KernelOops, NotModelled
 from .model.errors import UsageError
 from .model.invariants import check_end
-from .model.kernel import Kernel
+from .model.machine import Machine
 from .model.task import Op, Src, Task
 
 Program = Generator[Op, None, Any]
@@ -73,6 +73,8 @@ class Step:
     state: dict[str, object] = field(repr=False, compare=False)
     #: invariants this step broke (judged right after it)
     violations: tuple[Violation, ...] = ()
+    #: the step's decision came from a grading override and differs from the port's
+    overridden: bool = False
 
     def changes_str(self) -> str:
         return ", ".join(f"{k} {_short(a)}→{_short(b)}" for k, a, b in self.changes)
@@ -94,9 +96,9 @@ def _natural(key: str) -> list:
 class Run:
     """One execution of a scenario: threads, the shared kernel state, the trace."""
 
-    def __init__(self, kernel: Kernel, programs: list[tuple[Task, Program]],
+    def __init__(self, machine: Machine, programs: list[tuple[Task, Program]],
                  describe_result: Callable[[Any], str] = str, record: bool = True) -> None:
-        self.kernel = kernel
+        self.machine = machine
         #: keep Step records and state snapshots (the explorer turns this off)
         self.record = record
         self.violations: list[Violation] = []
@@ -111,7 +113,7 @@ class Run:
         self.trace: list[Step] = []
         self.schedule: list[int] = []
         self.describe_result = describe_result
-        self._state = kernel.snapshot() if record else {}
+        self._state = machine.snapshot() if record else {}
         for t, g in programs:
             self._advance(t.tid, g, first=True)
         self.initial_state = self._state
@@ -165,7 +167,7 @@ class Run:
             # model names): a verdict.  The thread dies there, as in the kernel.
             op = self.pending.get(tid)
             where = f" in {op.src.function}()" if op else ""
-            self.kernel.violate("oops", f"T{tid} oopses{where}: {e}")
+            self.machine.violate("oops", f"T{tid} oopses{where}: {e}")
             self.results[tid] = "oops"
         except NotModelled as e:
             # Where the model stops (a path it does not implement): the thread
@@ -200,7 +202,7 @@ class Run:
                 f"thread {tid} ({t.name}) is blocked waiting for {self.pending[tid].waits_for}; "
                 f"runnable now: {self._runnable_str()}")
         op = self.pending[tid]
-        nviol = len(self.kernel.violations)
+        nviol = len(self.machine.violations)
         nrec = len(self.violations)
         finished, result = self._advance(tid, self._gens[tid])
         self.schedule.append(tid)
@@ -209,11 +211,12 @@ class Run:
         self._record_violations(nviol)
         if not self.record:
             return None  # type: ignore[return-value]
-        after = self.kernel.snapshot()
+        after = self.machine.snapshot()
         step = Step(
             index=len(self.trace), tid=tid, thread=t.name, cpu=t.cpu, src=op.src, text=op.text,
             notes=tuple(op.notes), changes=diff(self._state, after), finished=finished,
             result=result, state=after, violations=tuple(self.violations[nrec:]),
+            overridden=op.overridden,
         )
         self._state = after
         self.trace.append(step)
@@ -224,11 +227,11 @@ class Run:
         the violations it records the step itself found: the rest, if any, are
         the end judgement's (``check_end``), which belongs to the state reached,
         not to the step (the memoizing explorer keeps the two apart)."""
-        kernel = self.kernel
-        nviol = len(kernel.violations)
+        machine = self.machine
+        nviol = len(machine.violations)
         self._advance(tid, self._gens[tid])
         self.schedule.append(tid)
-        own = len(kernel.violations) - nviol
+        own = len(machine.violations) - nviol
         if not self.runnable():
             self._end()
         self._record_violations(nviol)
@@ -243,10 +246,10 @@ class Run:
         ``step`` would record about violations and the end of the run is recorded
         here too, so the run is the same as after ``step`` over each choice.
         """
-        gens, kernel = self._gens, self.kernel
+        gens, machine = self._gens, self.machine
         last = len(schedule) - 1
         for i, tid in enumerate(schedule):
-            nviol = len(kernel.violations)
+            nviol = len(machine.violations)
             self._advance(tid, gens[tid])
             self.schedule.append(tid)
             # Before the last choice some thread was runnable (the next choice), so
@@ -258,11 +261,11 @@ class Run:
 
     def _record_violations(self, nviol: int) -> None:
         """The kernel's violations past the first ``nviol``, as the last step's."""
-        if len(self.kernel.violations) > nviol:
+        if len(self.machine.violations) > nviol:
             sched = tuple(self.schedule)
             removed = tuple(sorted({n for t in self.tasks for n in t.would_have}))
             self.violations.extend(Violation(inv, msg, len(self.schedule) - 1, sched, removed)
-                                   for inv, msg in self.kernel.violations[nviol:])
+                                   for inv, msg in self.machine.violations[nviol:])
 
     def _end(self) -> None:
         """No thread can move: judge what is left (once)."""
@@ -270,7 +273,7 @@ class Run:
             self.ended = True
             if not self.unmodelled:  # a thread stopped where the model stops: no verdict
                 dead = frozenset(tid for tid, r in self.results.items() if r == "oops")
-                check_end(self.kernel, self.deadlocked, dead)
+                check_end(self.machine, self.deadlocked, dead)
 
     def _runnable_str(self) -> str:
         r = self.runnable()

@@ -39,7 +39,7 @@ def result_line(run: Run, tid: int) -> str:
                  if op else "not finished")
         return f"  T{tid} {t.name}: {where}"
     res = run.describe_result(run.results[tid])
-    spf = getattr(t, "spf_result", None)
+    spf = t.spf_result
     if spf is None:
         return f"  T{tid} {t.name}: returns {run.results[tid]}"
     if spf & (VM_FAULT_RETRY | VM_FAULT_ERROR):
@@ -54,5 +54,5 @@ def summary(run: Run) -> str:
     lines = [line for t in run.tasks for line in [result_line(run, t.tid)]]
     if run.deadlocked:
         lines.append("  DEADLOCK: threads are left and none can move")
-    lines.extend(f"  VIOLATION: {v}" for v in run.kernel.violations)
+    lines.extend(f"  VIOLATION: {v}" for v in run.machine.violations)
     return "\n".join(lines)

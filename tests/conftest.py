@@ -1,4 +1,15 @@
-"""Fixtures shared by the kernel tests and the browser tests."""
+"""How the suite is laid out, and the fixtures the kernel and browser tests share.
+
+``tests/<layer>/`` mirrors the package (DESIGN.md §8): ``model/``, ``engine/`` (sched, scenarios,
+explore, drills, the C excerpts), ``viz/``, ``widgets/``, ``grading/``, ``kernel/`` (the driver
+package, ``spfteach/kernel/``), ``frontends/`` (the command line, ``make lab``), ``notebooks/`` and
+``browser/``. Each test gets its directory's marker (``-m model``, ``-m 'grading and not slow'``;
+``tests/kernel/`` is marked ``driver``: ``kernel`` already means "builds and boots it").
+
+Under pytest-xdist (``make test`` runs ``-n auto --dist loadgroup``) tests that share an
+expensive fixture stay on one worker: every ``kernel`` test (one fetched and built tree, two
+builds at once would race on it), and each module with a module-scoped fixture (one JupyterLab,
+one autograded class)."""
 
 from __future__ import annotations
 
@@ -16,6 +27,32 @@ from spfteach.kernel.layout import Layout
 if TYPE_CHECKING:
     from tests.browser import LabNotebook, LabSession
 
+TESTS = Path(__file__).resolve().parent
+#: the directory a test lives in -> its marker
+LAYER_MARKS = {"model": "model", "engine": "engine", "viz": "viz", "widgets": "widgets",
+               "grading": "grading", "kernel": "driver", "frontends": "frontends",
+               "notebooks": "notebooks", "browser": "browser"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        rel = Path(str(item.fspath)).resolve().relative_to(TESTS)
+        if len(rel.parts) > 1:
+            item.add_marker(LAYER_MARKS[rel.parts[0]])
+        if item.get_closest_marker("kernel"):
+            item.add_marker(pytest.mark.xdist_group("kernel"))
+        elif _module_scoped(item):
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+
+
+def _module_scoped(item: pytest.Item) -> bool:
+    """Whether ``item`` uses a fixture set up once per module (or session)."""
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return False
+    return any(d.scope in ("module", "session")
+               for defs in info.name2fixturedefs.values() for d in defs)
+
 
 @pytest.fixture(scope="session")
 def kernel_tree() -> Path:
@@ -30,7 +67,7 @@ def kernel_tree() -> Path:
 
 @pytest.fixture
 def lab_notebook(tmp_path: Path) -> Iterator[Callable[..., LabNotebook]]:
-    """Open a notebook in JupyterLab in headless Chromium (tests/browser.py's lab_notebook, same
+    """Open a notebook in JupyterLab in headless Chromium (tests/browser/'s lab_notebook, same
     arguments): `nb = lab_notebook(path)`. Browser and server stop at the test's end, even when
     it fails. tests.browser is imported here, not at the top, so that only browser tests load
     playwright."""
@@ -50,7 +87,7 @@ def lab_notebook(tmp_path: Path) -> Iterator[Callable[..., LabNotebook]]:
 
 @pytest.fixture(scope="module")
 def lab_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabSession]:
-    """One JupyterLab and one headless Chromium for a whole test module (tests/browser.py's
+    """One JupyterLab and one headless Chromium for a whole test module (tests/browser/'s
     lab_session): `with lab_session.open(path) as nb: ...` opens a copy of each notebook in a
     page of its own. The root's parent holds copies of data/ and kernel/patches/, which the
     notebooks of notebooks/ read as ../data and ../kernel/patches."""

@@ -20,7 +20,7 @@ S = Src("tests", "writer", "x")
 
 
 def _pmd_clear(t):
-    k = t.kernel
+    k = t.machine
     pmd = k.table_for(ADDR, "pmd", create=False)
     yield t.at(S, reads=fp.path(k, ADDR, "pud"), writes=[fp.pt(pmd), fp.WRITES])
     k.table_for(ADDR, "pmd", create=False).set(0, NONE)
@@ -29,7 +29,7 @@ def _pmd_clear(t):
 
 
 def _ptl_holder(t):
-    k = t.kernel
+    k = t.machine
     ptl = k.ptl[k.table_for(ADDR, "pte", create=False).id]
     yield from spin_lock(t, ptl, S)
     yield from spin_unlock(t, ptl, S)
@@ -37,7 +37,7 @@ def _ptl_holder(t):
 
 def _protect(t):
     """Begin the section and drop VM_WRITE in one step; leave it in the next."""
-    vma = t.kernel.mm.mmap[0]
+    vma = t.machine.mm.mmap[0]
     yield t.at(S, writes=[fp.vm_sequence(vma), fp.vma(vma)])
     vma.vm_sequence.sequence += 1
     vma.vm_flags = VM_READ
@@ -47,7 +47,7 @@ def _protect(t):
 
 def _detach(t):
     """Enter the section, then take the VMA out of the tree (as munmap() starts)."""
-    k = t.kernel
+    k = t.machine
     vma = k.mm.mmap[0]
     yield from write_seqcount_begin(t, vma.vm_sequence, S)
     yield t.at(S, writes=[fp.TREE, fp.vma(vma)])

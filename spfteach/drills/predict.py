@@ -70,7 +70,7 @@ def outcome(p: Problem) -> Outcome:
     fired = next(((s.index, m.group(1)) for s in run.trace if s.tid == 0
                   for m in map(_FIRES.match, s.notes) if m), None)
     broke = run.violations[0] if run.violations else None
-    spf = getattr(run.tasks[0], "spf_result", None)
+    spf = run.tasks[0].spf_result
     returns = ("nothing" if spf is None else "0" if spf == 0 else
                "VM_FAULT_RETRY" if spf & VM_FAULT_RETRY else
                "VM_FAULT_SIGSEGV" if spf & VM_FAULT_SIGSEGV else hex(spf))

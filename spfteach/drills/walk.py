@@ -17,7 +17,7 @@ import random
 from dataclasses import dataclass
 
 from ..model import pgtable
-from ..model.kernel import Kernel, WalkLevel
+from ..model.machine import Machine, WalkLevel
 from ..model.mm_types import VM_GROWSDOWN, VM_READ, VM_WRITE, flags_str
 from ..model.pgtable import Entry, Kind
 
@@ -31,10 +31,10 @@ class Outcome:
     meaning: str
 
 
-def build_map(seed: int) -> Kernel:
+def build_map(seed: int) -> Machine:
     """The seeded process.  Same seed, same map, on every machine."""
     rng = random.Random(seed)
-    k = Kernel(ncpus=1)
+    k = Machine(ncpus=1)
     heap = 0x555555000000 + rng.randrange(0, 64) * 0x200000
     mm_base = 0x7F0000000000 + rng.randrange(1, 128) * 0x40000000
     stack_top = 0x7FFFFFFFF000 - rng.randrange(0, 16) * 0x1000
@@ -70,7 +70,7 @@ def build_map(seed: int) -> Kernel:
     return k
 
 
-def random_address(seed: int, k: Kernel) -> int:
+def random_address(seed: int, k: Machine) -> int:
     """An address worth asking about, drawn from the seed.
 
     Half the time a mapped 4 KiB page (the translation case); otherwise the huge
@@ -97,7 +97,7 @@ def random_address(seed: int, k: Kernel) -> int:
     return k.mm.mmap[0].vm_end + rng.randrange(1, 64) * pgtable.PAGE_SIZE + offset
 
 
-def outcome(k: Kernel, address: int, walk: list[WalkLevel]) -> Outcome:
+def outcome(k: Machine, address: int, walk: list[WalkLevel]) -> Outcome:
     offset = address & (pgtable.PAGE_SIZE - 1)
     for lvl in walk:
         e = lvl.entry

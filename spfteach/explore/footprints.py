@@ -5,7 +5,7 @@ their footprints say they commute.  A footprint that leaves out an object would
 make it skip an order that matters, silently.  This walks every state of a
 scenario (the state cache alone, no reduction) and at each one:
 
-* steps every enabled thread and compares :meth:`Kernel.objects` before and
+* steps every enabled thread and compares :meth:`Machine.objects` before and
   after: every object that changed must be among the step's declared writes
   (an object the step created counts as a write of ``ALLOC``);
 * for every two enabled threads whose footprints are independent, runs both
@@ -61,7 +61,7 @@ def _thread_keys(run: Run) -> list[tuple]:
 def _key(run: Run, threads: list[tuple] | None = None) -> tuple:
     """The whole state: shared, every thread's (``threads``, if already computed),
     and the violations found."""
-    return (run.kernel.state_key(), tuple(threads if threads is not None else _thread_keys(run)),
+    return (run.machine.state_key(), tuple(threads if threads is not None else _thread_keys(run)),
             tuple(sorted(v.invariant for v in run.violations)))
 
 
@@ -111,7 +111,7 @@ def check(scen: Scenario, mutants: Iterable[str | Mutant] = (),
         ops = {tid: run.pending[tid] for tid in enabled}
         fps = {tid: op.footprint for tid, op in ops.items()}
         where = format_schedule(prefix) or "(start)"
-        here = run.kernel.objects()
+        here = run.machine.objects()
         for tid in run.pending:
             f = run.pending[tid].footprint
             seen_as = (keys[tid], f, _read(here, f))
@@ -133,7 +133,7 @@ def check(scen: Scenario, mutants: Iterable[str | Mutant] = (),
             rep.steps_checked += 1
             stack.append(prefix + [tid])
             fp = fps[tid]
-            after = r.kernel.objects()
+            after = r.machine.objects()
             changed = _changed(before, after)
             keys_after = _thread_keys(r)
             moved = [u for u in range(len(keys)) if u != tid and keys[u] != keys_after[u]]

@@ -9,7 +9,7 @@ and over: thread B's 12th step reads the same VMA whether thread A took 3
 steps or 30 before it, unless A wrote it.  The explorer runs a step for real
 the first time it meets a (thread key, footprint, values read) and, every time
 after, applies the recorded effect to an *abstract* state: the values of the
-shared objects (:meth:`Kernel.objects`) and every thread's key.  Whether a
+shared objects (:meth:`Machine.objects`) and every thread's key.  Whether a
 blocked step can run is, the same way, a function of those three.
 
 A state reached through recorded effects has no live run behind it (threads
@@ -20,7 +20,7 @@ as the plain search does for every branch.  That is what makes this fast: the
 plain search replays once per edge to an explored state, this one once per
 new kind of step.
 
-Sound as long as footprints name every read: ``tests/test_footprints.py``
+Sound as long as footprints name every read: ``tests/model/test_footprints.py``
 checks exactly that on every state of every scenario (a step met twice with the
 same key, footprint and values must do the same thing both times), and the
 explorer's tests check that this search visits the same states, edges and
@@ -134,7 +134,7 @@ class Memo:
 
     def state_of(self, run: Run) -> State:
         """The abstract state of a live run (its start)."""
-        objs = run.kernel.objects()
+        objs = run.machine.objects()
         names = tuple(sorted(objs, key=order))
         return State(names, self._names(names), tuple(self._value(objs[n]) for n in names),
                      tuple(self._thread(run, t.tid) for t in run.tasks), list(run.schedule))
@@ -207,7 +207,7 @@ class Memo:
         read = self._read(s, t.fp)
         nv = len(run.violations)
         own = run.explore_step(tid)
-        objs = run.kernel.objects()
+        objs = run.machine.objects()
         index = self.index[s.names_id]
         changes = []
         for o, v in objs.items():

@@ -180,7 +180,7 @@ class _Keys:
         self.threads[tid] = self._thread(tid)
 
     def key(self) -> Hashed:
-        return Hashed((self.run.kernel.state_key(), tuple(self.threads)))
+        return Hashed((self.run.machine.state_key(), tuple(self.threads)))
 
 
 #: The searches ``explore(search=...)`` offers: sleep sets over the state cache
@@ -251,7 +251,7 @@ def _explore(scen: Scenario, mutants: Iterable[str | Mutant], max_seconds: float
         rep.transitions += len(prefix)
         if not rep.threads:
             rep.threads = tuple(t.name for t in run.tasks)
-            rep.faults = tuple(hasattr(t, "spf_result") for t in run.tasks)
+            rep.faults = tuple(t.faults for t in run.tasks)
         keys = _Keys(run, at_parent)
         while True:
             if run.violations:
@@ -366,7 +366,7 @@ def _explore_memo(scen: Scenario, mutants: Iterable[str | Mutant], max_seconds: 
     end_bad: dict[tuple, list[Violation]] = {}
     root = scen.new_run(muts, record=False)
     rep.threads = tuple(t.name for t in root.tasks)
-    rep.faults = tuple(hasattr(t, "spf_result") for t in root.tasks)
+    rep.faults = tuple(t.faults for t in root.tasks)
     start = memo.state_of(root)
     memo.learn_enabled(start, root)
     # (state to step from or None for the start, the node it is, the thread to
@@ -621,7 +621,7 @@ def _naive(scen: Scenario, mutants: Iterable[str | Mutant], max_seconds: float |
         rep.transitions += len(prefix)
         if not rep.threads:
             rep.threads = tuple(t.name for t in run.tasks)
-            rep.faults = tuple(hasattr(t, "spf_result") for t in run.tasks)
+            rep.faults = tuple(t.faults for t in run.tasks)
         while True:
             if run.violations:
                 rep.executions += 1

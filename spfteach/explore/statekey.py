@@ -21,8 +21,8 @@ from types import FunctionType, GeneratorType
 from typing import Any
 
 from ..model.checks import Check, Mechanism
-from ..model.kernel import Kernel
 from ..model.locking import RwLock, Spinlock
+from ..model.machine import Machine
 from ..model.mempolicy import Mempolicy
 from ..model.mm_types import MmStruct, VmAreaStruct, VmFault
 from ..model.pgtable import Entry, PageTablePage
@@ -44,7 +44,7 @@ _BY_CLASS: dict[type, Callable[[Any], object]] = {
     Task: lambda v: ("task", v.tid),
     VmAreaStruct: lambda v: ("vma", v.id),
     PageTablePage: lambda v: ("pt", v.id),
-    Kernel: lambda v: "Kernel",
+    Machine: lambda v: "Machine",
     MmStruct: lambda v: "MmStruct",
     Cpu: lambda v: ("cpu", v.id),
     Mempolicy: lambda v: ("policy", v.id),
@@ -92,7 +92,7 @@ def _norm(v: object, memo: dict[int, object] | None = None) -> object:
         return ("task", v.tid)
     if isinstance(v, Spinlock | RwLock | SeqCount):
         return ("lock", v.name)
-    if isinstance(v, Kernel | MmStruct):
+    if isinstance(v, Machine | MmStruct):
         return type(v).__name__
     if isinstance(v, Op | GeneratorType):
         return None  # the current op / sub-generator is given by the frame chain
@@ -107,7 +107,7 @@ def _norm(v: object, memo: dict[int, object] | None = None) -> object:
 
 def thread_key(task: Task, gen: GeneratorType | None, result: object, finished: bool) -> tuple:
     """One thread's local state (``finished`` threads: their result)."""
-    attrs = (task.in_spf, task.refault, getattr(task, "spf_result", None), task.would_have)
+    attrs = (task.in_spf, task.refault, task.spf_result, task.would_have)
     if finished:
         return ("done", _norm(result), attrs)
     frames = []

@@ -24,7 +24,7 @@ from typing import Any
 from ..drills import predict
 from ..drills import walk as drill
 from ..explore.search import Counterexample, explore
-from ..model.kernel import Kernel
+from ..model.machine import Machine
 from ..model.mm_types import VM_FAULT_ERROR, VM_FAULT_RETRY
 from ..scenarios import get
 from ..scenarios.base import Scenario, describe_result
@@ -143,7 +143,7 @@ def _walk_part(args: dict, part: str, answer: Answer | None) -> Part:
 #: collapse, swap, COW, mbind and munmap races.  (spf_seq_odd, the mremap race, is
 #: out: notebook 03 replays its schedule.)  Names only: the schedules are the
 #: student's to find, and nothing the student imports holds one
-#: (tests/test_grading.py holds the pool to the matrix and to the material).
+#: (tests/grading/test_grading.py holds the pool to the matrix and to the material).
 BREAK_POOL: dict[str, str] = {
     "hpf_no_swap": "swap-vs-munmap",
     "hpf_no_wp": "cow-vs-munmap",
@@ -238,7 +238,7 @@ VMA_SIGNATURE = "vma_has_changed(vm_sequence_now: int, seq_at_start: int, vm_det
 
 
 class WithOverride:
-    """A scenario whose kernels carry a decision override (Kernel.override): it
+    """A scenario whose kernels carry a decision override (Machine.override): it
     behaves like a :class:`Scenario` for ``explore`` (a name and ``new_run``)."""
 
     def __init__(self, scen: Scenario, override: dict[str, Callable[..., bool]]) -> None:
@@ -248,7 +248,7 @@ class WithOverride:
 
     def new_run(self, mutants: Any = (), record: bool = True) -> Run:
         s = self.scen
-        k = Kernel(ncpus=s.ncpus, la57=s.la57, mutants=frozenset(mutants),
+        k = Machine(ncpus=s.ncpus, la57=s.la57, mutants=frozenset(mutants),
                    tlb_batch=s.tlb_batch)
         k.override.update(self.override)
         return Run(k, s.build(k), describe_result=describe_result, record=record)
@@ -273,8 +273,8 @@ def counterexample_text(scen: WithOverride, c: Counterexample, last: int = 12) -
     start = max(0, len(run.trace) - last)
     # The stepper runs the model's own vma_has_changed(): from the first step where
     # yours decided otherwise the run goes another way, so it gets the schedule up
-    # to that step (the model marks it "grading override").
-    differs = next((s.index for s in run.trace if "grading override" in s.text), None)
+    # to that step (the step the model marks ``overridden``).
+    differs = next((s.index for s in run.trace if s.overridden), None)
     upto = sched if differs is None else format_schedule(c.schedule[:differs + 1])
     where = "" if differs is None else (f" (up to step {differs}, where your "
                                         "vma_has_changed() decided otherwise than the port's)")
@@ -294,7 +294,7 @@ def _useless(decide: Callable[..., bool]) -> str | None:
     """Why the check is useless (the fault gives up in ``quiet``, where nothing
     races), or None: safety counts only for a check that lets the fault through."""
     run = WithOverride(get(VMA_USEFUL), {"vma_has_changed": decide}).new_run().finish()
-    spf = getattr(run.tasks[0], "spf_result", None)
+    spf = run.tasks[0].spf_result
     if run.violations:
         return f"in {VMA_USEFUL}, where nothing races, it breaks {run.violations[0]}"
     if spf is not None and not spf & (VM_FAULT_RETRY | VM_FAULT_ERROR):
@@ -343,7 +343,7 @@ WRITERS: dict[str, tuple[str, ...]] = {
 }
 #: The writers whose bracket the speculative fault relies on: with it removed alone,
 #: some scenario of the catalogue breaks (this one, the first that does); every
-#: other writer's change is caught by another check.  tests/test_grading.py
+#: other writer's change is caught by another check.  tests/grading/test_grading.py
 #: derives it again, removing each bracket alone in every scenario.
 RELIED = {"mprotect": "fault-vs-mprotect", "split": "fault-vs-split",
           "mremap": "fault-at-mremap-destination"}
@@ -444,7 +444,7 @@ def _order_part(args: dict, part: str, answer: Answer | None) -> Part:
     # Your order, in the model, where breaking this rule shows.
     scen = WithOverride(get(scen_name), {"pte_map_lock checks": lockorder.in_order(order)})
     rep = explore(scen)
-    if not rep.counterexamples:  # tests/test_grading.py holds every order to the rules
+    if not rep.counterexamples:  # tests/grading/test_grading.py holds every order to the rules
         raise RuntimeError(f"{order} breaks {part!r} and {scen_name} survives it")
     c = min(rep.counterexamples.values(), key=lambda c: (len(c.schedule), c.invariant))
     run = scen.new_run()

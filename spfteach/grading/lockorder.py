@@ -4,7 +4,7 @@ The C re-validates, IRQs off, in six steps (model/memory.py ``_lock_checks``):
 check the VMA, read the pmd, compare it with the walk's, look the PTE lock up,
 trylock it, check the VMA again.  The student orders the six; the grader runs
 *that order* in the model (through the ``"pte_map_lock checks"`` hook of
-:class:`~spfteach.model.kernel.Kernel`) and explores it where each step earns
+:class:`~spfteach.model.machine.Machine`) and explores it where each step earns
 its place, so a wrong order gets its own counterexample.  The steps are the
 model's own, with the C lines and footprints ``_lock_checks`` has; only the
 order is the student's.  An order that uses a value before the step that makes
@@ -79,11 +79,11 @@ def refused(order: object) -> str | None:
 
 def in_order(order: list[str]) -> Callable[[Task, VmFault, str, dict], Gen]:
     """``_lock_checks`` with its steps in ``order``: the model's own steps, C lines
-    and footprints, for the hook ``Kernel.override["pte_map_lock checks"]``."""
+    and footprints, for the hook ``Machine.override["pte_map_lock checks"]``."""
     assert refused(order) is None, refused(order)
 
     def lock_checks(t: Task, vmf: VmFault, fn: str, helper: dict) -> Gen:
-        k = t.kernel
+        k = t.machine
         vma_changed, pmd_same, trylock, vma_changed_locked = helper["checks"]
         pmdval = pte_pt = ptl = None
         got = False

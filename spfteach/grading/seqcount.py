@@ -45,7 +45,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..model.kernel import Kernel
+from ..model.machine import Machine
 from ..model.seqlock import (
     SeqCount,
     raw_read_seqcount,
@@ -196,18 +196,18 @@ def _judge(t: Task, p: Pair, got: object, lower: int, history: list) -> None:
     """The reader returns ``got``: linearizable, then fresh (the module docstring)."""
     snap = tuple(got) if isinstance(got, tuple | list) else got
     if not (isinstance(snap, tuple) and len(snap) == 2 and all(type(x) is int for x in snap)):
-        t.kernel.violate("torn-snapshot", f"the reader returns {snap!r}, not a pair of ints")
+        t.machine.violate("torn-snapshot", f"the reader returns {snap!r}, not a pair of ints")
         return
     allowed = [(k, k) for k in range(lower, p.begun + 1)]
     if snap not in allowed:
-        t.kernel.violate("torn-snapshot", f"the reader returns {snap}, which the structure "
+        t.machine.violate("torn-snapshot", f"the reader returns {snap}, which the structure "
                          f"never held between the call and the return: it held "
                          f"{', '.join(map(str, allowed))} then")
         return
     for field_, v in zip("ab", snap, strict=True):
         read = sorted({val for k, _, val in history if k == field_})
         if v not in read:
-            t.kernel.violate("unread-value", f"the reader returns {snap}, but it never read "
+            t.machine.violate("unread-value", f"the reader returns {snap}, but it never read "
                              f"{v} from p->{field_} (it read {read or 'nothing'} there)")
             return
 
@@ -222,7 +222,7 @@ class SeqScenario:
     inside: bool = False
 
     def new_run(self, fn: Oracle, record: bool = True) -> Run:
-        k = Kernel(ncpus=2)
+        k = Machine(ncpus=2)
         p = Pair()
         if self.inside:
             p.seq.sequence, p.a, p.begun = 1, 1, 1

@@ -1,12 +1,12 @@
 """The registry of the speculative path's checks, and of its mutants.
 
 Each check is a test or a statement the speculative fault makes before it trusts
-what it read without ``mmap_sem``.  Its name is stable (tests, mutants and
+what it read without ``mmap_lock``.  Its name is stable (tests, mutants and
 exercises refer to it); ``src`` is the C line; ``reason`` says in one sentence
 what would go wrong without it.  Every check has a *kind*:
 
 * ``guard`` — a test that makes the path give up: ``exit`` says how, ``abort``
-  (``VM_FAULT_RETRY``: fall back to the classic path under ``mmap_sem``) or
+  (``VM_FAULT_RETRY``: fall back to the classic path under ``mmap_lock``) or
   ``sigsegv`` (``VM_FAULT_SIGSEGV``: the access is illegal whoever looks);
 * ``scope`` — a test that makes the path give up on a kind of VMA it *could*
   handle: the port keeps the seed's choice, but no race is behind it (the
@@ -127,7 +127,7 @@ def _step(name: str, fn: str, snippet: str, reason: str, **kw) -> Check:
 SPF_FLAGS = _step(
     "spf_flags", HSF, "flags |= FAULT_FLAG_SPECULATIVE;",
     "Clearing ALLOW_RETRY, KILLABLE and INTERRUPTIBLE and setting SPECULATIVE stops every "
-    "callee from dropping an mmap_sem this path never took, and tells them they run "
+    "callee from dropping an mmap_lock this path never took, and tells them they run "
     "speculatively.")
 SPF_NO_VMA = _guard(
     "spf_no_vma", HSF, "if (!vma)",
@@ -146,12 +146,12 @@ SPF_VM_OPS = _guard(
     note=("Not caught alone: a VMA with vm_ops that gets past it reaches handle_pte_fault(), "
           "whose only speculative answer to a missing page of a file VMA is hpf_no_do_fault "
           "(a present PTE is only given its accessed/dirty bits, as the classic path does). "
-          "Removing both is caught: vm_ops->fault() runs without mmap_sem."),
+          "Removing both is caught: vm_ops->fault() runs without mmap_lock."),
     pair=("hpf_no_do_fault",))
 SPF_NO_ANON_VMA = _guard(
     "spf_no_anon_vma", HSF, "if (unlikely(!vma->anon_vma))",
     "Preparing a VMA's first anon_vma looks at its neighbours to share theirs, which "
-    "needs mmap_sem: the first write fault of a VMA must take the classic path.",
+    "needs mmap_lock: the first write fault of a VMA must take the classic path.",
     note=("Not caught alone: a write fault in such a VMA reaches do_anonymous_page(), where "
           "anon_no_anon_vma gives up before allocating, and a read fault maps the zero "
           "page, which needs no anon_vma. Removing both is caught: the page is mapped with "
@@ -160,15 +160,15 @@ SPF_NO_ANON_VMA = _guard(
 SPF_UFFD_MISSING = _guard(
     "spf_uffd_missing", HSF, "if (unlikely(vmf.vma_flags & VM_UFFD_MISSING))",
     "A userfaultfd-registered range hands missing faults to user space, which releases "
-    "mmap_sem and sleeps: impossible without holding it.")
+    "mmap_lock and sleeps: impossible without holding it.")
 SPF_GROWS = _scope(
     "spf_grows", HSF, "if (vmf.vma_flags & VM_GROWSDOWN || vmf.vma_flags & VM_GROWSUP)",
     "A stack VMA: the seed left stacks to the classic path, because in 4.16 a stack grew "
-    "under mmap_sem held for reading without telling the speculative path.",
+    "under mmap_lock held for reading without telling the speculative path.",
     note=("A scope test, not a guard: in the port expand_downwards() moves vm_start and "
           "vm_pgoff inside the VMA's write section, and get_vma() only returns a VMA that "
           "contains the address, so a fault inside a stack could be handled speculatively; "
-          "the port keeps the seed's choice. tests/test_checks_reachable.py widens it: the "
+          "the port keeps the seed's choice. tests/model/test_checks_reachable.py widens it: the "
           "fault then completes speculatively, as the classic path would, with no invariant "
           "broken."))
 SPF_BOUNDS = _guard(
@@ -201,7 +201,7 @@ SPF_MPOL_INTERLEAVE = _scope(
     note=("A scope test, not a guard: the port sends NUMA-hinting faults to the classic path "
           "anyway (spf_abort_fault_kind), and a new page's interleave node is computed from "
           "vm_start and vm_pgoff before the final check validates them; the port keeps the "
-          "seed's choice. tests/test_checks_reachable.py widens it: the fault completes "
+          "seed's choice. tests/model/test_checks_reachable.py widens it: the fault completes "
           "speculatively, as the classic path would, with no invariant broken."))
 SPF_PGD = _guard(
     "spf_pgd", HSF, "if (pgd_none(pgdval) || unlikely(pgd_bad(pgdval))) {",
@@ -220,7 +220,7 @@ SPF_PUD_TRANS_HUGE = _guard(
     "spf_pud_trans_huge", HSF, "if (unlikely(pud_trans_huge(pudval))) {",
     "A 1 GiB leaf has no pmd level to walk; huge pages are not handled speculatively.",
     note=("Dead code on x86: pud_bad() is true for a huge pud (_PAGE_PSE is not a table "
-          "bit), so spf_pud refuses it first (tests/test_checks_reachable.py shows it). "
+          "bit), so spf_pud refuses it first (tests/model/test_checks_reachable.py shows it). "
           "Removing both is caught: the walk follows a 1 GiB leaf as a pmd table."),
     pair=("spf_pud",))
 SPF_PMD_DEVMAP = _guard(
@@ -268,10 +268,10 @@ HPF_PMD_NONE = _guard(
     pair=("maplock_pmd_same",))
 HPF_NO_DO_FAULT = _guard(
     "hpf_no_do_fault", HPF, "if (vmf->flags & FAULT_FLAG_SPECULATIVE) {",
-    "do_fault() calls vm_ops->fault(), which may sleep, release mmap_sem (not held here) "
+    "do_fault() calls vm_ops->fault(), which may sleep, release mmap_lock (not held here) "
     "or expect it held.",
     note=("Not caught alone: spf_vm_ops refuses the same VMAs before the walk. Removing both "
-          "is caught: vm_ops->fault() runs without mmap_sem."),
+          "is caught: vm_ops->fault() runs without mmap_lock."),
     pair=("spf_vm_ops",), after="return do_anonymous_page(vmf);")
 HPF_NO_SWAP = _guard(
     "hpf_no_swap", HPF, "if (vmf->flags & FAULT_FLAG_SPECULATIVE) {",
@@ -337,11 +337,11 @@ ANON_UFFD_ZERO = _branch(
     "anon_uffd_zero", "do_anonymous_page", "goto setpte;",
     "The speculative path already refused VM_UFFD_MISSING; if it was set since, this "
     "fault is ordered before the registration, rather than calling handle_userfault() "
-    "without mmap_sem.", after="entry = pte_mkspecial(pfn_pte(my_zero_pfn(vmf->address),")
+    "without mmap_lock.", after="entry = pte_mkspecial(pfn_pte(my_zero_pfn(vmf->address),")
 ANON_UFFD = _branch(
     "anon_uffd", "do_anonymous_page",
     "if (!(vmf->flags & FAULT_FLAG_SPECULATIVE) && userfaultfd_missing(vma)) {",
-    "Same for a write fault: handle_userfault() releases mmap_sem, which a speculative "
+    "Same for a write fault: handle_userfault() releases mmap_lock, which a speculative "
     "fault does not hold.")
 SPF_GET_VMA_REF = _step(
     "spf_get_vma_ref", "get_vma", "if (vma && !atomic_inc_not_zero(&vma->vm_ref_count))",
@@ -453,7 +453,7 @@ def mutant(name: str | Mutant) -> Mutant:
 
 
 def scope(name: str | Check) -> Check:
-    """The scope test called ``name`` (for ``Kernel(widened=...)``)."""
+    """The scope test called ``name`` (for ``Machine(widened=...)``)."""
     c = name if isinstance(name, Check) else get(name)
     if c.kind != "scope":
         raise UnknownCheck(f"{c.name} is a {c.kind}, not a scope test")

@@ -8,7 +8,7 @@ answer (a protection-key fault, a read or fetch denied on a present page): the
 classic path raises those signals, and the speculative handler, which looks only
 at the VMA, would map or touch the page and let the access fault forever.
 Anything but a clean result — ``VM_FAULT_RETRY`` (it gave up) or an error —
-falls back to the classic path under ``mmap_sem``, which is always correct,
+falls back to the classic path under ``mmap_lock``, which is always correct,
 only slower under contention.
 
 What trying first costs (``data/kernel-bench/20261203T151445-vm.json``, QEMU on an
@@ -70,7 +70,7 @@ def access_error(t: Task, error_code: int, vma: VmAreaStruct) -> bool:
     """The classic path's rights check, from the error code and the VMA."""
     if error_code & (X86_PF_PK | X86_PF_SGX):
         return True  # the hardware said no; nothing can fix it
-    if not arch_vma_access_permitted(t.kernel, vma.vm_pkey, bool(error_code & X86_PF_WRITE),
+    if not arch_vma_access_permitted(t.machine, vma.vm_pkey, bool(error_code & X86_PF_WRITE),
                                      bool(error_code & X86_PF_INSTR), False):
         return True
     if error_code & X86_PF_WRITE:
@@ -90,8 +90,8 @@ def do_user_addr_fault(t: Task, mm: MmStruct, address: int, error_code: int,
                        speculative: bool = True) -> Gen:
     """Returns the fault result; ``t.spf_result`` keeps the speculative one (None:
     not tried).  ``speculative=False`` is the kernel with the sysctl at 0."""
-    t.spf_result = None  # type: ignore[attr-defined]
-    k = t.kernel
+    t.faults, t.spf_result = True, None
+    k = t.machine
     writes_before = len(k.writes)
     t.refault = False
     fault = yield from _do_user_addr_fault(t, mm, address, error_code, speculative)
@@ -125,11 +125,11 @@ def _do_user_addr_fault(t: Task, mm: MmStruct, address: int, error_code: int,
              "the classic path only" + ("" if speculative else " (sysctl 0)")))
     if tried:
         fault = yield from handle_speculative_fault(t, mm, address, flags)
-        t.spf_result = fault  # type: ignore[attr-defined]
+        t.spf_result = fault
         if not (fault & VM_FAULT_RETRY or fault & VM_FAULT_ERROR):
             return fault
     # vma = lock_mm_and_find_vma(mm, address, regs);
-    yield from down_read(t, mm.mmap_sem, Src("mm/memory.c", "lock_mm_and_find_vma",
+    yield from down_read(t, mm.mmap_lock, Src("mm/memory.c", "lock_mm_and_find_vma",
                                              "if (!get_mmap_lock_carefully(mm, regs))"))
     vma = yield from find_vma(t, mm, address, Src("mm/memory.c", "lock_mm_and_find_vma",
                                                   "vma = find_vma(mm, addr);",
@@ -137,17 +137,17 @@ def _do_user_addr_fault(t: Task, mm: MmStruct, address: int, error_code: int,
     if vma is None or vma.vm_start > address:
         # No stack expansion in the model: a hole is a hole.
         t.note("bad_area: no VMA covers the address")
-        yield from up_read(t, mm.mmap_sem, Src("mm/memory.c", "lock_mm_and_find_vma",
+        yield from up_read(t, mm.mmap_lock, Src("mm/memory.c", "lock_mm_and_find_vma",
                                                "mmap_read_unlock(mm);"))
         return VM_FAULT_SIGSEGV
     if access_error(t, error_code, vma):
         t.note("bad_area_access_error: the VMA (or the error code) does not allow this access")
-        yield from up_read(t, mm.mmap_sem, _s("__bad_area", "mmap_read_unlock(mm);"))
+        yield from up_read(t, mm.mmap_lock, _s("__bad_area", "mmap_read_unlock(mm);"))
         return VM_FAULT_SIGSEGV
     fault = yield from handle_mm_fault(t, vma, address, flags)
     # then do_user_addr_fault() judges a fault that succeeded (lost?)
     judged = not fault & (VM_FAULT_ERROR | VM_FAULT_RETRY) and not t.refault
-    yield from up_read(t, mm.mmap_sem, _s(fn, "mmap_read_unlock(mm);",
+    yield from up_read(t, mm.mmap_lock, _s(fn, "mmap_read_unlock(mm);",
                                           after="if (unlikely(fault & VM_FAULT_RETRY)) {"),
                        LOST_FAULT if judged else NOTHING)
     return fault

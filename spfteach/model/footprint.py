@@ -7,11 +7,11 @@ touches) commute: either order leaves the same state.  The explorer's
 partial-order reduction (sleep sets) relies on exactly that, so a footprint
 that leaves out an object makes the reduction unsound — which is why an op
 that declares nothing counts as touching *everything*, and why
-``tests/test_footprints.py`` checks every declared footprint on every state of
+``tests/model/test_footprints.py`` checks every declared footprint on every state of
 every scenario (the objects a step changed must be among its writes; two steps
 declared independent must commute).
 
-Objects are small tuples, one per piece of :meth:`.kernel.Kernel.objects`; a
+Objects are small tuples, one per piece of :meth:`.machine.Machine.objects`; a
 VMA's fields and its sequence count are separate objects because the
 speculative fault reads the count at both ends while a writer changes the
 fields in between.
@@ -24,13 +24,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
-    from .kernel import Kernel
+    from .machine import Machine
     from .mm_types import MmStruct, VmAreaStruct
     from .pgtable import PageTablePage
 
 Obj = tuple[object, ...]
 
-MMAP_SEM: Obj = ("mmap_sem",)
+MMAP_LOCK: Obj = ("mmap_lock",)
 PAGE_TABLE_LOCK: Obj = ("page_table_lock",)
 #: which VMAs the tree holds, in order (mm->mm_mt)
 TREE: Obj = ("mm_mt",)
@@ -40,7 +40,7 @@ PAGES: Obj = ("pages",)
 SWAP: Obj = ("swap",)
 #: tasks inside rcu_read_lock() and the callbacks waiting for them
 RCU: Obj = ("rcu",)
-#: the log of address ranges writers changed (Kernel.writes)
+#: the log of address ranges writers changed (Machine.writes)
 WRITES: Obj = ("writes",)
 #: the id counters of page tables, VMAs, anon_vmas and policies: a step that
 #: creates one of those objects writes this (its id depends on the order)
@@ -117,13 +117,13 @@ def on(obj: Obj | None, then: Use = NOTHING, write: bool = True
     return (obj, *then.reads), then.writes
 
 
-#: ``Kernel.free_page()``: the page's state and rmap written, and a scan of every
+#: ``Machine.free_page()``: the page's state and rmap written, and a scan of every
 #: page table (no entry may still map the page)
 FREE_PAGE = Use((every(PT),), (PAGES,))
 
 
 def store(p: PageTablePage, page: bool = False) -> Use:
-    """``Kernel.store()`` into ``p``: the table written; for a pte table, its PTE
+    """``Machine.store()`` into ``p``: the table written; for a pte table, its PTE
     lock read (is the writer its holder?) and, when a page is installed
     (``page``), the pages (is the one it replaces still counted as mapped?)."""
     reads: tuple[Obj, ...] = ()
@@ -141,10 +141,10 @@ def store(p: PageTablePage, page: bool = False) -> Use:
 # ``every(kind)`` elsewhere.
 
 
-def path(k: Kernel, address: int, level: str = "pte") -> list[Obj]:
+def path(k: Machine, address: int, level: str = "pte") -> list[Obj]:
     """The page tables a walk of ``address`` reads, from the pgd down to the table
-    of ``level`` (as far as table entries lead now): ``Kernel.walk()``,
-    ``Kernel.mapped()``, ``Kernel.table_for()``."""
+    of ``level`` (as far as table entries lead now): ``Machine.walk()``,
+    ``Machine.mapped()``, ``Machine.table_for()``."""
     out: list[Obj] = []
     for lvl in k.walk(address):
         if lvl.table is not None and not lvl.folded:

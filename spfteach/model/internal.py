@@ -29,7 +29,8 @@ def vma_has_changed(t: Task, vmf: VmFault, caller: Src, then: Use = NOTHING) -> 
     yield t.at(caller, reads=[fp.vma(vma), fp.vm_sequence(vma), *then.reads],
                writes=then.writes)
     if vma.freed:
-        t.kernel.violate("use-after-free", f"T{t.tid} reads freed vma{vma.id} in vma_has_changed()")
+        t.machine.violate("use-after-free",
+                          f"T{t.tid} reads freed vma{vma.id} in vma_has_changed()")
     detached = vma.vm_detached
     seq = vma.vm_sequence.sequence
     changed = detached or seq != vmf.sequence
@@ -39,10 +40,11 @@ def vma_has_changed(t: Task, vmf: VmFault, caller: Src, then: Use = NOTHING) -> 
     if seq != vmf.sequence:
         why.append(f"vm_sequence {vmf.sequence}→{seq}")
     # The grading hook: a student's decision replaces the expression above (see
-    # Kernel.override); everything this step reads is still read here.
-    decide = t.kernel.override.get("vma_has_changed")
+    # Machine.override); everything this step reads is still read here.
+    decide = t.machine.override.get("vma_has_changed")
     if decide is not None:
-        changed = decide(seq, vmf.sequence, detached)
+        port, changed = changed, decide(seq, vmf.sequence, detached)
+        t.op.overridden = changed != port
         if changed and not why:
             why.append("the grading override says so")
     t.did(f"vma_has_changed() reads vma{vma.id}.vm_detached and vm_sequence: "

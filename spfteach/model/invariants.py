@@ -23,7 +23,7 @@ from .mm_types import linear_page_index
 from .pgtable import Kind, PtState
 
 if TYPE_CHECKING:
-    from .kernel import Kernel
+    from .machine import Machine
 
 INVARIANTS: dict[str, str] = {
     "use-after-free": "no access to a freed VMA, page table, page or policy",
@@ -39,8 +39,8 @@ INVARIANTS: dict[str, str] = {
     "lost-fault": "a fault that reports success leaves its page mapped, unless a writer "
                   "changed that page meanwhile",
     "deadlock": "threads are left and none of them can move",
-    "spf-holds-mmap_sem": "the speculative path never takes mmap_sem",
-    "needs-mmap_sem": "code that requires mmap_sem (anon_vma_prepare, vm_ops->fault) runs "
+    "spf-holds-mmap_lock": "the speculative path never takes mmap_lock",
+    "needs-mmap_lock": "code that requires mmap_lock (anon_vma_prepare, vm_ops->fault) runs "
                       "with it held",
     "pgtable-leak": "no page table stays linked where no VMA needs it",
     "pte-lock": "a PTE is written only by the holder of its page table's lock",
@@ -56,11 +56,11 @@ INVARIANTS: dict[str, str] = {
 }
 
 
-def _vmas(k: Kernel) -> list:
+def _vmas(k: Machine) -> list:
     return [v for v in k.mm.mmap if not v.vm_detached]
 
 
-def check_range(k: Kernel, start: int, end: int, who: str) -> None:
+def check_range(k: Machine, start: int, end: int, who: str) -> None:
     """Every present PTE in ``[start, end)`` lies in a live VMA that grants its
     rights and agrees with its page's rmap, and points to a page counted as
     mapped: the postcondition of a writer that unmapped, protected or moved the
@@ -97,7 +97,7 @@ def check_range(k: Kernel, start: int, end: int, who: str) -> None:
                 _check_rmap(k, e.target, vma, addr, who)
 
 
-def check_range_use(k: Kernel) -> Use:
+def check_range_use(k: Machine) -> Use:
     """What :func:`check_range` reads (in the step of the writer's last
     announcement): every page table, the VMAs in the tree, the pages and rmaps."""
     return Use((fp.every(fp.PT), *fp.tree(k.mm), fp.PAGES))
@@ -111,7 +111,7 @@ def check_range_use(k: Kernel) -> Use:
 LOST_FAULT = Use((fp.WRITES, fp.TREE, fp.every(fp.VMA), fp.every(fp.PT)))
 
 
-def _check_rmap(k: Kernel, pfn: int, vma, addr: int, who: str) -> None:
+def _check_rmap(k: Machine, pfn: int, vma, addr: int, who: str) -> None:
     have = k.rmap.get(pfn)
     want = (vma.anon_vma, linear_page_index(vma, addr))
     if have != want:
@@ -120,7 +120,7 @@ def _check_rmap(k: Kernel, pfn: int, vma, addr: int, who: str) -> None:
                           f"would find it at av{want[0]}, index {want[1]:#x}")
 
 
-def check_pages(k: Kernel, who: str) -> None:
+def check_pages(k: Machine, who: str) -> None:
     """Every page counted as mapped has a PTE (or huge pmd) pointing to it."""
     mapped = {pfn for pfn, state in k.pages.items() if state == "mapped"}
     for pt in k.pt_pages.values():
@@ -134,7 +134,7 @@ def check_pages(k: Kernel, who: str) -> None:
                                       "pte points to it")
 
 
-def check_end(k: Kernel, deadlocked: bool, dead: frozenset[int] = frozenset()) -> None:
+def check_end(k: Machine, deadlocked: bool, dead: frozenset[int] = frozenset()) -> None:
     """End-of-run checks: what is left mapped, linked, allocated and held.
 
     ``dead``: threads that oopsed; whatever they held stays held (as in the
@@ -165,8 +165,8 @@ def check_end(k: Kernel, deadlocked: bool, dead: frozenset[int] = frozenset()) -
             k.violate("irqs-left-off", f"cpu{c.id} still has IRQs off")
     locks = [(f"ptl(pt{i})", lk.owner) for i, lk in k.ptl.items()]
     locks.append(("page_table_lock", k.mm.page_table_lock.owner))
-    locks.append(("mmap_sem (write)", k.mm.mmap_sem.writer))
-    locks.extend(("mmap_sem (read)", r) for r in sorted(k.mm.mmap_sem.readers))
+    locks.append(("mmap_lock (write)", k.mm.mmap_lock.writer))
+    locks.extend(("mmap_lock (read)", r) for r in sorted(k.mm.mmap_lock.readers))
     for name, owner in locks:
         if owner is not None and owner not in dead:
             k.violate("lock-left-held", f"{name} is still held by T{owner}")

@@ -1,7 +1,7 @@
 """``mm/khugepaged.c``: collapse a pte table's pages into one huge page.
 
 The writer behind the ``pmd_same()`` checks.  ``collapse_huge_page()`` holds
-``mmap_sem`` for writing — which kept every classic fault out — and empties the
+``mmap_lock`` for writing — which kept every classic fault out — and empties the
 pmd (flushing TLBs by IPI), copies the pages, and installs a huge pmd.  The old
 pte table is not freed: it is *deposited* for a later split, unlinked.
 
@@ -37,8 +37,8 @@ def _s(snippet: str, after: str = "") -> Src:
 def collapse_huge_page(t: Task, mm: MmStruct, address: int, bracket: bool = True) -> Gen:
     """Collapse the 2 MiB at ``address`` (aligned); ``bracket=False``: the seed's
     khugepaged, which does not touch the VMA's sequence count."""
-    k = t.kernel
-    yield from down_write(t, mm.mmap_sem, _s("mmap_write_lock(mm);"))
+    k = t.machine
+    yield from down_write(t, mm.mmap_lock, _s("mmap_write_lock(mm);"))
     # then table_for() walks down to the pmd table, and vm_write_begin()
     vma = yield from find_vma(t, mm, address,
                               _s("result = hugepage_vma_revalidate(mm, address, true, &vma, cc);",
@@ -99,5 +99,5 @@ def collapse_huge_page(t: Task, mm: MmStruct, address: int, bracket: bool = True
                            touches(vma) if bracket else NOTHING)
     if bracket:
         yield from vm_write_end(t, vma, _s("vm_write_end(vma);", after="set_pmd_at(mm, address,"))
-    yield from up_write(t, mm.mmap_sem, _s("mmap_write_unlock(mm);", after="out_up_write:"))
+    yield from up_write(t, mm.mmap_lock, _s("mmap_write_unlock(mm);", after="out_up_write:"))
     return 0

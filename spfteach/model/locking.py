@@ -1,4 +1,4 @@
-"""Locks: spinlocks with trylock, reader/writer locks and the ``mmap_sem`` rwsem.
+"""Locks: spinlocks with trylock, reader/writer locks and the ``mmap_lock`` rwsem.
 
 Mirrors ``include/linux/spinlock.h``, ``rwlock.h`` and ``rwsem.h``.  A lock
 operation is a step: ``spin_lock()`` on a held lock *announces* itself and the
@@ -88,9 +88,9 @@ def spin_unlock(t: Task, lock: Spinlock, src: Src, then: Use = NOTHING) -> Gen:
     t.did(f"releases {lock.name}")
 
 
-def _mmap_sem_check(t: Task, lock: RwLock) -> None:
-    if lock.name == "mmap_sem" and t.in_spf:
-        t.kernel.violate("spf-holds-mmap_sem", f"T{t.tid} takes mmap_sem inside "
+def _mmap_lock_check(t: Task, lock: RwLock) -> None:
+    if lock.name == "mmap_lock" and t.in_spf:
+        t.machine.violate("spf-holds-mmap_lock", f"T{t.tid} takes mmap_lock inside "
                                                 "handle_speculative_fault()")
 
 
@@ -98,7 +98,7 @@ def read_lock(t: Task, lock: RwLock, src: Src, then: Use = NOTHING) -> Gen:
     r, w = on(lock.obj, then)
     yield t.at(src, enabled=lambda: lock.writer is None, waits_for=lock.name, reads=r,
                writes=w)
-    _mmap_sem_check(t, lock)
+    _mmap_lock_check(t, lock)
     lock.readers.add(t.tid)
     t.did(f"takes {lock.name} for reading")
 
@@ -116,7 +116,7 @@ def write_lock(t: Task, lock: RwLock, src: Src, then: Use = NOTHING) -> Gen:
         src, enabled=lambda: lock.writer is None and not lock.readers, waits_for=lock.name,
         reads=r, writes=w,
     )
-    _mmap_sem_check(t, lock)
+    _mmap_lock_check(t, lock)
     lock.writer = t.tid
     t.did(f"takes {lock.name} for writing")
 

@@ -8,12 +8,12 @@ mutant can switch it off; ``t.branch(...)`` is a test that picks one of two
 normal ways on.  Each guard site carries a one-line comment: what goes wrong
 without it.
 
-The speculative path (``handle_speculative_fault``) takes no ``mmap_sem``.  It
+The speculative path (``handle_speculative_fault``) takes no ``mmap_lock``.  It
 takes a reference on the VMA, samples its sequence count, reads what it needs
 into ``vmf``, walks the page tables with IRQs off (so they cannot be freed under
 it) without allocating anything, and re-validates the count before and after
 taking the PTE lock.  Any doubt gives ``VM_FAULT_RETRY``: the caller then takes
-the classic path under ``mmap_sem``.
+the classic path under ``mmap_lock``.
 """
 
 from __future__ import annotations
@@ -89,7 +89,7 @@ def pte_spinlock(t: Task, vmf: VmFault) -> Gen:
     classic fault a call, patch 11); a speculative fault calls out to
     :func:`pte_spinlock_speculative`."""
     fn = "pte_spinlock"
-    k = t.kernel
+    k = t.machine
     if _spec(vmf):
         return (yield from pte_spinlock_speculative(t, vmf))
     yield t.at(_s(fn, "vmf->ptl = pte_lockptr(vmf->vma->vm_mm, vmf->pmd);"),
@@ -127,9 +127,9 @@ def pte_map_lock_speculative(t: Task, vmf: VmFault) -> Gen:
     """pte_map_lock() of a speculative fault: map and lock only if still valid."""
     fn = "pte_map_lock_speculative"
     yield from local_irq_disable(t, _s(fn, "local_irq_disable();"))
-    # The grading hook (Kernel.override): the lock-order exercise runs its
+    # The grading hook (Machine.override): the lock-order exercise runs its
     # student's order of these checks in place of the C's.
-    checks = t.kernel.override.get("pte_map_lock checks", _lock_checks)
+    checks = t.machine.override.get("pte_map_lock checks", _lock_checks)
     ok = yield from checks(t, vmf, fn, MAPLOCK)
     yield from local_irq_enable(t, _s(fn, "local_irq_enable();", after="out:"))
     return ok
@@ -138,9 +138,9 @@ def pte_map_lock_speculative(t: Task, vmf: VmFault) -> Gen:
 def pte_offset_map_lock(t: Task, vmf: VmFault, src: Src) -> Gen:
     """``vmf->pte = pte_offset_map_lock(mm, vmf->pmd, address, &vmf->ptl)``: read
     *vmf->pmd, map the PTE and take its lock, waiting while it is held.  Only safe
-    where nothing can free the page tables (``mmap_sem`` held): it reads the pmd
+    where nothing can free the page tables (``mmap_lock`` held): it reads the pmd
     with IRQs on and validates nothing."""
-    k = t.kernel
+    k = t.machine
     pmd_pt, pmd_idx = vmf.pmd  # type: ignore[misc]
     # the lock of whichever table the pmd points to when the step runs
     yield t.at(src, enabled=lambda: _ptl_free(k, pmd_pt, pmd_idx), waits_for="the PTE lock",
@@ -175,7 +175,7 @@ MAPLOCK = {"checks": (C.MAPLOCK_VMA_CHANGED, C.MAPLOCK_PMD_SAME, C.MAPLOCK_TRYLO
 
 def _lock_checks(t: Task, vmf: VmFault, fn: str, helper: dict) -> Gen:
     """The part both lock helpers share, in the C's order, IRQs off."""
-    k = t.kernel
+    k = t.machine
     vma_changed, pmd_same, trylock, vma_changed_locked = helper["checks"]
     # Without it: munmap() may have freed the page tables before IRQs went off,
     # and everything below reads them.
@@ -236,7 +236,7 @@ def pte_unmap_unlock(t: Task, vmf: VmFault, src: Src) -> Gen:
 
 def handle_pte_fault(t: Task, vmf: VmFault) -> Gen:
     fn = "handle_pte_fault"
-    k = t.kernel
+    k = t.machine
     pmd_pt, pmd_idx = vmf.pmd  # type: ignore[misc]
     if _spec(vmf):
         if not (yield from _spf_pmd_stable(t, vmf)):
@@ -271,7 +271,7 @@ def handle_pte_fault(t: Task, vmf: VmFault) -> Gen:
         if vma.vm_ops is None:  # vma_is_anonymous()
             return (yield from do_anonymous_page(t, vmf))
         # Without it: do_fault() calls vm_ops->fault(), which may sleep, drop
-        # mmap_sem (not held) or expect it held.
+        # mmap_lock (not held) or expect it held.
         if t.check(C.HPF_NO_DO_FAULT, _spec(vmf), "a file fault, not speculatively"):
             return VM_FAULT_RETRY
         return (yield from do_fault(t, vmf))
@@ -317,9 +317,9 @@ def handle_pte_fault(t: Task, vmf: VmFault) -> Gen:
 def _spf_pmd_stable(t: Task, vmf: VmFault) -> Gen:
     """The speculative branch at the top of handle_pte_fault(): IRQs off, VMA
     unchanged, then read the pmd.  Empty means the pte table went away or a THP
-    collapse is under way: retry under mmap_sem."""
+    collapse is under way: retry under mmap_lock."""
     fn = "handle_pte_fault"
-    k = t.kernel
+    k = t.machine
     pmd_pt, pmd_idx = vmf.pmd  # type: ignore[misc]
     yield from local_irq_disable(t, _s(fn, "local_irq_disable();"))
     # Without it: IRQs were on since the walk, so munmap() may have freed the
@@ -346,7 +346,7 @@ def _spf_pmd_stable(t: Task, vmf: VmFault) -> Gen:
 
 def pte_alloc(t: Task, mm: MmStruct, vmf: VmFault) -> Gen:
     """``pte_alloc()``: allocate a pte table if the pmd is empty.  False = OOM."""
-    k = t.kernel
+    k = t.machine
     pmd_pt, pmd_idx = vmf.pmd  # type: ignore[misc]
     # then, for an empty pmd, __pte_alloc() allocates a table
     yield t.at(_s("do_anonymous_page", "if (pte_alloc(vma->vm_mm, vmf->pmd))"),
@@ -363,7 +363,7 @@ def __pXd_alloc(t: Task, mm: MmStruct, parent: PageTablePage, idx: int, level: s
     """``__pte_alloc()`` / ``__pmd_alloc()`` …: allocate, then populate under the
     page-table lock unless another thread populated the entry first.  The
     allocation runs before the first step (the caller's step writes ``ALLOC``)."""
-    k = t.kernel
+    k = t.machine
     fn = {"pte": "__pte_alloc", "pmd": "__pmd_alloc", "pud": "__pud_alloc",
           "p4d": "__p4d_alloc"}[level]
     new = k.alloc_pt(level, address)
@@ -405,7 +405,7 @@ def do_anonymous_page(t: Task, vmf: VmFault) -> Gen:
     snapshot validated by ``pte_map_lock()`` — not from the live VMA.
     """
     fn = "do_anonymous_page"
-    k = t.kernel
+    k = t.machine
     vma = vmf.vma
     assert vma is not None
     if vmf.vma_flags & VM_SHARED:  # File mapping without ->vm_ops?
@@ -436,7 +436,7 @@ def do_anonymous_page(t: Task, vmf: VmFault) -> Gen:
         anon = vma.anon_vma
         t.did(f"reads vma->anon_vma: {_av(anon)}")
         # Without it: an anon_vma reset since the start (MREMAP_DONTUNMAP) would
-        # need preparing again, which needs mmap_sem.
+        # need preparing again, which needs mmap_lock.
         if t.check(C.ANON_NO_ANON_VMA, anon is None):
             return VM_FAULT_RETRY
     elif not (yield from anon_vma_prepare(t, vma)):
@@ -513,7 +513,7 @@ def _release(t: Task, pfn: int, label: str) -> Gen:
     """``release: put_page(page)``: the page we allocated is not used."""
     yield t.at(_s("do_anonymous_page", "put_page(page);", after=label),
                reads=FREE_PAGE.reads, writes=FREE_PAGE.writes)
-    t.kernel.free_page(t, pfn)
+    t.machine.free_page(t, pfn)
     t.did(f"frees page{pfn}: not mapped")
 
 
@@ -525,7 +525,7 @@ def _pte_still_none(t: Task, vmf: VmFault, after: str = "") -> Gen:
     pte_pt, idx = vmf.pte  # type: ignore[misc]
     yield t.at(_s("do_anonymous_page", "if (!pte_none(*vmf->pte)) {", after=after),
                reads=[fp.pt(pte_pt)])
-    cur = t.kernel.read_entry(t, pte_pt, idx)
+    cur = t.machine.read_entry(t, pte_pt, idx)
     t.did(f"reads the pte: {cur}" + ("" if pgtable.pte_none(cur)
                                       else ": someone mapped it first"))
     return pgtable.pte_none(cur)
@@ -535,24 +535,24 @@ def _userfaultfd_missing(t: Task, vma: VmAreaStruct, snippet: str,
                          then: Use = NOTHING) -> Gen:
     yield t.at(_s("do_anonymous_page", snippet), reads=[fp.vma(vma), *then.reads],
                writes=then.writes)
-    t.kernel.use_vma(t, vma)
+    t.machine.use_vma(t, vma)
     missing = bool(vma.vm_flags & VM_UFFD_MISSING)
     t.did("reads vma->vm_flags: userfaultfd_missing() is " + ("true" if missing else "false"))
     return missing
 
 
 def handle_userfault(t: Task, vmf: VmFault) -> Gen:
-    """Hand the fault to user space.  It releases ``mmap_sem`` while it waits —
+    """Hand the fault to user space.  It releases ``mmap_lock`` while it waits —
     which is only legal for a fault that holds it."""
-    # drops the PTE lock if it holds it; asks whether it holds mmap_sem
+    # drops the PTE lock if it holds it; asks whether it holds mmap_lock
     yield t.at(Src("fs/userfaultfd.c", "handle_userfault", "mmap_read_unlock(mm);"),
-               reads=[fp.MMAP_SEM],
+               reads=[fp.MMAP_LOCK],
                writes=[vmf.ptl.obj] if vmf.ptl is not None and vmf.ptl.obj is not None else [])
     if vmf.ptl is not None and vmf.ptl.owner == t.tid:
         vmf.ptl.owner = None  # pte_unmap_unlock() before the call
-    if not vma_mm(t.kernel).mmap_sem.held_by(t.tid):
-        t.kernel.violate("spf-holds-mmap_sem",
-                         f"T{t.tid} calls handle_userfault(), which drops mmap_sem, without it")
+    if not vma_mm(t.machine).mmap_lock.held_by(t.tid):
+        t.machine.violate("spf-holds-mmap_lock",
+                         f"T{t.tid} calls handle_userfault(), which drops mmap_lock, without it")
     t.did("hands the fault to the userfaultfd monitor (VM_FAULT_RETRY)")
     return VM_FAULT_RETRY
 
@@ -560,7 +560,7 @@ def handle_userfault(t: Task, vmf: VmFault) -> Gen:
 def _setpte(t: Task, vmf: VmFault, entry: Entry) -> Gen:
     """``setpte: set_pte_at(...)``, then ``unlock:``."""
     fn = "do_anonymous_page"
-    k = t.kernel
+    k = t.machine
     pte_pt, idx = vmf.pte  # type: ignore[misc]
     # the live vm_flags only if the fault saw the range registered
     u = fp.store(pte_pt, page=True) + (Use((fp.vma(vmf.vma),))  # type: ignore[arg-type]
@@ -584,11 +584,11 @@ def _setpte(t: Task, vmf: VmFault, entry: Entry) -> Gen:
 def do_swap_page(t: Task, vmf: VmFault) -> Gen:
     """Bring a swapped-out anonymous page back (the generic readahead path).
 
-    Under ``mmap_sem`` nothing can free the page tables; the speculative path
+    Under ``mmap_lock`` nothing can free the page tables; the speculative path
     never comes here (``hpf_no_swap``).  A migration or device entry is not
     modelled."""
     fn = "do_swap_page"
-    k = t.kernel
+    k = t.machine
     vma = vmf.vma
     assert vma is not None and vmf.orig_pte is not None
     if vmf.orig_pte.kind is not Kind.SWAP:
@@ -651,13 +651,13 @@ def do_fault(t: Task, vmf: VmFault) -> Gen:
     The model's ``vm_ops`` provide a fresh page (a file page brought in), mapped
     with the VMA's rights — enough to give the classic path something to do.
     """
-    k = t.kernel
+    k = t.machine
     vma = vmf.vma
     assert vma is not None
     yield t.at(Src(F, "__do_fault", "ret = vma->vm_ops->fault(vmf);"),
-               reads=[fp.MMAP_SEM, fp.vma(vma)], writes=[fp.PAGES])
-    if not vma_mm(k).mmap_sem.held_by(t.tid):
-        k.violate("needs-mmap_sem", f"T{t.tid} calls {vma.vm_ops}->fault() without mmap_sem "
+               reads=[fp.MMAP_LOCK, fp.vma(vma)], writes=[fp.PAGES])
+    if not vma_mm(k).mmap_lock.held_by(t.tid):
+        k.violate("needs-mmap_lock", f"T{t.tid} calls {vma.vm_ops}->fault() without mmap_lock "
                                     "(it may drop it, or rely on it for the file's mapping)")
     pfn = k.alloc_page()
     t.did(f"{vma.vm_ops}->fault() returns page{pfn}")
@@ -699,7 +699,7 @@ def do_wp_page(t: Task, vmf: VmFault) -> Gen:
     the zero page is copied (``wp_page_copy()``).
     """
     fn = "do_wp_page"
-    k = t.kernel
+    k = t.machine
     entry = vmf.orig_pte
     vma = vmf.vma
     assert entry is not None and vmf.pte is not None and vma is not None
@@ -724,7 +724,7 @@ def do_wp_page(t: Task, vmf: VmFault) -> Gen:
 
 def wp_page_copy(t: Task, vmf: VmFault) -> Gen:
     fn = "wp_page_copy"
-    k = t.kernel
+    k = t.machine
     vma = vmf.vma
     assert vma is not None
     if not (yield from anon_vma_prepare(t, vma)):
@@ -764,9 +764,9 @@ def wp_page_copy(t: Task, vmf: VmFault) -> Gen:
 
 
 def __handle_mm_fault(t: Task, vma: VmAreaStruct, address: int, flags: int) -> Gen:
-    """Walk, allocating missing levels; ``mmap_sem`` is held for reading."""
+    """Walk, allocating missing levels; ``mmap_lock`` is held for reading."""
     fn = "__handle_mm_fault"
-    k = t.kernel
+    k = t.machine
     mm = vma_mm(k)
     vmf = VmFault(address, flags=flags, vma=vma)
     vmf.vma_flags = vma.vm_flags
@@ -826,7 +826,7 @@ def _huge_entry_fault(t: Task, pt: PageTablePage, idx: int, e: Entry, level: str
         u = fp.store(pt)
         yield t.at(_s(fn, snippet), reads=u.reads, writes=u.writes)
         new = e.with_(accessed=True, dirty=e.dirty or write)
-        t.kernel.store(t, pt, idx, new)
+        t.machine.store(t, pt, idx, new)
         t.did(f"huge {level} already maps the address: set accessed{'/dirty' if write else ''}")
         return 0
     raise NotModelled(f"{e.kind.value} {level} entry in the classic path")
@@ -841,7 +841,7 @@ def handle_mm_fault(t: Task, vma: VmAreaStruct, address: int, flags: int) -> Gen
 
 
 def handle_speculative_fault(t: Task, mm: MmStruct, address: int, flags: int) -> Gen:
-    """Try to handle a user fault without ``mmap_sem``; ``VM_FAULT_RETRY`` = give up.
+    """Try to handle a user fault without ``mmap_lock``; ``VM_FAULT_RETRY`` = give up.
 
     The C is one function with two exit labels; here its three parts are three
     generators: the VMA checks (``_hsf_vma``), the walk (``_hsf_walk``), and this
@@ -851,9 +851,9 @@ def handle_speculative_fault(t: Task, mm: MmStruct, address: int, flags: int) ->
     t.in_spf = True
     t.reached_hpf = False
     vma = yield from get_vma(t, mm, address)  # the initialiser of `vma`
-    # Nothing below may drop mmap_sem (it is not held) or wait killably for it.
+    # Nothing below may drop mmap_lock (it is not held) or wait killably for it.
     yield t.at(_s(fn, "flags |= FAULT_FLAG_SPECULATIVE;"), local=True)
-    if not t.kernel.mutated(C.SPF_FLAGS):
+    if not t.machine.mutated(C.SPF_FLAGS):
         flags &= ~(FAULT_FLAG_ALLOW_RETRY | FAULT_FLAG_KILLABLE | FAULT_FLAG_INTERRUPTIBLE)
         flags |= FAULT_FLAG_SPECULATIVE
         t.did("flags: ALLOW_RETRY, KILLABLE and INTERRUPTIBLE cleared, SPECULATIVE set")
@@ -891,7 +891,7 @@ def handle_speculative_fault(t: Task, mm: MmStruct, address: int, flags: int) ->
     # then the caller, do_user_addr_fault(), judges a fault that succeeded (lost?)
     judged = not ret & (VM_FAULT_ERROR | VM_FAULT_RETRY) and not t.refault
     then = LOST_FAULT if judged else NOTHING
-    if t.kernel.mutated(C.SPF_PUT_VMA):
+    if t.machine.mutated(C.SPF_PUT_VMA):
         yield t.at(put, reads=then.reads, writes=then.writes)
         t.did("(mutant) returns without put_vma(): the reference leaks")
     else:
@@ -907,7 +907,7 @@ def _hsf_vma(t: Task, mm: MmStruct, vma: VmAreaStruct, vmf: VmFault, address: in
     and whether the path can handle this VMA at all.  Returns None to go on to
     the walk, or the fault result (the caller goes to ``out_put``)."""
     fn = "handle_speculative_fault"
-    k = t.kernel
+    k = t.machine
     seq = yield from raw_read_seqcount(
         t, vma.vm_sequence, _s(fn, "seq = raw_read_seqcount(&vma->vm_sequence);"),
         Use((fp.vma(vma),)))
@@ -932,7 +932,7 @@ def _hsf_vma(t: Task, mm: MmStruct, vma: VmAreaStruct, vmf: VmFault, address: in
     anon = vma.anon_vma
     t.did(f"reads vma->anon_vma: {_av(anon)}")
     # Without it: the first write fault of a VMA would have to prepare its
-    # anon_vma, which looks at the neighbours and needs mmap_sem.
+    # anon_vma, which looks at the neighbours and needs mmap_lock.
     if t.check(C.SPF_NO_ANON_VMA, anon is None, "the first fault of this VMA"):
         return VM_FAULT_RETRY
 
@@ -1013,7 +1013,7 @@ def _hsf_walk(t: Task, mm: MmStruct, vmf: VmFault, address: int) -> Gen:
     nothing.  Returns ``(None, False)`` when the walk reached the PTE (IRQs on
     again), or ``(VM_FAULT_RETRY, True)``: give up at ``out_walk``."""
     fn = "handle_speculative_fault"
-    k = t.kernel
+    k = t.machine
     RETRY = VM_FAULT_RETRY
     # With IRQs off this CPU cannot answer the IPI that munmap() sends before
     # freeing page tables, so whatever table we reach stays allocated.

@@ -22,7 +22,7 @@ from .mmap import find_vma
 from .task import Gen, Src, Task
 
 if TYPE_CHECKING:
-    from .kernel import Kernel
+    from .machine import Machine
 
 F = "mm/mempolicy.c"
 
@@ -39,7 +39,7 @@ class Mempolicy:
         return f"pol{self.id} ({self.mode}{', freed' if self.freed else ''})"
 
 
-def __get_vma_policy(k: Kernel, vma: VmAreaStruct, address: int) -> str | None:
+def __get_vma_policy(k: Machine, vma: VmAreaStruct, address: int) -> str | None:
     """The VMA's own policy as text, or None: reads the pointer only."""
     if vma.vm_policy is None:
         return None
@@ -54,10 +54,10 @@ def get_task_policy(mm: MmStruct) -> str:
 def vma_alloc_folio(t: Task, vma: VmAreaStruct, address: int) -> Gen:
     """The allocation of a user page: read the VMA's policy pointer, then use it to
     pick the node.  Between the two, ``mbind()`` may replace the policy and free
-    the old one: only a fault that holds ``mmap_sem`` is safe here.  Returns the
+    the old one: only a fault that holds ``mmap_lock`` is safe here.  Returns the
     page frame."""
     fn = "vma_alloc_folio"
-    k = t.kernel
+    k = t.machine
     yield t.at(Src(F, fn, "pol = get_vma_policy(vma, addr);"), reads=[fp.vma(vma)])
     k.use_vma(t, vma)
     pid = vma.vm_policy
@@ -82,7 +82,7 @@ def vma_alloc_folio(t: Task, vma: VmAreaStruct, address: int) -> Gen:
 def vma_replace_policy(t: Task, vma: VmAreaStruct, mode: str) -> Gen:
     """Give ``vma`` a new policy inside its write section, then free the old one."""
     fn = "vma_replace_policy"
-    k = t.kernel
+    k = t.machine
     # a new policy object: not local, its id depends on the order of allocations
     yield t.at(Src(F, fn, "new = mpol_dup(pol);"), writes=[fp.ALLOC])
     new = k.new_policy(mode)
@@ -109,10 +109,10 @@ def vma_replace_policy(t: Task, vma: VmAreaStruct, mode: str) -> Gen:
 def do_mbind(t: Task, mm: MmStruct, start: int, mode: str) -> Gen:
     """``mbind()`` of the whole VMA at ``start`` (no split in the model)."""
     fn = "do_mbind"
-    yield from down_write(t, mm.mmap_sem, Src(F, fn, "mmap_write_lock(mm);"))
+    yield from down_write(t, mm.mmap_lock, Src(F, fn, "mmap_write_lock(mm);"))
     vma = yield from find_vma(t, mm, start)
     assert vma is not None and vma.vm_start == start, "the model's mbind covers a whole VMA"
     yield from vma_replace_policy(t, vma, mode)
-    yield from up_write(t, mm.mmap_sem, Src(F, fn, "mmap_write_unlock(mm);",
+    yield from up_write(t, mm.mmap_lock, Src(F, fn, "mmap_write_unlock(mm);",
                                             after="err = mbind_range(&vmi, vma, &prev,"))
     return 0

@@ -18,29 +18,29 @@ from .task import Gen, Src, Task
 
 def touches(vma: VmAreaStruct) -> Use:
     """What ``vm_write_begin()``/``vm_write_end()`` do *before* their own step, so
-    in the caller's step that leads to it: ``Kernel.touch()`` of the VMA's range
+    in the caller's step that leads to it: ``Machine.touch()`` of the VMA's range
     (its bounds read, the writes log appended to)."""
     return Use((fp.vma(vma),), (fp.WRITES,))
 
 
 def vm_write_begin(t: Task, vma: VmAreaStruct, src: Src, then: Use = NOTHING) -> Gen:
-    t.kernel.touch(vma.vm_start, vma.vm_end)
-    if src.function in t.kernel.override.get("no vm_write in", ()):
+    t.machine.touch(vma.vm_start, vma.vm_end)
+    if src.function in t.machine.override.get("no vm_write in", ()):
         yield from _unbracketed(t, src, then)
         return
     yield from write_seqcount_begin(t, vma.vm_sequence, src, then)
 
 
 def vm_write_end(t: Task, vma: VmAreaStruct, src: Src, then: Use = NOTHING) -> Gen:
-    t.kernel.touch(vma.vm_start, vma.vm_end)
-    if src.function in t.kernel.override.get("no vm_write in", ()):
+    t.machine.touch(vma.vm_start, vma.vm_end)
+    if src.function in t.machine.override.get("no vm_write in", ()):
         yield from _unbracketed(t, src, then)
         return
     yield from write_seqcount_end(t, vma.vm_sequence, src, then)
 
 
 def _unbracketed(t: Task, src: Src, then: Use) -> Gen:
-    """The grading hook (Kernel.override ``"no vm_write in"``: the writers, by
+    """The grading hook (Machine.override ``"no vm_write in"``: the writers, by
     function, whose bracket an exercise removes): the step is taken, the count
     is left alone."""
     yield t.at(src, reads=then.reads, writes=then.writes)

@@ -115,7 +115,7 @@ class VmAreaStruct:
     anon_vma: int | None = None
     vm_ops: str | None = None
     vm_file: str | None = None  # a private /dev/zero mapping: anonymous, with a file
-    #: the VMA's own NUMA policy: an id in ``Kernel.policies`` (None: the task's)
+    #: the VMA's own NUMA policy: an id in ``Machine.policies`` (None: the task's)
     vm_policy: int | None = None
     #: page offset of ``vm_start``: ``vm_start >> PAGE_SHIFT`` for a fresh
     #: anonymous mapping (-1: compute it so)
@@ -162,7 +162,7 @@ class MmStruct:
     pgd: PageTablePage
     la57: bool = False
     mmap: list[VmAreaStruct] = field(default_factory=list)  # the tree, sorted
-    mmap_sem: RwLock = field(default_factory=lambda: RwLock("mmap_sem", obj=fp.MMAP_SEM))
+    mmap_lock: RwLock = field(default_factory=lambda: RwLock("mmap_lock", obj=fp.MMAP_LOCK))
     page_table_lock: Spinlock = field(
         default_factory=lambda: Spinlock("page_table_lock", obj=fp.PAGE_TABLE_LOCK))
     task_policy: str = MPOL_DEFAULT

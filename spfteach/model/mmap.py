@@ -39,7 +39,7 @@ def __find_vma(mm: MmStruct, addr: int) -> VmAreaStruct | None:
 
 def rcu_read_lock(t: Task, src: Src, then: Use = NOTHING) -> Gen:
     yield t.at(src, reads=then.reads, writes=[fp.RCU, *then.writes])
-    t.kernel.rcu_readers.add(t.tid)
+    t.machine.rcu_readers.add(t.tid)
     t.did("enters an RCU read-side section: nothing found in the tree is freed under it")
 
 
@@ -47,7 +47,7 @@ def rcu_read_unlock(t: Task, src: Src, then: Use = NOTHING) -> Gen:
     # a callback this reader was the last to wait for frees its VMA: any VMA whose
     # last reference goes while this step waits
     yield t.at(src, reads=then.reads, writes=[fp.RCU, fp.every(fp.VMA), *then.writes])
-    k = t.kernel
+    k = t.machine
     k.rcu_readers.discard(t.tid)
     done = []
     for waiting, vma in list(k.rcu_callbacks):
@@ -63,7 +63,7 @@ def rcu_read_unlock(t: Task, src: Src, then: Use = NOTHING) -> Gen:
 def get_vma(t: Task, mm: MmStruct, addr: int) -> Gen:
     fn = "get_vma"
     yield from rcu_read_lock(t, _s(fn, "rcu_read_lock();"))
-    # without mmap_sem the tree may change while this step waits: every VMA
+    # without mmap_lock the tree may change while this step waits: every VMA
     yield t.at(_s(fn, "vma = mas_walk(&mas);"), reads=[fp.TREE, fp.every(fp.VMA)])
     found = next((v for v in mm.mmap if v.contains(addr)), None)
     t.did(f"finds vma{found.id} [{found.vm_start:#x}, {found.vm_end:#x})" if found
@@ -72,8 +72,8 @@ def get_vma(t: Task, mm: MmStruct, addr: int) -> Gen:
     if found is not None:
         yield t.at(_s(fn, "if (vma && !atomic_inc_not_zero(&vma->vm_ref_count))"),
                    writes=[fp.vma(found)])
-        t.kernel.use_vma(t, found)
-        if t.kernel.mutated(C.SPF_GET_VMA_REF):
+        t.machine.use_vma(t, found)
+        if t.machine.mutated(C.SPF_GET_VMA_REF):
             t.did(f"(mutant) takes no reference on vma{found.id}")
         elif found.vm_ref_count == 0:
             vma = None
@@ -89,7 +89,7 @@ def put_vma(t: Task, vma: VmAreaStruct, src: Src, then: Use = NOTHING) -> Gen:
     """Drop a reference; the last one frees the VMA after a grace period
     (``call_rcu(&vma->vm_rcu, vm_area_free_rcu)``)."""
     yield t.at(src, reads=then.reads, writes=[fp.vma(vma), fp.RCU, *then.writes])
-    k = t.kernel
+    k = t.machine
     if vma.freed:
         k.violate("use-after-free", f"T{t.tid} drops a reference on freed vma{vma.id}")
     vma.vm_ref_count -= 1
@@ -131,7 +131,7 @@ def zap_pte_range(t: Task, mm: MmStruct, pte_pt: PageTablePage, start: int, end:
     is dropped (``force_flush``): this CPU then waits, lock held, for every other
     CPU to answer an IPI.
     """
-    k = t.kernel
+    k = t.machine
     ptl = k.ptl[pte_pt.id]
     fn = "zap_pte_range"
     yield from spin_lock(t, ptl, Src("mm/memory.c", fn, "start_pte = pte_offset_map_lock("))
@@ -203,7 +203,7 @@ def free_pgtables(t: Task, mm: MmStruct, start: int, end: int) -> Gen:
     every CPU answered an IPI — which a CPU walking with IRQs off cannot.
     """
     unlinked: list[PageTablePage] = []
-    for child, parent, idx in _linked_tables(t.kernel, start, end):
+    for child, parent, idx in _linked_tables(t.machine, start, end):
         lo, hi = child.base, child.base + child.span
         if any(v.vm_start < hi and lo < v.vm_end for v in mm.mmap):
             continue  # another VMA still maps through this table
@@ -211,8 +211,8 @@ def free_pgtables(t: Task, mm: MmStruct, start: int, end: int) -> Gen:
         # then, up to the next unlink: the VMAs that still need the next table
         yield t.at(Src("mm/memory.c", fn, clear), reads=fp.tree(mm),
                    writes=[fp.pt(parent), fp.pt(child), fp.WRITES])
-        t.kernel.store(t, parent, idx, NONE)
-        t.kernel.touch(lo, hi)
+        t.machine.store(t, parent, idx, NONE)
+        t.machine.touch(lo, hi)
         child.state = PtState.UNLINKED
         unlinked.append(child)
         t.did(f"unlinks {child.level} table pt{child.id} from pt{parent.id}[{idx}]")
@@ -237,7 +237,7 @@ def tlb_finish_mmu(t: Task, tables: list[PageTablePage]) -> Gen:
 
 def unmap_region(t: Task, mm: MmStruct, vma: VmAreaStruct) -> Gen:
     """Zap the VMA's PTEs, unlink the page tables it alone used, flush, free."""
-    ptes = [pt for pt in t.kernel.pt_pages.values()
+    ptes = [pt for pt in t.machine.pt_pages.values()
             if pt.level == "pte" and pt.state is PtState.LINKED
             and pt.base < vma.vm_end and vma.vm_start < pt.base + pt.span]
     for pt in sorted(ptes, key=lambda p: p.base):
@@ -252,11 +252,11 @@ def unmap_region(t: Task, mm: MmStruct, vma: VmAreaStruct) -> Gen:
 def do_munmap(t: Task, mm: MmStruct, start: int, length: int) -> Gen:
     """``munmap()``: ``__vm_munmap()`` takes ``mmap_lock`` for writing and unmaps."""
     fn = "__vm_munmap"
-    yield from down_write(t, mm.mmap_sem, _s(fn, "if (mmap_write_lock_killable(mm))"))
+    yield from down_write(t, mm.mmap_lock, _s(fn, "if (mmap_write_lock_killable(mm))"))
     yield from __do_munmap(t, mm, start, length)
-    yield from up_write(t, mm.mmap_sem, _s(fn, "mmap_write_unlock(mm);"),
-                        check_range_use(t.kernel))
-    check_range(t.kernel, start, start + length, f"T{t.tid}'s munmap")
+    yield from up_write(t, mm.mmap_lock, _s(fn, "mmap_write_unlock(mm);"),
+                        check_range_use(t.machine))
+    check_range(t.machine, start, start + length, f"T{t.tid}'s munmap")
     return 0
 
 
@@ -286,7 +286,7 @@ def do_mas_align_munmap(t: Task, mm: MmStruct, vma: VmAreaStruct) -> Gen:
     yield t.at(_s(fn, "mas_store_prealloc(mas, NULL);"),
                reads=[fp.vma(vma), *unmap_start(mm).reads], writes=[fp.TREE, fp.WRITES])
     mm.mmap.remove(vma)
-    t.kernel.touch(vma.vm_start, vma.vm_end)
+    t.machine.touch(vma.vm_start, vma.vm_end)
     t.did(f"vma{vma.id} leaves the maple tree")
     yield from unmap_region(t, mm, vma)
     # remove_mt() -> remove_vma() -> vm_area_free() drops the tree's reference
@@ -294,7 +294,7 @@ def do_mas_align_munmap(t: Task, mm: MmStruct, vma: VmAreaStruct) -> Gen:
 
 
 def vm_area_dup_reads(vma: VmAreaStruct) -> list[fp.Obj]:
-    """What ``vm_area_dup()`` (``Kernel.new_vma()``) reads: the VMA, and the policy
+    """What ``vm_area_dup()`` (``Machine.new_vma()``) reads: the VMA, and the policy
     it duplicates.  (It writes ``ALLOC``: the copy's id.)"""
     return [fp.vma(vma), *([] if vma.vm_policy is None else [fp.policy(vma.vm_policy)])]
 
@@ -307,5 +307,5 @@ def vma_mas_store(t: Task, mm: MmStruct, vma: VmAreaStruct, src: Src,
                writes=[fp.TREE, fp.WRITES, *then.writes])
     mm.mmap.append(vma)
     mm.mmap.sort(key=lambda v: v.vm_start)
-    t.kernel.touch(vma.vm_start, vma.vm_end)
+    t.machine.touch(vma.vm_start, vma.vm_end)
     t.did(f"vma{vma.id} [{vma.vm_start:#x}, {vma.vm_end:#x}) enters the tree")

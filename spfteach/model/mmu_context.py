@@ -12,10 +12,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .kernel import Kernel
+    from .machine import Machine
 
 
-def arch_vma_access_permitted(k: Kernel, pkey: int, write: bool, execute: bool,
+def arch_vma_access_permitted(k: Machine, pkey: int, write: bool, execute: bool,
                               foreign: bool) -> bool:
     """x86: instruction fetches and foreign accesses are not checked against PKRU."""
     if execute or foreign:

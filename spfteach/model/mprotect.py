@@ -30,7 +30,7 @@ def _s(fn: str, snippet: str) -> Src:
 
 def change_pte_range(t: Task, mm: MmStruct, start: int, end: int, newflags: int) -> Gen:
     """Rewrite the PTEs of ``[start, end)`` under each table's lock."""
-    k = t.kernel
+    k = t.machine
     fn = "change_pte_range"
     tables = sorted((pt for pt in k.pt_pages.values()
                      if pt.level == "pte" and pt.state is PtState.LINKED
@@ -61,7 +61,7 @@ def change_pte_range(t: Task, mm: MmStruct, start: int, end: int, newflags: int)
 def do_mprotect(t: Task, mm: MmStruct, start: int, length: int, newflags: int) -> Gen:
     """``mprotect()`` of a whole VMA, or of its tail (the VMA is split first)."""
     fn = "do_mprotect_pkey"
-    yield from down_write(t, mm.mmap_sem, _s(fn, "if (mmap_write_lock_killable(current->mm))"))
+    yield from down_write(t, mm.mmap_lock, _s(fn, "if (mmap_write_lock_killable(current->mm))"))
     # then vm_write_begin() of the VMA found (unless it is split first)
     vma = yield from find_vma(t, mm, start, _s(fn, "vma = mas_find(&mas, ULONG_MAX);"),
                               Use(writes=(fp.WRITES,)))
@@ -87,7 +87,7 @@ def __split_vma(t: Task, mm: MmStruct, vma, addr: int) -> Gen:
     the bounds, if it reads them after the split.
     """
     fn = "__vma_adjust"
-    k = t.kernel
+    k = t.machine
     # not local: the copy reads the VMA (and its policy, duplicated) and gets a new
     # id; then vm_write_begin()
     yield t.at(Src("mm/mmap.c", "__split_vma", "new = vm_area_dup(vma);"),
@@ -140,8 +140,8 @@ def mprotect_fixup_locked(t: Task, mm: MmStruct, vma, newflags: int) -> Gen:
         _s("do_mprotect_pkey", "tlb_finish_mmu(&tlb);"),
         Src("arch/x86/mm/tlb.c", "native_flush_tlb_multi", "on_each_cpu_cond_mask("),
     )
-    yield from up_write(t, mm.mmap_sem,
+    yield from up_write(t, mm.mmap_lock,
                         _s("do_mprotect_pkey", "mmap_write_unlock(current->mm);"),
-                        check_range_use(t.kernel))
-    check_range(t.kernel, start, start + length, f"T{t.tid}'s mprotect")
+                        check_range_use(t.machine))
+    check_range(t.machine, start, start + length, f"T{t.tid}'s mprotect")
     return 0

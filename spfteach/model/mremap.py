@@ -41,9 +41,9 @@ def move_vma(t: Task, mm: MmStruct, old_addr: int, length: int, new_addr: int) -
     The destination's page tables must already exist (the model does not
     allocate them here): scenarios map a neighbour there.
     """
-    k = t.kernel
+    k = t.machine
     sys = "__do_sys_mremap"  # SYSCALL_DEFINE5(mremap, ...)
-    yield from down_write(t, mm.mmap_sem, _s(sys, "if (mmap_write_lock_killable(current->mm))"))
+    yield from down_write(t, mm.mmap_lock, _s(sys, "if (mmap_write_lock_killable(current->mm))"))
     vma = yield from find_vma(t, mm, old_addr, _s(sys, "vma = vma_lookup(mm, addr);"))
     assert vma is not None and vma.vm_start == old_addr and vma.vm_end == old_addr + length
     # copy_vma(): the new VMA enters the tree already inside its write section.
@@ -98,7 +98,7 @@ def move_vma(t: Task, mm: MmStruct, old_addr: int, length: int, new_addr: int) -
     yield from vm_write_end(t, vma,
                                   _s("move_vma", "vm_write_end(vma);", after="new_addr = err;"))
     yield from __do_munmap(t, mm, old_addr, length)
-    yield from up_write(t, mm.mmap_sem, _s(sys, "mmap_write_unlock(current->mm);"),
+    yield from up_write(t, mm.mmap_lock, _s(sys, "mmap_write_unlock(current->mm);"),
                         check_range_use(k))
     check_range(k, old_addr, old_addr + length, f"T{t.tid}'s mremap (old range)")
     check_range(k, new_addr, new_addr + length, f"T{t.tid}'s mremap (new range)")

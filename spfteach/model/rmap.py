@@ -7,7 +7,7 @@ does not match the VMA that maps it cannot be found (the ``rmap`` invariant).
 
 The first anonymous page of a VMA needs an ``anon_vma``.  Preparing one may
 reuse a neighbour's, which means looking at the VMA's neighbours in the tree —
-only safe with ``mmap_sem`` held.  That is why the speculative path refuses a
+only safe with ``mmap_lock`` held.  That is why the speculative path refuses a
 VMA whose ``anon_vma`` is still NULL.
 """
 
@@ -26,11 +26,11 @@ F = "mm/rmap.c"
 
 def anon_vma_prepare(t: Task, vma: VmAreaStruct) -> Gen:
     """True when the VMA has an anon_vma afterwards (False would be OOM)."""
-    # then, without one, __anon_vma_prepare() asks whether mmap_sem is held (an
+    # then, without one, __anon_vma_prepare() asks whether mmap_lock is held (an
     # anon_vma once set stays: a step announced with one never asks)
     yield t.at(Src("include/linux/rmap.h", "anon_vma_prepare", "if (likely(vma->anon_vma))"),
-               reads=[fp.vma(vma), *([fp.MMAP_SEM] if vma.anon_vma is None else [])])
-    t.kernel.use_vma(t, vma)
+               reads=[fp.vma(vma), *([fp.MMAP_LOCK] if vma.anon_vma is None else [])])
+    t.machine.use_vma(t, vma)
     if vma.anon_vma is not None:
         t.did(f"vma{vma.id} already has anon_vma av{vma.anon_vma}")
         return True
@@ -39,11 +39,11 @@ def anon_vma_prepare(t: Task, vma: VmAreaStruct) -> Gen:
 
 
 def __anon_vma_prepare(t: Task, vma: VmAreaStruct) -> Gen:
-    k = t.kernel
+    k = t.machine
     fn = "__anon_vma_prepare"
-    if not k.mm.mmap_sem.held_by(t.tid):
-        k.violate("needs-mmap_sem", f"T{t.tid} prepares vma{vma.id}'s anon_vma without "
-                                    "mmap_sem (it reads the VMA's neighbours)")
+    if not k.mm.mmap_lock.held_by(t.tid):
+        k.violate("needs-mmap_lock", f"T{t.tid} prepares vma{vma.id}'s anon_vma without "
+                                    "mmap_lock (it reads the VMA's neighbours)")
     yield from spin_lock(t, k.mm.page_table_lock, Src(F, fn, "spin_lock(&mm->page_table_lock);"),
                          touches(vma))
     yield from vm_write_begin(t, vma, Src(F, fn, "vm_write_begin(vma);"))
@@ -65,9 +65,9 @@ def page_add_new_anon_rmap(t: Task, pfn: int, vma: VmAreaStruct, address: int,
                            src: Src, then: Use = NOTHING) -> Gen:
     """``page_add_new_anon_rmap(page, vma, address)``: the new page's anon_vma and
     index come from the live VMA — right only while nothing can change it
-    (``mmap_sem`` held)."""
+    (``mmap_lock`` held)."""
     yield t.at(src, reads=[fp.vma(vma), *then.reads], writes=[fp.PAGES, *then.writes])
-    k = t.kernel
+    k = t.machine
     k.use_vma(t, vma)
     BUG_ON(address < vma.vm_start or address >= vma.vm_end,
            f"VM_BUG_ON_VMA(address < vma->vm_start || address >= vma->vm_end): {address:#x} "
@@ -82,7 +82,7 @@ def page_add_anon_rmap(t: Task, pfn: int, vma: VmAreaStruct, address: int, src: 
                        then: Use = NOTHING) -> Gen:
     """``page_add_anon_rmap()``: the same for a page brought back from swap."""
     yield t.at(src, reads=[fp.vma(vma), *then.reads], writes=[fp.PAGES, *then.writes])
-    k = t.kernel
+    k = t.machine
     k.use_vma(t, vma)
     BUG_ON(vma.anon_vma is None, "BUG_ON(!anon_vma) in __page_set_anon_rmap()")
     index = linear_page_index(vma, address)

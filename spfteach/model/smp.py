@@ -42,14 +42,14 @@ class Cpu:
 
 def local_irq_disable(t: Task, src: Src, then: Use = NOTHING) -> Gen:
     yield t.at(src, reads=then.reads, writes=[fp.cpu(t.cpu), *then.writes])
-    t.kernel.cpus[t.cpu].irqs_on = False
+    t.machine.cpus[t.cpu].irqs_on = False
     t.did(f"cpu{t.cpu}: IRQs off")
 
 
 def local_irq_enable(t: Task, src: Src, then: Use = NOTHING) -> Gen:
     """Also answers the IPIs pending on the CPU (clears its pending set)."""
     yield t.at(src, reads=then.reads, writes=[fp.cpu(t.cpu), *then.writes])
-    cpu = t.kernel.cpus[t.cpu]
+    cpu = t.machine.cpus[t.cpu]
     cpu.irqs_on = True
     served = sorted(cpu.pending)
     cpu.pending.clear()
@@ -66,8 +66,8 @@ def send_ipi_and_wait(t: Task, what: str, send: Src, wait: Src, then: Use = NOTH
     """
     # the send reads every other CPU's IRQ flag and may add to its pending set; the
     # wait reads every CPU's pending set
-    yield t.at(send, writes=[fp.cpu(c.id) for c in t.kernel.cpus if c.id != t.cpu])
-    cpus = t.kernel.cpus
+    yield t.at(send, writes=[fp.cpu(c.id) for c in t.machine.cpus if c.id != t.cpu])
+    cpus = t.machine.cpus
     answered, pending = [], []
     for cpu in cpus:
         if cpu.id == t.cpu:

@@ -24,7 +24,7 @@ from .footprint import EMPTY, Footprint, Obj
 
 if TYPE_CHECKING:
     from .checks import Check
-    from .kernel import Kernel
+    from .machine import Machine
 
 #: What a guard does when it fires, by its ``exit``.
 _EXITS = {"abort": ("aborts with VM_FAULT_RETRY", "aborted with VM_FAULT_RETRY"),
@@ -66,6 +66,9 @@ class Op:
     local: bool = False
     text: str = ""
     notes: list[str] = field(default_factory=list)
+    #: the step's decision came from a grading override (``Machine.override``) and
+    #: differs from the port's: from here the run is the student's, not the C's
+    overridden: bool = False
     #: what ``at()`` was given as the footprint: (reads, writes), or None
     declared: tuple[Sequence[Obj], Sequence[Obj]] | None = None
     _footprint: Footprint | None = field(default=None, repr=False, compare=False)
@@ -95,14 +98,14 @@ class Task:
     ``local_irq_disable()`` in the task disables interrupts on that CPU.
     """
 
-    def __init__(self, kernel: Kernel, tid: int, name: str, cpu: int) -> None:
-        self.kernel = kernel
+    def __init__(self, machine: Machine, tid: int, name: str, cpu: int) -> None:
+        self.machine = machine
         self.tid = tid
         self.name = name
         self.cpu = cpu
         self.op: Op | None = None
         self.checks_taken: list[str] = []
-        #: inside handle_speculative_fault(): must never take mmap_sem
+        #: inside handle_speculative_fault(): must never take mmap_lock
         self.in_spf = False
         #: the speculative fault got as far as handle_pte_fault() (which
         #: put_vma() line it leaves by)
@@ -113,6 +116,11 @@ class Task:
         #: guards a mutant removed that would have fired on this thread's way so
         #: far: a violation after one of them is one that guard would have stopped
         self.would_have: tuple[str, ...] = ()
+        #: the thread takes a page fault (``do_user_addr_fault()``): its result is a
+        #: ``vm_fault_t``, not a writer's return value
+        self.faults = False
+        #: what ``handle_speculative_fault()`` returned (None: not tried, or not yet)
+        self.spf_result: int | None = None
 
     # --- announcing and describing steps -------------------------------
 
@@ -159,12 +167,12 @@ class Task:
         the kernel's words, and, for a removed guard, what it would have done.
         """
         assert check.kind in ("guard", "scope"), f"{check.name} is a {check.kind}, not a guard"
-        if check.kind == "scope" and check in self.kernel.widened:
+        if check.kind == "scope" and check in self.machine.widened:
             self.note(f"check {check.name}: widened (the port refuses this kind of VMA here; "
                       "the model goes on, to show that nothing goes wrong)" if fired else
                       f"check {check.name}: widened; it would have passed here anyway")
             return False
-        mutated = check.kind == "guard" and self.kernel.mutated(check)
+        mutated = check.kind == "guard" and self.machine.mutated(check)
         does, did = _EXITS[check.exit]
         why = f" ({detail})" if detail else ""
         if mutated:

@@ -2,7 +2,7 @@
 
 After registration, a missing-page fault in the range must be handed to the
 user-space monitor instead of mapping a zeroed page.  The monitor protocol
-drops ``mmap_sem`` while it waits, so the speculative path (which does not hold
+drops ``mmap_lock`` while it waits, so the speculative path (which does not hold
 it) refuses such VMAs — and, if the range is registered after that check,
 ignores the registration for this one fault rather than call
 ``handle_userfault()``.
@@ -30,7 +30,7 @@ def _set(snippet: str) -> Src:
 
 
 def userfaultfd_register(t: Task, mm: MmStruct, start: int) -> Gen:
-    yield from down_write(t, mm.mmap_sem, _s("mmap_write_lock(mm);"))
+    yield from down_write(t, mm.mmap_lock, _s("mmap_write_lock(mm);"))
     # then vm_write_begin() of the VMA found
     vma = yield from find_vma(t, mm, start, then=Use(writes=(fp.WRITES,)))
     assert vma is not None
@@ -43,5 +43,5 @@ def userfaultfd_register(t: Task, mm: MmStruct, start: int) -> Gen:
     vma.vm_flags |= VM_UFFD_MISSING
     t.did(f"vma{vma.id}.vm_flags {flags_str(old)}→{flags_str(vma.vm_flags)}")
     yield from vm_write_end(t, vma, _set("vm_write_end(vma);"))
-    yield from up_write(t, mm.mmap_sem, _s("mmap_write_unlock(mm);"))
+    yield from up_write(t, mm.mmap_lock, _s("mmap_write_unlock(mm);"))
     return 0

@@ -1,6 +1,6 @@
 """What a scenario is: a named set-up of threads and an initial memory map.
 
-A scenario builds a fresh :class:`~spfteach.model.kernel.Kernel` and the
+A scenario builds a fresh :class:`~spfteach.model.machine.Machine` and the
 threads' programs every time it is run, so runs never share state and a replay
 starts from exactly the same place.
 """
@@ -12,14 +12,14 @@ from dataclasses import dataclass, field
 
 from ..model.checks import Mutant
 from ..model.fault import X86_PF_PK, X86_PF_PROT, X86_PF_USER, X86_PF_WRITE, do_user_addr_fault
-from ..model.kernel import Kernel
+from ..model.machine import Machine
 from ..model.mm_types import fault_str
 from ..model.mmap import do_munmap
 from ..model.mprotect import do_mprotect
 from ..model.task import Gen, Task
 from ..sched import Program, Run
 
-Builder = Callable[[Kernel], list[tuple[Task, Program]]]
+Builder = Callable[[Machine], list[tuple[Task, Program]]]
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ class Scenario:
     def new_run(self, mutants: Iterable[str | Mutant] = (), record: bool = True) -> Run:
         """A fresh run at the start of the scenario (``record=False``: no trace,
         as the explorer runs it)."""
-        k = Kernel(ncpus=self.ncpus, la57=self.la57, mutants=frozenset(mutants),
+        k = Machine(ncpus=self.ncpus, la57=self.la57, mutants=frozenset(mutants),
                    tlb_batch=self.tlb_batch)
         programs = self.build(k)
         return Run(k, programs, describe_result=describe_result, record=record)
@@ -54,7 +54,7 @@ def describe_result(value: object) -> str:
     return fault_str(value) if isinstance(value, int) else str(value)
 
 
-def mmu_error_code(k: Kernel, address: int, write: bool) -> int:
+def mmu_error_code(k: Machine, address: int, write: bool) -> int:
     """The error code the MMU reports for a user access to ``address`` now.
 
     ``X86_PF_PROT`` when the walk ends in a present page (the access broke its
@@ -74,14 +74,14 @@ def mmu_error_code(k: Kernel, address: int, write: bool) -> int:
 
 def fault(t: Task, address: int, write: bool = True, error_code: int | None = None) -> Gen:
     """A user thread touching ``address`` (the page fault it takes)."""
-    k = t.kernel
+    k = t.machine
     code = mmu_error_code(k, address, write) if error_code is None else error_code
     return (yield from do_user_addr_fault(t, k.mm, address, code))
 
 
 def munmap(t: Task, start: int, length: int) -> Gen:
-    return (yield from do_munmap(t, t.kernel.mm, start, length))
+    return (yield from do_munmap(t, t.machine.mm, start, length))
 
 
 def mprotect(t: Task, start: int, length: int, flags: int) -> Gen:
-    return (yield from do_mprotect(t, t.kernel.mm, start, length, flags))
+    return (yield from do_mprotect(t, t.machine.mm, start, length, flags))

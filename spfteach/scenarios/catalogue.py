@@ -14,8 +14,8 @@ then three (two faults and a writer, or a fault and two writers, on three CPUs).
 from __future__ import annotations
 
 from ..model.fault import X86_PF_USER
-from ..model.kernel import Kernel
 from ..model.khugepaged import collapse_huge_page
+from ..model.machine import Machine
 from ..model.madvise import madvise_dontneed
 from ..model.mempolicy import do_mbind
 from ..model.mm_types import (
@@ -41,7 +41,7 @@ RW = VM_READ | VM_WRITE
 NEIGHBOUR = HEAP + 0x400000  # same pmd table (1 GiB), another pte table (2 MiB)
 
 
-def base_map(k: Kernel, heap_len: int = HEAP_LEN, anon_vma: bool = True,
+def base_map(k: Machine, heap_len: int = HEAP_LEN, anon_vma: bool = True,
              populate: bool = True) -> None:
     """A two-VMA process: an anonymous heap (page 0 mapped) and a stack."""
     k.add_vma(HEAP, HEAP + heap_len, RW, anon_vma=anon_vma)
@@ -51,52 +51,52 @@ def base_map(k: Kernel, heap_len: int = HEAP_LEN, anon_vma: bool = True,
     k.populate(STACK + STACK_LEN - 0x1000)
 
 
-def neighbour(k: Kernel, at: int = NEIGHBOUR) -> None:
+def neighbour(k: Machine, at: int = NEIGHBOUR) -> None:
     """Another mapped VMA whose page tables outlive the heap's."""
     k.add_vma(at, at + 0x10000, RW)
     k.populate(at)
 
 
-def _two(k: Kernel, name: str, writer, write: bool = True, address: int = ADDR):
+def _two(k: Machine, name: str, writer, write: bool = True, address: int = ADDR):
     t0 = k.add_task("fault")
     t1 = k.add_task(name)
     return [(t0, fault(t0, address, write=write)), (t1, writer(t1))]
 
 
-def _quiet(k: Kernel):
+def _quiet(k: Machine):
     base_map(k)
     t0 = k.add_task("fault")
     return [(t0, fault(t0, ADDR, write=True))]
 
 
-def _vs_munmap(k: Kernel):
+def _vs_munmap(k: Machine):
     base_map(k)
     return _two(k, "munmap", lambda t: munmap(t, HEAP, HEAP_LEN))
 
 
-def _vs_mprotect(k: Kernel):
+def _vs_mprotect(k: Machine):
     base_map(k)
     return _two(k, "mprotect", lambda t: mprotect(t, HEAP, HEAP_LEN, VM_READ))
 
 
-def _vs_pgtable_free(k: Kernel):
+def _vs_pgtable_free(k: Machine):
     base_map(k)
     neighbour(k)
     return _two(k, "munmap", lambda t: munmap(t, HEAP, HEAP_LEN))
 
 
-def _vs_thp(k: Kernel):
+def _vs_thp(k: Machine):
     base_map(k, heap_len=0x200000)
     return _two(k, "khugepaged", lambda t: collapse_huge_page(t, k.mm, HEAP))
 
 
-def _vs_thp_v9(k: Kernel):
+def _vs_thp_v9(k: Machine):
     base_map(k, heap_len=0x200000)
     return _two(k, "khugepaged (v9)",
                 lambda t: collapse_huge_page(t, k.mm, HEAP, bracket=False))
 
 
-def _ipi_vs_ptl(k: Kernel):
+def _ipi_vs_ptl(k: Machine):
     base_map(k)
     return _two(k, "madvise", lambda t: madvise_dontneed(t, k.mm, HEAP, 0x1000))
 
@@ -104,13 +104,13 @@ def _ipi_vs_ptl(k: Kernel):
 MREMAP_DEST = NEIGHBOUR + 0x100000  # the neighbour's pte table covers it
 
 
-def _vs_mremap(k: Kernel):
+def _vs_mremap(k: Machine):
     base_map(k)
     neighbour(k)
     return _two(k, "mremap", lambda t: move_vma(t, k.mm, HEAP, HEAP_LEN, MREMAP_DEST))
 
 
-def _at_mremap_dest(k: Kernel):
+def _at_mremap_dest(k: Machine):
     base_map(k)
     neighbour(k)
     # page 0 of the heap moves to the destination's page 0: the fault is there
@@ -118,27 +118,27 @@ def _at_mremap_dest(k: Kernel):
                 address=MREMAP_DEST)
 
 
-def _vs_mbind(k: Kernel):
+def _vs_mbind(k: Machine):
     base_map(k, populate=True)
     k.mm.mmap[0].vm_policy = k.new_policy(MPOL_BIND).id  # an earlier mbind(MPOL_BIND)
     return _two(k, "mbind", lambda t: do_mbind(t, k.mm, HEAP, MPOL_INTERLEAVE))
 
 
-def _swap_vs_munmap(k: Kernel):
+def _swap_vs_munmap(k: Machine):
     base_map(k)
     k.populate(ADDR)
     k.swap_out(ADDR)  # MADV_PAGEOUT wrote page 1 to swap
     return _two(k, "munmap", lambda t: munmap(t, HEAP, HEAP_LEN), write=False)
 
 
-def _cow_vs_munmap(k: Kernel):
+def _cow_vs_munmap(k: Machine):
     base_map(k)
     # an earlier read fault mapped the zero page at page 1
     k.set_entry(ADDR, "pte", Entry(Kind.PAGE, 0, write=False, special=True))
     return _two(k, "munmap", lambda t: munmap(t, HEAP, HEAP_LEN))
 
 
-def _vs_split(k: Kernel):
+def _vs_split(k: Machine):
     base_map(k)
     # mprotect the heap's second half read-only: the VMA is split at HEAP+0x8000
     t0 = k.add_task("fault")
@@ -147,7 +147,7 @@ def _vs_split(k: Kernel):
             (t1, mprotect(t1, HEAP + 0x8000, 0x8000, VM_READ))]
 
 
-def _anon_vma(k: Kernel):
+def _anon_vma(k: Machine):
     base_map(k, anon_vma=False, populate=False)
     neighbour(k, HEAP + 0x10000)  # builds the tables the heap's pages will use
     t0 = k.add_task("first fault")
@@ -156,25 +156,25 @@ def _anon_vma(k: Kernel):
             (t1, fault(t1, HEAP + 0x2000, write=True))]
 
 
-def _vs_uffd(k: Kernel):
+def _vs_uffd(k: Machine):
     base_map(k)
     return _two(k, "uffd-register", lambda t: userfaultfd_register(t, k.mm, HEAP))
 
 
-def _seq_odd(k: Kernel):
+def _seq_odd(k: Machine):
     base_map(k)
     vma = k.mm.mmap[0]
     t0 = k.add_task("fault")
     t1 = k.add_task("mprotect")
     # The story starts with mprotect() already inside its section: it holds
-    # mmap_sem for writing and has made the count odd.
-    k.mm.mmap_sem.writer = t1.tid
+    # mmap_lock for writing and has made the count odd.
+    k.mm.mmap_lock.writer = t1.tid
     vma.vm_sequence.sequence += 1
     return [(t0, fault(t0, ADDR, write=True)),
             (t1, mprotect_fixup_locked(t1, k.mm, vma, VM_READ))]
 
 
-def _present(k: Kernel, heap_len: int = HEAP_LEN) -> None:
+def _present(k: Machine, heap_len: int = HEAP_LEN) -> None:
     """The heap with page 1 mapped, its accessed bit clear: a read fault there only
     updates the entry's bits, under pte_spinlock().  (On x86 the CPU sets the
     accessed bit itself: such a fault is one that raced the fault that installed
@@ -184,7 +184,7 @@ def _present(k: Kernel, heap_len: int = HEAP_LEN) -> None:
 
 
 def _present_vs(writer_name: str, writer, heap_len: int = HEAP_LEN):
-    def build(k: Kernel):
+    def build(k: Machine):
         _present(k, heap_len)
         t0 = k.add_task("fault")
         t1 = k.add_task(writer_name)
@@ -196,7 +196,7 @@ def _present_vs(writer_name: str, writer, heap_len: int = HEAP_LEN):
     return build
 
 
-def _read_vs_uffd(k: Kernel):
+def _read_vs_uffd(k: Machine):
     base_map(k)
     return _two(k, "uffd-register", lambda t: userfaultfd_register(t, k.mm, HEAP), write=False)
 
@@ -206,7 +206,7 @@ def _read_vs_uffd(k: Kernel):
 PAGE2 = HEAP + 0x2000  # the second fault's page: same pte table, same PTE lock
 
 
-def _three(k: Kernel, *threads) -> list:
+def _three(k: Machine, *threads) -> list:
     """Tasks and programs for ``(name, program_of_task)`` pairs, in order."""
     out = []
     for name, prog in threads:
@@ -215,7 +215,7 @@ def _three(k: Kernel, *threads) -> list:
     return out
 
 
-def _two_faults_vs_munmap(k: Kernel):
+def _two_faults_vs_munmap(k: Machine):
     base_map(k)
     neighbour(k)  # munmap() frees the heap's pte table only: a writer doing less
     return _three(k, ("fault A", lambda t: fault(t, ADDR)),
@@ -223,21 +223,21 @@ def _two_faults_vs_munmap(k: Kernel):
                   ("munmap", lambda t: munmap(t, HEAP, HEAP_LEN)))
 
 
-def _two_mprotects(k: Kernel):
+def _two_mprotects(k: Machine):
     base_map(k)
     return _three(k, ("fault", lambda t: fault(t, ADDR)),
                   ("mprotect RO", lambda t: mprotect(t, HEAP, HEAP_LEN, VM_READ)),
                   ("mprotect RW", lambda t: mprotect(t, HEAP, HEAP_LEN, RW)))
 
 
-def _two_faults_vs_madvise(k: Kernel):
+def _two_faults_vs_madvise(k: Machine):
     base_map(k)
     return _three(k, ("fault A", lambda t: fault(t, ADDR)),
                   ("fault B", lambda t: fault(t, PAGE2)),
                   ("madvise", lambda t: madvise_dontneed(t, k.mm, HEAP, 0x1000)))
 
 
-def _two_faults_vs_thp(k: Kernel):
+def _two_faults_vs_thp(k: Machine):
     base_map(k, heap_len=0x200000)
     return _three(k, ("fault A", lambda t: fault(t, ADDR)),
                   ("fault B", lambda t: fault(t, PAGE2)),
@@ -245,7 +245,7 @@ def _two_faults_vs_thp(k: Kernel):
 
 
 def _single(setup, address: int = ADDR, write: bool = True):
-    def build(k: Kernel):
+    def build(k: Machine):
         setup(k)
         t0 = k.add_task("fault")
         return [(t0, fault(t0, address, write=write))]
@@ -253,21 +253,21 @@ def _single(setup, address: int = ADDR, write: bool = True):
 
 
 def _heap_only(flags: int = RW, **kw):
-    def setup(k: Kernel) -> None:
+    def setup(k: Machine) -> None:
         k.add_vma(HEAP, HEAP + HEAP_LEN, flags, **kw)
         neighbour(k, HEAP + 0x10000)  # page tables down to the pte level
     return setup
 
 
 def _entry_at(level: str, entry: Entry, heap_len: int = HEAP_LEN, la57: bool = False):
-    def setup(k: Kernel) -> None:
+    def setup(k: Machine) -> None:
         k.add_vma(HEAP, HEAP + heap_len, RW)
         if level:
             k.set_entry(ADDR, level, entry)
     return setup
 
 
-def _pkey_denied(k: Kernel) -> None:
+def _pkey_denied(k: Machine) -> None:
     """Page 1 not mapped yet, in a VMA whose key PKRU denies: the MMU reports a
     not-present fault (a PK fault needs a present page), so the speculative
     path runs and must ask arch_vma_access_permitted() itself."""
@@ -286,7 +286,7 @@ FAULT = f"T0 write fault at {ADDR:#x}"
 
 CATALOGUE = (
     _s("quiet", "A speculative fault with nobody in the way",
-       "The whole speculative path, every check passing: lookup without mmap_sem, the "
+       "The whole speculative path, every check passing: lookup without mmap_lock, the "
        "sequence snapshot, the walk with IRQs off, validation, the PTE installed.",
        ["spf_seq_odd", "spf_bounds", "spf_seq_retry", "maplock_vma_changed"], _quiet,
        [FAULT], {"alone": "0*"}, ncpus=1),
@@ -338,13 +338,13 @@ CATALOGUE = (
        [f"T0 write fault at {HEAP + 0x1000:#x}",
         f"T1 mprotect({HEAP + 0x8000:#x}, 0x8000, PROT_READ)"]),
     _s("fault-vs-anon-vma", "Two first faults in a VMA without an anon_vma",
-       "The first fault of a VMA must prepare its anon_vma, which needs mmap_sem: the "
+       "The first fault of a VMA must prepare its anon_vma, which needs mmap_lock: the "
        "speculative path refuses such a VMA and the classic path prepares it.",
        ["spf_no_anon_vma"], _anon_vma,
        [f"T0 write fault at {HEAP + 0x1000:#x}", f"T1 write fault at {HEAP + 0x2000:#x}"]),
     _s("fault-vs-uffd-register", "userfaultfd registers the range under the fault",
        "The fault checked VM_UFFD_MISSING at its start; a registration after that must not "
-       "make it call handle_userfault(), which drops an mmap_sem it does not hold.",
+       "make it call handle_userfault(), which drops an mmap_lock it does not hold.",
        ["spf_uffd_missing", "anon_uffd"], _vs_uffd,
        [FAULT, f"T1 UFFDIO_REGISTER({HEAP:#x})"]),
     _s("seq-odd-at-start", "The fault starts while a writer is inside its section",
@@ -389,7 +389,7 @@ CATALOGUE = (
         f"T1 mremap({HEAP:#x} -> {MREMAP_DEST:#x})"]),
     _s("fault-vs-mbind", "mbind() replaces the VMA's policy under the fault",
        "The allocator reads the VMA's own NUMA policy to place the new page, and mbind() "
-       "frees the policy it replaces at once: only a fault holding mmap_sem may use it, so "
+       "frees the policy it replaces at once: only a fault holding mmap_lock may use it, so "
        "the speculative path refuses a VMA with a policy of its own.",
        ["spf_vma_policy"], _vs_mbind,
        [FAULT + " (vma has an MPOL_BIND policy)", f"T1 mbind({HEAP:#x}, MPOL_INTERLEAVE)"]),
@@ -431,7 +431,7 @@ CATALOGUE = (
         "faults-first": "0*,1*,2*"}, ncpus=3),
     _s("fault-vs-two-mprotects", "Two mprotect()s under one fault: the count never comes back",
        "mprotect(PROT_READ), then mprotect(PROT_READ|PROT_WRITE): the two writers take "
-       "mmap_sem for writing one after the other, but the fault holds no lock and can span "
+       "mmap_lock for writing one after the other, but the fault holds no lock and can span "
        "both. When pte_map_lock() validates, vm_flags and vm_page_prot are again exactly "
        "what the fault cached, yet vm_sequence went 0→2→4: a count only grows, so two write "
        "sections cannot bring it back to the snapshot (no ABA), and vma_has_changed() sends "
@@ -444,12 +444,12 @@ CATALOGUE = (
         "retry-between-the-writers": "0*10,1*,0*,2*",
         "fault-first": "0*,1*,2*"}, ncpus=3),
     _s("two-faults-vs-madvise", "Two faults and a PTE lock held across a TLB flush",
-       "MADV_DONTNEED holds mmap_sem only for reading and leaves the VMA's count alone; "
+       "MADV_DONTNEED holds mmap_lock only for reading and leaves the VMA's count alone; "
        "with its gather batch full it flushes the TLB while still holding the PTE lock, and "
        "waits for every other CPU to answer. Two faults with IRQs off must both answer; "
        "vma_has_changed() sees nothing, so each meets the busy lock at spin_trylock() and "
        "gives up. The first to give up turns its IRQs on, answers, and takes the classic "
-       "path (mmap_sem for reading is shared with madvise()) into pte_offset_map_lock(), "
+       "path (mmap_lock for reading is shared with madvise()) into pte_offset_map_lock(), "
        "where it waits behind madvise(), which still waits for the other CPU: a wait chain "
        "across three CPUs. It ends when that CPU turns its IRQs back on, at the end of its "
        "walk or because its trylock fails too; spinning there, IRQs off, it would never "
@@ -485,7 +485,7 @@ CONFIGS = (
        _single(lambda k: base_map(k), 0x7FFFFFFFF000), ["T0 write fault above every VMA"],
        {"alone": "0*"}, ncpus=1),
     _s("alone-file-vma", "A fault in a file-backed VMA", "vm_ops belong to a file system "
-       "that expects mmap_sem: the speculative path leaves them to the classic one.",
+       "that expects mmap_lock: the speculative path leaves them to the classic one.",
        ["spf_vm_ops", "hpf_no_do_fault"], _single(_heap_only(vm_ops="ext4_file_vm_ops")),
        [FAULT + " (vm_ops set)"], {"alone": "0*"}, ncpus=1),
     _s("alone-uffd-registered", "A fault in a userfaultfd-registered VMA", "A registered "

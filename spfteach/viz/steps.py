@@ -6,7 +6,7 @@ The pictures need three facts from them: which guards fired (the path gives up),
 which guards a mutant removed where they would have fired, and which VMA's
 ``vm_sequence`` a read concerned.  The phrases matched here are the ones
 :meth:`~spfteach.model.task.Task.check` and :mod:`~spfteach.model.seqlock` write;
-``tests/test_viz.py`` holds them to a known trace, so a change of wording there
+``tests/viz/test_viz.py`` holds them to a known trace, so a change of wording there
 fails a test instead of silently emptying a picture.
 """
 

@@ -21,7 +21,7 @@ from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 from matplotlib.transforms import blended_transform_factory, offset_copy
 
-from ..model.kernel import Kernel
+from ..model.machine import Machine
 from ..model.mm_types import flags_str
 from . import text
 from .render import DPI
@@ -46,7 +46,7 @@ class VmaBar:
         return self.sequence & 1 == 1
 
 
-def vma_bars(k: Kernel) -> list[VmaBar]:
+def vma_bars(k: Machine) -> list[VmaBar]:
     """Every VMA the kernel has made, tree ones first, each group by address."""
     in_tree = {v.id for v in k.mm.mmap}
     out = []
@@ -112,7 +112,7 @@ def _label(b: VmaBar) -> str:
     return "\n".join(lines)
 
 
-def vma_map(k: Kernel) -> Figure:
+def vma_map(k: Machine) -> Figure:
     """The VMAs of ``k`` along a (not to scale) address axis; see the module."""
     bars = vma_bars(k)
     if not bars:

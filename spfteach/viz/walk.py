@@ -13,7 +13,7 @@ import shutil
 import graphviz
 
 from ..model import pgtable
-from ..model.kernel import Kernel
+from ..model.machine import Machine
 from ..model.pgtable import Kind
 from .svgtext import check_prefix, fresh_prefix, inline_svg
 
@@ -49,7 +49,7 @@ def _fields_label(address: int, la57: bool) -> str:
             f"<B>{address:#014x}</B></TD></TR><TR>{''.join(cells)}</TR></TABLE>>")
 
 
-def _table_label(k: Kernel, pt_id: int, level: str, used: int, folded_note: bool) -> str:
+def _table_label(k: Machine, pt_id: int, level: str, used: int, folded_note: bool) -> str:
     pt = k.pt_pages[pt_id]
     shown = sorted(set(list(pt.entries)[:3]) | {used})
     rows = [f'<TR><TD COLSPAN="2"><B>{level} table pt{pt_id}</B>'
@@ -68,7 +68,7 @@ def _table_label(k: Kernel, pt_id: int, level: str, used: int, folded_note: bool
     return f'<<TABLE BORDER="0" CELLBORDER="1" CELLSPACING="0">{"".join(rows)}</TABLE>>'
 
 
-def walk_graph(k: Kernel, address: int) -> graphviz.Digraph:
+def walk_graph(k: Machine, address: int) -> graphviz.Digraph:
     """The walk of ``address`` in ``k`` as a left-to-right graph."""
     pgtable.check_user_address(address, k.la57)
     g = graphviz.Digraph("walk", graph_attr={"rankdir": "LR", "fontname": "Helvetica"},
@@ -120,13 +120,13 @@ class FittedSVG:
         return self.svg
 
 
-def show_walk(k: Kernel, address: int) -> FittedSVG:
+def show_walk(k: Machine, address: int) -> FittedSVG:
     """The walk of ``address`` for a notebook cell, fitted to the cell's width
     (checks first that ``dot`` is there: a one-line message if not)."""
     return FittedSVG(walk_svg(k, address))
 
 
-def walk_svg(k: Kernel, address: int, *, id_prefix: str | None = None) -> str:
+def walk_svg(k: Machine, address: int, *, id_prefix: str | None = None) -> str:
     """The walk as SVG text to inline in a cell (a widget's HTML, ``display(SVG)``).
 
     ``dot`` writes the picture ~1800 pt wide with fixed width and height, which

@@ -152,7 +152,7 @@ class Session:
     def _waiting(self, tid: int, what: str) -> str:
         """"waiting for ptl(pt3) held by T1": who holds what the thread waits for,
         read from the state, never guessed."""
-        state = self.run.kernel.snapshot()
+        state = self.run.machine.snapshot()
         held = state.get(what)
         if isinstance(held, str) and held not in ("free", ""):
             return f"waiting for {what}, held by {held.replace('write:', '').replace('read:', '')}"

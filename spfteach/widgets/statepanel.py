@@ -57,7 +57,7 @@ def _table(caption: str, head: list[str], rows: list[str]) -> str:
 
 
 def state_html(state: dict[str, object], changed: set[str]) -> str:
-    """The panel for ``state`` (a ``Kernel.snapshot()``), marking the keys in ``changed``."""
+    """The panel for ``state`` (a ``Machine.snapshot()``), marking the keys in ``changed``."""
     keys = sorted(state, key=_natural)
     vmas = sorted({k.split(".")[0] for k in keys if re.match(r"vma\d+\.", k)}, key=_natural)
     vrows = []
@@ -84,7 +84,7 @@ def state_html(state: dict[str, object], changed: set[str]) -> str:
         prow.append(f"<tr><th>{pt}</th>{_cell(state, pt, changed)}{ent_cell}</tr>")
     pt_t = _table("Page-table pages", ["", "level, life", "entries"], prow)
 
-    locks = ["mmap_sem", "page_table_lock"] + [k for k in keys if k.startswith("ptl(")]
+    locks = ["mmap_lock", "page_table_lock"] + [k for k in keys if k.startswith("ptl(")]
     lrow = [f"<tr><th>{html.escape(k)}</th>{_cell(state, k, changed)}</tr>" for k in locks
             if k in state]
     lock_t = _table("Locks (holder)", ["lock", "held by"], lrow)

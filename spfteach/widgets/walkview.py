@@ -2,7 +2,7 @@
 at a time — which bits index the level, the entry read there, its kind, and
 where the walk stops (and what the fault handler would then do).
 
-The same walk as ``spfteach walk`` and the drills (:func:`Kernel.walk`,
+The same walk as ``spfteach walk`` and the drills (:func:`Machine.walk`,
 :func:`drills.walk.outcome`); the picture is :func:`viz.walk.walk_svg`, inlined
 so it fits the cell.  A bad or non-canonical address is a message in the
 widget, never a traceback.
@@ -19,7 +19,7 @@ import ipywidgets as W
 from ..drills.walk import build_map, outcome
 from ..model import pgtable
 from ..model.errors import UsageError
-from ..model.kernel import Kernel, WalkLevel
+from ..model.machine import Machine, WalkLevel
 from ..model.pgtable import Kind
 from ._base import Shown
 from .safe import guarded
@@ -41,7 +41,7 @@ def parse_address(text: str) -> int:
     return int(t, 0)
 
 
-def mapped_pages(k: Kernel) -> list[int]:
+def mapped_pages(k: Machine) -> list[int]:
     """The start address of every page the tables map (4 KiB pages and huge pages),
     in address order: what the slider moves over."""
     out = []
@@ -52,7 +52,7 @@ def mapped_pages(k: Kernel) -> list[int]:
     return sorted(set(out))
 
 
-def _level_rows(k: Kernel, address: int, walk: list[WalkLevel], upto: int) -> list[str]:
+def _level_rows(k: Machine, address: int, walk: list[WalkLevel], upto: int) -> list[str]:
     rows = []
     shown = [lvl for lvl in walk if not lvl.folded][:upto]
     for lvl in shown:
@@ -74,22 +74,22 @@ def _level_rows(k: Kernel, address: int, walk: list[WalkLevel], upto: int) -> li
 
 
 class WalkView(Shown):
-    """``WalkView(seed_or_kernel, address=None)``: a drill map from a seed, or any Kernel."""
+    """``WalkView(seed_or_machine, address=None)``: a drill map from a seed, or any Machine."""
 
-    def __init__(self, kernel_or_seed: Kernel | int = 1, address: int | str | None = None
+    def __init__(self, machine_or_seed: Machine | int = 1, address: int | str | None = None
                  ) -> None:
-        if isinstance(kernel_or_seed, Kernel):
-            self.kernel = kernel_or_seed
-        elif isinstance(kernel_or_seed, int) and not isinstance(kernel_or_seed, bool):
-            self.kernel = build_map(kernel_or_seed)
+        if isinstance(machine_or_seed, Machine):
+            self.machine = machine_or_seed
+        elif isinstance(machine_or_seed, int) and not isinstance(machine_or_seed, bool):
+            self.machine = build_map(machine_or_seed)
         else:
             raise AddressInputError(f"WalkView takes a seed (an int, as `spfteach walk --seed`) "
-                                    f"or a Kernel, not {type(kernel_or_seed).__name__}")
-        self.pages = mapped_pages(self.kernel)
+                                    f"or a Machine, not {type(machine_or_seed).__name__}")
+        self.pages = mapped_pages(self.machine)
         if address is None:
-            address = self.pages[0] if self.pages else self.kernel.mm.mmap[0].vm_start
+            address = self.pages[0] if self.pages else self.machine.mm.mmap[0].vm_start
         self.address = parse_address(address) if isinstance(address, str) else int(address)
-        pgtable.check_user_address(self.address, self.kernel.la57)
+        pgtable.check_user_address(self.address, self.machine.la57)
         self.revealed = 0
         self._widget: W.VBox | None = None
         self._error = ""
@@ -99,7 +99,7 @@ class WalkView(Shown):
     @property
     def levels(self) -> list[WalkLevel]:
         """The walk's levels (the folded p4d of 4-level paging left out)."""
-        return [lvl for lvl in self.kernel.walk(self.address) if not lvl.folded]
+        return [lvl for lvl in self.machine.walk(self.address) if not lvl.folded]
 
     @property
     def depth(self) -> int:
@@ -119,7 +119,7 @@ class WalkView(Shown):
         """Walk another address from the top; a bad one raises AddressInputError or
         pgtable.AddressError and keeps the current one."""
         a = parse_address(address) if isinstance(address, str) else int(address)
-        pgtable.check_user_address(a, self.kernel.la57)
+        pgtable.check_user_address(a, self.machine.la57)
         self.address = a
         self.revealed = 0
         self._refresh()
@@ -135,7 +135,7 @@ class WalkView(Shown):
 
     def result(self) -> str:
         """Where the walk ends, in words (the translation, or what a fault would do)."""
-        o = outcome(self.kernel, self.address, self.kernel.walk(self.address))
+        o = outcome(self.machine, self.address, self.machine.walk(self.address))
         phys = f" → physical {o.physical:#x}" if o.physical is not None else ""
         return f"{o.meaning}{phys}"
 
@@ -198,7 +198,7 @@ class WalkView(Shown):
                 self.slider.value = self._page_index()
         finally:
             self._syncing = False
-        k = self.kernel
+        k = self.machine
         f = pgtable.split_address(self.address, k.la57)
         fields = " ".join(f"{lvl} <b>{f[lvl]}</b>" for lvl in pgtable.LEVELS
                           if not (lvl == "p4d" and k.folded))

@@ -1,0 +1,113 @@
+"""The scheduler: determinism, undo by replay, schedule errors; the seqcount protocol."""
+
+from __future__ import annotations
+
+import pytest
+
+from spfteach.model.machine import Machine
+from spfteach.model.mm_types import VM_FAULT_SIGSEGV
+from spfteach.model.seqlock import (
+    SeqCount,
+    raw_read_seqcount,
+    read_seqcount_retry,
+    write_seqcount_begin,
+    write_seqcount_end,
+)
+from spfteach.model.task import Src
+from spfteach.scenarios import SCENARIOS, get
+from spfteach.sched import Run, ScheduleError, format_schedule, parse_schedule
+
+
+def _trace_value(run: Run) -> list:
+    return [(s.tid, s.src, s.text, s.notes, s.changes, s.state) for s in run.trace]
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_same_schedule_same_trace(name: str) -> None:
+    scen = get(name)
+    for spec in list(scen.schedules.values()) + [""]:
+        a = scen.new_run().run_spec(spec).finish()
+        b = scen.new_run().run_spec(spec).finish()
+        assert _trace_value(a) == _trace_value(b)
+        assert a.results == b.results
+        # and replaying the recorded schedule as a plain list gives it again
+        c = scen.new_run().run(a.schedule)
+        assert _trace_value(c) == _trace_value(a)
+
+
+def test_undo_is_replay_of_the_prefix() -> None:
+    scen = get("fault-vs-munmap")
+    full = scen.new_run().run_spec("0*10,1*5,0*3").finish()
+    for cut in (0, 1, 7, 15, len(full.schedule) - 1):
+        undone = scen.new_run().run(full.schedule[:cut])
+        assert _trace_value(undone) == _trace_value(full)[:cut]
+        state = undone.trace[-1].state if undone.trace else undone.initial_state
+        assert state == (full.trace[cut - 1].state if cut else full.initial_state)
+
+
+def test_schedules_change_the_outcome() -> None:
+    scen = get("fault-vs-munmap")
+    wins = scen.new_run().run_spec(scen.schedules["fault-wins"])
+    loses = scen.new_run().run_spec(scen.schedules["munmap-before-lock"]).finish()
+    assert wins.task(0).spf_result == 0
+    assert loses.task(0).spf_result != 0
+    # the fault that won mapped its page before the unmap; the one that lost finds
+    # no VMA on the classic path: SIGSEGV
+    assert wins.results[0] == 0 and loses.results[0] == VM_FAULT_SIGSEGV
+    assert wins.schedule != loses.schedule
+
+
+def test_schedule_errors_say_what_to_do() -> None:
+    run = get("fault-vs-munmap").new_run()
+    with pytest.raises(ScheduleError, match="no thread 7: this scenario has threads 0, 1"):
+        run.step(7)
+    run.run_spec("0*")
+    with pytest.raises(ScheduleError, match="thread 0 .fault. has finished; runnable now: 1"):
+        run.step(0)
+    # a blocked thread: munmap holds mmap_lock for writing, the classic fault waits
+    run = get("fault-vs-munmap").new_run()
+    run.run_spec("1*3,0*")
+    assert not run.is_enabled(0)
+    with pytest.raises(ScheduleError, match="is blocked waiting for mmap_lock"):
+        run.step(0)
+    with pytest.raises(ScheduleError, match="bad schedule item"):
+        parse_schedule("0,x")
+
+
+def test_schedule_notation() -> None:
+    assert parse_schedule("0*3,1*,0") == [(0, 3), (1, None), (0, 1)]
+    assert format_schedule([0, 0, 0, 1, 0]) == "0*3,1,0"
+
+
+def _seq_program(t, s: SeqCount, out: list):
+    src = Src("include/linux/seqlock.h", "test", "x")
+    start = yield from raw_read_seqcount(t, s, src)
+    out.append(start)
+    out.append((yield from read_seqcount_retry(t, s, start, src)))
+
+
+def _writer(t, s: SeqCount):
+    src = Src("include/linux/seqlock.h", "test", "x")
+    yield from write_seqcount_begin(t, s, src)
+    yield from write_seqcount_end(t, s, src)
+
+
+def test_seqcount_protocol() -> None:
+    def run(schedule: list[int]) -> list:
+        k = Machine(ncpus=2)
+        s = SeqCount("s", 4)
+        out: list = []
+        r0, r1 = k.add_task("reader"), k.add_task("writer")
+        Run(k, [(r0, _seq_program(r0, s, out)), (r1, _writer(r1, s))]).run(schedule)
+        return [s.sequence, *out]
+
+    # reader alone, then writer: count 4 -> 6, the reader saw 4 and no retry
+    assert run([0, 0, 1, 1]) == [6, 4, False]
+    # writer inside (odd) when the reader samples: raw read does not wait, it sees 5;
+    # the writer leaves before the re-read: retry says the data moved
+    assert run([1, 0, 1, 0]) == [6, 5, True]
+    # a whole write section between sample and re-read: retry
+    assert run([0, 1, 1, 0]) == [6, 4, True]
+    # a reader that samples inside and re-reads inside sees no change: that is why
+    # the speculative path must reject an odd sample itself
+    assert run([1, 0, 0, 1]) == [6, 5, False]

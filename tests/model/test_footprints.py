@@ -1,0 +1,233 @@
+"""Footprints: every op of the model declares what its step reads and writes, and
+the declarations hold on every state of every scenario (the checker of
+:mod:`spfteach.explore.footprints`), with and without the mutants — which switch
+guards off and so take the model down other paths.  And the checker does catch
+a wrong footprint: a write left out, a read left out."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import pytest
+
+from spfteach.explore.footprints import FootprintReport, check
+from spfteach.explore.mutants import names
+from spfteach.model import checks
+from spfteach.model import footprint as fp
+from spfteach.model.locking import spin_lock, spin_unlock
+from spfteach.model.machine import Machine
+from spfteach.model.mm_types import VM_READ
+from spfteach.model.pgtable import NONE
+from spfteach.model.task import Gen, Src, Task
+from spfteach.scenarios import SCENARIOS
+from spfteach.scenarios.base import Scenario
+from spfteach.scenarios.catalogue import ADDR, base_map
+from tests.paths import ROOT
+from tests.small_scenarios import SMALL
+
+ALL = {s.name: s for s in (*SCENARIOS.values(), *SMALL)}
+RECORDED = json.loads((ROOT / "data" / "mutants.json").read_text())
+#: The states checked of a race of three threads or more: the first ones the
+#: depth-first walk reaches (all of them take a quarter of an hour each).
+MAX_STATES_BIG = 1500
+
+
+def _threads(scen: Scenario) -> int:
+    return len(scen.new_run(record=False).tasks)
+
+
+def _clean(rep: FootprintReport) -> None:
+    assert rep.states > 0 and rep.steps_checked > 0
+    assert not rep.undeclared, f"{rep.scenario}: ops that declare no footprint: {rep.undeclared}"
+    assert not rep.problems, "\n".join(rep.problems[:10])
+
+
+@pytest.mark.parametrize("name", list(ALL))
+def test_footprints_hold(name: str) -> None:
+    scen = ALL[name]
+    _clean(check(scen, max_states=MAX_STATES_BIG if _threads(scen) > 2 else None))
+
+
+def _mutant_sets() -> list[tuple[str, ...]]:
+    """Every mutant, as data/mutants.json has it caught: alone, or with the
+    registry's pair when nothing catches it alone (a pair once)."""
+    out: list[tuple[str, ...]] = []
+    for m in names():
+        row = RECORDED["mutants"][m]
+        muts = (m,) if row["caught_by"] else (m, *checks.mutant(m).pair)
+        if not any(set(muts) == set(o) for o in out):
+            out.append(muts)
+    return out
+
+
+def _catchers(muts: tuple[str, ...]) -> list[str]:
+    """The scenarios that catch ``muts``, cheapest first (by the states of the
+    unmutated scenario)."""
+    row = RECORDED["mutants"][muts[0]]
+    scens = row["caught_by"] or row.get("pair_caught_by", [])
+    assert scens, f"data/mutants.json: nothing catches {muts}"
+    return sorted(scens, key=lambda s: RECORDED["scenarios"][s]["states"])
+
+
+MUTANT_SETS = _mutant_sets()
+_IDS = ["+".join(m) for m in MUTANT_SETS]
+
+
+@pytest.mark.parametrize("muts", MUTANT_SETS, ids=_IDS)
+def test_footprints_hold_under_mutant(muts: tuple[str, ...]) -> None:
+    """Each mutant on the cheapest scenario that catches it, and on the small
+    scenarios: the paths a missing guard opens are declared right too."""
+    _clean(check(ALL[_catchers(muts)[0]], muts))
+    for scen in SMALL:
+        _clean(check(scen, muts))
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1800)
+@pytest.mark.parametrize("muts", MUTANT_SETS, ids=_IDS)
+def test_every_mutant_footprints_hold_where_caught(muts: tuple[str, ...]) -> None:
+    """Each mutant on the next MORE_CATCHERS scenarios that catch it after the
+    cheapest (which test_footprints_hold_under_mutant checks); a race of three
+    threads up to its first MAX_STATES_MORE states.  Every catcher, each three-thread
+    race to 1,500 states, took twelve minutes: too much of CI's budget."""
+    for name in _catchers(muts)[1:1 + MORE_CATCHERS]:
+        scen = ALL[name]
+        _clean(check(scen, muts, max_states=MAX_STATES_MORE if _threads(scen) > 2 else None))
+
+
+#: Scenarios after the cheapest that the slow test runs each mutant on.
+MORE_CATCHERS = 2
+#: States checked of a three-thread race in the slow test.
+MAX_STATES_MORE = 500
+
+
+# --- the checker catches wrong footprints ----------------------------------------
+
+S = Src("tests", "writer", "x")
+
+
+def _alone(*programs: Callable[[Task], Gen]) -> Scenario:
+    """The base map and one thread per program (no fault)."""
+    def build(k: Machine):
+        base_map(k)
+        tasks = [k.add_task(f"t{i}") for i in range(len(programs))]
+        return [(t, p(t)) for t, p in zip(tasks, programs, strict=True)]
+    return Scenario("footprint-test", "", "", (), build)
+
+
+def _pmd_clear(declared: Callable[[Machine], list[fp.Obj]]) -> Callable[[Task], Gen]:
+    def prog(t: Task) -> Gen:
+        k = t.machine
+        pmd = k.table_for(ADDR, "pmd", create=False)
+        assert pmd is not None
+        yield t.at(S, reads=fp.path(k, ADDR, "pud"), writes=declared(k))
+        pmd.set(0, NONE)
+        t.did("clears the pmd")
+    return prog
+
+
+def test_a_write_left_out_is_caught() -> None:
+    """A step that changes a page table but declares a VMA write only."""
+    wrong = check(_alone(_pmd_clear(lambda k: [fp.vma(k.mm.mmap[0])])))
+    assert any("pt" in p and "not among its declared writes" in p for p in wrong.problems), \
+        wrong.problems
+    right = check(_alone(_pmd_clear(
+        lambda k: [fp.pt(k.table_for(ADDR, "pmd", create=False))])))  # type: ignore[arg-type]
+    assert not right.problems and not right.undeclared
+
+
+def _flags_reader(declared: Callable[[Machine], list[fp.Obj]]) -> Callable[[Task], Gen]:
+    """Reads the heap's flags into a local (the thread's state goes on with it)."""
+    def prog(t: Task) -> Gen:
+        vma = t.machine.mm.mmap[0]
+        yield t.at(S, reads=declared(t.machine))
+        flags = vma.vm_flags
+        yield t.at(S, local=True)
+        t.did(f"saw {flags:#x}")
+    return prog
+
+
+def _flags_writer(t: Task) -> Gen:
+    vma = t.machine.mm.mmap[0]
+    yield t.at(S, writes=[fp.vma(vma)])
+    vma.vm_flags = VM_READ
+    t.did("drops VM_WRITE")
+
+
+def test_a_read_left_out_is_caught() -> None:
+    """A step that reads a VMA it does not declare, while another thread writes it:
+    the two orders end in different states."""
+    wrong = check(_alone(_flags_reader(lambda k: []), _flags_writer))
+    assert wrong.pairs_checked and any("two orders reach different states" in p
+                                       for p in wrong.problems), wrong.problems
+    right = check(_alone(_flags_reader(lambda k: [fp.vma(k.mm.mmap[0])]), _flags_writer))
+    assert not right.problems and not right.undeclared
+
+
+def _lock_waiter(t: Task) -> Gen:
+    """Waits for the heap's PTE lock, but declares no read of it."""
+    k = t.machine
+    ptl = k.ptl[k.table_for(ADDR, "pte", create=False).id]  # type: ignore[union-attr]
+    yield t.at(S, enabled=ptl.free, reads=[])
+    t.did("saw the lock free")
+
+
+def _lock_holder(t: Task) -> Gen:
+    k = t.machine
+    ptl = k.ptl[k.table_for(ADDR, "pte", create=False).id]  # type: ignore[union-attr]
+    yield from spin_lock(t, ptl, S)
+    yield from spin_unlock(t, ptl, S)
+
+
+def test_an_enabling_read_left_out_is_caught() -> None:
+    """``enabled`` reads shared state too: the lock taken disables the waiter."""
+    rep = check(_alone(_lock_waiter, _lock_holder))
+    assert any("one disables the other" in p for p in rep.problems), rep.problems
+
+
+def test_an_undeclared_op_is_counted() -> None:
+    def prog(t: Task) -> Gen:
+        yield t.at(S)
+        t.did("touches anything")
+    rep = check(_alone(prog))
+    assert rep.undeclared == {"tests:writer: x": 1} and not rep.problems
+
+
+def _reader_under_lock(declared: Callable[[Machine], list[fp.Obj]]) -> Callable[[Task], Gen]:
+    """Reads the heap's flags while holding the PTE lock, declaring ``declared``."""
+    def prog(t: Task) -> Gen:
+        k = t.machine
+        ptl = k.ptl[k.table_for(ADDR, "pte", create=False).id]  # type: ignore[union-attr]
+        yield from spin_lock(t, ptl, S)
+        yield t.at(S, reads=declared(k))
+        flags = k.mm.mmap[0].vm_flags
+        yield from spin_unlock(t, ptl, S)
+        t.did(f"saw {flags:#x}")
+    return prog
+
+
+def _writer_outside_lock(t: Task) -> Gen:
+    """Drops VM_WRITE, but only while nobody holds the PTE lock."""
+    k = t.machine
+    ptl = k.ptl[k.table_for(ADDR, "pte", create=False).id]  # type: ignore[union-attr]
+    yield t.at(S, enabled=ptl.free, reads=[ptl.obj], writes=[fp.vma(k.mm.mmap[0])])
+    k.mm.mmap[0].vm_flags = VM_READ
+    t.did("drops VM_WRITE")
+
+
+def test_a_read_no_concurrent_write_shows_is_caught() -> None:
+    """The writer cannot run while the reader reads (the lock keeps it out), so no
+    two orders of co-enabled steps differ; but the reader meets the same state of
+    its own and the same declared values with the flags before and after the
+    write, and keeps two different values: the memoizing search would have
+    reused one for the other."""
+    def ptl(k: Machine) -> fp.Obj:
+        return fp.ptl(k.table_for(ADDR, "pte", create=False).id)  # type: ignore[union-attr]
+
+    wrong = check(_alone(_reader_under_lock(lambda k: [ptl(k)]), _writer_outside_lock))
+    assert not any("two orders" in p or "disables" in p for p in wrong.problems), wrong.problems
+    assert any("did one thing after" in p for p in wrong.problems), wrong.problems
+    right = check(_alone(_reader_under_lock(lambda k: [ptl(k), fp.vma(k.mm.mmap[0])]),
+                         _writer_outside_lock))
+    assert not right.problems and not right.undeclared
