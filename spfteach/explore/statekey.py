@@ -35,6 +35,8 @@ _VMF_FIELDS = tuple(f.name for f in dataclasses.fields(VmFault))
 #: exact types that are their own fingerprint: the common case, tested first
 _ATOM_TYPES = frozenset({int, str, bool, float, type(None), Entry, Src})
 _vmf_fields = operator.attrgetter(*_VMF_FIELDS)
+#: a thread's own attributes that are state (declared in ``Task.FIELDS``)
+_task_state = operator.attrgetter(*Task.STATE)
 
 
 #: exact classes of shared model objects and their fingerprint (their identity):
@@ -107,7 +109,7 @@ def _norm(v: object, memo: dict[int, object] | None = None) -> object:
 
 def thread_key(task: Task, gen: GeneratorType | None, result: object, finished: bool) -> tuple:
     """One thread's local state (``finished`` threads: their result)."""
-    attrs = (task.in_spf, task.refault, task.spf_result, task.would_have)
+    attrs = _task_state(task)
     if finished:
         return ("done", _norm(result), attrs)
     frames = []

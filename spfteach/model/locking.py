@@ -10,10 +10,12 @@ exactly the trap ``spin_trylock()`` avoids in ``pte_map_lock()``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .bug import oops
 from .footprint import NOTHING, Obj, Use, on
+from .state import OBJ as _OBJ
+from .state import ident, not_state, state
 from .task import Gen, Src, Task
 
 
@@ -21,11 +23,11 @@ from .task import Gen, Src, Task
 class Spinlock:
     """A spinlock with its holder's thread id (or None)."""
 
-    name: str
-    owner: int | None = None
+    name: str = ident()
+    owner: int | None = state(default=None)
     #: the footprint object the lock is (:mod:`.footprint`); None: a lock outside
     #: the kernel's objects, whose operations declare no footprint
-    obj: Obj | None = field(default=None, compare=False)
+    obj: Obj | None = not_state(_OBJ, default=None, compare=False)
 
     def free(self) -> bool:
         return self.owner is None
@@ -38,10 +40,10 @@ class Spinlock:
 class RwLock:
     """A reader/writer lock (``rwlock_t`` or ``struct rw_semaphore``)."""
 
-    name: str
-    readers: set[int] = field(default_factory=set)
-    writer: int | None = None
-    obj: Obj | None = field(default=None, compare=False)
+    name: str = ident()
+    readers: set[int] = state(default_factory=set)
+    writer: int | None = state(default=None)
+    obj: Obj | None = not_state(_OBJ, default=None, compare=False)
 
     def snapshot(self) -> str:
         if self.writer is not None:

@@ -9,7 +9,7 @@ scenario, not steps.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from . import checks, pgtable
@@ -22,10 +22,21 @@ from .mempolicy import Mempolicy
 from .mm_types import MPOL_DEFAULT, MmStruct, VmAreaStruct, flags_str, linear_page_index
 from .pgtable import Entry, Kind, PageTablePage, PtState
 from .smp import Cpu
+from .state import CONSTANT, key_of, not_state, state
 from .task import Task
 
 #: pfn of the shared zero page, mapped (special, read-only) by read faults.
 ZERO_PFN = 0
+
+#: why the allocation counters are not state
+_COUNTER = ("an allocation counter: two states that differ only in the next id continue alike "
+            "up to names, which no invariant looks at (the footprints see it: ALLOC)")
+
+
+def _callbacks(cbs: list[tuple[set[int], VmAreaStruct]]) -> tuple:
+    """The RCU callbacks in the key: who each waits for, and which VMA (by id: the
+    VMA itself is state in ``Machine.vmas``)."""
+    return tuple([(tuple(sorted(w)), v.id) for w, v in cbs])
 
 
 @dataclass(frozen=True)
@@ -43,54 +54,60 @@ class WalkLevel:
 class Machine:
     """Everything the threads share."""
 
-    ncpus: int = 2
-    la57: bool = False
+    ncpus: int = not_state(CONSTANT, default=2)
+    la57: bool = not_state(CONSTANT, default=False)
     #: the registry objects this run switches off (names are accepted and looked up)
-    mutants: Iterable[Mutant | str] = frozenset()
+    mutants: Iterable[Mutant | str] = not_state(CONSTANT, default=frozenset())
     #: scope tests switched off (tests only): the port refuses these kinds of
     #: VMA by choice; widening shows that handling them speculatively is safe
-    widened: Iterable[checks.Check | str] = frozenset()
+    widened: Iterable[checks.Check | str] = not_state(CONSTANT, default=frozenset())
     #: mmu_gather batch size: a zap that fills it flushes the TLB *before* it
     #: drops the PTE lock (``force_flush`` in ``zap_pte_range()``).
-    tlb_batch: int = 64
-    cpus: list[Cpu] = field(default_factory=list)
-    pt_pages: dict[int, PageTablePage] = field(default_factory=dict)
-    ptl: dict[int, Spinlock] = field(default_factory=dict)
+    tlb_batch: int = not_state(CONSTANT, default=64)
+    cpus: list[Cpu] = state(default_factory=list)
+    pt_pages: dict[int, PageTablePage] = state(default_factory=dict)
+    ptl: dict[int, Spinlock] = state(default_factory=dict)
     #: page frame -> "allocated" (not yet mapped), "mapped" (counted: its rmap is
     #: set), "freed", or "zero page"
-    pages: dict[int, str] = field(default_factory=dict)
+    pages: dict[int, str] = state(default_factory=dict)
     #: page frame -> (anon_vma, index): the reverse map of an anonymous page
-    rmap: dict[int, tuple[int | None, int]] = field(default_factory=dict)
+    rmap: dict[int, tuple[int | None, int]] = state(default_factory=dict)
     #: swap entry -> (anon_vma, index) of the page written there (MADV_PAGEOUT)
-    swap: dict[int, tuple[int | None, int]] = field(default_factory=dict)
+    swap: dict[int, tuple[int | None, int]] = state(default_factory=dict)
     #: NUMA policies that VMAs point to (vma->vm_policy)
-    policies: dict[int, Mempolicy] = field(default_factory=dict)
-    vmas: dict[int, VmAreaStruct] = field(default_factory=dict)
-    tasks: list[Task] = field(default_factory=list)
+    policies: dict[int, Mempolicy] = state(default_factory=dict)
+    vmas: dict[int, VmAreaStruct] = state(default_factory=dict)
+    tasks: list[Task] = not_state("the threads: each one's state is in its own key "
+                                  "(spfteach.explore.statekey)", default_factory=list)
     #: protection keys the threads' PKRU register denies (x86 pkeys)
-    pkru_denied: frozenset[int] = frozenset()
+    pkru_denied: frozenset[int] = not_state(CONSTANT, default=frozenset())
     #: The grading hooks (spfteach.grading), by name: ``"vma_has_changed"``, a
     #: student's decision consulted instead of the model's own (the reads and the
     #: steps stay the model's); ``"pte_map_lock checks"``, the checks of
     #: pte_map_lock()'s speculative branch run in a student's order (built of the
     #: model's own steps).  Empty: the model as it is.
-    override: dict[str, Callable[..., Any]] = field(default_factory=dict)
-    violations: list[tuple[str, str]] = field(default_factory=list)
+    override: dict[str, Callable[..., Any]] = not_state(CONSTANT, default_factory=dict)
+    #: the invariants broken so far: a violation ends the path that finds it, so the
+    #: key holds how many, not the words
+    violations: list[tuple[str, str]] = state(key=len, default_factory=list)
     #: address ranges that writers changed, in order (a PTE zapped, moved or
     #: protected, a table unlinked, a VMA in its write section or in or out of
     #: the tree): a fault whose page is not mapped when it returns success is
     #: "lost" only if no writer touched that page while it ran.
-    writes: list[tuple[int, int]] = field(default_factory=list)
+    writes: list[tuple[int, int]] = state(default_factory=list)
     #: tasks inside rcu_read_lock(), and VMAs whose last reference is gone,
     #: each waiting for the readers that were inside when call_rcu() ran
-    rcu_readers: set[int] = field(default_factory=set)
-    rcu_callbacks: list[tuple[set[int], VmAreaStruct]] = field(default_factory=list)
-    _next_pt: int = 0
-    _next_pfn: int = 1
-    _next_vma: int = 0
-    _next_anon: int = 0
-    _next_swap: int = 1
-    _next_policy: int = 1
+    rcu_readers: set[int] = state(default_factory=set)
+    rcu_callbacks: list[tuple[set[int], VmAreaStruct]] = state(key=_callbacks,
+                                                               default_factory=list)
+    #: the address space (set up by __post_init__)
+    mm: MmStruct = state(init=False)
+    _next_pt: int = not_state(_COUNTER, default=0)
+    _next_pfn: int = not_state(_COUNTER, default=1)
+    _next_vma: int = not_state(_COUNTER, default=0)
+    _next_anon: int = not_state(_COUNTER, default=0)
+    _next_swap: int = not_state(_COUNTER, default=1)
+    _next_policy: int = not_state(_COUNTER, default=1)
 
     def __post_init__(self) -> None:
         self.mutants = frozenset(checks.mutant(m) for m in self.mutants)
@@ -351,9 +368,9 @@ class Machine:
                 s[f"pt{pt.id}[{idx}]"] = str(e)
             if pt.id in self.ptl:
                 s[f"ptl(pt{pt.id})"] = self.ptl[pt.id].snapshot()
-        for pfn, state in self.pages.items():
+        for pfn, st in self.pages.items():
             rm = self.rmap.get(pfn)
-            s[f"page{pfn}"] = state + (f" (rmap av{rm[0]}, index {rm[1]:#x})" if rm else "")
+            s[f"page{pfn}"] = st + (f" (rmap av{rm[0]}, index {rm[1]:#x})" if rm else "")
         for slot, (anon, index) in self.swap.items():
             s[f"swap{slot}"] = f"in use (av{anon}, index {index:#x})"
         for pol in self.policies.values():
@@ -361,33 +378,10 @@ class Machine:
         return s
 
     def state_key(self) -> tuple:
-        """The shared state as one hashable value, for the explorer's state cache.
-
-        Everything that can influence what happens next is in it; names and
-        descriptions are not.  Cheaper than :meth:`snapshot` (no strings).
-        """
-        mm = self.mm
-        return (
-            tuple((c.irqs_on, tuple(sorted(c.pending))) for c in self.cpus),
-            (mm.mmap_lock.writer, tuple(sorted(mm.mmap_lock.readers))),
-            tuple(sorted(self.rcu_readers)),
-            tuple((tuple(sorted(w)), v.id) for w, v in self.rcu_callbacks),
-            mm.page_table_lock.owner,
-            tuple(v.id for v in mm.mmap),
-            tuple((v.vm_start, v.vm_end, v.vm_flags, v.vm_page_prot, v.anon_vma, v.vm_ops,
-                   v.vm_file,
-                   v.vm_policy, v.vm_pgoff, v.vm_pkey, v.vm_sequence.sequence,
-                   v.vm_ref_count, v.vm_detached, v.freed) for v in self.vmas.values()),
-            tuple((pt.state, tuple(sorted(pt.entries.items())),
-                   self.ptl[pt.id].owner if pt.id in self.ptl else None)
-                  for pt in self.pt_pages.values()),
-            tuple(sorted(self.pages.items())),
-            tuple(sorted(self.rmap.items())),
-            tuple(sorted(self.swap.items())),
-            tuple((p.mode, p.freed) for p in self.policies.values()),
-            tuple(self.writes),
-            len(self.violations),
-        )
+        """The shared state as one hashable value, for the explorer's state cache:
+        every field declared ``state()`` (:mod:`.state`), derived from the
+        declarations, so a new field cannot be left out of it unnoticed."""
+        return key_of(self)
 
     def objects(self) -> dict[Obj, object]:
         """The shared state split into the objects footprints name (:mod:`.footprint`).

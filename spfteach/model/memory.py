@@ -849,7 +849,7 @@ def handle_speculative_fault(t: Task, mm: MmStruct, address: int, flags: int) ->
     fn = "handle_speculative_fault"
     vmf = VmFault(address)
     t.in_spf = True
-    t.reached_hpf = False
+    reached_hpf = False  # which put_vma() line it leaves by
     vma = yield from get_vma(t, mm, address)  # the initialiser of `vma`
     # Nothing below may drop mmap_lock (it is not held) or wait killably for it.
     yield t.at(_s(fn, "flags |= FAULT_FLAG_SPECULATIVE;"), local=True)
@@ -882,11 +882,11 @@ def handle_speculative_fault(t: Task, mm: MmStruct, address: int, flags: int) ->
                 _s(fn, "if (read_seqcount_retry(&vma->vm_sequence, seq)) {")))):
             ret = VM_FAULT_RETRY
         else:
-            t.reached_hpf = True
+            reached_hpf = True
             ret = yield from handle_pte_fault(t, vmf)
     # Every path that took the reference drops it: after handle_pte_fault(), or
     # at the out_put label.
-    put = _s(fn, "put_vma(vma);", after="ret = handle_pte_fault(&vmf);" if t.reached_hpf
+    put = _s(fn, "put_vma(vma);", after="ret = handle_pte_fault(&vmf);" if reached_hpf
              else "out_put:")
     # then the caller, do_user_addr_fault(), judges a fault that succeeded (lost?)
     judged = not ret & (VM_FAULT_ERROR | VM_FAULT_RETRY) and not t.refault

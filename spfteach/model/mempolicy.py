@@ -19,6 +19,7 @@ from .locking import down_write, up_write
 from .mm import touches, vm_write_begin, vm_write_end
 from .mm_types import MmStruct, VmAreaStruct
 from .mmap import find_vma
+from .state import ident, state
 from .task import Gen, Src, Task
 
 if TYPE_CHECKING:
@@ -31,9 +32,9 @@ F = "mm/mempolicy.c"
 class Mempolicy:
     """``struct mempolicy``: a mode, and a life (mbind() frees the one it replaces)."""
 
-    id: int
-    mode: str
-    freed: bool = False
+    id: int = ident()
+    mode: str = state()
+    freed: bool = state(default=False)
 
     def __str__(self) -> str:
         return f"pol{self.id} ({self.mode}{', freed' if self.freed else ''})"

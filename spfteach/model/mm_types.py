@@ -10,12 +10,13 @@ VMA's write section, just before munmap() removes it from the tree.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from . import footprint as fp
 from .locking import RwLock, Spinlock
 from .pgtable import Entry, PageTablePage
 from .seqlock import SeqCount
+from .state import CONSTANT, ident, ids, not_state, state
 
 # vm_flags (values as in include/linux/mm.h)
 VM_NONE = 0x0
@@ -107,24 +108,25 @@ def linear_page_index(vma: VmAreaStruct, address: int) -> int:
 class VmAreaStruct:
     """A VMA: ``[vm_start, vm_end)`` with flags, protection and SPF state."""
 
-    id: int
-    vm_start: int
-    vm_end: int
-    vm_flags: int
-    vm_page_prot: str = ""
-    anon_vma: int | None = None
-    vm_ops: str | None = None
-    vm_file: str | None = None  # a private /dev/zero mapping: anonymous, with a file
+    id: int = ident()
+    vm_start: int = state()
+    vm_end: int = state()
+    vm_flags: int = state()
+    vm_page_prot: str = state(default="")
+    anon_vma: int | None = state(default=None)
+    vm_ops: str | None = state(default=None)
+    #: a private /dev/zero mapping: anonymous, with a file
+    vm_file: str | None = state(default=None)
     #: the VMA's own NUMA policy: an id in ``Machine.policies`` (None: the task's)
-    vm_policy: int | None = None
+    vm_policy: int | None = state(default=None)
     #: page offset of ``vm_start``: ``vm_start >> PAGE_SHIFT`` for a fresh
     #: anonymous mapping (-1: compute it so)
-    vm_pgoff: int = -1
-    vm_pkey: int = 0  # x86 protection key (bits of vm_flags in the kernel)
-    vm_sequence: SeqCount = field(default_factory=lambda: SeqCount("vm_sequence"))
-    vm_ref_count: int = 1  # the tree's reference
-    vm_detached: bool = False  # vma_mark_detached()
-    freed: bool = False
+    vm_pgoff: int = state(default=-1)
+    vm_pkey: int = state(default=0)  # x86 protection key (bits of vm_flags in the kernel)
+    vm_sequence: SeqCount = state(default_factory=lambda: SeqCount("vm_sequence"))
+    vm_ref_count: int = state(default=1)  # the tree's reference
+    vm_detached: bool = state(default=False)  # vma_mark_detached()
+    freed: bool = state(default=False)
 
     def __post_init__(self) -> None:
         if not self.vm_page_prot:
@@ -159,13 +161,17 @@ class VmAreaStruct:
 class MmStruct:
     """The address space: its VMA tree, its page tables and their locks."""
 
-    pgd: PageTablePage
-    la57: bool = False
-    mmap: list[VmAreaStruct] = field(default_factory=list)  # the tree, sorted
-    mmap_lock: RwLock = field(default_factory=lambda: RwLock("mmap_lock", obj=fp.MMAP_LOCK))
-    page_table_lock: Spinlock = field(
+    #: the top table: it never changes (its entries are state, in ``Machine.pt_pages``)
+    pgd: PageTablePage = ident()
+    la57: bool = not_state(CONSTANT, default=False)
+    #: the tree, sorted; its VMAs are state in ``Machine.vmas``
+    mmap: list[VmAreaStruct] = state(key=ids, default_factory=list)
+    mmap_lock: RwLock = state(default_factory=lambda: RwLock("mmap_lock", obj=fp.MMAP_LOCK))
+    page_table_lock: Spinlock = state(
         default_factory=lambda: Spinlock("page_table_lock", obj=fp.PAGE_TABLE_LOCK))
-    task_policy: str = MPOL_DEFAULT
+    #: the task's NUMA policy (``current->mempolicy``): set by the scenario, and no step
+    #: changes it (the model has no ``set_mempolicy()``)
+    task_policy: str = not_state(CONSTANT, default=MPOL_DEFAULT)
 
 
 @dataclass

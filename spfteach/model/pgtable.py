@@ -14,10 +14,12 @@ concurrent ``munmap()`` has freed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from enum import Enum
 
 from .errors import UsageError
+from .state import ident
+from .state import state as _state
 
 PAGE_SHIFT = 12
 PAGE_SIZE = 1 << PAGE_SHIFT
@@ -159,11 +161,11 @@ class PageTablePage:
     (``pte_lockptr()``), meaningful on pte pages.
     """
 
-    id: int
-    level: str
-    base: int = 0  # lowest virtual address the table maps
-    state: PtState = PtState.ALLOCATED
-    entries: dict[int, Entry] = field(default_factory=dict)
+    id: int = ident()
+    level: str = ident()
+    base: int = ident(default=0)  # lowest virtual address the table maps
+    state: PtState = _state(default=PtState.ALLOCATED)
+    entries: dict[int, Entry] = _state(default_factory=dict)
 
     @property
     def span(self) -> int:

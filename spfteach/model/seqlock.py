@@ -9,9 +9,11 @@ bit itself, or it could validate against a snapshot taken mid-write.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .footprint import NOTHING, Obj, Use, on
+from .state import OBJ as _OBJ
+from .state import ident, not_state, state
 from .task import Gen, Src, Task
 
 
@@ -19,11 +21,11 @@ from .task import Gen, Src, Task
 class SeqCount:
     """``seqcount_t``: one counter, odd while a writer is inside."""
 
-    name: str
-    sequence: int = 0
+    name: str = ident()
+    sequence: int = state(default=0)
     #: the footprint object of the count (a VMA's ``vm_sequence``); None: a count
     #: outside the kernel's objects, whose operations declare no footprint
-    obj: Obj | None = field(default=None, compare=False)
+    obj: Obj | None = not_state(_OBJ, default=None, compare=False)
 
 
 # ``then``: what the caller's code does after the step, up to its next

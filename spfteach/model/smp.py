@@ -14,10 +14,11 @@ already, or as part of the ``local_irq_enable()`` that turns them back on.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from . import footprint as fp
 from .footprint import NOTHING, Use
+from .state import ident, state
 from .task import Gen, Src, Task
 
 
@@ -25,9 +26,9 @@ from .task import Gen, Src, Task
 class Cpu:
     """One CPU: its IRQ flag and the IPIs it has not yet answered."""
 
-    id: int
-    irqs_on: bool = True
-    pending: set[int] = field(default_factory=set)  # tids of waiting senders
+    id: int = ident()
+    irqs_on: bool = state(default=True)
+    pending: set[int] = state(default_factory=set)  # tids of waiting senders
 
     def snapshot(self) -> str:
         s = "irq-on" if self.irqs_on else "irq-off"

@@ -98,6 +98,21 @@ class Task:
     ``local_irq_disable()`` in the task disables interrupts on that CPU.
     """
 
+    #: Every attribute, declared once (:mod:`.state`): ``"state"`` enters the
+    #: thread's key (``spfteach.explore.statekey.thread_key``), ``"ident"`` names the
+    #: thread, anything else says why it is not state.
+    FIELDS: dict[str, str] = {
+        "machine": "the machine: its state is the shared part of the key",
+        "tid": "ident", "name": "ident", "cpu": "ident",
+        "op": "the announced step: the frame chain in the thread's key gives it",
+        "checks_taken": "a record of the path for traces and drills, never read by the model",
+        "in_spf": "state", "refault": "state", "would_have": "state",
+        "faults": "ident",  # set by the thread's first step, never changed
+        "spf_result": "state",
+    }
+    #: the attributes that enter the thread's key, in order
+    STATE: tuple[str, ...] = tuple(k for k, v in FIELDS.items() if v == "state")
+
     def __init__(self, machine: Machine, tid: int, name: str, cpu: int) -> None:
         self.machine = machine
         self.tid = tid
@@ -107,9 +122,6 @@ class Task:
         self.checks_taken: list[str] = []
         #: inside handle_speculative_fault(): must never take mmap_lock
         self.in_spf = False
-        #: the speculative fault got as far as handle_pte_fault() (which
-        #: put_vma() line it leaves by)
-        self.reached_hpf = False
         #: the fault chose to return 0 without mapping so the access retries
         #: (a migration to wait for, an unstable pmd): not a lost fault
         self.refault = False
