@@ -16,7 +16,7 @@ RANKS: dict[str, int] = {
     "spfteach.model": 0,
     "spfteach.sched": 1, "spfteach.trace": 1,
     "spfteach.scenarios": 2,
-    "spfteach.explore": 3, "spfteach.drills": 3, "spfteach.csrc": 3,
+    "spfteach.explore": 3, "spfteach.drills": 3, "spfteach.csrc": 3, "spfteach.session": 3,
     "spfteach.excerpts": 3,
     "spfteach.viz": 4,
     "spfteach.widgets": 5, "spfteach.grading": 5,
@@ -104,6 +104,28 @@ def test_every_module_imports_only_its_rank_or_below() -> None:
     files = sorted(PKG.rglob("*.py"))
     assert len(files) > 40
     assert layering_errors(files) == []
+
+
+#: modules of spfteach.widgets that import no Jupyter, and why they live there all the same
+WIDGET_HELPERS = {
+    "spfteach.widgets": "the package: re-exports the widgets",
+    "spfteach.widgets._mode": "whether widgets draw or print (under nbgrader they print)",
+    "spfteach.widgets.safe": "the guard around every widget callback",
+    "spfteach.widgets.bench": "measures the widgets' click latency (make bench)",
+}
+
+
+def test_what_needs_no_jupyter_is_not_a_widget() -> None:
+    """Rooms: a module in spfteach/widgets/ draws with Jupyter, or is one of its named
+    helpers. What drives a session without ipywidgets is the engine's
+    (spfteach/session.py), HTML builders are pictures (spfteach/viz/), self-checks are
+    drills (spfteach/drills/selfcheck.py): grading and the command line can use them."""
+    strays = []
+    for f in sorted((PKG / "widgets").glob("*.py")):
+        me = _module(f)
+        if me not in WIDGET_HELPERS and not any(n.startswith(JUPYTER) for n in _imports(f)):
+            strays.append(me)
+    assert strays == [], f"import no Jupyter, so belong in a lower layer: {strays}"
 
 
 @pytest.mark.parametrize("source,where,expect", [

@@ -70,6 +70,17 @@ def build_map(seed: int) -> Machine:
     return k
 
 
+def mapped_pages(k: Machine) -> list[int]:
+    """The start address of every page the tables map (4 KiB pages and huge pages),
+    in address order: what the slider moves over."""
+    out = []
+    for pt in k.pt_pages.values():
+        for idx, e in pt.entries.items():
+            if e.kind in (Kind.PAGE, Kind.HUGE, Kind.DEVMAP):
+                out.append(pt.address_of(idx))
+    return sorted(set(out))
+
+
 def random_address(seed: int, k: Machine) -> int:
     """An address worth asking about, drawn from the seed.
 

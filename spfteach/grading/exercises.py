@@ -19,15 +19,13 @@ import hashlib
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from ..drills import predict
 from ..drills import walk as drill
 from ..explore.search import Counterexample, explore
-from ..model.machine import Machine
 from ..model.mm_types import VM_FAULT_ERROR, VM_FAULT_RETRY
 from ..scenarios import get
-from ..scenarios.base import Scenario, describe_result
+from ..scenarios.base import Scenario
 from ..sched import Run, ScheduleError, format_schedule
 from ..trace import format_trace
 from . import lockorder, seqcount
@@ -237,23 +235,6 @@ VMA_USEFUL = "quiet"
 VMA_SIGNATURE = "vma_has_changed(vm_sequence_now: int, seq_at_start: int, vm_detached: bool)"
 
 
-class WithOverride:
-    """A scenario whose kernels carry a decision override (Machine.override): it
-    behaves like a :class:`Scenario` for ``explore`` (a name and ``new_run``)."""
-
-    def __init__(self, scen: Scenario, override: dict[str, Callable[..., bool]]) -> None:
-        self.scen = scen
-        self.name = scen.name
-        self.override = override
-
-    def new_run(self, mutants: Any = (), record: bool = True) -> Run:
-        s = self.scen
-        k = Machine(ncpus=s.ncpus, la57=s.la57, mutants=frozenset(mutants),
-                   tlb_batch=s.tlb_batch)
-        k.override.update(self.override)
-        return Run(k, s.build(k), describe_result=describe_result, record=record)
-
-
 def _decision(answer: Answer) -> Callable[[int, int, bool], bool]:
     def check(args: tuple, r: object) -> bool:
         if type(r) is not bool:
@@ -264,7 +245,7 @@ def _decision(answer: Answer) -> Callable[[int, int, bool], bool]:
     return answer.decision("vma_has_changed", check)  # type: ignore[return-value]
 
 
-def counterexample_text(scen: WithOverride, c: Counterexample, last: int = 12) -> str:
+def counterexample_text(scen: Scenario, c: Counterexample, last: int = 12) -> str:
     """The violated invariant, the shortest schedule, the steps that matter, and the
     line that loads it into the stepper."""
     sched = format_schedule(c.schedule)
@@ -293,7 +274,7 @@ def _vma_plan(args: dict) -> Plan:
 def _useless(decide: Callable[..., bool]) -> str | None:
     """Why the check is useless (the fault gives up in ``quiet``, where nothing
     races), or None: safety counts only for a check that lets the fault through."""
-    run = WithOverride(get(VMA_USEFUL), {"vma_has_changed": decide}).new_run().finish()
+    run = get(VMA_USEFUL).with_override({"vma_has_changed": decide}).new_run().finish()
     spf = run.tasks[0].spf_result
     if run.violations:
         return f"in {VMA_USEFUL}, where nothing races, it breaks {run.violations[0]}"
@@ -313,7 +294,7 @@ def _vma_part(args: dict, part: str, answer: Answer | None) -> Part:
         why = _useless(decide)
         if why:
             return Part(part, 0.0, 2.0, why)
-        scen = WithOverride(get(part.split(" in ", 1)[1]), {"vma_has_changed": decide})
+        scen = get(part.split(" in ", 1)[1]).with_override({"vma_has_changed": decide})
         rep = explore(scen)
         if not rep.counterexamples:
             return Part(part, 2.0, 2.0, f"no invariant breaks in any of the {rep.states:,} "
@@ -378,7 +359,7 @@ def _writers_part(args: dict, part: str, answer: Answer | None) -> Part:
             right += 1
             continue
         if w in RELIED:
-            scen = WithOverride(get(RELIED[w]), {"no vm_write in": frozenset(fns)})
+            scen = get(RELIED[w]).with_override({"no vm_write in": frozenset(fns)})
             c = min(explore(scen).counterexamples.values(), key=lambda c: len(c.schedule))
             lines.append(f"{w}: left out, but without its bracket {RELIED[w]} breaks "
                          f"{c.invariant}: {c.message} (schedule {format_schedule(c.schedule)})")
@@ -442,7 +423,7 @@ def _order_part(args: dict, part: str, answer: Answer | None) -> Part:
     if keeps(order):
         return Part(part, 1.0, 1.0, "kept")
     # Your order, in the model, where breaking this rule shows.
-    scen = WithOverride(get(scen_name), {"pte_map_lock checks": lockorder.in_order(order)})
+    scen = get(scen_name).with_override({"pte_map_lock checks": lockorder.in_order(order)})
     rep = explore(scen)
     if not rep.counterexamples:  # tests/grading/test_grading.py holds every order to the rules
         raise RuntimeError(f"{order} breaks {part!r} and {scen_name} survives it")

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from . import footprint as fp
 from .footprint import Use
-from .mm_types import linear_page_index
+from .mm_types import VM_EXEC, VM_READ, VM_WRITE, linear_page_index
 from .pgtable import Kind, PtState
 
 if TYPE_CHECKING:
@@ -81,10 +81,10 @@ def check_range(k: Machine, start: int, end: int, who: str) -> None:
                 k.violate("pte-outside-vma", f"after {who}: pte at {addr:#x} (pt{pt.id}[{idx}]) "
                                              "is mapped outside any VMA")
                 continue
-            if e.write and not vma.vm_flags & 0x2:
+            if e.write and not vma.vm_flags & VM_WRITE:
                 k.violate("pte-rights", f"after {who}: writable pte at {addr:#x} in "
                                         f"vma{vma.id}, which has no VM_WRITE")
-            elif not vma.vm_flags & 0x7:
+            elif not vma.vm_flags & (VM_READ | VM_WRITE | VM_EXEC):
                 k.violate("pte-rights", f"after {who}: pte at {addr:#x} in PROT_NONE "
                                         f"vma{vma.id}")
             if e.special:

@@ -8,7 +8,7 @@ scenario, not steps.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +19,14 @@ from .checks import Mutant
 from .footprint import Obj
 from .locking import Spinlock
 from .mempolicy import Mempolicy
-from .mm_types import MPOL_DEFAULT, MmStruct, VmAreaStruct, flags_str, linear_page_index
+from .mm_types import (
+    MPOL_DEFAULT,
+    VM_WRITE,
+    MmStruct,
+    VmAreaStruct,
+    flags_str,
+    linear_page_index,
+)
 from .pgtable import Entry, Kind, PageTablePage, PtState
 from .smp import Cpu
 from .state import CONSTANT, key_of, not_state, state
@@ -86,7 +93,7 @@ class Machine:
     #: steps stay the model's); ``"pte_map_lock checks"``, the checks of
     #: pte_map_lock()'s speculative branch run in a student's order (built of the
     #: model's own steps).  Empty: the model as it is.
-    override: dict[str, Callable[..., Any]] = not_state(CONSTANT, default_factory=dict)
+    override: dict[str, Any] = not_state(CONSTANT, default_factory=dict)
     #: the invariants broken so far: a violation ends the path that finds it, so the
     #: key holds how many, not the words
     violations: list[tuple[str, str]] = state(key=len, default_factory=list)
@@ -251,7 +258,7 @@ class Machine:
             raise ValueError(f"vma{vma.id} has no anon_vma: an anonymous page cannot be "
                              "mapped there (its first fault would have prepared one)")
         if write is None:
-            write = bool(vma and vma.vm_flags & 0x2)
+            write = bool(vma and vma.vm_flags & VM_WRITE)
         pfn = self.alloc_page()
         self.pages[pfn] = "mapped"
         if vma is not None and vma.vm_ops is None:

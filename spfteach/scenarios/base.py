@@ -7,8 +7,9 @@ starts from exactly the same place.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from ..model.checks import Mutant
 from ..model.fault import X86_PF_PK, X86_PF_PROT, X86_PF_USER, X86_PF_WRITE, do_user_addr_fault
@@ -40,12 +41,20 @@ class Scenario:
     tlb_batch: int = 64
     schedules: dict[str, str] = field(default_factory=dict)
     threads: tuple[str, ...] = ()
+    #: the grading hooks its machines carry (``Machine.override``): empty, the model
+    #: as it is; see :meth:`with_override`
+    override: Mapping[str, Any] = field(default_factory=dict)
+
+    def with_override(self, override: Mapping[str, Any]) -> Scenario:
+        """The same scenario, its machines carrying grading hooks: a student's decision
+        where the model makes its own (``spfteach.grading``)."""
+        return replace(self, override={**self.override, **override})
 
     def new_run(self, mutants: Iterable[str | Mutant] = (), record: bool = True) -> Run:
         """A fresh run at the start of the scenario (``record=False``: no trace,
         as the explorer runs it)."""
         k = Machine(ncpus=self.ncpus, la57=self.la57, mutants=frozenset(mutants),
-                   tlb_batch=self.tlb_batch)
+                    tlb_batch=self.tlb_batch, override=dict(self.override))
         programs = self.build(k)
         return Run(k, programs, describe_result=describe_result, record=record)
 

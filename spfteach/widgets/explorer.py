@@ -20,9 +20,9 @@ from ..model import checks
 from ..scenarios import get as get_scenario
 from ..scenarios.base import Scenario
 from ..sched import format_schedule
+from ..viz.statepanel import CSS
 from ._base import Shown
 from .safe import guarded
-from .statepanel import CSS
 from .stepper import RaceStepper
 
 NO_MUTANT = "(none: the port as it is)"

@@ -7,7 +7,7 @@ for a schedule to replay, the schedule so far; the verdict banner (with a
 mutant on: the goal, and when you have won).  Below: the shared state, what the
 last step changed marked.
 
-The logic is :class:`~spfteach.widgets.session.Session`; this module only draws
+The logic is :class:`~spfteach.session.Session`; this module only draws
 it.  The widgets are built on first display, so under nbgrader (text mode) the
 object is plain Python and prints one line.
 """
@@ -24,11 +24,11 @@ from ..model import checks
 from ..model.task import Src
 from ..scenarios.base import Scenario
 from ..sched import Step
+from ..session import Session, ThreadStatus
+from ..viz.statepanel import CSS, state_html
 from ._base import Shown
 from .codeview import CodeView
 from .safe import error_html, guarded
-from .session import Session, ThreadStatus
-from .statepanel import CSS, state_html
 
 
 class RaceStepper(Shown):

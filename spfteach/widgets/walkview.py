@@ -16,14 +16,14 @@ import re
 
 import ipywidgets as W
 
-from ..drills.walk import build_map, outcome
+from ..drills.walk import build_map, mapped_pages, outcome
 from ..model import pgtable
 from ..model.errors import UsageError
 from ..model.machine import Machine, WalkLevel
 from ..model.pgtable import Kind
+from ..viz.statepanel import CSS
 from ._base import Shown
 from .safe import guarded
-from .statepanel import CSS
 
 _ADDRESS = re.compile(r"^(0[xX][0-9a-fA-F]{1,16}|[0-9]{1,20})$", re.ASCII)
 
@@ -39,17 +39,6 @@ def parse_address(text: str) -> int:
         raise AddressInputError(f"cannot read {text.strip()[:40]!r} as an address: type it in "
                                 "hex (0x7f0000001000) or decimal")
     return int(t, 0)
-
-
-def mapped_pages(k: Machine) -> list[int]:
-    """The start address of every page the tables map (4 KiB pages and huge pages),
-    in address order: what the slider moves over."""
-    out = []
-    for pt in k.pt_pages.values():
-        for idx, e in pt.entries.items():
-            if e.kind in (Kind.PAGE, Kind.HUGE, Kind.DEVMAP):
-                out.append(pt.address_of(idx))
-    return sorted(set(out))
 
 
 def _level_rows(k: Machine, address: int, walk: list[WalkLevel], upto: int) -> list[str]:

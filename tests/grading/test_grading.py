@@ -63,7 +63,7 @@ def test_no_override_changes_nothing() -> None:
     rep = explore(get("fault-vs-munmap"))
     assert (rep.states, rep.executions, len(rep.counterexamples)) == (
         recorded["fault-vs-munmap"]["states"], recorded["fault-vs-munmap"]["executions"], 0)
-    same = explore(exercises.WithOverride(get("fault-vs-munmap"), {
+    same = explore(get("fault-vs-munmap").with_override({
         "vma_has_changed": lambda now, start, detached: detached or now != start}))
     assert same.verdict() == rep.verdict()
 
@@ -427,8 +427,8 @@ def test_an_order_is_safe_exactly_when_it_keeps_every_rule() -> None:
     for canon, order in orders.items():
         hook = {"pte_map_lock checks": lockorder.in_order(order)}
         broken = {sc for sc in LOCK_SCENARIOS
-                  if explore(exercises.WithOverride(get(sc), hook)).counterexamples}
-        run = exercises.WithOverride(get("quiet"), hook).new_run().finish()
+                  if explore(get(sc).with_override(hook)).counterexamples}
+        run = get("quiet").with_override(hook).new_run().finish()
         spf = run.tasks[0].spf_result
         assert not run.violations and not spf & (VM_FAULT_RETRY | VM_FAULT_ERROR), canon
         kept = [keep(order) for _, keep, _ in lockorder.RULES]
@@ -449,8 +449,8 @@ def test_the_ordered_checks_are_the_models_in_the_ports_order() -> None:
 
     for sc in ("fault-vs-munmap", "fault-vs-thp-collapse-v9", "ipi-vs-ptl"):
         plain = explore(get(sc))
-        ordered = explore(exercises.WithOverride(
-            get(sc), {"pte_map_lock checks": lockorder.in_order(PORT_ORDER)}))
+        ordered = explore(get(sc).with_override(
+            {"pte_map_lock checks": lockorder.in_order(PORT_ORDER)}))
         assert (ordered.states, ordered.executions, ordered.verdict()) == (
             plain.states, plain.executions, plain.verdict()), sc
 
@@ -505,7 +505,7 @@ def test_relied_is_what_removing_each_bracket_alone_breaks() -> None:
             continue
         hook = {"no vm_write in": frozenset(fns)}
         breaks[w] = [n for n in SCENARIOS
-                     if explore(exercises.WithOverride(get(n), hook)).counterexamples]
+                     if explore(get(n).with_override(hook)).counterexamples]
     assert {w for w, b in breaks.items() if b} == set(exercises.RELIED)
     for w, scen in exercises.RELIED.items():
         assert scen in breaks[w], (w, breaks[w])

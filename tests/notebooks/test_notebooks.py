@@ -153,7 +153,7 @@ def test_guided_notebook_under_nbgrader_is_text_only(path: Path, monkeypatch) ->
 #: wrong one, and what each printed.
 _ANSWER_EACH = """\
 import contextlib, io
-from spfteach.widgets import selfcheck as _sc
+from spfteach.drills import selfcheck as _sc
 _report = []
 for _label, (_exp, _why, _show, _hint) in sorted(_sc._asked.items()):
     _buf = io.StringIO()

@@ -15,8 +15,8 @@ import pytest
 from spfteach.excerpts import load as load_excerpts
 from spfteach.model.errors import UsageError
 from spfteach.sched import ModelError, ScheduleError
+from spfteach.session import Session
 from spfteach.widgets import ExplorerPanel, RaceStepper, SeqcountTimeline, WalkView
-from spfteach.widgets.session import Session
 from tests.paths import ROOT
 
 MUTANTS = json.loads((ROOT / "data" / "mutants.json").read_text())

@@ -13,14 +13,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
-from ..explore.search import explore
-from ..model import checks
-from ..model.errors import UsageError
-from ..model.invariants import INVARIANTS
-from ..model.task import Src
-from ..scenarios import get as get_scenario
-from ..scenarios.base import Scenario
-from ..sched import Run, ScheduleError, Step, Violation, format_schedule, parse_schedule
+from .explore.search import explore
+from .model import checks
+from .model.errors import UsageError
+from .model.invariants import INVARIANTS
+from .model.task import Src
+from .scenarios import get as get_scenario
+from .scenarios.base import Scenario
+from .sched import Run, ScheduleError, Step, Violation, format_schedule, parse_schedule
 
 #: the explorer's budget for working out a mutant's goal (the largest scenario
 #: needs about a second; a budget keeps a slow machine from hanging the cell)

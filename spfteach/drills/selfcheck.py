@@ -108,7 +108,7 @@ def check(label: str, answer: Any, expected: Any, why: str, show: Any = repr, *,
         return True
     _wrong[label] = _wrong.get(label, 0) + 1
     more = ("" if _wrong[label] < 2 else
-            f' (to see the answer: reveal("{label}"), from spfteach.widgets.selfcheck)')
+            f' (to see the answer: reveal("{label}"), from spfteach.drills.selfcheck)')
     print(f"{label}: not yet. {hint or 'Look again at the cells above it.'}{more}")
     return False
 

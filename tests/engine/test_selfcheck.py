@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from spfteach.widgets import selfcheck
-from spfteach.widgets.selfcheck import check, reveal, same
+from spfteach.drills import selfcheck
+from spfteach.drills.selfcheck import check, reveal, same
 
 
 def test_right_wrong_unanswered_and_reveal(capsys: pytest.CaptureFixture[str]) -> None:
@@ -21,7 +21,7 @@ def test_right_wrong_unanswered_and_reveal(capsys: pytest.CaptureFixture[str]) -
         "Q1: right. the pte entry's frame plus the offset",
         "Q2: not yet. count pgd, pud, pmd, pte",
         'Q2: not yet. count pgd, pud, pmd, pte (to see the answer: reveal("Q2"), from '
-        "spfteach.widgets.selfcheck)",
+        "spfteach.drills.selfcheck)",
         "Q3: not answered yet (set it in the cell above, then run this one again)",
         "Q2: the answer is 4. four levels",
         "Q9: run its check first, then ask"]
