@@ -1,27 +1,40 @@
 # The two commands of the README:
 #   make lab    set up (if needed), then start JupyterLab on notebooks/ at http://127.0.0.1:$(LAB_PORT)
-#   make test   set up (if needed), then ruff and the whole pytest suite, the kernel tests
-#               included (they fetch, build and boot the patched kernel: 15-25 min the first time)
+#   make test   set up (if needed), then ruff and the whole pytest suite on every core, the kernel
+#               tests included (they fetch, build and boot the patched kernel: 15-25 min the first time)
 # Also: make setup (only the set-up: Graphviz's dot, .venv, pip install -e '.[test]');
-#       make test-fast (ruff and the suite without the kernel tests: about 22 min, estimated).
+#       make test-quick (ruff and the model, engine, pictures, widgets and front-end tests without
+#                 the heavy explorations: under two minutes, before every commit);
+#       make test-fast (ruff and the suite without the kernel builds and the slow full sets).
 #   make test PYTEST_ARGS='-k model -x'      make lab LAB_PORT=8899
+# Tests are laid out by layer (tests/model/, tests/engine/, ...; tests/conftest.py) and run on every
+# core with pytest-xdist: PYTEST_JOBS=0 runs them in this process, PYTEST_JOBS=4 on four workers.
 
 LAB_PORT ?= 8888
 PYTEST_ARGS ?=
+PYTEST_JOBS ?= auto
 VENV := .venv
+PYTEST := $(VENV)/bin/python -m pytest -q -n $(PYTEST_JOBS) --dist loadgroup
+RUFF := $(VENV)/bin/ruff check spfteach tests notebooks
+QUICK := tests/model tests/engine tests/viz tests/widgets tests/frontends tests/test_layering.py \
+	tests/test_environment_yml.py
 
-.PHONY: setup test test-fast lab bench
+.PHONY: setup test test-fast test-quick lab bench
 
 setup:
 	@bash scripts/setup.sh
 
 test: setup
-	$(VENV)/bin/ruff check spfteach tests notebooks
-	$(VENV)/bin/python -m pytest -q $(PYTEST_ARGS)
+	$(RUFF)
+	$(PYTEST) $(PYTEST_ARGS)
 
 test-fast: setup
-	$(VENV)/bin/ruff check spfteach tests notebooks
-	$(VENV)/bin/python -m pytest -q -m 'not kernel' $(PYTEST_ARGS)
+	$(RUFF)
+	$(PYTEST) -m 'not kernel and not slow' $(PYTEST_ARGS)
+
+test-quick: setup
+	$(RUFF)
+	$(PYTEST) -m 'not kernel and not slow and not heavy and not browser' $(QUICK) $(PYTEST_ARGS)
 
 bench: setup
 	$(VENV)/bin/python -m spfteach.explore.bench

@@ -18,6 +18,7 @@ from .model import checks
 from .model.errors import UsageError
 from .model.invariants import INVARIANTS
 from .model.task import Src
+from .model.wait import OnLock, OnPteLock, Wait
 from .scenarios import get as get_scenario
 from .scenarios.base import Scenario
 from .sched import Run, ScheduleError, Step, Violation, format_schedule, parse_schedule
@@ -147,21 +148,7 @@ class Session:
                                 "stopped: the run broke an invariant", op.src)
         if run.is_enabled(tid):
             return ThreadStatus(tid, t.name, "runnable", "runnable", op.src)
-        return ThreadStatus(tid, t.name, "blocked", self._waiting(tid, op.waits_for), op.src)
-
-    def _waiting(self, tid: int, what: str) -> str:
-        """"waiting for ptl(pt3) held by T1": who holds what the thread waits for,
-        read from the state, never guessed."""
-        state = self.run.machine.snapshot()
-        held = state.get(what)
-        if isinstance(held, str) and held not in ("free", ""):
-            return f"waiting for {what}, held by {held.replace('write:', '').replace('read:', '')}"
-        if what == "the PTE lock":
-            others = [f"{k} by {v}" for k, v in state.items()
-                      if k.startswith("ptl(") and v not in ("free", f"T{tid}")]
-            if others:
-                return f"waiting for the PTE lock (held now: {', '.join(others)})"
-        return f"waiting for {what}" if what else "blocked"
+        return ThreadStatus(tid, t.name, "blocked", _waiting(op.waits_on), op.src)
 
     def goal(self) -> str:
         """With a mutant: what to make happen, from what the explorer can reach."""
@@ -177,6 +164,21 @@ class Session:
                     "invariant with it: try it in another scenario")
         words = "; or ".join(f"{inv} ({INVARIANTS.get(inv, inv)})" for inv in found)
         return f"make it break: find a schedule that violates {words}"
+
+
+def _waiting(w: Wait | None) -> str:
+    """"waiting for mmap_lock, held by T1": what the step declared it waits on
+    (:mod:`spfteach.model.wait`), and who holds it up, read from the state."""
+    if w is None:
+        return "blocked"
+    held = w.holders()
+    if not held:
+        return f"waiting for {w.what}"
+    if isinstance(w, OnLock):
+        return f"waiting for {w.what}, held by {held}"
+    if isinstance(w, OnPteLock):
+        return f"waiting for the PTE lock (held now: {held})"
+    return f"waiting for {w.what}"  # the IPI: its words name the CPUs
 
 
 @lru_cache(maxsize=64)

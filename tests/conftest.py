@@ -34,11 +34,27 @@ LAYER_MARKS = {"model": "model", "engine": "engine", "viz": "viz", "widgets": "w
                "notebooks": "notebooks", "browser": "browser"}
 
 
+#: tests of the lower layers that explore for seconds each: left out of ``make test-quick``
+#: (a developer's check before every commit, under two minutes), run by every other tier
+HEAVY = (
+    "model/test_footprints.py::test_footprints_hold",
+    "engine/test_explore.py::test_reduction_agrees_with_brute_force",
+    "engine/test_explore.py::test_searches_agree_on_the_small_scenarios",
+    "engine/test_explore.py::test_memo_agrees",
+    "engine/test_explore.py::test_small_scenarios_are_not_trivial",
+    "engine/test_predict.py::test_grading",
+    "engine/test_predict.py::test_a_mutant_does_not_give",
+    "engine/test_predict.py::test_three_problems",
+)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         rel = Path(str(item.fspath)).resolve().relative_to(TESTS)
         if len(rel.parts) > 1:
             item.add_marker(LAYER_MARKS[rel.parts[0]])
+        if f"{rel.as_posix()}::{item.name}".startswith(HEAVY):
+            item.add_marker("heavy")
         if item.get_closest_marker("kernel"):
             item.add_marker(pytest.mark.xdist_group("kernel"))
         elif _module_scoped(item):

@@ -17,6 +17,7 @@ from .footprint import NOTHING, Obj, Use, on
 from .state import OBJ as _OBJ
 from .state import ident, not_state, state
 from .task import Gen, Src, Task
+from .wait import OnLock
 
 
 @dataclass
@@ -62,7 +63,7 @@ class RwLock:
 
 def spin_lock(t: Task, lock: Spinlock, src: Src, then: Use = NOTHING) -> Gen:
     r, w = on(lock.obj, then)
-    yield t.at(src, enabled=lock.free, waits_for=lock.name, reads=r, writes=w)
+    yield t.at(src, waits_on=OnLock(lock), reads=r, writes=w)
     lock.owner = t.tid
     t.did(f"takes {lock.name}")
 
@@ -98,8 +99,7 @@ def _mmap_lock_check(t: Task, lock: RwLock) -> None:
 
 def read_lock(t: Task, lock: RwLock, src: Src, then: Use = NOTHING) -> Gen:
     r, w = on(lock.obj, then)
-    yield t.at(src, enabled=lambda: lock.writer is None, waits_for=lock.name, reads=r,
-               writes=w)
+    yield t.at(src, waits_on=OnLock(lock, "read"), reads=r, writes=w)
     _mmap_lock_check(t, lock)
     lock.readers.add(t.tid)
     t.did(f"takes {lock.name} for reading")
@@ -114,10 +114,7 @@ def read_unlock(t: Task, lock: RwLock, src: Src, then: Use = NOTHING) -> Gen:
 
 def write_lock(t: Task, lock: RwLock, src: Src, then: Use = NOTHING) -> Gen:
     r, w = on(lock.obj, then)
-    yield t.at(
-        src, enabled=lambda: lock.writer is None and not lock.readers, waits_for=lock.name,
-        reads=r, writes=w,
-    )
+    yield t.at(src, waits_on=OnLock(lock, "write"), reads=r, writes=w)
     _mmap_lock_check(t, lock)
     lock.writer = t.tid
     t.did(f"takes {lock.name} for writing")

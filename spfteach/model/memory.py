@@ -63,6 +63,7 @@ from .rmap import anon_vma_prepare, page_add_anon_rmap, page_add_new_anon_rmap
 from .seqlock import raw_read_seqcount, read_seqcount_retry
 from .smp import local_irq_disable, local_irq_enable
 from .task import Gen, Src, Task
+from .wait import OnPteLock
 
 F = "mm/memory.c"
 
@@ -143,20 +144,13 @@ def pte_offset_map_lock(t: Task, vmf: VmFault, src: Src) -> Gen:
     k = t.machine
     pmd_pt, pmd_idx = vmf.pmd  # type: ignore[misc]
     # the lock of whichever table the pmd points to when the step runs
-    yield t.at(src, enabled=lambda: _ptl_free(k, pmd_pt, pmd_idx), waits_for="the PTE lock",
+    yield t.at(src, waits_on=OnPteLock(k, pmd_pt, pmd_idx),
                reads=[fp.pt(pmd_pt)], writes=[fp.every(fp.PTL)])
     e = k.read_entry(t, pmd_pt, pmd_idx)
     pte_pt, vmf.ptl = k.pte_lockptr(t, e, "pte_offset_map_lock()")
     vmf.ptl.owner = t.tid
     vmf.pte = (pte_pt, pgtable.index("pte", vmf.address, k.la57))
     t.did(f"reads *vmf->pmd: {e}; maps pt{pte_pt.id} and takes {vmf.ptl.name}")
-
-
-def _ptl_free(k, pmd_pt: PageTablePage, pmd_idx: int) -> bool:
-    """Can pte_offset_map_lock() take the PTE lock now?  (No table under the
-    pmd: nothing to wait for; the step then finds that out.)"""
-    e = pmd_pt.get(pmd_idx)
-    return e.kind is not Kind.TABLE or e.target not in k.ptl or k.ptl[e.target].free()
 
 
 #: The guards of each lock helper, in the order they are made, and the C of the

@@ -20,6 +20,7 @@ from . import footprint as fp
 from .footprint import NOTHING, Use
 from .state import ident, state
 from .task import Gen, Src, Task
+from .wait import OnIpi
 
 
 @dataclass
@@ -85,10 +86,7 @@ def send_ipi_and_wait(t: Task, what: str, send: Src, wait: Src, then: Use = NOTH
         parts.append("pending on " + ", ".join(f"cpu{c} (IRQs off)" for c in pending))
     t.did(f"sends {what} IPI: " + ("; ".join(parts) or "no other CPU"))
 
-    def all_answered() -> bool:
-        return not any(t.tid in c.pending for c in cpus)
-
     waiting = ", ".join(f"cpu{c}" for c in pending)
-    yield t.at(wait, enabled=all_answered, waits_for=f"{what} IPI answer from {waiting}",
+    yield t.at(wait, waits_on=OnIpi(t.tid, tuple(cpus), what, waiting),
                reads=[*(fp.cpu(c.id) for c in cpus), *then.reads], writes=then.writes)
     t.did(f"every CPU answered the {what} IPI")

@@ -25,6 +25,7 @@ from .footprint import EMPTY, Footprint, Obj
 if TYPE_CHECKING:
     from .checks import Check
     from .machine import Machine
+    from .wait import Wait
 
 #: What a guard does when it fires, by its ``exit``.
 _EXITS = {"abort": ("aborts with VM_FAULT_RETRY", "aborted with VM_FAULT_RETRY"),
@@ -52,15 +53,15 @@ class Src:
 class Op:
     """One announced step of a task.
 
-    ``enabled`` is ``None`` for a step that can always run; otherwise the task is
-    blocked until it returns True (e.g. the lock it wants is free).  After the
+    ``waits_on`` is ``None`` for a step that can always run; otherwise it declares what
+    the step waits for (:mod:`.wait`: a lock, the PTE lock, IPI answers) and the task
+    is blocked until that is ready.  After the
     step ran, ``text`` says what happened in words and ``notes`` hold the checks
     evaluated on the way to the next announcement.
     """
 
     src: Src
-    enabled: Callable[[], bool] | None = None
-    waits_for: str = ""
+    waits_on: Wait | None = None
     #: True for a step that touches no shared state (a flag computed on the
     #: task's own stack): shown in traces, but it commutes with every other step.
     local: bool = False
@@ -72,6 +73,16 @@ class Op:
     #: what ``at()`` was given as the footprint: (reads, writes), or None
     declared: tuple[Sequence[Obj], Sequence[Obj]] | None = None
     _footprint: Footprint | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def enabled(self) -> Callable[[], bool] | None:
+        """The test whether the step can run now (None: it always can)."""
+        return None if self.waits_on is None else self.waits_on.ready
+
+    @property
+    def waits_for(self) -> str:
+        """What it waits for, in words (``mmap_lock``, ``the PTE lock``)."""
+        return "" if self.waits_on is None else self.waits_on.what
 
     @property
     def footprint(self) -> Footprint | None:
@@ -139,8 +150,7 @@ class Task:
     def at(
         self,
         src: Src,
-        enabled: Callable[[], bool] | None = None,
-        waits_for: str = "",
+        waits_on: Wait | None = None,
         local: bool = False,
         reads: Iterable[Obj] | None = None,
         writes: Iterable[Obj] | None = None,
@@ -159,7 +169,7 @@ class Task:
             w = () if writes is None else writes if isinstance(writes, list | tuple) \
                 else tuple(writes)
             decl = (r, w)
-        self.op = Op(src, enabled, waits_for, local, declared=decl)
+        self.op = Op(src, waits_on, local, declared=decl)
         return self.op
 
     def did(self, text: str) -> None:

@@ -111,3 +111,25 @@ def test_seqcount_protocol() -> None:
     # a reader that samples inside and re-reads inside sees no change: that is why
     # the speculative path must reject an odd sample itself
     assert run([1, 0, 0, 1]) == [6, 5, False]
+
+
+def test_a_blocked_step_declares_what_it_waits_on() -> None:
+    """Who holds a thread up comes from the step's declaration (spfteach/model/wait.py),
+    read from the state, not from the snapshot's strings: a lock and its holder, the
+    answers an IPI still waits for."""
+    from spfteach.model.wait import OnIpi, OnLock
+    from spfteach.session import Session
+
+    s = Session("seq-odd-at-start")
+    s.run_to_end(0)
+    w = s.run.next_op(0).waits_on
+    assert isinstance(w, OnLock) and w.mode == "read" and not w.ready()
+    assert (w.what, w.holders()) == ("mmap_lock", "T1")
+    assert s.status(0).reason == "waiting for mmap_lock, held by T1"
+    # the deadlock of notebook 06: T0 spins on the PTE lock T1 holds, T1 waits for
+    # the TLB-flush answer of T0's CPU, which has IRQs off
+    stuck = Session("ipi-vs-ptl", mutant="trylock_is_lock", schedule="0*37,1*5")
+    w0, w1 = stuck.run.next_op(0).waits_on, stuck.run.next_op(1).waits_on
+    assert isinstance(w0, OnLock) and w0.holders() == "T1" and not w0.ready()
+    assert isinstance(w1, OnIpi) and w1.holders() == "cpu0" and not w1.ready()
+    assert w1.what == "TLB-flush IPI answer from cpu0"

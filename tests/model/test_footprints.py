@@ -20,6 +20,7 @@ from spfteach.model.machine import Machine
 from spfteach.model.mm_types import VM_READ
 from spfteach.model.pgtable import NONE
 from spfteach.model.task import Gen, Src, Task
+from spfteach.model.wait import OnLock
 from spfteach.scenarios import SCENARIOS
 from spfteach.scenarios.base import Scenario
 from spfteach.scenarios.catalogue import ADDR, base_map
@@ -169,7 +170,7 @@ def _lock_waiter(t: Task) -> Gen:
     """Waits for the heap's PTE lock, but declares no read of it."""
     k = t.machine
     ptl = k.ptl[k.table_for(ADDR, "pte", create=False).id]  # type: ignore[union-attr]
-    yield t.at(S, enabled=ptl.free, reads=[])
+    yield t.at(S, waits_on=OnLock(ptl), reads=[])
     t.did("saw the lock free")
 
 
@@ -211,7 +212,7 @@ def _writer_outside_lock(t: Task) -> Gen:
     """Drops VM_WRITE, but only while nobody holds the PTE lock."""
     k = t.machine
     ptl = k.ptl[k.table_for(ADDR, "pte", create=False).id]  # type: ignore[union-attr]
-    yield t.at(S, enabled=ptl.free, reads=[ptl.obj], writes=[fp.vma(k.mm.mmap[0])])
+    yield t.at(S, waits_on=OnLock(ptl), reads=[ptl.obj], writes=[fp.vma(k.mm.mmap[0])])
     k.mm.mmap[0].vm_flags = VM_READ
     t.did("drops VM_WRITE")
 
