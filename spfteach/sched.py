@@ -188,6 +188,23 @@ class Run:
         self.pending.pop(tid, None)
         return True, self.results[tid]
 
+    def _commit(self, tid: int, may_end: bool = True) -> tuple[bool, Any, int, int]:
+        """The one way a run advances: thread ``tid`` runs to its next announcement, the
+        choice joins the schedule, the end is judged when no thread can move (only
+        ``may_end``: a replay knows no earlier step ends it, the next choice being
+        runnable), and the violations found become the step's. Returns whether the
+        thread finished, its result, how many violations the step itself found (the
+        rest belong to the end), and how many the run had before."""
+        nviol = len(self.machine.violations)
+        nrec = len(self.violations)
+        finished, result = self._advance(tid, self._gens[tid])
+        self.schedule.append(tid)
+        own = len(self.machine.violations) - nviol
+        if may_end and not self.runnable():
+            self._end()
+        self._record_violations(nviol)
+        return finished, result, own, nrec
+
     def step(self, tid: int) -> Step:
         """Run thread ``tid`` for one step; a bad choice raises ScheduleError."""
         if not 0 <= tid < len(self.tasks):
@@ -202,13 +219,7 @@ class Run:
                 f"thread {tid} ({t.name}) is blocked waiting for {self.pending[tid].waits_for}; "
                 f"runnable now: {self._runnable_str()}")
         op = self.pending[tid]
-        nviol = len(self.machine.violations)
-        nrec = len(self.violations)
-        finished, result = self._advance(tid, self._gens[tid])
-        self.schedule.append(tid)
-        if not self.runnable():
-            self._end()
-        self._record_violations(nviol)
+        finished, result, _, nrec = self._commit(tid)
         if not self.record:
             return None  # type: ignore[return-value]
         after = self.machine.snapshot()
@@ -227,15 +238,7 @@ class Run:
         the violations it records the step itself found: the rest, if any, are
         the end judgement's (``check_end``), which belongs to the state reached,
         not to the step (the memoizing explorer keeps the two apart)."""
-        machine = self.machine
-        nviol = len(machine.violations)
-        self._advance(tid, self._gens[tid])
-        self.schedule.append(tid)
-        own = len(machine.violations) - nviol
-        if not self.runnable():
-            self._end()
-        self._record_violations(nviol)
-        return own
+        return self._commit(tid)[2]
 
     def replay(self, schedule: list[int]) -> Run:
         """Follow a schedule already known to be valid, without the checks and the
@@ -246,17 +249,9 @@ class Run:
         ``step`` would record about violations and the end of the run is recorded
         here too, so the run is the same as after ``step`` over each choice.
         """
-        gens, machine = self._gens, self.machine
         last = len(schedule) - 1
         for i, tid in enumerate(schedule):
-            nviol = len(machine.violations)
-            self._advance(tid, gens[tid])
-            self.schedule.append(tid)
-            # Before the last choice some thread was runnable (the next choice), so
-            # only the last step can end the run, as in step().
-            if i == last and not self.runnable():
-                self._end()
-            self._record_violations(nviol)
+            self._commit(tid, may_end=i == last)
         return self
 
     def _record_violations(self, nviol: int) -> None:
@@ -281,11 +276,6 @@ class Run:
             return ", ".join(str(x) for x in r)
         return "none (deadlock)" if self.alive() else "none: every thread has finished"
 
-    def run(self, schedule: Iterable[int]) -> Run:
-        for tid in schedule:
-            self.step(tid)
-        return self
-
     def run_spec(self, spec: str | Iterable[int]) -> Run:
         """Follow a schedule written as a string (``"0*12,1*,0"``) or a list."""
         if isinstance(spec, str):
@@ -300,7 +290,8 @@ class Run:
                     for _ in range(count):
                         self.step(tid)
         else:
-            self.run(spec)
+            for tid in spec:
+                self.step(tid)
         return self
 
     def finish(self) -> Run:

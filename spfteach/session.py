@@ -80,7 +80,7 @@ class Session:
             raise ScheduleError("nothing to undo: no step has been taken yet")
         prefix = self.run.schedule[:-1]
         run = self._fresh()
-        run.run(prefix)
+        run.run_spec(prefix)
         self.run = run
 
     def reset(self) -> None:

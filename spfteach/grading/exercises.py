@@ -250,7 +250,7 @@ def counterexample_text(scen: Scenario, c: Counterexample, last: int = 12) -> st
     line that loads it into the stepper."""
     sched = format_schedule(c.schedule)
     run = scen.new_run()
-    run.run(c.schedule)
+    run.run_spec(c.schedule)
     start = max(0, len(run.trace) - last)
     # The stepper runs the model's own vma_has_changed(): from the first step where
     # yours decided otherwise the run goes another way, so it gets the schedule up
@@ -429,7 +429,7 @@ def _order_part(args: dict, part: str, answer: Answer | None) -> Part:
         raise RuntimeError(f"{order} breaks {part!r} and {scen_name} survives it")
     c = min(rep.counterexamples.values(), key=lambda c: (len(c.schedule), c.invariant))
     run = scen.new_run()
-    run.run(c.schedule)
+    run.run_spec(c.schedule)
     return Part(part, 0.0, 1.0, "\n".join([
         f"not in your order: {scen_name}, run with your order, breaks {c.invariant}: "
         f"{c.message}",

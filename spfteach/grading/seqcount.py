@@ -284,7 +284,7 @@ def search(scen: SeqScenario, fn: Oracle) -> tuple[Found | None, set, int]:
 
 def trace_text(scen: SeqScenario, fn: Oracle, found: Found, last: int = 12) -> str:
     run = scen.new_run(fn)
-    run.run(found.schedule)
+    run.run_spec(found.schedule)
     sched = format_schedule(found.schedule)
     return "\n".join([f"breaks {found.invariant}: {found.message}",
                       f"shortest schedule: {sched} ({len(found.schedule)} steps; T0 the "

@@ -31,7 +31,7 @@ def replay(scenario_name: str, violation: Violation,
     violation's schedule; ValueError when it does not break the same invariant
     at the same step (the wrong scenario or mutants)."""
     run = get(scenario_name).new_run(mutants=mutants)
-    run.run(violation.schedule)
+    run.run_spec(violation.schedule)
     again = [v for v in run.violations if v.invariant == violation.invariant
              and v.step == violation.step]
     if not again:

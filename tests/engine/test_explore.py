@@ -163,7 +163,7 @@ def test_small_scenarios_are_not_trivial() -> None:
 
 def _replays(scen: str, mutant: str, schedule: list[int], invariant: str) -> bool:
     run = get(scen).new_run([mutant])
-    run.run(schedule)
+    run.run_spec(schedule)
     return any(v.invariant == invariant and v.step == len(schedule) - 1 for v in run.violations)
 
 
@@ -287,7 +287,7 @@ def test_replay_is_step_without_the_checks(mutant: str | None) -> None:
     run.finish()
     schedules.append(run.schedule)
     for sched in schedules:
-        stepped = scen.new_run(muts, record=False).run(sched)
+        stepped = scen.new_run(muts, record=False).run_spec(sched)
         replayed = scen.new_run(muts, record=False).replay(sched)
         assert replayed.machine.state_key() == stepped.machine.state_key()
         assert replayed.results == stepped.results and replayed.ended == stepped.ended

@@ -31,7 +31,7 @@ def test_same_schedule_same_trace(name: str) -> None:
         assert _trace_value(a) == _trace_value(b)
         assert a.results == b.results
         # and replaying the recorded schedule as a plain list gives it again
-        c = scen.new_run().run(a.schedule)
+        c = scen.new_run().run_spec(a.schedule)
         assert _trace_value(c) == _trace_value(a)
 
 
@@ -39,7 +39,7 @@ def test_undo_is_replay_of_the_prefix() -> None:
     scen = get("fault-vs-munmap")
     full = scen.new_run().run_spec("0*10,1*5,0*3").finish()
     for cut in (0, 1, 7, 15, len(full.schedule) - 1):
-        undone = scen.new_run().run(full.schedule[:cut])
+        undone = scen.new_run().run_spec(full.schedule[:cut])
         assert _trace_value(undone) == _trace_value(full)[:cut]
         state = undone.trace[-1].state if undone.trace else undone.initial_state
         assert state == (full.trace[cut - 1].state if cut else full.initial_state)
@@ -98,7 +98,7 @@ def test_seqcount_protocol() -> None:
         s = SeqCount("s", 4)
         out: list = []
         r0, r1 = k.add_task("reader"), k.add_task("writer")
-        Run(k, [(r0, _seq_program(r0, s, out)), (r1, _writer(r1, s))]).run(schedule)
+        Run(k, [(r0, _seq_program(r0, s, out)), (r1, _writer(r1, s))]).run_spec(schedule)
         return [s.sequence, *out]
 
     # reader alone, then writer: count 4 -> 6, the reader saw 4 and no retry

@@ -91,10 +91,10 @@ def test_munmap_ipi_waits_for_both_faulting_cpus() -> None:
         assert off.index < unlink.index < read.index < answer.index < freed.index
     # Once the first CPU answered, munmap() still waits, for the second one.
     scen = get(name)
-    prefix = scen.new_run().run(run.schedule[:answers[0].index + 1])
+    prefix = scen.new_run().run_spec(run.schedule[:answers[0].index + 1])
     assert 2 not in prefix.runnable()
     assert prefix.machine.cpus[1].pending == {2} and not prefix.machine.cpus[0].pending
-    prefix.run(run.schedule[answers[0].index + 1:answers[1].index + 1])
+    prefix.run_spec(run.schedule[answers[0].index + 1:answers[1].index + 1])
     assert 2 in prefix.runnable()
     for tid in (0, 1):
         t = run.task(tid)
@@ -151,7 +151,7 @@ def test_two_write_sections_do_not_bring_the_count_back() -> None:
     ends = [_one(run, tid, "mmap_write_unlock(current->mm);") for tid in (1, 2)]
     assert cached.index < ends[0].index < ends[1].index < check.index
     # at the validation the VMA is exactly as the fault saw it, but for the count
-    before = get(name).new_run().run(run.schedule[:check.index])
+    before = get(name).new_run().run_spec(run.schedule[:check.index])
     vma = before.machine.mm.mmap[0]
     start = get(name).new_run().machine.mm.mmap[0]
     assert (vma.vm_flags, vma.vm_page_prot) == (start.vm_flags, start.vm_page_prot)
@@ -204,7 +204,7 @@ def test_a_wait_chain_across_three_cpus() -> None:
     waits = _one(run, 0, "vmf->pte = pte_offset_map_lock(vmf->vma->vm_mm, vmf->pmd,")
     # the schedule runs T0 until it blocks, then T1: look at the state in between
     blocked = next(s.index for s in run.trace if s.tid == 1 and s.index > send.index)
-    prefix = get(name).new_run().run(run.schedule[:blocked])
+    prefix = get(name).new_run().run_spec(run.schedule[:blocked])
     assert prefix.pending[0].src == waits.src  # T0 is at the lock it takes later
     assert prefix.runnable() == [1]  # T0 waits for the lock, T2 for cpu1's answer
     assert prefix.machine.mm.mmap_lock.readers == {0, 2}  # the classic fault and madvise()

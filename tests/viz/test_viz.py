@@ -102,7 +102,7 @@ def test_the_phrases_read_off_the_steps_are_the_models() -> None:
 def test_lanes_mark_a_mutants_violating_step(mutant: str) -> None:
     scenario, v, ce = _counterexample(mutant)
     assert v.step == ce["steps"] - 1 and v.invariant == ce["invariant"]
-    run = SCENARIOS[scenario].new_run(mutants=[mutant]).run(v.schedule)
+    run = SCENARIOS[scenario].new_run(mutants=[mutant]).run_spec(v.schedule)
     boxes = lanes_data(run)
     assert [b.step for b in boxes] == list(range(len(run.trace)))
     marked = [b for b in boxes if b.violations]
