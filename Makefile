@@ -13,6 +13,8 @@
 LAB_PORT ?= 8888
 PYTEST_ARGS ?=
 PYTEST_JOBS ?= auto
+# the commit make bench compares the explorer with (the last before issue 24's rebuild)
+BENCH_AGAINST ?= 31092a6
 VENV := .venv
 PYTEST := $(VENV)/bin/python -m pytest -q -n $(PYTEST_JOBS) --dist loadgroup
 RUFF := $(VENV)/bin/ruff check spfteach tests notebooks
@@ -38,6 +40,7 @@ test-quick: setup
 
 bench: setup
 	$(VENV)/bin/python -m spfteach.explore.bench
+	$(VENV)/bin/python -m spfteach.explore.against $(BENCH_AGAINST)
 	$(VENV)/bin/python -m spfteach.widgets.bench
 	$(VENV)/bin/python -m spfteach.grading.bench
 

@@ -25,7 +25,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from spfteach import excerpts
+from spfteach.csource import excerpts
 from spfteach.scenarios import SCENARIOS, get
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 
 import ipywidgets as W
 
-from ..excerpts import load as load_excerpts
+from ..csource.excerpts import load as load_excerpts
 from ..model import checks
 from ..model.task import Src
 from ..scenarios.base import Scenario

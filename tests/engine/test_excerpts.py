@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from spfteach import csrc, excerpts
-from spfteach.excerpts import Excerpt, ExcerptError, Excerpts
+from spfteach.csource import csrc, excerpts
+from spfteach.csource.excerpts import Excerpt, ExcerptError, Excerpts
 from spfteach.model.task import Src
 
-FIX = "run `python -m spfteach.excerpts` on a built tree"
+FIX = "run `python -m spfteach.csource.excerpts` on a built tree"
 
 
 @pytest.fixture(scope="module")
@@ -87,16 +87,16 @@ def test_the_loader_says_what_is_missing_and_how_to_fix_it(tmp_path: Path,
                                                            shipped: Excerpts) -> None:
     ghost = Src("mm/memory.c", "no_such_function", "x = 1;")
     with pytest.raises(ExcerptError, match=r"mm/memory.c:no_such_function\(\).*"
-                       + r"python -m spfteach\.excerpts"):
+                       + r"python -m spfteach\.csource\.excerpts"):
         shipped.line_of(ghost)
-    with pytest.raises(ExcerptError, match=r"no_such_function\(\).*spfteach\.excerpts"):
+    with pytest.raises(ExcerptError, match=r"no_such_function\(\).*spfteach\.csource\.excerpts"):
         shipped.locate(ghost)
     with pytest.raises(ExcerptError, match="not in handle_speculative_fault"):
         shipped.function("mm/memory.c", "handle_speculative_fault").text_at(1)
-    with pytest.raises(ExcerptError, match=r"cannot be read.*spfteach\.excerpts"):
+    with pytest.raises(ExcerptError, match=r"cannot be read.*spfteach\.csource\.excerpts"):
         excerpts.load(tmp_path / "absent.json")
     (tmp_path / "old.json").write_text('{"format": 0}\n')
-    with pytest.raises(ExcerptError, match=r"format 0.*spfteach\.excerpts"):
+    with pytest.raises(ExcerptError, match=r"format 0.*spfteach\.csource\.excerpts"):
         excerpts.load(tmp_path / "old.json")
     (tmp_path / "bad.json").write_text('{"format": 1, "functions": {}}\n')
     with pytest.raises(ExcerptError, match="malformed"):
@@ -135,7 +135,7 @@ def test_a_build_is_deterministic_and_checkable(tmp_path: Path,
     assert excerpts.differences(tree, path) == []
     path.write_text(excerpts.dumps(one).replace("\n ", "\n  "))
     assert excerpts.differences(tree, path) == [
-        f"{path}: same content, but not as `python -m spfteach.excerpts` writes it"]
+        f"{path}: same content, but not as `python -m spfteach.csource.excerpts` writes it"]
     path.write_text(excerpts.dumps(one))
     c = tree / "mm" / "memory.c"
     c.write_text(c.read_text().replace("\treturn a;", "\tint b = a;\n\treturn b;"))

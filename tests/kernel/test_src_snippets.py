@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from spfteach.csrc import (
+from spfteach.csource.csrc import (
     SrcError,
     code_only,
     function_body,
@@ -47,10 +47,10 @@ def test_model_sources_are_found() -> None:
 def test_the_shipped_c_excerpts_are_the_patched_tree(kernel_tree: Path) -> None:
     """data/c-excerpts.json, which the widgets show with no tree, is what the patched
     tree gives, byte for byte: the excerpts cannot drift from the C."""
-    from spfteach import excerpts
+    from spfteach.csource import excerpts
     diffs = excerpts.differences(kernel_tree)
     assert not diffs, ("data/c-excerpts.json is not the patched tree's; run `python -m "
-                       "spfteach.excerpts` and commit it:\n" + "\n".join(diffs))
+                       "spfteach.csource.excerpts` and commit it:\n" + "\n".join(diffs))
 
 
 @pytest.mark.kernel

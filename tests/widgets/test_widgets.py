@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from spfteach.excerpts import load as load_excerpts
+from spfteach.csource.excerpts import load as load_excerpts
 from spfteach.model.errors import UsageError
 from spfteach.sched import ModelError, ScheduleError
 from spfteach.session import Session

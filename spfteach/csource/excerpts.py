@@ -6,11 +6,11 @@ which is 1.5 GB and takes a fetch to make, so a student opening the workbook has
 none.  This module cuts out of a patched tree just what the model visits — for
 each function some :class:`~spfteach.model.task.Src` names, its whole text from
 signature to closing brace, comments kept (students read the comments), and for
-each Src the line :func:`spfteach.csrc.resolve` finds — and :func:`load` reads it
+each Src the line :func:`spfteach.csource.csrc.resolve` finds — and :func:`load` reads it
 back with no tree at all.
 
 Regenerating from the same tree gives the same bytes (everything is sorted), so
-``python -m spfteach.excerpts --check`` and the kernel test can hold the shipped
+``python -m spfteach.csource.excerpts --check`` and the kernel test can hold the shipped
 file to the C, and a change to the model or to a patch shows up as a diff.
 """
 
@@ -26,16 +26,16 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from ..model.task import Src
 from . import csrc
-from .model.task import Src
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DATA = REPO / "data" / "c-excerpts.json"
 PATCHES = REPO / "kernel" / "patches"
 DEFAULT_TREE = REPO / "kernel" / "build" / "linux"
 #: Bumped when the layout of the file changes, so an old file is refused, not misread.
 FORMAT = 1
-REGENERATE = "run `python -m spfteach.excerpts` on a built tree (`spfteach kernel fetch`)"
+REGENERATE = "run `python -m spfteach.csource.excerpts` on a built tree (`spfteach kernel fetch`)"
 
 _SrcKey = tuple[str, str, str, str]
 
@@ -171,7 +171,8 @@ def differences(tree: Path, path: Path = DATA) -> list[str]:
             out.append(f"{name}: {label} is on line {have_srcs[k]}, the tree has it on "
                        f"line {want_srcs[k]}")
     if not out and text != dumps(want):
-        out.append(f"{name}: same content, but not as `python -m spfteach.excerpts` writes it")
+        out.append(f"{name}: same content, but not as "
+                   "`python -m spfteach.csource.excerpts` writes it")
     return out
 
 
@@ -302,11 +303,11 @@ def load(path: Path = DATA) -> Excerpts:
 
 # --- command line ---
 
-USAGE = "usage: python -m spfteach.excerpts [--check] [TREE]"
+USAGE = "usage: python -m spfteach.csource.excerpts [--check] [TREE]"
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m spfteach.excerpts [TREE]`` rewrites ``data/c-excerpts.json`` from a
+    """``python -m spfteach.csource.excerpts [TREE]`` rewrites ``data/c-excerpts.json`` from a
     patched tree; with ``--check`` it writes nothing and exits 1 if the file differs."""
     args = sys.argv[1:] if argv is None else argv
     check = False
@@ -318,12 +319,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{USAGE}\n\n{main.__doc__}")
             return 0
         elif a.startswith("-") and a != "-":
-            print(f"spfteach.excerpts: error: unknown option {a!r} ({USAGE})", file=sys.stderr)
+            print(f"spfteach.csource.excerpts: error: unknown option {a!r} ({USAGE})",
+                  file=sys.stderr)
             return 2
         else:
             trees.append(a)
     if len(trees) > 1:
-        print(f"spfteach.excerpts: error: one TREE at most, got {len(trees)} ({USAGE})",
+        print(f"spfteach.csource.excerpts: error: one TREE at most, got {len(trees)} ({USAGE})",
               file=sys.stderr)
         return 2
     tree = Path(trees[0]) if trees else DEFAULT_TREE
@@ -332,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
     except OSError:  # a name too long for the file system, say
         is_tree = False
     if not is_tree:
-        print(f"spfteach.excerpts: error: {_quoted(str(tree))} is not a kernel tree (run "
+        print(f"spfteach.csource.excerpts: error: {_quoted(str(tree))} is not a kernel tree (run "
               "`spfteach kernel fetch`, or give the tree as the argument)", file=sys.stderr)
         return 2
     try:
@@ -346,13 +348,13 @@ def main(argv: list[str] | None = None) -> int:
             return 1 if diffs else 0
         path = write(tree)
     except ExcerptError as e:
-        print(f"spfteach.excerpts: error: {e}", file=sys.stderr)
+        print(f"spfteach.csource.excerpts: error: {e}", file=sys.stderr)
         return 2
     except csrc.SrcError as e:
-        print(f"spfteach.excerpts: error: {e}", file=sys.stderr)
+        print(f"spfteach.csource.excerpts: error: {e}", file=sys.stderr)
         return 1
     except OSError as e:
-        print(f"spfteach.excerpts: error: {_quoted(str(e.filename or DATA))}: "
+        print(f"spfteach.csource.excerpts: error: {_quoted(str(e.filename or DATA))}: "
               f"{e.strerror or e}", file=sys.stderr)
         return 2
     data = json.loads(path.read_text(encoding="utf-8"))

@@ -17,9 +17,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .model.task import Src
+from ..model.task import Src
 
-MODEL = Path(__file__).parent / "model"
+MODEL = Path(__file__).resolve().parents[1] / "model"
 
 
 class SrcError(LookupError):
@@ -228,7 +228,7 @@ def _literal_srcs(path: Path) -> set[Src]:
 
 def model_sources(explore_scenarios: bool = True) -> set[Src]:
     """Every Src the model can yield (see the module docstring)."""
-    from .model import checks
+    from ..model import checks
 
     found: set[Src] = set()
     for path in sorted(MODEL.glob("*.py")):
@@ -242,7 +242,7 @@ def model_sources(explore_scenarios: bool = True) -> set[Src]:
 def _seen_sources() -> set[Src]:
     """Srcs executed in a run of every scenario under its named schedules and
     with each thread going first."""
-    from .scenarios import SCENARIOS
+    from ..scenarios import SCENARIOS
 
     seen: set[Src] = set()
     for scen in SCENARIOS.values():
@@ -259,15 +259,15 @@ def _seen_sources() -> set[Src]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m spfteach.csrc [TREE]``: every statement the model steps through,
+    """``python -m spfteach.csource.csrc [TREE]``: every statement the model steps through,
     with the line of the patched tree it resolves to."""
     import sys
 
     args = sys.argv[1:] if argv is None else argv
-    tree = Path(args[0]) if args else Path(__file__).resolve().parents[1] / "kernel/build/linux"
+    tree = Path(args[0]) if args else Path(__file__).resolve().parents[2] / "kernel/build/linux"
     if not (tree / "mm" / "memory.c").is_file():
-        print(f"spfteach.csrc: error: {tree} is not a kernel tree (run `spfteach kernel fetch`, "
-              "or give the tree as the argument)", file=sys.stderr)
+        print(f"spfteach.csource.csrc: error: {tree} is not a kernel tree (run `spfteach "
+              "kernel fetch`, or give the tree as the argument)", file=sys.stderr)
         return 2
     bad = 0
     for src in sorted(model_sources(), key=lambda s: (s.file, s.function, s.snippet)):
@@ -283,5 +283,5 @@ def main(argv: list[str] | None = None) -> int:
 if __name__ == "__main__":
     try:
         raise SystemExit(main())
-    except BrokenPipeError:  # `python -m spfteach.csrc | head`
+    except BrokenPipeError:  # `python -m spfteach.csource.csrc | head`
         raise SystemExit(0) from None
