@@ -42,3 +42,26 @@ def test_bench_refuses_a_negative_budget(capsys: pytest.CaptureFixture[str]) -> 
         bench.main(["--naive-seconds", "-1", "--no-mutants"])
     assert e.value.code == 2
     assert "--naive-seconds must be 0 or more" in capsys.readouterr().err
+
+
+def test_against_refuses_an_unknown_commit_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    from spfteach.explore import against
+
+    assert against.main(["no-such-commit"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("against: git rev-parse") and "\n" not in err
+
+
+@pytest.mark.slow
+def test_against_the_same_commit_finds_the_same_states(monkeypatch: pytest.MonkeyPatch,
+                                                        tmp_path) -> None:
+    """The comparison runs both trees for real: against HEAD (the committed model; the
+    working tree is this one) every scenario has the same states both ways."""
+    from spfteach.explore import against
+
+    monkeypatch.setattr(against, "DATA", tmp_path)
+    assert against.main(["HEAD", "--rounds", "1"]) == 0
+    import json
+    out = json.loads((tmp_path / "explore-against.json").read_text())
+    assert len(out["rows"]) == len(SCENARIOS) and out["rounds"] == 1
+    assert all(r["seconds_then"] > 0 and r["seconds_now"] > 0 for r in out["rows"])
