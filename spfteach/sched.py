@@ -20,7 +20,7 @@ from .model.bug import KernelOops, NotModelled
 from .model.errors import UsageError
 from .model.invariants import check_end
 from .model.machine import Machine
-from .model.task import Op, Src, Task
+from .model.task import Guard, Op, Src, Task
 
 Program = Generator[Op, None, Any]
 
@@ -75,6 +75,8 @@ class Step:
     violations: tuple[Violation, ...] = ()
     #: the step's decision came from a grading override and differs from the port's
     overridden: bool = False
+    #: the guards of the speculative path evaluated on the step (:class:`Guard`)
+    guards: tuple[Guard, ...] = ()
 
     def changes_str(self) -> str:
         return ", ".join(f"{k} {_short(a)}→{_short(b)}" for k, a, b in self.changes)
@@ -227,7 +229,7 @@ class Run:
             index=len(self.trace), tid=tid, thread=t.name, cpu=t.cpu, src=op.src, text=op.text,
             notes=tuple(op.notes), changes=diff(self._state, after), finished=finished,
             result=result, state=after, violations=tuple(self.violations[nrec:]),
-            overridden=op.overridden,
+            overridden=op.overridden, guards=tuple(op.guards),
         )
         self._state = after
         self.trace.append(step)

@@ -30,6 +30,29 @@ if TYPE_CHECKING:
 #: What a guard does when it fires, by its ``exit``.
 _EXITS = {"abort": ("aborts with VM_FAULT_RETRY", "aborted with VM_FAULT_RETRY"),
           "sigsegv": ("fails with VM_FAULT_SIGSEGV", "failed with VM_FAULT_SIGSEGV")}
+#: What a guard returns when it fires, by its ``exit``.
+RETURNS = {"abort": "VM_FAULT_RETRY", "sigsegv": "VM_FAULT_SIGSEGV"}
+
+
+@dataclass(frozen=True)
+class Guard:
+    """A guard of the speculative path evaluated on a step, as data: the pictures and the
+    drills read these, not the words of the step's notes."""
+
+    name: str
+    #: its condition held: the path gives up here, unless the guard is switched off
+    fired: bool
+    #: a mutant removed it (it never fires); ``fired`` says whether it would have
+    removed: bool = False
+    #: a scope test widened for a test: the model goes on past it
+    widened: bool = False
+    #: what the fault returns when the guard fires (``VM_FAULT_RETRY``)
+    returns: str = ""
+
+    @property
+    def stopped(self) -> bool:
+        """The path gave up here."""
+        return self.fired and not self.removed and not self.widened
 
 
 @dataclass(frozen=True)
@@ -67,6 +90,8 @@ class Op:
     local: bool = False
     text: str = ""
     notes: list[str] = field(default_factory=list)
+    #: the guards evaluated on the way to the next announcement
+    guards: list[Guard] = field(default_factory=list)
     #: the step's decision came from a grading override (``Machine.override``) and
     #: differs from the port's: from here the run is the student's, not the C's
     overridden: bool = False
@@ -189,12 +214,15 @@ class Task:
         the kernel's words, and, for a removed guard, what it would have done.
         """
         assert check.kind in ("guard", "scope"), f"{check.name} is a {check.kind}, not a guard"
-        if check.kind == "scope" and check in self.machine.widened:
+        assert self.op is not None
+        widened = check.kind == "scope" and check in self.machine.widened
+        mutated = check.kind == "guard" and self.machine.mutated(check)
+        self.op.guards.append(Guard(check.name, fired, mutated, widened, RETURNS[check.exit]))
+        if widened:
             self.note(f"check {check.name}: widened (the port refuses this kind of VMA here; "
                       "the model goes on, to show that nothing goes wrong)" if fired else
                       f"check {check.name}: widened; it would have passed here anyway")
             return False
-        mutated = check.kind == "guard" and self.machine.mutated(check)
         does, did = _EXITS[check.exit]
         why = f" ({detail})" if detail else ""
         if mutated:

@@ -1,13 +1,13 @@
 """What a recorded step says about guards and sequence counts, read off its record.
 
 A :class:`~spfteach.sched.Step` keeps the C statement it executed (``src``), the
-words of what it did (``text``) and the checks evaluated on its way (``notes``).
-The pictures need three facts from them: which guards fired (the path gives up),
-which guards a mutant removed where they would have fired, and which VMA's
-``vm_sequence`` a read concerned.  The phrases matched here are the ones
-:meth:`~spfteach.model.task.Task.check` and :mod:`~spfteach.model.seqlock` write;
+words of what it did (``text``), the guards evaluated on its way as data (``guards``:
+:class:`~spfteach.model.task.Guard`) and what it changed (``changes``). The pictures
+need three facts from them: which guards fired (the path gives up), which guards a
+mutant removed where they would have fired (both from ``guards``), and which VMA's
+``vm_sequence`` a read concerned (from the words :mod:`~spfteach.model.seqlock` writes;
 ``tests/viz/test_viz.py`` holds them to a known trace, so a change of wording there
-fails a test instead of silently emptying a picture.
+fails a test instead of silently emptying a picture).
 """
 
 from __future__ import annotations
@@ -16,10 +16,6 @@ import re
 
 from ..sched import Step
 
-#: "check spf_p4d: aborts with VM_FAULT_RETRY (p4d none)", "... fails with VM_FAULT_SIGSEGV"
-_FIRED = re.compile(r"^check (\S+): (?:aborts|fails) with (VM_FAULT_\w+)")
-#: "check maplock_vma_changed: REMOVED (mutant): it would have aborted ..."
-_REMOVED = re.compile(r"^check (\S+): REMOVED \(mutant\): it would have")
 #: "reads vma0.vm_sequence: 0", "re-reads vma0.vm_sequence: 2",
 #: "vma_has_changed() reads vma0.vm_detached and vm_sequence: ..."
 _VMA_READ = re.compile(r"\bvma(\d+)\.vm_(?:sequence|detached)\b")
@@ -32,12 +28,12 @@ VALIDATE_CALLS = ("read_seqcount_retry(", "vma_has_changed(")
 
 def fired(step: Step) -> list[tuple[str, str]]:
     """The guards that fired on this step: ``(check name, VM_FAULT_... it returns)``."""
-    return [(m.group(1), m.group(2)) for n in step.notes if (m := _FIRED.match(n))]
+    return [(g.name, g.returns) for g in step.guards if g.stopped]
 
 
 def removed(step: Step) -> list[str]:
     """Guards a mutant removed that would have fired on this step."""
-    return [m.group(1) for n in step.notes if (m := _REMOVED.match(n))]
+    return [g.name for g in step.guards if g.removed and g.fired]
 
 
 def seq_read(step: Step) -> tuple[str, int] | None:

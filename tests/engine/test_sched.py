@@ -133,3 +133,23 @@ def test_a_blocked_step_declares_what_it_waits_on() -> None:
     assert isinstance(w0, OnLock) and w0.holders() == "T1" and not w0.ready()
     assert isinstance(w1, OnIpi) and w1.holders() == "cpu0" and not w1.ready()
     assert w1.what == "TLB-flush IPI answer from cpu0"
+
+
+@pytest.mark.parametrize("name", ["fault-vs-munmap", "fault-vs-mprotect", "alone-prot-none"])
+def test_every_guard_a_step_evaluates_is_a_record(name: str) -> None:
+    """The guards a step evaluated are data on the step (Step.guards), one per guard its
+    notes speak of, with and without a mutant that removes one: the pictures read the
+    records, never the words."""
+    from spfteach.model import checks
+
+    for mutant in ([], ["maplock_vma_changed"], ["spf_read_access", "spf_write_access"]):
+        for spec in list(get(name).schedules.values()) + [""]:
+            run = get(name).new_run(mutant).run_spec(spec).finish()
+            for s in run.trace:
+                spoken = [n.split(":")[0].removeprefix("check ") for n in s.notes
+                          if n.startswith("check ")]
+                assert [g.name for g in s.guards] == spoken, (name, s.index)
+                for g in s.guards:
+                    assert g.returns.startswith("VM_FAULT_")
+                    assert g.removed == (g.name in mutant)
+                    assert checks.get(g.name).kind in ("guard", "scope")
