@@ -245,7 +245,7 @@ def test_every_mutant_is_caught_or_explained() -> None:
 def _keys_every_step(name: str, schedule: list[int]) -> tuple:
     """The state key after ``schedule``, with the thread keys looked at after every step
     (as the explorer's first run does) rather than once at the end (as after a replay)."""
-    from spfteach.explore.search import _Keys
+    from spfteach.explore.dfs import _Keys
     run = get(name).new_run(record=False)
     keys = _Keys(run)
     for tid in schedule:
@@ -260,7 +260,7 @@ def test_state_key_does_not_depend_on_when_it_was_looked_at(name: str) -> None:
     whether the thread frames were fingerprinted at every step or only at the end.
     (f_locals keeps variables in the order it first saw them, which once made keys of
     one state differ by path, so the cache missed states it had seen.)"""
-    from spfteach.explore.search import _Keys
+    from spfteach.explore.dfs import _Keys
     scen = get(name)
     for first in range(len(scen.new_run(record=False).tasks)):
         run = scen.new_run(record=False)

@@ -1,0 +1,441 @@
+"""The one depth-first search, over a small protocol with two implementations.
+
+Every search of the explorer is this loop (:func:`search`): take a state, stop at a violation,
+stop at a state seen before (unless it was explored with a larger sleep set), else note it, list
+the threads that can step, order them (local steps first, the thread that just ran next), put the
+others on the stack with their sleep sets and step the first. What differs is how a state is
+held, and the loop asks that through a :class:`Space`:
+
+- :class:`ReplaySpace`: a state is a live run. Threads are generators, which cannot be copied, so
+  going back to a branch replays its schedule from the start.
+- :class:`MemoSpace` (:mod:`.memo`): a state is abstract (the shared objects' values and the
+  threads' keys); a step met before is looked up, and a live run is replayed only when the search
+  needs one (a step never met, a final state to judge).
+
+``cache=False`` turns the state cache off, and with it the graph: the naive enumeration of every
+schedule is the same loop, recording the shortest schedule to each violation as it goes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from functools import partial
+from typing import Any, Protocol
+
+from ..model.checks import Mutant
+from ..model.footprint import Footprint, independent
+from ..scenarios.base import Scenario
+from ..sched import Run, Violation
+from .memo import Memo, State
+from .statekey import Hashed, thread_key
+
+_AWAKE: frozenset[int] = frozenset()
+
+
+class Space(Protocol):
+    """What the search needs of the states it walks (``cur``: a state held by the space;
+    ``entry``: a branch put aside on the stack)."""
+
+    def start(self) -> Any: ...
+    def resume(self, entry: Any) -> Any: ...
+    def branch(self, cur: Any, tid: int) -> Any: ...
+    def advance(self, cur: Any, tid: int) -> Any: ...
+    def schedule(self, cur: Any) -> list[int]: ...
+    def violations(self, cur: Any) -> list[Violation]: ...
+    def end_violations(self, cur: Any) -> list[Violation]: ...
+    def key(self, cur: Any) -> object: ...
+    def enabled(self, cur: Any) -> list[int]: ...
+    def alive(self, cur: Any) -> int: ...
+    def is_local(self, cur: Any, tid: int) -> bool: ...
+    def footprints(self, cur: Any, enabled: list[int]) -> dict[int, Footprint | None]: ...
+    def final(self, cur: Any) -> Run: ...
+
+
+class Found:
+    """What the loop found, for the caller's report."""
+
+    def __init__(self) -> None:
+        self.states = self.executions = self.pruned = self.blocked_states = 0
+        self.violating_runs = self.deadlocks = 0
+        self.outcomes: set[tuple] = set()
+        self.unmodelled: set[str] = set()
+        self.complete = True
+        #: node -> [(tid, child)] (cache on), the violations on arriving at a node
+        self.edges: list[list[tuple[int, int]]] = []
+        self.bad: dict[int, list[Violation]] = {}
+        #: cache off: the shortest schedule to each invariant, as met
+        self.shortest: dict[str, tuple[list[int], Violation]] = {}
+
+
+def _outcome(run: Run) -> tuple:
+    return tuple(run.results.get(t.tid, "stuck") for t in run.tasks)
+
+
+def ordered(enabled: list[int], is_local: Callable[[int], bool], schedule: list[int],
+            local_first: bool) -> list[int]:
+    """The threads to run from a state, in the order to take them: a local step alone
+    (it commutes with everything), else the thread that just ran first (a replay then
+    opens a whole run of new states instead of one), then the others."""
+    if local_first:
+        local = next((tid for tid in enabled if is_local(tid)), None)
+        if local is not None:
+            return [local]
+    if schedule and schedule[-1] in enabled and enabled[0] != schedule[-1]:
+        last = schedule[-1]
+        return [last] + [tid for tid in enabled if tid != last]
+    return enabled
+
+
+def asleep(candidates: frozenset[int], fps: dict[int, Footprint | None],
+           tid: int) -> frozenset[int]:
+    """The sleep set after ``tid`` steps: the candidates whose pending step commutes
+    with ``tid``'s (declared footprints that do not conflict; undeclared never does)."""
+    mine = fps[tid]
+    if mine is None or not candidates:
+        return _AWAKE
+    return frozenset(u for u in candidates
+                     if u != tid and u in fps and independent(fps[u], mine))
+
+
+def search(space: Space, found: Found, *, cache: bool = True, sleep_sets: bool = True,
+           local_first: bool = True, max_seconds: float | None = None,
+           max_states: int | None = None, max_executions: int | None = None,
+           progress: Callable[[int], None] | None = None) -> None:
+    """Walk ``space`` depth first, into ``found``."""
+    t0 = time.perf_counter()
+    visited: dict[object, int] = {}
+    edges, bad = found.edges, found.bad
+    #: node -> the sleep set it was explored with: a later visit with a smaller one
+    #: must still explore what that one left asleep
+    slept: list[frozenset[int]] = []
+    # (the branch to resume, the node it leaves from, the sleep set where it arrives)
+    stack: list[tuple[Any, int | None, frozenset[int]]] = [(None, None, _AWAKE)]
+
+    def new_node(parent: int | None, tid: int, sleep: frozenset[int]) -> int:
+        edges.append([])
+        slept.append(sleep)
+        if parent is not None:
+            edges[parent].append((tid, len(edges) - 1))
+        return len(edges) - 1
+
+    # the space's methods, looked up once (the loop runs once per step of the search)
+    schedule_of, violations_of, key_of = space.schedule, space.violations, space.key
+    enabled_of, is_local, advance, branch = space.enabled, space.is_local, space.advance, \
+        space.branch
+    while stack:
+        if (max_seconds is not None and time.perf_counter() - t0 > max_seconds) or \
+                (max_states is not None and found.states >= max_states) or \
+                (max_executions is not None and found.executions >= max_executions):
+            found.complete = False
+            break
+        entry, parent, sleep = stack.pop()
+        cur = space.start() if entry is None else space.resume(entry)
+        while True:
+            sched = schedule_of(cur)
+            viols = violations_of(cur)
+            if viols:
+                found.violating_runs += 1
+                found.deadlocks += any(v.invariant == "deadlock" for v in viols)
+                if cache:
+                    bad[new_node(parent, sched[-1] if sched else -1, _AWAKE)] = viols
+                else:
+                    found.executions += 1
+                    for v in viols:
+                        best = found.shortest.get(v.invariant)
+                        if best is None or len(best[0]) > len(sched):
+                            found.shortest[v.invariant] = (list(sched), v)
+                break
+            key = key_of(cur) if cache else None
+            seen = visited.get(key) if cache else None
+            if seen is not None:
+                if parent is not None:
+                    edges[parent].append((sched[-1], seen))
+                # Explored before with sleep set H: what this visit must add is what
+                # H left asleep and this visit's sleep set does not.
+                wake = slept[seen] - sleep if sleep_sets else _AWAKE
+                if not wake:
+                    found.pruned += 1
+                    break
+                slept[seen] &= sleep
+                node = seen
+                enabled = enabled_of(cur)
+                choices = [t for t in ordered(enabled, partial(is_local, cur), sched,
+                                              local_first) if t in wake]
+                if not choices:
+                    found.pruned += 1
+                    break
+            else:
+                enabled = enabled_of(cur)
+                if not enabled:
+                    # a final state: its end judgement, if the space has not made it on
+                    # arriving (a violation there makes this a violating arrival)
+                    end = space.end_violations(cur)
+                    if end:
+                        found.violating_runs += 1
+                        found.deadlocks += any(v.invariant == "deadlock" for v in end)
+                        bad[new_node(parent, sched[-1] if sched else -1, _AWAKE)] = end
+                        break
+                node = -1
+                if cache:
+                    node = new_node(parent, sched[-1] if sched else -1, sleep)
+                    visited[key] = node
+                    found.states += 1
+                    if progress is not None and found.states % PROGRESS_EVERY == 0:
+                        progress(found.states)
+                    if len(enabled) < space.alive(cur):
+                        found.blocked_states += 1
+                if not enabled:
+                    run = space.final(cur)
+                    found.executions += 1
+                    found.outcomes.add(_outcome(run))
+                    found.unmodelled.update(run.unmodelled)
+                    break
+                choices = ordered(enabled, partial(is_local, cur), sched, local_first)
+                if sleep:
+                    choices = [t for t in choices if t not in sleep]
+                    if not choices:
+                        # everything from here starts with a step explored elsewhere
+                        found.pruned += 1
+                        break
+            fps = space.footprints(cur, enabled) if sleep_sets else {}
+            for i in range(len(choices) - 1, 0, -1):
+                t = choices[i]
+                stack.append((branch(cur, t), node,
+                              asleep(sleep | frozenset(choices[:i]), fps, t)
+                              if sleep_sets else _AWAKE))
+            parent = node
+            sleep = asleep(sleep, fps, choices[0]) if sleep_sets else _AWAKE
+            cur = advance(cur, choices[0])
+    found.executions += found.violating_runs if cache else 0
+
+
+#: How often (in new states) a search reports its progress.
+PROGRESS_EVERY = 100
+
+
+class _Keys:
+    """State keys with per-thread caching: only the thread that stepped changed
+    its frames, so only its key is recomputed."""
+
+    def __init__(self, run: Run, at_parent: list[Hashed] | None = None) -> None:
+        """``at_parent``: the thread keys at the node the run's last step left; only
+        the thread that took that step has moved since, so only its key is new."""
+        self.run = run
+        if at_parent is None or not run.schedule:
+            self.threads = [self._thread(t.tid) for t in run.tasks]
+        else:
+            self.threads = list(at_parent)
+            self.stepped(run.schedule[-1])
+
+    def _thread(self, tid: int) -> Hashed:
+        run = self.run
+        finished = tid in run.results
+        return Hashed(thread_key(run.tasks[tid], None if finished else run._gens[tid],
+                                 run.results.get(tid), finished))
+
+    def stepped(self, tid: int) -> None:
+        self.threads[tid] = self._thread(tid)
+
+    def key(self) -> Hashed:
+        return Hashed((self.run.machine.state_key(), tuple(self.threads)))
+
+
+class ReplaySpace:
+    """States as live runs (``cur``: the run and its keys); a branch is the schedule
+    that reaches it, replayed from the start when the search comes back to it."""
+
+    def __init__(self, scen: Scenario, mutants: frozenset[Mutant], keys: bool = True) -> None:
+        self.scen, self.mutants, self.keys = scen, mutants, keys
+        self.transitions = 0
+        self.first: Run | None = None
+
+    def _run(self, prefix: list[int]) -> Run:
+        run = self.scen.new_run(self.mutants, record=False).replay(prefix)
+        self.transitions += len(prefix)
+        if self.first is None:
+            self.first = run
+        return run
+
+    def start(self) -> tuple[Run, _Keys | None]:
+        run = self._run([])
+        return run, _Keys(run) if self.keys else None
+
+    def resume(self, entry: tuple[list[int], list[Hashed] | None]) -> tuple[Run, _Keys | None]:
+        prefix, at_parent = entry
+        run = self._run(prefix)
+        return run, _Keys(run, at_parent) if self.keys else None
+
+    def branch(self, cur: tuple[Run, _Keys | None], tid: int) -> tuple:
+        run, keys = cur
+        return run.schedule + [tid], list(keys.threads) if keys is not None else None
+
+    def advance(self, cur: tuple[Run, _Keys | None], tid: int) -> tuple[Run, _Keys | None]:
+        run, keys = cur
+        run.step(tid)
+        if keys is not None:
+            keys.stepped(tid)
+        self.transitions += 1
+        return cur
+
+    def schedule(self, cur: tuple[Run, Any]) -> list[int]:
+        return cur[0].schedule
+
+    def violations(self, cur: tuple[Run, Any]) -> list[Violation]:
+        return cur[0].violations  # the end judgement too: a live run makes it on arriving
+
+    def end_violations(self, cur: tuple[Run, Any]) -> list[Violation]:
+        return []
+
+    def key(self, cur: tuple[Run, _Keys | None]) -> object:
+        assert cur[1] is not None
+        return cur[1].key()
+
+    def enabled(self, cur: tuple[Run, Any]) -> list[int]:
+        return cur[0].runnable()
+
+    def alive(self, cur: tuple[Run, Any]) -> int:
+        return len(cur[0].alive())
+
+    def is_local(self, cur: tuple[Run, Any], tid: int) -> bool:
+        return cur[0].pending[tid].local
+
+    def footprints(self, cur: tuple[Run, Any], enabled: list[int]) -> dict:
+        ops = cur[0].pending
+        return {tid: ops[tid].footprint for tid in enabled}
+
+    def final(self, cur: tuple[Run, Any]) -> Run:
+        return cur[0]
+
+
+class _At:
+    """Where the memoizing search is: an abstract state, and the violations met on
+    arriving there (the step's, and the end judgement's once known)."""
+
+    __slots__ = ("state", "viols", "enabled", "_key")
+
+    def __init__(self, state: State, viols: list[Violation]) -> None:
+        self.state, self.viols = state, viols
+        self.enabled: list[int] | None = None
+        self._key: tuple | None = None
+
+    def key(self) -> tuple:
+        if self._key is None:
+            self._key = self.state.key()
+        return self._key
+
+
+class MemoSpace:
+    """Abstract states (:mod:`.memo`); a live run is kept and taken forward, or
+    replayed, only when the search needs one."""
+
+    def __init__(self, scen: Scenario, mutants: frozenset[Mutant]) -> None:
+        self.scen, self.mutants = scen, mutants
+        self.memo = Memo()
+        self.transitions = 0
+        self.root = scen.new_run(mutants, record=False)
+        self.first = self.root
+        self.start_state = self.memo.state_of(self.root)
+        self.memo.learn_enabled(self.start_state, self.root)
+        self.live: Run | None = None  # a run in state ``live_at``
+        self.live_at: State | None = None
+        #: final states and the end judgement's violations (none: judged clean)
+        self.end: dict[tuple, list[Violation]] = {}
+
+    def materialize(self, s: State) -> Run:
+        """A live run in ``s``: the live run taken on if ``s`` lies ahead of it on
+        its way (the search got there through recorded steps), else the schedule
+        replayed from the start."""
+        if self.live_at is not s:
+            live, at = self.live, self.live_at
+            n = len(at.schedule) if at is not None else 0
+            if live is not None and at is not None and n <= len(s.schedule) and \
+                    s.schedule[:n] == at.schedule:
+                live.replay(s.schedule[n:])
+                self.transitions += len(s.schedule) - n
+            else:
+                self.live = self.scen.new_run(self.mutants, record=False).replay(s.schedule)
+                self.transitions += len(s.schedule)
+            self.live_at = s
+        assert self.live is not None
+        return self.live
+
+    def _enabled_in(self, s: State) -> list[int]:
+        memo = self.memo
+        got = [memo.is_enabled(s, tid) for tid in range(len(s.threads))]
+        if None in got:
+            memo.learn_enabled(s, self.materialize(s))
+            got = [memo.is_enabled(s, tid) for tid in range(len(s.threads))]
+        return [tid for tid, on in enumerate(got) if on]
+
+    def _take(self, s: State, tid: int) -> _At:
+        """The state ``tid``'s step leads to from ``s``, and the violations found on
+        the way (the step's and, for a final state, the end judgement's)."""
+        memo = self.memo
+        e = memo.effect(s, tid)
+        if e is not None:
+            after = memo.apply(s, tid, e)  # the live run stays where it is, behind
+            if e.violations and not self._enabled_in(after):
+                # a violating last step is judged at the end too, as a live run does
+                return _At(after, list(self.materialize(after).violations))
+            return _At(after, memo.violations(after, e))
+        run = self.materialize(s)
+        after, e, end = memo.step(s, run, tid)
+        self.transitions += 1
+        self.live_at = after
+        viols = memo.violations(after, e)
+        if viols:
+            return _At(after, viols + end)
+        if end:
+            self.end[after.key()] = end
+        return _At(after, viols)
+
+    def start(self) -> _At:
+        self.live, self.live_at = self.root, self.start_state
+        return _At(self.start_state, [])
+
+    def resume(self, entry: tuple[State, int]) -> _At:
+        return self._take(*entry)
+
+    def branch(self, cur: _At, tid: int) -> tuple[State, int]:
+        return cur.state, tid
+
+    def advance(self, cur: _At, tid: int) -> _At:
+        return self._take(cur.state, tid)
+
+    def schedule(self, cur: _At) -> list[int]:
+        return cur.state.schedule
+
+    def violations(self, cur: _At) -> list[Violation]:
+        """Those met on arriving, and a final state's end judgement once it is known."""
+        if cur.viols:
+            return cur.viols
+        return self.end.get(cur.key(), cur.viols)
+
+    def end_violations(self, cur: _At) -> list[Violation]:
+        """A final state's end judgement, on a live run (``check_end`` reads everything)."""
+        key = cur.key()
+        end = self.end.get(key)
+        if end is None:
+            end = self.end[key] = list(self.materialize(cur.state).violations)
+        return end
+
+    def key(self, cur: _At) -> object:
+        return cur.key()
+
+    def enabled(self, cur: _At) -> list[int]:
+        if cur.enabled is None:
+            cur.enabled = self._enabled_in(cur.state)
+        return cur.enabled
+
+    def alive(self, cur: _At) -> int:
+        return sum(1 for t in cur.state.threads if not t.done)
+
+    def is_local(self, cur: _At, tid: int) -> bool:
+        return cur.state.threads[tid].local
+
+    def footprints(self, cur: _At, enabled: list[int]) -> dict:
+        return {t: self.memo.footprint(cur.state.threads[t].fp) for t in enabled}
+
+    def final(self, cur: _At) -> Run:
+        return self.materialize(cur.state)
