@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from functools import partial
 from typing import Any, Protocol
 
 from ..model.checks import Mutant
@@ -34,20 +33,19 @@ _AWAKE: frozenset[int] = frozenset()
 
 
 class Space(Protocol):
-    """What the search needs of the states it walks (``cur``: a state held by the space;
-    ``entry``: a branch put aside on the stack)."""
+    """What the search needs of the states it walks (``cur``: a state held by the space,
+    its ``schedule`` an attribute; ``entry``: a branch put aside on the stack)."""
 
     def start(self) -> Any: ...
     def resume(self, entry: Any) -> Any: ...
     def branch(self, cur: Any, tid: int) -> Any: ...
     def advance(self, cur: Any, tid: int) -> Any: ...
-    def schedule(self, cur: Any) -> list[int]: ...
     def violations(self, cur: Any) -> list[Violation]: ...
     def end_violations(self, cur: Any) -> list[Violation]: ...
     def key(self, cur: Any) -> object: ...
     def enabled(self, cur: Any) -> list[int]: ...
     def alive(self, cur: Any) -> int: ...
-    def is_local(self, cur: Any, tid: int) -> bool: ...
+    def first_local(self, cur: Any, enabled: list[int]) -> int | None: ...
     def footprints(self, cur: Any, enabled: list[int]) -> dict[int, Footprint | None]: ...
     def final(self, cur: Any) -> Run: ...
 
@@ -72,15 +70,13 @@ def _outcome(run: Run) -> tuple:
     return tuple(run.results.get(t.tid, "stuck") for t in run.tasks)
 
 
-def ordered(enabled: list[int], is_local: Callable[[int], bool], schedule: list[int],
-            local_first: bool) -> list[int]:
+def ordered(enabled: list[int], local: int | None, schedule: list[int]) -> list[int]:
     """The threads to run from a state, in the order to take them: a local step alone
-    (it commutes with everything), else the thread that just ran first (a replay then
-    opens a whole run of new states instead of one), then the others."""
-    if local_first:
-        local = next((tid for tid in enabled if is_local(tid)), None)
-        if local is not None:
-            return [local]
+    (``local``, the first enabled thread whose step is local: it commutes with
+    everything), else the thread that just ran first (a replay then opens a whole run of
+    new states instead of one), then the others."""
+    if local is not None:
+        return [local]
     if schedule and schedule[-1] in enabled and enabled[0] != schedule[-1]:
         last = schedule[-1]
         return [last] + [tid for tid in enabled if tid != last]
@@ -120,9 +116,9 @@ def search(space: Space, found: Found, *, cache: bool = True, sleep_sets: bool =
         return len(edges) - 1
 
     # the space's methods, looked up once (the loop runs once per step of the search)
-    schedule_of, violations_of, key_of = space.schedule, space.violations, space.key
-    enabled_of, is_local, advance, branch = space.enabled, space.is_local, space.advance, \
-        space.branch
+    violations_of, key_of = space.violations, space.key
+    enabled_of, first_local, advance, branch = space.enabled, space.first_local, \
+        space.advance, space.branch
     while stack:
         if (max_seconds is not None and time.perf_counter() - t0 > max_seconds) or \
                 (max_states is not None and found.states >= max_states) or \
@@ -132,7 +128,7 @@ def search(space: Space, found: Found, *, cache: bool = True, sleep_sets: bool =
         entry, parent, sleep = stack.pop()
         cur = space.start() if entry is None else space.resume(entry)
         while True:
-            sched = schedule_of(cur)
+            sched = cur.schedule
             viols = violations_of(cur)
             if viols:
                 found.violating_runs += 1
@@ -160,8 +156,8 @@ def search(space: Space, found: Found, *, cache: bool = True, sleep_sets: bool =
                 slept[seen] &= sleep
                 node = seen
                 enabled = enabled_of(cur)
-                choices = [t for t in ordered(enabled, partial(is_local, cur), sched,
-                                              local_first) if t in wake]
+                local = first_local(cur, enabled) if local_first else None
+                choices = [t for t in ordered(enabled, local, sched) if t in wake]
                 if not choices:
                     found.pruned += 1
                     break
@@ -191,7 +187,8 @@ def search(space: Space, found: Found, *, cache: bool = True, sleep_sets: bool =
                     found.outcomes.add(_outcome(run))
                     found.unmodelled.update(run.unmodelled)
                     break
-                choices = ordered(enabled, partial(is_local, cur), sched, local_first)
+                choices = ordered(enabled, first_local(cur, enabled) if local_first else None,
+                                  sched)
                 if sleep:
                     choices = [t for t in choices if t not in sleep]
                     if not choices:
@@ -241,6 +238,16 @@ class _Keys:
         return Hashed((self.run.machine.state_key(), tuple(self.threads)))
 
 
+class _Live:
+    """Where the replaying search is: a live run, its state keys, and its schedule (the
+    run's own list, which its steps extend)."""
+
+    __slots__ = ("run", "keys", "schedule")
+
+    def __init__(self, run: Run, keys: _Keys | None) -> None:
+        self.run, self.keys, self.schedule = run, keys, run.schedule
+
+
 class ReplaySpace:
     """States as live runs (``cur``: the run and its keys); a branch is the schedule
     that reaches it, replayed from the start when the search comes back to it."""
@@ -257,72 +264,55 @@ class ReplaySpace:
             self.first = run
         return run
 
-    def start(self) -> tuple[Run, _Keys | None]:
+    def start(self) -> _Live:
         run = self._run([])
-        return run, _Keys(run) if self.keys else None
+        return _Live(run, _Keys(run) if self.keys else None)
 
-    def resume(self, entry: tuple[list[int], list[Hashed] | None]) -> tuple[Run, _Keys | None]:
+    def resume(self, entry: tuple[list[int], list[Hashed] | None]) -> _Live:
         prefix, at_parent = entry
         run = self._run(prefix)
-        return run, _Keys(run, at_parent) if self.keys else None
+        return _Live(run, _Keys(run, at_parent) if self.keys else None)
 
-    def branch(self, cur: tuple[Run, _Keys | None], tid: int) -> tuple:
-        run, keys = cur
-        return run.schedule + [tid], list(keys.threads) if keys is not None else None
+    def branch(self, cur: _Live, tid: int) -> tuple:
+        keys = cur.keys
+        return cur.schedule + [tid], list(keys.threads) if keys is not None else None
 
-    def advance(self, cur: tuple[Run, _Keys | None], tid: int) -> tuple[Run, _Keys | None]:
-        run, keys = cur
-        run.step(tid)
-        if keys is not None:
-            keys.stepped(tid)
+    def advance(self, cur: _Live, tid: int) -> _Live:
+        cur.run.step(tid)
+        if cur.keys is not None:
+            cur.keys.stepped(tid)
         self.transitions += 1
         return cur
 
-    def schedule(self, cur: tuple[Run, Any]) -> list[int]:
-        return cur[0].schedule
+    def violations(self, cur: _Live) -> list[Violation]:
+        return cur.run.violations  # the end judgement too: a live run makes it on arriving
 
-    def violations(self, cur: tuple[Run, Any]) -> list[Violation]:
-        return cur[0].violations  # the end judgement too: a live run makes it on arriving
-
-    def end_violations(self, cur: tuple[Run, Any]) -> list[Violation]:
+    def end_violations(self, cur: _Live) -> list[Violation]:
         return []
 
-    def key(self, cur: tuple[Run, _Keys | None]) -> object:
-        assert cur[1] is not None
-        return cur[1].key()
+    def key(self, cur: _Live) -> object:
+        assert cur.keys is not None
+        return cur.keys.key()
 
-    def enabled(self, cur: tuple[Run, Any]) -> list[int]:
-        return cur[0].runnable()
+    def enabled(self, cur: _Live) -> list[int]:
+        return cur.run.runnable()
 
-    def alive(self, cur: tuple[Run, Any]) -> int:
-        return len(cur[0].alive())
+    def alive(self, cur: _Live) -> int:
+        return len(cur.run.alive())
 
-    def is_local(self, cur: tuple[Run, Any], tid: int) -> bool:
-        return cur[0].pending[tid].local
+    def first_local(self, cur: _Live, enabled: list[int]) -> int | None:
+        ops = cur.run.pending
+        for tid in enabled:
+            if ops[tid].local:
+                return tid
+        return None
 
-    def footprints(self, cur: tuple[Run, Any], enabled: list[int]) -> dict:
-        ops = cur[0].pending
+    def footprints(self, cur: _Live, enabled: list[int]) -> dict:
+        ops = cur.run.pending
         return {tid: ops[tid].footprint for tid in enabled}
 
-    def final(self, cur: tuple[Run, Any]) -> Run:
-        return cur[0]
-
-
-class _At:
-    """Where the memoizing search is: an abstract state, and the violations met on
-    arriving there (the step's, and the end judgement's once known)."""
-
-    __slots__ = ("state", "viols", "enabled", "_key")
-
-    def __init__(self, state: State, viols: list[Violation]) -> None:
-        self.state, self.viols = state, viols
-        self.enabled: list[int] | None = None
-        self._key: tuple | None = None
-
-    def key(self) -> tuple:
-        if self._key is None:
-            self._key = self.state.key()
-        return self._key
+    def final(self, cur: _Live) -> Run:
+        return cur.run
 
 
 class MemoSpace:
@@ -368,7 +358,7 @@ class MemoSpace:
             got = [memo.is_enabled(s, tid) for tid in range(len(s.threads))]
         return [tid for tid, on in enumerate(got) if on]
 
-    def _take(self, s: State, tid: int) -> _At:
+    def _take(self, s: State, tid: int) -> State:
         """The state ``tid``'s step leads to from ``s``, and the violations found on
         the way (the step's and, for a final state, the end judgement's)."""
         memo = self.memo
@@ -377,65 +367,67 @@ class MemoSpace:
             after = memo.apply(s, tid, e)  # the live run stays where it is, behind
             if e.violations and not self._enabled_in(after):
                 # a violating last step is judged at the end too, as a live run does
-                return _At(after, list(self.materialize(after).violations))
-            return _At(after, memo.violations(after, e))
+                after.viols = list(self.materialize(after).violations)
+            else:
+                after.viols = memo.violations(after, e)
+            return after
         run = self.materialize(s)
         after, e, end = memo.step(s, run, tid)
         self.transitions += 1
         self.live_at = after
         viols = memo.violations(after, e)
         if viols:
-            return _At(after, viols + end)
-        if end:
+            after.viols = viols + end
+        elif end:
             self.end[after.key()] = end
-        return _At(after, viols)
+        return after
 
-    def start(self) -> _At:
+    def start(self) -> State:
         self.live, self.live_at = self.root, self.start_state
-        return _At(self.start_state, [])
+        return self.start_state
 
-    def resume(self, entry: tuple[State, int]) -> _At:
+    def resume(self, entry: tuple[State, int]) -> State:
         return self._take(*entry)
 
-    def branch(self, cur: _At, tid: int) -> tuple[State, int]:
-        return cur.state, tid
+    def branch(self, cur: State, tid: int) -> tuple[State, int]:
+        return cur, tid
 
-    def advance(self, cur: _At, tid: int) -> _At:
-        return self._take(cur.state, tid)
+    def advance(self, cur: State, tid: int) -> State:
+        return self._take(cur, tid)
 
-    def schedule(self, cur: _At) -> list[int]:
-        return cur.state.schedule
+    def violations(self, cur: State) -> list[Violation]:
+        """Those met on arriving (a violating final state reached again is judged by
+        :meth:`end_violations`: it is never a cached state)."""
+        return cur.viols
 
-    def violations(self, cur: _At) -> list[Violation]:
-        """Those met on arriving, and a final state's end judgement once it is known."""
-        if cur.viols:
-            return cur.viols
-        return self.end.get(cur.key(), cur.viols)
-
-    def end_violations(self, cur: _At) -> list[Violation]:
-        """A final state's end judgement, on a live run (``check_end`` reads everything)."""
+    def end_violations(self, cur: State) -> list[Violation]:
+        """A final state's end judgement, on a live run (``check_end`` reads everything),
+        once per state."""
         key = cur.key()
         end = self.end.get(key)
         if end is None:
-            end = self.end[key] = list(self.materialize(cur.state).violations)
+            end = self.end[key] = list(self.materialize(cur).violations)
         return end
 
-    def key(self, cur: _At) -> object:
+    def key(self, cur: State) -> object:
         return cur.key()
 
-    def enabled(self, cur: _At) -> list[int]:
-        if cur.enabled is None:
-            cur.enabled = self._enabled_in(cur.state)
-        return cur.enabled
+    def enabled(self, cur: State) -> list[int]:
+        return self._enabled_in(cur)
 
-    def alive(self, cur: _At) -> int:
-        return sum(1 for t in cur.state.threads if not t.done)
+    def alive(self, cur: State) -> int:
+        return sum(1 for t in cur.threads if not t.done)
 
-    def is_local(self, cur: _At, tid: int) -> bool:
-        return cur.state.threads[tid].local
+    def first_local(self, cur: State, enabled: list[int]) -> int | None:
+        threads = cur.threads
+        for tid in enabled:
+            if threads[tid].local:
+                return tid
+        return None
 
-    def footprints(self, cur: _At, enabled: list[int]) -> dict:
-        return {t: self.memo.footprint(cur.state.threads[t].fp) for t in enabled}
+    def footprints(self, cur: State, enabled: list[int]) -> dict:
+        fp, threads = self.memo.footprint, cur.threads
+        return {t: fp(threads[t].fp) for t in enabled}
 
-    def final(self, cur: _At) -> Run:
-        return self.materialize(cur.state)
+    def final(self, cur: State) -> Run:
+        return self.materialize(cur)

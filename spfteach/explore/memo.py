@@ -29,7 +29,7 @@ counterexamples as the search that runs every step.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from ..model.footprint import Footprint, Obj, order
@@ -60,6 +60,8 @@ class State:
     vals: tuple[int, ...]
     threads: tuple[Thread, ...]
     schedule: list[int]
+    #: the violations met on arriving here (the search's, :mod:`.dfs`)
+    viols: list[Violation] = field(default_factory=list)
 
     def key(self) -> tuple:
         return (self.names_id, self.vals, tuple(t.key for t in self.threads))
