@@ -16,7 +16,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from tests.test_notebooks import GUIDED, widget_cells
+from tests.notebooks.test_notebooks import GUIDED, widget_cells
 
 pytestmark = pytest.mark.browser
 

@@ -382,15 +382,36 @@ def _digests(root: Path) -> dict[str, str]:
     return out
 
 
+def _ppid(pid: int) -> int:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
 def _jail_processes() -> list[str]:
-    """Processes of a jail (their command line names the glue), anywhere on the machine."""
+    """Processes of a jail (their command line names the glue), anywhere on the machine but
+    under another pytest-xdist worker: those are the jails of the tests running beside this
+    one (test_jail, test_grading), alive and still their judges'. One that autograde left
+    behind is an orphan, or under a judge that outlived it: it is counted."""
+    me = os.getpid()
+    siblings = {int(d.name) for d in Path("/proc").iterdir()
+                if d.name.isdigit() and int(d.name) != me and _ppid(int(d.name)) == os.getppid()
+                } if os.environ.get("PYTEST_XDIST_WORKER") else set()
     found = []
     for d in Path("/proc").iterdir():
         try:
             cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        if "/jail/glue.py" in cmd:
+        if "/jail/glue.py" not in cmd or not d.name.isdigit():
+            continue
+        pid, beside = int(d.name), False
+        while pid > 1 and not beside:
+            pid = _ppid(pid)
+            beside = pid in siblings
+        if not beside:
             found.append(f"{d.name}: {cmd[:80]}")
     return found
 
