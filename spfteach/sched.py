@@ -127,15 +127,15 @@ class Run:
 
     def is_enabled(self, tid: int) -> bool:
         op = self.pending.get(tid)
-        return op is not None and (op.enabled is None or op.enabled())
+        return op is not None and (op.waits_on is None or op.waits_on.ready())
 
     def runnable(self) -> list[int]:
         """Threads that can take a step now (cached until the next step: the
         explorer asks often, and only a step can change the answer)."""
         n = len(self.schedule)
         if self._runnable_at != n:
-            self._runnable = [tid for tid in self.pending
-                              if self.pending[tid].enabled is None or self.pending[tid].enabled()]
+            self._runnable = [tid for tid, op in self.pending.items()
+                              if op.waits_on is None or op.waits_on.ready()]
             self._runnable.sort()
             self._runnable_at = n
         return self._runnable
