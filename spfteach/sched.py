@@ -16,8 +16,10 @@ from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .model import record
 from .model.bug import KernelOops, NotModelled
 from .model.errors import UsageError
+from .model.footprint import Footprint, order
 from .model.invariants import check_end
 from .model.machine import Machine
 from .model.task import Guard, Op, Src, Task
@@ -114,6 +116,9 @@ class Run:
         self.results: dict[int, Any] = {}
         self.trace: list[Step] = []
         self.schedule: list[int] = []
+        #: what the last step read and wrote, as recorded (:mod:`.model.record`); None:
+        #: it touched an object outside the kernel's, so it may conflict with anything
+        self.last_footprint: Footprint | None = None
         self.describe_result = describe_result
         self._state = machine.snapshot() if record else {}
         for t, g in programs:
@@ -158,12 +163,15 @@ class Run:
     # --- stepping ------------------------------------------------------------
 
     def _advance(self, tid: int, gen: Program, first: bool = False) -> tuple[bool, Any]:
+        rec = record.Recorder()
+        was = None if first else self.pending[tid]
+        prev = record.start(rec)
         try:
+            if was is not None and was.waits_on is not None:
+                was.waits_on.ready()  # what it waited for is read: recorded
             op = next(gen)
         except StopIteration as stop:
             self.results[tid] = stop.value
-            self.pending.pop(tid, None)
-            return True, stop.value
         except KernelOops as e:
             # The modelled kernel oopses (a BUG_ON of the C, or a dereference the
             # model names): a verdict.  The thread dies there, as in the kernel.
@@ -186,9 +194,27 @@ class Run:
                 f"schedule {sched or '(start)'}") from e
         else:
             self.pending[tid] = op
+        finally:
+            record.start(prev)
+        if was is not None:
+            self._recorded(tid, was, rec)
+        if tid not in self.results:
             return False, None
         self.pending.pop(tid, None)
         return True, self.results[tid]
+
+    def _recorded(self, tid: int, was: Op, rec: record.Recorder) -> None:
+        """Keep what the step touched, for the explorer's reduction. A step announced as
+        local (``Op.local``: the explorer runs it alone, as commuting with everything) that
+        touched shared state is a bug in the model, found on the step where it happens."""
+        fp = self.last_footprint = rec.footprint()
+        if was.local and (fp is None or fp.reads):
+            touched = "an object outside the kernel's" if fp is None else \
+                ", ".join(map(str, sorted(fp.reads, key=order)))
+            raise ModelError(
+                f"model error (a bug in spfteach, not a verdict): T{tid} at "
+                f"{was.src.file}:{was.src.function}(): {was.src.snippet}: a step announced "
+                f"local touched {touched}; schedule {format_schedule(self.schedule + [tid])}")
 
     def _commit(self, tid: int, may_end: bool = True) -> tuple[bool, Any, int, int]:
         """The one way a run advances: thread ``tid`` runs to its next announcement, the

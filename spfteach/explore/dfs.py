@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from ..model.checks import Mutant
 from ..model.footprint import Footprint, independent
@@ -29,7 +29,8 @@ from ..sched import Run, Violation
 from .memo import Memo, State
 from .statekey import Hashed, thread_key
 
-_AWAKE: frozenset[int] = frozenset()
+_AWAKE: dict = {}
+_NONE: frozenset[int] = frozenset()
 
 
 class Space(Protocol):
@@ -46,7 +47,7 @@ class Space(Protocol):
     def enabled(self, cur: Any) -> list[int]: ...
     def alive(self, cur: Any) -> int: ...
     def first_local(self, cur: Any, enabled: list[int]) -> int | None: ...
-    def footprints(self, cur: Any, enabled: list[int]) -> dict[int, Footprint | None]: ...
+    def footprint(self, cur: Any) -> Footprint | None: ...
     def final(self, cur: Any) -> Run: ...
 
 
@@ -83,34 +84,50 @@ def ordered(enabled: list[int], local: int | None, schedule: list[int]) -> list[
     return enabled
 
 
-def asleep(candidates: frozenset[int], fps: dict[int, Footprint | None],
-           tid: int) -> frozenset[int]:
-    """The sleep set after ``tid`` steps: the candidates whose pending step commutes
-    with ``tid``'s (declared footprints that do not conflict; undeclared never does)."""
-    mine = fps[tid]
+def asleep(candidates: dict[int, Footprint], mine: Footprint | None,
+           tid: int) -> dict[int, Footprint]:
+    """The sleep set after ``tid`` stepped with recorded footprint ``mine``: the candidates
+    (threads with the footprint their pending step was recorded with) whose step commutes
+    with it (an undeclared footprint, None, commutes with nothing)."""
     if mine is None or not candidates:
         return _AWAKE
-    return frozenset(u for u in candidates
-                     if u != tid and u in fps and independent(fps[u], mine))
+    return {u: f for u, f in candidates.items() if u != tid and independent(f, mine)}
+
+
+class _Branch(NamedTuple):
+    """A branch put aside: how to get there, the node it leaves, the sleep set at that node,
+    and the node's siblings explored before it with the footprints their steps recorded
+    (shared by the node's branches: each one adds its own once taken; the search is depth
+    first, so a branch is resumed only after those before it have been taken)."""
+
+    entry: Any
+    parent: int | None
+    tid: int
+    sleep: dict[int, Footprint]
+    before: tuple[int, ...]
+    taken: dict[int, Footprint | None]
 
 
 def search(space: Space, found: Found, *, cache: bool = True, sleep_sets: bool = True,
            local_first: bool = True, max_seconds: float | None = None,
            max_states: int | None = None, max_executions: int | None = None,
            progress: Callable[[int], None] | None = None) -> None:
-    """Walk ``space`` depth first, into ``found``."""
+    """Walk ``space`` depth first, into ``found``.
+
+    Sleep sets use footprints *recorded* as the steps ran (:mod:`spfteach.model.record`), so
+    the sleep set of a state is computed after the step that reaches it: its footprint is
+    known then, and so are those of the siblings taken before it."""
     t0 = time.perf_counter()
     visited: dict[object, int] = {}
     edges, bad = found.edges, found.bad
     #: node -> the sleep set it was explored with: a later visit with a smaller one
     #: must still explore what that one left asleep
     slept: list[frozenset[int]] = []
-    # (the branch to resume, the node it leaves from, the sleep set where it arrives)
-    stack: list[tuple[Any, int | None, frozenset[int]]] = [(None, None, _AWAKE)]
+    stack: list[_Branch | None] = [None]
 
-    def new_node(parent: int | None, tid: int, sleep: frozenset[int]) -> int:
+    def new_node(parent: int | None, tid: int, sleep: dict[int, Footprint]) -> int:
         edges.append([])
-        slept.append(sleep)
+        slept.append(frozenset(sleep))
         if parent is not None:
             edges[parent].append((tid, len(edges) - 1))
         return len(edges) - 1
@@ -119,14 +136,29 @@ def search(space: Space, found: Found, *, cache: bool = True, sleep_sets: bool =
     violations_of, key_of = space.violations, space.key
     enabled_of, first_local, advance, branch = space.enabled, space.first_local, \
         space.advance, space.branch
+    footprint_of = space.footprint
     while stack:
         if (max_seconds is not None and time.perf_counter() - t0 > max_seconds) or \
                 (max_states is not None and found.states >= max_states) or \
                 (max_executions is not None and found.executions >= max_executions):
             found.complete = False
             break
-        entry, parent, sleep = stack.pop()
-        cur = space.start() if entry is None else space.resume(entry)
+        b = stack.pop()
+        sleep: dict[int, Footprint]
+        if b is None:
+            cur, parent, sleep = space.start(), None, _AWAKE
+        else:
+            cur, parent = space.resume(b.entry), b.parent
+            if sleep_sets:
+                mine = b.taken[b.tid] = footprint_of(cur)
+                cands = dict(b.sleep)
+                for u in b.before:
+                    f = b.taken[u]
+                    if f is not None:
+                        cands[u] = f
+                sleep = asleep(cands, mine, b.tid)
+            else:
+                sleep = _AWAKE
         while True:
             sched = cur.schedule
             viols = violations_of(cur)
@@ -149,11 +181,11 @@ def search(space: Space, found: Found, *, cache: bool = True, sleep_sets: bool =
                     edges[parent].append((sched[-1], seen))
                 # Explored before with sleep set H: what this visit must add is what
                 # H left asleep and this visit's sleep set does not.
-                wake = slept[seen] - sleep if sleep_sets else _AWAKE
+                wake = slept[seen] - sleep.keys() if sleep_sets else _NONE
                 if not wake:
                     found.pruned += 1
                     break
-                slept[seen] &= sleep
+                slept[seen] &= sleep.keys()
                 node = seen
                 enabled = enabled_of(cur)
                 local = first_local(cur, enabled) if local_first else None
@@ -195,15 +227,16 @@ def search(space: Space, found: Found, *, cache: bool = True, sleep_sets: bool =
                         # everything from here starts with a step explored elsewhere
                         found.pruned += 1
                         break
-            fps = space.footprints(cur, enabled) if sleep_sets else {}
+            taken: dict[int, Footprint | None] = {}
             for i in range(len(choices) - 1, 0, -1):
                 t = choices[i]
-                stack.append((branch(cur, t), node,
-                              asleep(sleep | frozenset(choices[:i]), fps, t)
-                              if sleep_sets else _AWAKE))
+                stack.append(_Branch(branch(cur, t), node, t, sleep, tuple(choices[:i]), taken))
             parent = node
-            sleep = asleep(sleep, fps, choices[0]) if sleep_sets else _AWAKE
-            cur = advance(cur, choices[0])
+            first = choices[0]
+            cur = advance(cur, first)
+            if sleep_sets:
+                mine = taken[first] = footprint_of(cur)
+                sleep = asleep(sleep, mine, first)
     found.executions += found.violating_runs if cache else 0
 
 
@@ -307,9 +340,9 @@ class ReplaySpace:
                 return tid
         return None
 
-    def footprints(self, cur: _Live, enabled: list[int]) -> dict:
-        ops = cur.run.pending
-        return {tid: ops[tid].footprint for tid in enabled}
+    def footprint(self, cur: _Live) -> Footprint | None:
+        """What the step that reached ``cur`` read and wrote, as recorded."""
+        return cur.run.last_footprint
 
     def final(self, cur: _Live) -> Run:
         return cur.run
@@ -425,9 +458,9 @@ class MemoSpace:
                 return tid
         return None
 
-    def footprints(self, cur: State, enabled: list[int]) -> dict:
-        fp, threads = self.memo.footprint, cur.threads
-        return {t: fp(threads[t].fp) for t in enabled}
+    def footprint(self, cur: State) -> Footprint | None:
+        """What the step that reached ``cur`` read and wrote, as recorded when it ran."""
+        return cur.fp
 
     def final(self, cur: State) -> Run:
         return self.materialize(cur)

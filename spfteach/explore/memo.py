@@ -32,6 +32,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from ..model import record
 from ..model.footprint import Footprint, Obj, order
 from ..sched import Run, Violation
 from .statekey import thread_key
@@ -44,7 +45,6 @@ class Thread(NamedTuple):
     """One thread in an abstract state: its key and its pending step."""
 
     key: int  # interned thread key (frames, locals, attributes; or its result)
-    fp: int  # interned footprint of the pending step (-1: finished)
     local: bool
     always: bool  # the pending step has no enabled() test: it can always run
     done: bool
@@ -62,6 +62,8 @@ class State:
     schedule: list[int]
     #: the violations met on arriving here (the search's, :mod:`.dfs`)
     viols: list[Violation] = field(default_factory=list)
+    #: what the step that reached this state read and wrote, as recorded when it ran
+    fp: Footprint | None = None
 
     def key(self) -> tuple:
         return (self.names_id, self.vals, tuple(t.key for t in self.threads))
@@ -74,21 +76,28 @@ class Effect(NamedTuple):
     changes: tuple[tuple[Obj, int], ...]  # objects changed or created, new value ids
     removed: tuple[Obj, ...]
     violations: tuple[tuple[str, str], ...]  # found by the step itself
+    fp: Footprint | None  # what it read and wrote, as recorded
 
 
 class Memo:
-    """The interned values and the recorded effects of one exploration."""
+    """The interned values and the recorded effects of one exploration.
+
+    An effect is filed under the thread's key, then the objects the step read (as recorded:
+    which ones depends on the values met, so one thread key may have several), then the
+    values of those objects; a lookup tries each set of objects recorded for the thread key.
+    Whether a blocked step can run is filed the same way, under what its wait read."""
 
     def __init__(self) -> None:
         self.values: dict[object, int] = {}
         self.thread_keys: dict[tuple, int] = {}
-        self.fps: dict[Footprint | None, int] = {}
-        self.fp_list: list[Footprint | None] = []
         self.names: dict[tuple[Obj, ...], int] = {}
         self.index: list[dict[Obj, int]] = []  # names id -> name -> position
-        self.selectors: dict[tuple[int, int], tuple[int, tuple[int, ...]]] = {}
-        self.effects: dict[tuple, Effect] = {}
-        self.enabled: dict[tuple, bool] = {}
+        self.name_list: list[tuple[Obj, ...]] = []  # names id -> names
+        self.selectors: dict[tuple[int, int], tuple[int, ...]] = {}
+        #: thread key -> objects read (names id) -> their value ids -> effect
+        self.effects: dict[int, dict[int, dict[tuple, Effect]]] = {}
+        #: the same for whether a pending step can run
+        self.enabled: dict[int, dict[int, dict[tuple, bool]]] = {}
         self.hits = 0
 
     # --- interning -------------------------------------------------------------
@@ -104,27 +113,17 @@ class Memo:
         if got is None:
             got = self.names[names] = len(self.index)
             self.index.append({n: i for i, n in enumerate(names)})
+            self.name_list.append(names)
         return got
-
-    def _fp(self, fp: Footprint | None) -> int:
-        got = self.fps.get(fp)
-        if got is None:
-            got = self.fps[fp] = len(self.fp_list)
-            self.fp_list.append(fp)
-        return got
-
-    def footprint(self, fp_id: int) -> Footprint | None:
-        return self.fp_list[fp_id]
 
     def _thread(self, run: Run, tid: int) -> Thread:
         task = run.tasks[tid]
         if tid in run.results:
             k = thread_key(task, None, run.results[tid], True)
-            return Thread(self._key(k), -1, False, True, True, task.would_have)
+            return Thread(self._key(k), False, True, True, task.would_have)
         op = run.pending[tid]
         k = thread_key(task, run._gens[tid], None, False)
-        return Thread(self._key(k), self._fp(op.footprint), op.local, op.enabled is None,
-                      False, task.would_have)
+        return Thread(self._key(k), op.local, op.waits_on is None, False, task.would_have)
 
     def _key(self, k: tuple) -> int:
         got = self.thread_keys.get(k)
@@ -141,31 +140,39 @@ class Memo:
         return State(names, self._names(names), tuple(self._value(objs[n]) for n in names),
                      tuple(self._thread(run, t.tid) for t in run.tasks), list(run.schedule))
 
-    def _read(self, s: State, fp_id: int) -> tuple:
-        """What the step of footprint ``fp_id`` reads in ``s``: the ids of the
-        values of the objects it reads (every object, if it declares nothing)."""
-        sel = self.selectors.get((fp_id, s.names_id))
+    def _vals(self, s: State, reads_id: int) -> tuple:
+        """The value ids in ``s`` of the objects ``reads_id`` names (MISSING: not in ``s``)."""
+        sel = self.selectors.get((reads_id, s.names_id))
         if sel is None:
-            sel = self._selector(fp_id, s)
+            index = self.index[s.names_id]
+            sel = self.selectors[(reads_id, s.names_id)] = tuple(
+                index.get(o, -1) for o in self.name_list[reads_id])
         vals = s.vals
-        return (sel[0], tuple([vals[p] if p >= 0 else MISSING for p in sel[1]]))
+        return tuple([vals[p] if p >= 0 else MISSING for p in sel])
 
-    def _selector(self, fp_id: int, s: State) -> tuple[int, tuple[int, ...]]:
-        fp = self.fp_list[fp_id]
-        index = self.index[s.names_id]
-        chosen = s.names if fp is None else fp.reads_of(s.names)
-        positions = tuple(index.get(o, -1) for o in chosen)
-        sel = (self._names(chosen), positions)
-        self.selectors[(fp_id, s.names_id)] = sel
-        return sel
+    def _reads_id(self, s: State, fp: Footprint | None) -> int:
+        """The interned tuple of objects a step of recorded footprint ``fp`` read (every
+        object of ``s``: None, it may have read anything)."""
+        return self._names(s.names if fp is None else tuple(sorted(fp.reads, key=order)))
+
+    def _lookup(self, table: dict[int, dict[int, dict[tuple, object]]], s: State,
+                key: int) -> object:
+        by_reads = table.get(key)
+        if by_reads is None:
+            return None
+        for rid, by_vals in by_reads.items():
+            got = by_vals.get(self._vals(s, rid))
+            if got is not None:
+                return got
+        return None
 
     def effect(self, s: State, tid: int) -> Effect | None:
-        """The recorded effect of ``tid``'s step in ``s``, if it ran before."""
-        t = s.threads[tid]
-        e = self.effects.get((t.key, t.fp, self._read(s, t.fp)))
+        """The recorded effect of ``tid``'s step in ``s``, if it ran before on the same
+        values."""
+        e = self._lookup(self.effects, s, s.threads[tid].key)  # type: ignore[arg-type]
         if e is not None:
             self.hits += 1
-        return e
+        return e  # type: ignore[return-value]
 
     def is_enabled(self, s: State, tid: int) -> bool | None:
         """Can ``tid`` step in ``s``?  ``None``: not known (never met)."""
@@ -174,19 +181,28 @@ class Memo:
             return False
         if t.always:
             return True
-        return self.enabled.get((t.key, t.fp, self._read(s, t.fp)))
+        return self._lookup(self.enabled, s, t.key)  # type: ignore[arg-type,return-value]
 
     def learn_enabled(self, s: State, run: Run) -> None:
-        """Record, from a live run in state ``s``, which threads can step."""
-        runnable = run.runnable()
+        """Record, from a live run in state ``s``, which threads can step (and what each
+        one's wait read to decide it)."""
         for tid, t in enumerate(s.threads):
-            if not t.done and not t.always:
-                self.enabled[(t.key, t.fp, self._read(s, t.fp))] = tid in runnable
+            if t.done or t.always:
+                continue
+            rec = record.Recorder()
+            prev = record.start(rec)
+            try:
+                on = run.pending[tid].waits_on.ready()  # type: ignore[union-attr]
+            finally:
+                record.start(prev)
+            rid = self._reads_id(s, rec.footprint())
+            self.enabled.setdefault(t.key, {}).setdefault(rid, {})[self._vals(s, rid)] = on
 
     def apply(self, s: State, tid: int, e: Effect) -> State:
         """``s`` after ``tid``'s step of recorded effect ``e``."""
         threads = s.threads[:tid] + (e.thread,) + s.threads[tid + 1:]
         schedule = s.schedule + [tid]
+        fp = e.fp
         index = self.index[s.names_id]
         if e.removed or any(o not in index for o, _ in e.changes):
             current = dict(zip(s.names, s.vals, strict=True))
@@ -195,20 +211,20 @@ class Memo:
             current.update(e.changes)
             names = tuple(sorted(current, key=order))
             return State(names, self._names(names), tuple(current[n] for n in names),
-                         threads, schedule)
+                         threads, schedule, fp=fp)
         vals = list(s.vals)
         for o, v in e.changes:
             vals[index[o]] = v
-        return State(s.names, s.names_id, tuple(vals), threads, schedule)
+        return State(s.names, s.names_id, tuple(vals), threads, schedule, fp=fp)
 
     def step(self, s: State, run: Run, tid: int) -> tuple[State, Effect, list[Violation]]:
         """Run ``tid``'s step for real on ``run`` (live in state ``s``), record its
         effect, and return the state reached, the effect and the end judgement's
         violations (when no thread can move after it)."""
         t = s.threads[tid]
-        read = self._read(s, t.fp)
         nv = len(run.violations)
         own = run.explore_step(tid)
+        fp = run.last_footprint
         objs = run.machine.objects()
         index = self.index[s.names_id]
         changes = []
@@ -220,8 +236,9 @@ class Memo:
         removed = tuple(o for o in s.names if o not in objs)
         viols = run.violations[nv:]
         e = Effect(self._thread(run, tid), tuple(sorted(changes, key=lambda c: order(c[0]))),
-                   removed, tuple((v.invariant, v.message) for v in viols[:own]))
-        self.effects[(t.key, t.fp, read)] = e
+                   removed, tuple((v.invariant, v.message) for v in viols[:own]), fp)
+        rid = self._reads_id(s, fp)
+        self.effects.setdefault(t.key, {}).setdefault(rid, {})[self._vals(s, rid)] = e
         after = self.apply(s, tid, e)
         self.learn_enabled(after, run)
         return after, e, viols[own:]

@@ -23,6 +23,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple
 
+from . import record
+
 if TYPE_CHECKING:
     from .machine import Machine
     from .mm_types import MmStruct, VmAreaStruct
@@ -146,7 +148,9 @@ def path(k: Machine, address: int, level: str = "pte") -> list[Obj]:
     of ``level`` (as far as table entries lead now): ``Machine.walk()``,
     ``Machine.mapped()``, ``Machine.table_for()``."""
     out: list[Obj] = []
-    for lvl in k.walk(address):
+    with record.paused():
+        levels = k.walk(address)
+    for lvl in levels:
         if lvl.table is not None and not lvl.folded:
             out.append((PT, lvl.table))
         if lvl.level == level:
@@ -158,16 +162,18 @@ def lookup(mm: MmStruct, stop: Callable[[VmAreaStruct], bool]) -> list[Obj]:
     """The tree and the VMAs a walk of it reads in order, up to the first VMA for
     which ``stop`` holds (every VMA in the tree if none does)."""
     out = [TREE]
-    for v in mm.mmap:
-        out.append(vma(v))
-        if stop(v):
-            break
+    with record.paused():
+        for v in mm.mmap:
+            out.append(vma(v))
+            if stop(v):
+                break
     return out
 
 
 def tree(mm: MmStruct) -> list[Obj]:
     """The tree and every VMA in it (a scan of the whole tree)."""
-    return [TREE, *(vma(v) for v in mm.mmap)]
+    with record.paused():
+        return [TREE, *(vma(v) for v in mm.mmap)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,6 +211,18 @@ class Footprint:
     def covers_write(self, o: Obj) -> bool:
         """Is a change of ``o`` among the declared writes?"""
         return o in self.writes or o[0] in self.kinds_written
+
+    def covers_read(self, o: Obj) -> bool:
+        return o in self.reads or o[0] in self.kinds_read
+
+    def missing(self, got: Footprint | None) -> list[str]:
+        """What a step recorded (``got``) that this declaration of it leaves out, in words."""
+        if got is None:
+            return ["an object outside the kernel's"]
+        out = [f"writes {o}" for o in sorted(got.writes, key=order) if not self.covers_write(o)]
+        out += [f"reads {o}" for o in sorted(got.reads - got.writes, key=order)
+                if not self.covers_read(o)]
+        return out
 
 
 #: the kinds ``every()`` takes (an object ``(kind,)`` of one of them stands for all)

@@ -14,12 +14,14 @@ from dataclasses import dataclass
 
 from .bug import oops
 from .footprint import NOTHING, Obj, Use, on
+from .record import recorded
 from .state import OBJ as _OBJ
 from .state import ident, not_state, state
 from .task import Gen, Src, Task
 from .wait import OnLock
 
 
+@recorded(lambda lock: lock.obj)
 @dataclass
 class Spinlock:
     """A spinlock with its holder's thread id (or None)."""
@@ -37,6 +39,7 @@ class Spinlock:
         return "free" if self.owner is None else f"T{self.owner}"
 
 
+@recorded(lambda lock: lock.obj)
 @dataclass
 class RwLock:
     """A reader/writer lock (``rwlock_t`` or ``struct rw_semaphore``)."""

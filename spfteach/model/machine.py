@@ -28,6 +28,7 @@ from .mm_types import (
     linear_page_index,
 )
 from .pgtable import Entry, Kind, PageTablePage, PtState
+from .record import HOLDER, recorded, registry
 from .smp import Cpu
 from .state import CONSTANT, key_of, not_state, state
 from .task import Task
@@ -57,6 +58,7 @@ class WalkLevel:
     folded: bool = False
 
 
+@recorded(lambda k: None)
 @dataclass
 class Machine:
     """Everything the threads share."""
@@ -71,19 +73,19 @@ class Machine:
     #: mmu_gather batch size: a zap that fills it flushes the TLB *before* it
     #: drops the PTE lock (``force_flush`` in ``zap_pte_range()``).
     tlb_batch: int = not_state(CONSTANT, default=64)
-    cpus: list[Cpu] = state(default_factory=list)
-    pt_pages: dict[int, PageTablePage] = state(default_factory=dict)
-    ptl: dict[int, Spinlock] = state(default_factory=dict)
+    cpus: list[Cpu] = state(fp=HOLDER, default_factory=list)
+    pt_pages: dict[int, PageTablePage] = state(fp=registry(fp.PT), default_factory=dict)
+    ptl: dict[int, Spinlock] = state(fp=registry(fp.PTL), default_factory=dict)
     #: page frame -> "allocated" (not yet mapped), "mapped" (counted: its rmap is
     #: set), "freed", or "zero page"
-    pages: dict[int, str] = state(default_factory=dict)
+    pages: dict[int, str] = state(fp=lambda k: fp.PAGES, default_factory=dict)
     #: page frame -> (anon_vma, index): the reverse map of an anonymous page
-    rmap: dict[int, tuple[int | None, int]] = state(default_factory=dict)
+    rmap: dict[int, tuple[int | None, int]] = state(fp=lambda k: fp.PAGES, default_factory=dict)
     #: swap entry -> (anon_vma, index) of the page written there (MADV_PAGEOUT)
-    swap: dict[int, tuple[int | None, int]] = state(default_factory=dict)
+    swap: dict[int, tuple[int | None, int]] = state(fp=lambda k: fp.SWAP, default_factory=dict)
     #: NUMA policies that VMAs point to (vma->vm_policy)
-    policies: dict[int, Mempolicy] = state(default_factory=dict)
-    vmas: dict[int, VmAreaStruct] = state(default_factory=dict)
+    policies: dict[int, Mempolicy] = state(fp=registry(fp.POLICY), default_factory=dict)
+    vmas: dict[int, VmAreaStruct] = state(fp=registry(fp.VMA, fp.VM_SEQUENCE), default_factory=dict)
     tasks: list[Task] = not_state("the threads: each one's state is in its own key "
                                   "(spfteach.explore.statekey)", default_factory=list)
     #: protection keys the threads' PKRU register denies (x86 pkeys)
@@ -96,25 +98,25 @@ class Machine:
     override: dict[str, Any] = not_state(CONSTANT, default_factory=dict)
     #: the invariants broken so far: a violation ends the path that finds it, so the
     #: key holds how many, not the words
-    violations: list[tuple[str, str]] = state(key=len, default_factory=list)
+    violations: list[tuple[str, str]] = state(fp=HOLDER, key=len, default_factory=list)
     #: address ranges that writers changed, in order (a PTE zapped, moved or
     #: protected, a table unlinked, a VMA in its write section or in or out of
     #: the tree): a fault whose page is not mapped when it returns success is
     #: "lost" only if no writer touched that page while it ran.
-    writes: list[tuple[int, int]] = state(default_factory=list)
+    writes: list[tuple[int, int]] = state(fp=lambda k: fp.WRITES, default_factory=list)
     #: tasks inside rcu_read_lock(), and VMAs whose last reference is gone,
     #: each waiting for the readers that were inside when call_rcu() ran
-    rcu_readers: set[int] = state(default_factory=set)
-    rcu_callbacks: list[tuple[set[int], VmAreaStruct]] = state(key=_callbacks,
+    rcu_readers: set[int] = state(fp=lambda k: fp.RCU, default_factory=set)
+    rcu_callbacks: list[tuple[set[int], VmAreaStruct]] = state(fp=lambda k: fp.RCU, key=_callbacks,
                                                                default_factory=list)
     #: the address space (set up by __post_init__)
-    mm: MmStruct = state(init=False)
-    _next_pt: int = not_state(_COUNTER, default=0)
-    _next_pfn: int = not_state(_COUNTER, default=1)
-    _next_vma: int = not_state(_COUNTER, default=0)
-    _next_anon: int = not_state(_COUNTER, default=0)
-    _next_swap: int = not_state(_COUNTER, default=1)
-    _next_policy: int = not_state(_COUNTER, default=1)
+    mm: MmStruct = state(fp=HOLDER, init=False)
+    _next_pt: int = not_state(_COUNTER, fp=lambda k: fp.ALLOC, default=0)
+    _next_pfn: int = not_state(_COUNTER, fp=lambda k: fp.PAGES, default=1)
+    _next_vma: int = not_state(_COUNTER, fp=lambda k: fp.ALLOC, default=0)
+    _next_anon: int = not_state(_COUNTER, fp=lambda k: fp.ALLOC, default=0)
+    _next_swap: int = not_state(_COUNTER, fp=lambda k: fp.SWAP, default=1)
+    _next_policy: int = not_state(_COUNTER, fp=lambda k: fp.ALLOC, default=1)
 
     def __post_init__(self) -> None:
         self.mutants = frozenset(checks.mutant(m) for m in self.mutants)

@@ -19,6 +19,7 @@ from .locking import down_write, up_write
 from .mm import touches, vm_write_begin, vm_write_end
 from .mm_types import MmStruct, VmAreaStruct
 from .mmap import find_vma
+from .record import recorded
 from .state import ident, state
 from .task import Gen, Src, Task
 
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 F = "mm/mempolicy.c"
 
 
+@recorded(lambda p: fp.policy(p.id))
 @dataclass
 class Mempolicy:
     """``struct mempolicy``: a mode, and a life (mbind() frees the one it replaces)."""

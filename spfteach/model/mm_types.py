@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from . import footprint as fp
 from .locking import RwLock, Spinlock
 from .pgtable import Entry, PageTablePage
+from .record import HOLDER, recorded
 from .seqlock import SeqCount
 from .state import CONSTANT, ident, ids, not_state, state
 
@@ -104,6 +105,7 @@ def linear_page_index(vma: VmAreaStruct, address: int) -> int:
     return ((((address - vma.vm_start) % 2**64) >> 12) + vma.vm_pgoff) % 2**64
 
 
+@recorded(fp.vma)
 @dataclass
 class VmAreaStruct:
     """A VMA: ``[vm_start, vm_end)`` with flags, protection and SPF state."""
@@ -123,7 +125,7 @@ class VmAreaStruct:
     #: anonymous mapping (-1: compute it so)
     vm_pgoff: int = state(default=-1)
     vm_pkey: int = state(default=0)  # x86 protection key (bits of vm_flags in the kernel)
-    vm_sequence: SeqCount = state(default_factory=lambda: SeqCount("vm_sequence"))
+    vm_sequence: SeqCount = state(fp=HOLDER, default_factory=lambda: SeqCount("vm_sequence"))
     vm_ref_count: int = state(default=1)  # the tree's reference
     vm_detached: bool = state(default=False)  # vma_mark_detached()
     freed: bool = state(default=False)
@@ -157,6 +159,7 @@ class VmAreaStruct:
         }
 
 
+@recorded(lambda mm: fp.TREE)
 @dataclass
 class MmStruct:
     """The address space: its VMA tree, its page tables and their locks."""
@@ -166,9 +169,10 @@ class MmStruct:
     la57: bool = not_state(CONSTANT, default=False)
     #: the tree, sorted; its VMAs are state in ``Machine.vmas``
     mmap: list[VmAreaStruct] = state(key=ids, default_factory=list)
-    mmap_lock: RwLock = state(default_factory=lambda: RwLock("mmap_lock", obj=fp.MMAP_LOCK))
+    mmap_lock: RwLock = state(
+        fp=HOLDER, default_factory=lambda: RwLock("mmap_lock", obj=fp.MMAP_LOCK))
     page_table_lock: Spinlock = state(
-        default_factory=lambda: Spinlock("page_table_lock", obj=fp.PAGE_TABLE_LOCK))
+        fp=HOLDER, default_factory=lambda: Spinlock("page_table_lock", obj=fp.PAGE_TABLE_LOCK))
     #: the task's NUMA policy (``current->mempolicy``): set by the scenario, and no step
     #: changes it (the model has no ``set_mempolicy()``)
     task_policy: str = not_state(CONSTANT, default=MPOL_DEFAULT)

@@ -17,7 +17,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from enum import Enum
 
+from . import footprint as fp
 from .errors import UsageError
+from .record import recorded
 from .state import ident
 from .state import state as _state
 
@@ -153,6 +155,7 @@ class PtState(str, Enum):
     FREED = "freed"  # after the RCU/IPI sync: memory may be reused
 
 
+@recorded(fp.pt)
 @dataclass
 class PageTablePage:
     """A 4 KiB page holding 512 entries of one level, with its split PTL.

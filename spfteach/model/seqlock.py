@@ -12,11 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .footprint import NOTHING, Obj, Use, on
+from .record import recorded
 from .state import OBJ as _OBJ
 from .state import ident, not_state, state
 from .task import Gen, Src, Task
 
 
+@recorded(lambda s: s.obj)
 @dataclass
 class SeqCount:
     """``seqcount_t``: one counter, odd while a writer is inside."""

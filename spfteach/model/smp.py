@@ -18,11 +18,13 @@ from dataclasses import dataclass
 
 from . import footprint as fp
 from .footprint import NOTHING, Use
+from .record import recorded
 from .state import ident, state
 from .task import Gen, Src, Task
 from .wait import OnIpi
 
 
+@recorded(lambda c: fp.cpu(c.id))
 @dataclass
 class Cpu:
     """One CPU: its IRQ flag and the IPIs it has not yet answered."""

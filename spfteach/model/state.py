@@ -28,6 +28,8 @@ from collections.abc import Callable
 from enum import Enum
 from typing import Any
 
+from .record import CONTAINERS, FP
+
 #: metadata key of a declared field: "state", "ident" or "not state"
 KIND = "spfteach.state"
 #: metadata key: the function a state field enters the key through
@@ -40,9 +42,14 @@ CONSTANT = "a constant of the run, set by the scenario"
 OBJ = "the footprint object the field's owner is (spfteach.model.footprint): a name, not a value"
 
 
-def state(*, key: Callable[[Any], object] | None = None, **kw: Any) -> Any:
-    """A field that is shared state (see the module docstring)."""
-    meta = {KIND: "state"} if key is None else {KIND: "state", KEY: key}
+def state(*, key: Callable[[Any], object] | None = None, fp: Any = None, **kw: Any) -> Any:
+    """A field that is shared state (see the module docstring); ``fp``: the footprint object
+    it belongs to when not its owner's (:mod:`.record`)."""
+    meta: dict[str, Any] = {KIND: "state"}
+    if key is not None:
+        meta[KEY] = key
+    if fp is not None:
+        meta[FP] = fp
     return dataclasses.field(metadata=meta, **kw)
 
 
@@ -51,10 +58,14 @@ def ident(**kw: Any) -> Any:
     return dataclasses.field(metadata={KIND: "ident"}, **kw)
 
 
-def not_state(why: str, **kw: Any) -> Any:
-    """A field that is not state, and why."""
+def not_state(why: str, fp: Any = None, **kw: Any) -> Any:
+    """A field that is not state, and why; ``fp``: the footprint object whose value it is part
+    of all the same (an id counter: which id the next object gets), recorded (:mod:`.record`)."""
     assert why, "say why the field is not state"
-    return dataclasses.field(metadata={KIND: "not state", WHY: why}, **kw)
+    meta: dict[str, Any] = {KIND: "not state", WHY: why}
+    if fp is not None:
+        meta[FP] = fp
+    return dataclasses.field(metadata=meta, **kw)
 
 
 def kind_of(f: dataclasses.Field) -> str | None:
@@ -81,7 +92,8 @@ def _plan(cls: type) -> Callable[[Any], tuple]:
         getters.append((f.name, through))
 
     def key(obj: Any) -> tuple:
-        return tuple([through(getattr(obj, name)) for name, through in getters])
+        d = obj.__dict__  # the values, read past the recording descriptors (spfteach.model.record)
+        return tuple([through(d[name]) for name, through in getters])
 
     _PLANS[cls] = key
     return key
@@ -91,6 +103,7 @@ def freeze(v: Any) -> object:
     """A hashable value equal for equal states: declared objects by their state fields,
     containers by their contents (dicts and sets sorted), atoms as they are."""
     cls = type(v)
+    cls = CONTAINERS.get(cls, cls)
     if cls in _ATOMS or isinstance(v, Enum):
         return v
     plan = _PLANS.get(cls)

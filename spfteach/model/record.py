@@ -1,0 +1,398 @@
+"""Footprints recorded: every read and write of shared state is seen as it happens.
+
+A step's footprint (:mod:`.footprint`) must name every shared object the step touches, or the
+explorer's reduction is unsound. Rather than trust a hand-written list, the fields declared
+``state()`` (:mod:`.state`) are data descriptors: reading one while a step runs records a read
+of the object it belongs to, assigning one records a write, and the containers such a field
+holds record their mutations as writes of the same object. The scheduler switches a
+:class:`Recorder` on around each step (:meth:`spfteach.sched.Run._advance`) and off for
+everything else (snapshots, state keys, the tests' inspections), so what it holds afterwards is
+exactly what the step's code touched.
+
+Which object a field belongs to is declared with the class (:func:`recorded`): a VMA's fields
+are the VMA, its sequence count is its own object (the speculative fault reads it at both ends
+while a writer changes the fields in between), the machine's frame table and reverse map are
+``PAGES``. A field that holds another declared object (``vma.vm_sequence``, ``mm.mmap_lock``)
+records nothing itself: the object it holds records its own fields. The registries of page
+tables, VMAs and policies record nothing on a lookup by id (following a pointer to an object
+that exists does not depend on the order of steps) but a read of ``ALLOC`` on a scan, because
+which objects a scan meets depends on which allocations came first.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from . import footprint as _fp
+
+Obj = tuple[object, ...]
+
+#: metadata key: the footprint object of a field (a function of the owner, or HOLDER/REGISTRY)
+FP = "spfteach.fp"
+#: the field holds another declared object, which records its own fields
+HOLDER = "holder"
+
+
+def registry(*kinds: str) -> tuple[str, tuple[str, ...]]:
+    """``fp=registry(PT)``: the field is a registry by id of objects of those kinds: lookups
+    record nothing, scans read ALLOC, an insert writes it and makes the objects of that id
+    *created* by the step (their first writes are part of the allocation)."""
+    return ("registry", kinds)
+
+
+class Recorder:
+    """What one step read and wrote (objects of :mod:`.footprint`). ``undeclared``: it touched
+    an object that names no footprint object (a lock outside the kernel's), so it may conflict
+    with anything."""
+
+    __slots__ = ("reads", "writes", "undeclared", "created")
+
+    def __init__(self) -> None:
+        self.reads: set[Obj] = set()
+        self.writes: set[Obj] = set()
+        self.undeclared = False
+        #: the objects the step allocated (a write of ALLOC)
+        self.created: set[Obj] = set()
+
+    def footprint(self) -> _fp.Footprint | None:
+        if self.undeclared:
+            return None
+        return _fp.Footprint.of(self.reads, self.writes)
+
+    def declared_miss(self, declared: _fp.Footprint) -> list[str]:
+        """What this step touched that ``declared`` leaves out, in words (objects it created
+        count as covered by a declared write of ALLOC)."""
+        got = self.footprint()
+        if got is None:
+            return ["an object outside the kernel's"]
+        if declared.covers_write(_fp.ALLOC) and self.created:
+            got = _fp.Footprint.of(self.reads - self.created, self.writes - self.created)
+        return declared.missing(got)
+
+
+#: the recorder of the step now running (None between steps)
+_ACTIVE: Recorder | None = None
+
+
+def start(rec: Recorder | None) -> Recorder | None:
+    """Make ``rec`` the active recorder; returns the one it replaces (give it to :func:`start`
+    again when the step is over)."""
+    global _ACTIVE
+    prev, _ACTIVE = _ACTIVE, rec
+    return prev
+
+
+def active() -> Recorder | None:
+    return _ACTIVE
+
+
+class paused:
+    """``with paused():`` code whose reads are no step's (computing a declared footprint)."""
+
+    __slots__ = ("prev",)
+
+    def __enter__(self) -> None:
+        self.prev = start(None)
+
+    def __exit__(self, *exc: object) -> None:
+        start(self.prev)
+
+
+def _read(o: Obj | None) -> None:
+    rec = _ACTIVE
+    if rec is not None:
+        if o is None:
+            rec.undeclared = True
+        else:
+            rec.reads.add(o)
+
+
+def _write(o: Obj | None) -> None:
+    rec = _ACTIVE
+    if rec is not None:
+        if o is None:
+            rec.undeclared = True
+        else:
+            rec.writes.add(o)
+
+
+class _Field:
+    """A state field: the value lives in the instance's ``__dict__`` under the same name (a data
+    descriptor wins over it), so code that must not record (state keys) reads it there."""
+
+    __slots__ = ("name", "obj", "wrap")
+
+    def __init__(self, name: str, obj: Callable[[Any], Obj | None],
+                 wrap: Callable[[Any, Any], Any] | None) -> None:
+        self.name, self.obj, self.wrap = name, obj, wrap
+
+    def __get__(self, inst: Any, owner: type | None = None) -> Any:
+        if inst is None:
+            return self
+        v = inst.__dict__[self.name]
+        if _ACTIVE is not None:
+            _read(self.obj(inst))
+        return v
+
+    def __set__(self, inst: Any, v: Any) -> None:
+        if self.wrap is not None:
+            v = self.wrap(v, inst)
+        d = inst.__dict__
+        # the first assignment is the object's construction: it is no write of shared state
+        # (an object a step creates enters a registry, which records that: ``created``)
+        if _ACTIVE is not None and self.name in d:
+            d[self.name] = v
+            _write(self.obj(inst))
+        else:
+            d[self.name] = v
+
+
+class _Holder:
+    """A field holding another declared object (records nothing), or a registry (records
+    nothing itself: the :class:`Registry` it holds records scans and inserts)."""
+
+    __slots__ = ("name", "kinds")
+
+    def __init__(self, name: str, kinds: tuple[str, ...] | None = None) -> None:
+        self.name, self.kinds = name, kinds
+
+    def __get__(self, inst: Any, owner: type | None = None) -> Any:
+        return self if inst is None else inst.__dict__[self.name]
+
+    def __set__(self, inst: Any, v: Any) -> None:
+        if self.kinds is not None and type(v) is dict:
+            v = Registry(v)
+            v._kinds = self.kinds
+        inst.__dict__[self.name] = v
+
+
+# --- containers that record their mutations ----------------------------------------------
+
+
+class RecDict(dict):
+    """A dict whose mutations are writes of its owner's object."""
+
+    __slots__ = ("_owner", "_obj")
+
+    def _w(self) -> None:
+        if _ACTIVE is not None:
+            _write(self._obj(self._owner))
+
+    def __setitem__(self, k: Any, v: Any) -> None:
+        self._w()
+        dict.__setitem__(self, k, v)
+
+    def __delitem__(self, k: Any) -> None:
+        self._w()
+        dict.__delitem__(self, k)
+
+    def pop(self, *a: Any) -> Any:
+        self._w()
+        return dict.pop(self, *a)
+
+    def setdefault(self, *a: Any) -> Any:
+        self._w()
+        return dict.setdefault(self, *a)
+
+    def update(self, *a: Any, **kw: Any) -> None:
+        self._w()
+        dict.update(self, *a, **kw)
+
+    def clear(self) -> None:
+        self._w()
+        dict.clear(self)
+
+    def popitem(self) -> Any:
+        self._w()
+        return dict.popitem(self)
+
+
+class Registry(RecDict):
+    """Objects by id: a lookup records nothing, a scan reads ``ALLOC``, an insert writes it."""
+
+    __slots__ = ("_kinds",)
+
+    def __init__(self, *a: Any) -> None:
+        dict.__init__(self, *a)
+
+    def _w(self) -> None:
+        if _ACTIVE is not None:
+            _write(_fp.ALLOC)
+
+    def __setitem__(self, k: Any, v: Any) -> None:
+        rec = _ACTIVE
+        if rec is not None:
+            rec.writes.add(_fp.ALLOC)
+            rec.created.update((kind, k) for kind in self._kinds)
+        dict.__setitem__(self, k, v)
+
+    def _scan(self) -> None:
+        if _ACTIVE is not None:
+            _read(_fp.ALLOC)
+
+    def __iter__(self) -> Iterator[Any]:
+        self._scan()
+        return dict.__iter__(self)
+
+    def values(self) -> Any:
+        self._scan()
+        return dict.values(self)
+
+    def items(self) -> Any:
+        self._scan()
+        return dict.items(self)
+
+    def keys(self) -> Any:
+        self._scan()
+        return dict.keys(self)
+
+    def __len__(self) -> int:
+        self._scan()
+        return dict.__len__(self)
+
+
+class RecSet(set):
+    """A set whose mutations are writes of its owner's object."""
+
+    __slots__ = ("_owner", "_obj")
+
+    def _w(self) -> None:
+        if _ACTIVE is not None:
+            _write(self._obj(self._owner))
+
+    def add(self, x: Any) -> None:
+        self._w()
+        set.add(self, x)
+
+    def discard(self, x: Any) -> None:
+        self._w()
+        set.discard(self, x)
+
+    def remove(self, x: Any) -> None:
+        self._w()
+        set.remove(self, x)
+
+    def pop(self) -> Any:
+        self._w()
+        return set.pop(self)
+
+    def clear(self) -> None:
+        self._w()
+        set.clear(self)
+
+    def update(self, *a: Any) -> None:
+        self._w()
+        set.update(self, *a)
+
+    def difference_update(self, *a: Any) -> None:
+        self._w()
+        set.difference_update(self, *a)
+
+    def __ior__(self, o: Any) -> RecSet:
+        self._w()
+        set.update(self, o)
+        return self
+
+    def __isub__(self, o: Any) -> RecSet:
+        self._w()
+        set.difference_update(self, o)
+        return self
+
+
+class RecList(list):
+    """A list whose mutations are writes of its owner's object."""
+
+    __slots__ = ("_owner", "_obj")
+
+    def _w(self) -> None:
+        if _ACTIVE is not None:
+            _write(self._obj(self._owner))
+
+    def append(self, x: Any) -> None:
+        self._w()
+        list.append(self, x)
+
+    def insert(self, i: Any, x: Any) -> None:
+        self._w()
+        list.insert(self, i, x)
+
+    def remove(self, x: Any) -> None:
+        self._w()
+        list.remove(self, x)
+
+    def pop(self, *a: Any) -> Any:
+        self._w()
+        return list.pop(self, *a)
+
+    def extend(self, xs: Any) -> None:
+        self._w()
+        list.extend(self, xs)
+
+    def clear(self) -> None:
+        self._w()
+        list.clear(self)
+
+    def sort(self, **kw: Any) -> None:
+        self._w()
+        list.sort(self, **kw)
+
+    def __setitem__(self, i: Any, x: Any) -> None:
+        self._w()
+        list.__setitem__(self, i, x)
+
+    def __delitem__(self, i: Any) -> None:
+        self._w()
+        list.__delitem__(self, i)
+
+    def __iadd__(self, xs: Any) -> RecList:
+        self._w()
+        list.extend(self, xs)
+        return self
+
+
+_WRAPS: dict[type, type] = {dict: RecDict, set: RecSet, list: RecList}
+#: the recording containers, for code that asks ``type(v) is dict`` (:func:`.state.freeze`)
+CONTAINERS = {RecDict: dict, Registry: dict, RecSet: set, RecList: list}
+
+
+def _wrapper(obj: Callable[[Any], Obj | None]) -> Callable[[Any, Any], Any]:
+    def wrap(v: Any, inst: Any) -> Any:
+        cls = _WRAPS.get(type(v))
+        if cls is None or type(v) is cls:
+            return v
+        w = cls(v)
+        w._owner, w._obj = inst, obj
+        return w
+    return wrap
+
+
+def recorded(obj: Callable[[Any], Obj | None]) -> Callable[[type], type]:
+    """Class decorator (after ``@dataclass``): every ``state()`` field, and every field that
+    names a footprint object in its metadata (``FP``), records its reads and writes. ``obj``
+    gives the object a field belongs to unless the field says otherwise."""
+
+    def deco(cls: type) -> type:
+        from .state import kind_of
+        for f in dataclasses.fields(cls):
+            how = f.metadata.get(FP)
+            if how is None and kind_of(f) != "state":
+                continue
+            if how == HOLDER:
+                setattr(cls, f.name, _Holder(f.name))
+                continue
+            if isinstance(how, tuple) and how[0] == "registry":
+                setattr(cls, f.name, _Holder(f.name, how[1]))
+                continue
+            of = obj if how is None else how
+            setattr(cls, f.name, _Field(f.name, of, _wrapper(of)))
+        return cls
+
+    return deco
+
+
+def plain(v: Any) -> Any:
+    """The builtin type a value's recording container stands for (``type(v)`` otherwise)."""
+    t = type(v)
+    return CONTAINERS.get(t, t)
