@@ -136,9 +136,9 @@ def _parser() -> argparse.ArgumentParser:
     ex.add_argument("--json", action="store_true", help="print the report as JSON")
     ex.add_argument("--search", choices=SEARCH_CHOICES, default="memo",
                     help="memo (default): the state cache with a partial-order reduction "
-                         "from the steps' declared footprints, running each distinct step "
-                         "once and looking up its effect after; sleep-sets: the same, "
-                         "running every step; state-caching: the state cache alone (same "
+                         "from the footprints recorded as the steps run, running each "
+                         "distinct step once and looking up its effect after; sleep-sets: the "
+                         "same, running every step; state-caching: the state cache alone (same "
                          "verdicts, more steps)")
 
     mu = sub.add_parser(

@@ -12,7 +12,7 @@ Schedules can be written compactly: ``0*12`` is twelve steps of thread 0, and
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -72,7 +72,9 @@ class Step:
     changes: tuple[tuple[str, object, object], ...]
     finished: bool
     result: Any
-    state: dict[str, object] = field(repr=False, compare=False)
+    #: the shared state after the step (a ``Machine.snapshot()``: by section, and as the
+    #: flat keys the traces print)
+    state: Mapping[str, object] = field(repr=False, compare=False)
     #: invariants this step broke (judged right after it)
     violations: tuple[Violation, ...] = ()
     #: the step's decision came from a grading override and differs from the port's

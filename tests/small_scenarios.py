@@ -7,7 +7,6 @@ force, not to teach.
 
 from __future__ import annotations
 
-from spfteach.model import footprint as fp
 from spfteach.model.locking import spin_lock, spin_unlock
 from spfteach.model.mm_types import VM_READ
 from spfteach.model.pgtable import NONE
@@ -21,8 +20,7 @@ S = Src("tests", "writer", "x")
 
 def _pmd_clear(t):
     k = t.machine
-    pmd = k.table_for(ADDR, "pmd", create=False)
-    yield t.at(S, reads=fp.path(k, ADDR, "pud"), writes=[fp.pt(pmd), fp.WRITES])
+    yield t.at(S)
     k.table_for(ADDR, "pmd", create=False).set(0, NONE)
     k.touch(ADDR & ~0x1FFFFF, (ADDR & ~0x1FFFFF) + 0x200000)
     t.did("clears the pmd")
@@ -38,7 +36,7 @@ def _ptl_holder(t):
 def _protect(t):
     """Begin the section and drop VM_WRITE in one step; leave it in the next."""
     vma = t.machine.mm.mmap[0]
-    yield t.at(S, writes=[fp.vm_sequence(vma), fp.vma(vma)])
+    yield t.at(S)
     vma.vm_sequence.sequence += 1
     vma.vm_flags = VM_READ
     t.did("count odd, VM_WRITE removed")
@@ -50,7 +48,7 @@ def _detach(t):
     k = t.machine
     vma = k.mm.mmap[0]
     yield from write_seqcount_begin(t, vma.vm_sequence, S)
-    yield t.at(S, writes=[fp.TREE, fp.vma(vma)])
+    yield t.at(S)
     k.mm.mmap.remove(vma)
     vma.vm_detached = True
     t.did("vma leaves the tree")

@@ -1,30 +1,28 @@
 """Memoized steps: run each distinct step once, look its effect up afterwards.
 
-A declared footprint names everything a step reads.  So what the step does —
-the objects it changes and to what, the violations it finds, where its thread
-goes next — is a function of three things: the thread's own state (its frames
-and locals, the thread key of :mod:`.statekey`), the footprint announced, and
-the values of the objects read.  In a race most steps meet the same values over
-and over: thread B's 12th step reads the same VMA whether thread A took 3
-steps or 30 before it, unless A wrote it.  The explorer runs a step for real
-the first time it meets a (thread key, footprint, values read) and, every time
-after, applies the recorded effect to an *abstract* state: the values of the
-shared objects (:meth:`Machine.objects`) and every thread's key.  Whether a
-blocked step can run is, the same way, a function of those three.
+A step's footprint is recorded as it runs (:mod:`spfteach.model.record`): every shared object it
+read. So what the step does — the objects it changes and to what, the violations it finds,
+where its thread goes next — is a function of two things: the thread's own state (its frames and
+locals, the thread key of :mod:`.statekey`) and the values of the objects it read. In a race most
+steps meet the same values over and over: thread B's 12th step reads the same VMA whether thread
+A took 3 steps or 30 before it, unless A wrote it. The explorer runs a step for real the first
+time it meets a thread key and, every time after, looks for an earlier run of it that read, in
+this state, the values it read then (which objects a step reads can depend on the values it
+meets, so a thread key may have several); found, it applies the recorded effect to an
+*abstract* state: the values of the shared objects (:meth:`Machine.objects`) and every thread's
+key. Whether a blocked step can run is filed the same way, under what its wait read.
 
-A state reached through recorded effects has no live run behind it (threads
-are generators, which cannot be copied).  When the search needs one — a step
-met for the first time, a thread whose enabledness is not known, a final state
-to judge (``check_end`` reads everything) — it replays the state's schedule,
-as the plain search does for every branch.  That is what makes this fast: the
-plain search replays once per edge to an explored state, this one once per
-new kind of step.
+A state reached through recorded effects has no live run behind it (threads are generators,
+which cannot be copied). When the search needs one — a step met for the first time, a thread
+whose enabledness is not known, a final state to judge (``check_end`` reads everything) — it
+replays the state's schedule, as the plain search does for every branch. That is what makes this
+fast: the plain search replays once per edge to an explored state, this one once per new kind
+of step.
 
-Sound as long as footprints name every read: ``tests/model/test_footprints.py``
-checks exactly that on every state of every scenario (a step met twice with the
-same key, footprint and values must do the same thing both times), and the
-explorer's tests check that this search visits the same states, edges and
-counterexamples as the search that runs every step.
+Sound as long as the recorder sees every read: ``tests/model/test_footprints.py`` checks that on
+every state of every scenario (a step met twice with the same key and values read must do the
+same thing both times), and the explorer's tests check that this search visits the same states,
+edges and counterexamples as the search that runs every step.
 """
 
 from __future__ import annotations

@@ -20,13 +20,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ..model import footprint as fp
 from ..model import pgtable
 from ..model.internal import vma_has_changed
 from ..model.locking import spin_trylock, spin_unlock
 from ..model.memory import _s
 from ..model.mm_types import VmFault
-from ..model.pgtable import Kind, PtState
 from ..model.task import Gen, Task
 
 #: The steps, by the names a student orders them with, and their C.
@@ -100,7 +98,7 @@ def in_order(order: list[str]) -> Callable[[Task, VmFault, str, dict], Gen]:
                     return False
             elif step == "read_pmd":
                 pmd_ptp, pmd_idx = vmf.pmd  # type: ignore[misc]
-                yield t.at(_s(fn, "pmdval = READ_ONCE(*vmf->pmd);"), reads=[fp.pt(pmd_ptp)])
+                yield t.at(_s(fn, "pmdval = READ_ONCE(*vmf->pmd);"))
                 pmdval = k.read_entry(t, pmd_ptp, pmd_idx)
                 t.did(f"reads *vmf->pmd: {pmdval} (the walk saw {vmf.orig_pmd})")
             elif step == "pmd_same":
@@ -112,13 +110,9 @@ def in_order(order: list[str]) -> Callable[[Task, VmFault, str, dict], Gen]:
                     return False
             elif step == "lockptr":
                 assert pmdval is not None
-                yield t.at(_s(fn, helper["lockptr"]),
-                           reads=[fp.pt(k.pt_pages[pmdval.target])]
-                           if pmdval.kind is Kind.TABLE else [])
+                yield t.at(_s(fn, helper["lockptr"]))
                 pte_pt, ptl = k.pte_lockptr(t, pmdval, "pte_lockptr()")
-                if pte_pt.state is PtState.FREED:
-                    k.violate("use-after-free", f"T{t.tid} reads the PTE lock in freed page "
-                                                f"table pt{pte_pt.id}")
+                k.event(t, "pte_lockptr", pte_pt)
                 t.did(f"the PTE lock of pt{pte_pt.id} is {ptl.name}")
             else:  # trylock
                 got = yield from spin_trylock(t, ptl, _s(fn, helper["trylock"]))  # type: ignore

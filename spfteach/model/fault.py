@@ -22,8 +22,6 @@ the benchmark what it costs.
 
 from __future__ import annotations
 
-from .footprint import NOTHING
-from .invariants import LOST_FAULT
 from .locking import down_read, up_read
 from .memory import handle_mm_fault, handle_speculative_fault
 from .mm_types import (
@@ -95,18 +93,8 @@ def do_user_addr_fault(t: Task, mm: MmStruct, address: int, error_code: int,
     writes_before = len(k.writes)
     t.refault = False
     fault = yield from _do_user_addr_fault(t, mm, address, error_code, speculative)
-    write = bool(error_code & X86_PF_WRITE)
-    if not fault & VM_FAULT_ERROR and not fault & VM_FAULT_RETRY and not t.refault and \
-            not k.touched_since(writes_before, address):
-        vma = k.find_vma_at(address)
-        if not k.mapped(address, write):
-            k.violate("lost-fault", f"T{t.tid}'s fault at {address:#x} returned success "
-                                    "but the page is not mapped (and no writer touched it)")
-        elif vma is not None and vma.vm_pkey in k.pkru_denied:
-            # The MMU checks the key on every access: "success" means the access
-            # faults again, forever.
-            k.violate("lost-fault", f"T{t.tid}'s fault at {address:#x} returned success but "
-                                    f"protection key {vma.vm_pkey} still denies the access")
+    k.event(t, "do_user_addr_fault", address, bool(error_code & X86_PF_WRITE), fault,
+            writes_before)
     return fault
 
 
@@ -145,9 +133,6 @@ def _do_user_addr_fault(t: Task, mm: MmStruct, address: int, error_code: int,
         yield from up_read(t, mm.mmap_lock, _s("__bad_area", "mmap_read_unlock(mm);"))
         return VM_FAULT_SIGSEGV
     fault = yield from handle_mm_fault(t, vma, address, flags)
-    # then do_user_addr_fault() judges a fault that succeeded (lost?)
-    judged = not fault & (VM_FAULT_ERROR | VM_FAULT_RETRY) and not t.refault
     yield from up_read(t, mm.mmap_lock, _s(fn, "mmap_read_unlock(mm);",
-                                          after="if (unlikely(fault & VM_FAULT_RETRY)) {"),
-                       LOST_FAULT if judged else NOTHING)
+                                          after="if (unlikely(fault & VM_FAULT_RETRY)) {"))
     return fault

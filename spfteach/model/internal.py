@@ -8,15 +8,13 @@ moved away from the value sampled at the start (``vmf->sequence``).
 
 from __future__ import annotations
 
-from . import footprint as fp
-from .footprint import NOTHING, Use
 from .mm_types import VmFault
 from .task import Gen, Src, Task
 
 F = "mm/internal.h"
 
 
-def vma_has_changed(t: Task, vmf: VmFault, caller: Src, then: Use = NOTHING) -> Gen:
+def vma_has_changed(t: Task, vmf: VmFault, caller: Src) -> Gen:
     """One step: both fields are read together.
 
     The C reads ``vm_detached`` first and the count second, then ``smp_rmb()``
@@ -26,11 +24,8 @@ def vma_has_changed(t: Task, vmf: VmFault, caller: Src, then: Use = NOTHING) -> 
     """
     vma = vmf.vma
     assert vma is not None
-    yield t.at(caller, reads=[fp.vma(vma), fp.vm_sequence(vma), *then.reads],
-               writes=then.writes)
-    if vma.freed:
-        t.machine.violate("use-after-free",
-                          f"T{t.tid} reads freed vma{vma.id} in vma_has_changed()")
+    yield t.at(caller)
+    t.machine.event(t, "vma_read", vma, " in vma_has_changed()")
     detached = vma.vm_detached
     seq = vma.vm_sequence.sequence
     changed = detached or seq != vmf.sequence

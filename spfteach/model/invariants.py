@@ -1,29 +1,44 @@
-"""The invariants a correct fault path keeps, whatever the interleaving.
+"""The invariants a correct fault path keeps, whatever the interleaving, and their judges.
 
-Each has a stable name; a violation names it.  They are not all global
-predicates checked after every step, because the kernel's own writers
-legitimately pass through states such a predicate would reject: ``munmap()``
-detaches the VMA before it zaps the PTEs, ``mprotect()`` changes the flags
-before it rewrites them, and a speculative fault that validated its VMA under
-the PTE lock may install its PTE just after the writer changed the VMA — the
-writer then waits for that lock and fixes the PTE.  So each is judged where it
-becomes certain: an access to freed memory at the access; a store that drops a
-counted page at the store; the mappings of a range when the writer that changed
-it is done (``check_range``); deadlock, leaks, what is left mapped and the state
-each thread leaves behind when no thread can move any more (``check_end``).
+Each has a stable name; a violation names it. They are not all global predicates checked after
+every step, because the kernel's own writers legitimately pass through states such a predicate
+would reject: ``munmap()`` detaches the VMA before it zaps the PTEs, ``mprotect()`` changes the
+flags before it rewrites them, and a speculative fault that validated its VMA under the PTE lock
+may install its PTE just after the writer changed the VMA — the writer then waits for that lock
+and fixes the PTE. So each is judged where it becomes certain: an access to freed memory at the
+access; a store that drops a counted page at the store; the mappings of a range when the writer
+that changed it is done (``check_range``); a fault that reports success when
+``do_user_addr_fault()`` returns; deadlock, leaks, what is left mapped and the state each thread
+leaves behind when no thread can move any more (``check_end``).
+
+Model code does not judge. It announces what the kernel did, by the kernel's name for it
+(``k.event(t, "munmap", start, end)``, ``k.event(t, "put_vma", vma)``), and the judge of that
+event, in :data:`JUDGES` at the end of this file, decides; ``tests/model/test_invariants.py``
+holds that no other model file calls ``violate()``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from . import footprint as fp
-from .footprint import Use
-from .mm_types import VM_EXEC, VM_READ, VM_WRITE, linear_page_index
+from .mm_types import (
+    VM_EXEC,
+    VM_FAULT_ERROR,
+    VM_FAULT_RETRY,
+    VM_READ,
+    VM_UFFD_MISSING,
+    VM_WRITE,
+    linear_page_index,
+)
 from .pgtable import Kind, PtState
 
 if TYPE_CHECKING:
     from .machine import Machine
+    from .mempolicy import Mempolicy
+    from .mm_types import VmAreaStruct
+    from .pgtable import Entry, PageTablePage
+    from .task import Task
 
 INVARIANTS: dict[str, str] = {
     "use-after-free": "no access to a freed VMA, page table, page or policy",
@@ -97,18 +112,8 @@ def check_range(k: Machine, start: int, end: int, who: str) -> None:
                 _check_rmap(k, e.target, vma, addr, who)
 
 
-def check_range_use(k: Machine) -> Use:
-    """What :func:`check_range` reads (in the step of the writer's last
-    announcement): every page table, the VMAs in the tree, the pages and rmaps."""
-    return Use((fp.every(fp.PT), *fp.tree(k.mm), fp.PAGES))
 
 
-#: What ``do_user_addr_fault()`` reads to judge a fault that returned success
-#: (``lost-fault``, in the fault's last step): the writes log, the VMA at the
-#: address (its protection key) and the walk of the address.  The fault holds
-#: no lock that keeps those where they are while the step waits: the tree,
-#: every VMA, every page table.
-LOST_FAULT = Use((fp.WRITES, fp.TREE, fp.every(fp.VMA), fp.every(fp.PT)))
 
 
 def _check_rmap(k: Machine, pfn: int, vma, addr: int, who: str) -> None:
@@ -175,3 +180,170 @@ def check_end(k: Machine, deadlocked: bool, dead: frozenset[int] = frozenset()) 
         k.violate("rcu-unbalanced", "still inside rcu_read_lock(): "
                   + (", ".join(f"T{r}" for r in sorted(readers)) or "nobody")
                   + f"; {len(k.rcu_callbacks)} RCU callback(s) not run")
+
+
+# --- the events the model announces, and the judge of each ----------------------------------
+#
+# Model code does what the C does and says so (``k.event(t, "put_vma", vma)``); whether that
+# broke an invariant is decided here, and only here. A judge runs inside the step that
+# announced it, so what it reads is part of that step's recorded footprint (a verdict that
+# depends on the order of two steps must make them conflict).
+
+
+def _store(k: Machine, t: Task, pt: PageTablePage, idx: int, e: Entry) -> None:
+    """A store into a page-table entry (``set_pte_at()``, ``ptep_get_and_clear()``,
+    ``pmd_populate()``, ``pmd_clear()`` ...), before it lands."""
+    if pt.state is PtState.FREED:
+        k.violate("use-after-free",
+                  f"T{t.tid} writes entry {idx} of freed page table pt{pt.id}")
+    if pt.level == "pte":
+        addr = pt.address_of(idx)
+        ptl = k.ptl[pt.id]
+        if ptl.owner != t.tid:
+            k.violate("pte-lock", f"T{t.tid} writes the pte for {addr:#x} without "
+                                  f"holding {ptl.name}")
+        if e.kind is Kind.PAGE and pt.state is PtState.UNLINKED:
+            k.violate("pte-in-unlinked-table", f"T{t.tid} installs a pte for {addr:#x} "
+                                               f"into unlinked page table pt{pt.id}")
+        old = pt.get(idx)
+        if (old.kind is Kind.PAGE and not old.special and e.kind is Kind.PAGE
+                and e.target != old.target and k.pages.get(old.target) == "mapped"):
+            k.violate("pte-overwritten",
+                      f"T{t.tid} overwrites the pte for {addr:#x}, which maps "
+                      f"page{old.target}, with page{e.target}: page{old.target} stays "
+                      "counted as mapped with no pte")
+
+
+def _read_entry(k: Machine, t: Task, pt: PageTablePage, idx: int) -> None:
+    """``READ_ONCE(*pXd)``: an entry of a page table read."""
+    if pt.state is PtState.FREED:
+        k.violate("use-after-free", f"T{t.tid} reads entry {idx} of freed page table pt{pt.id}")
+
+
+def _pte_lockptr(k: Machine, t: Task, pt: PageTablePage) -> None:
+    """``pte_lockptr()``: the PTE lock found in the struct page of a pte table."""
+    if pt.state is PtState.FREED:
+        k.violate("use-after-free", f"T{t.tid} reads the PTE lock in freed page table "
+                                    f"pt{pt.id}")
+
+
+def _pxd_populate(k: Machine, t: Task, parent: PageTablePage, new: PageTablePage) -> None:
+    """``pmd_populate()`` and the like: a new table linked into ``parent``."""
+    if parent.state is not PtState.LINKED:
+        k.violate("use-after-free" if parent.state is PtState.FREED else "pgtable-leak",
+                  f"T{t.tid} links new table pt{new.id} into {parent.state.value} "
+                  f"table pt{parent.id}")
+
+
+def _put_page(k: Machine, t: Task, pfn: int) -> None:
+    """``put_page()`` of the last reference, after the page is freed: nothing maps it."""
+    for pt in k.pt_pages.values():
+        if pt.state is PtState.FREED:
+            continue
+        for idx, e in pt.entries.items():
+            if e.kind in (Kind.PAGE, Kind.HUGE) and e.target == pfn and not e.special:
+                k.violate("pte-to-freed-page",
+                          f"T{t.tid} frees page{pfn}, which pt{pt.id}[{idx}] still maps")
+
+
+def _vma_read(k: Machine, t: Task, vma: VmAreaStruct, where: str = "") -> None:
+    """A read of a VMA's fields (``where``: in which function, when the words say it)."""
+    if vma.freed:
+        k.violate("use-after-free", f"T{t.tid} reads freed vma{vma.id}{where}")
+
+
+def _put_vma(k: Machine, t: Task, vma: VmAreaStruct) -> None:
+    """``put_vma()``: a reference dropped."""
+    if vma.freed:
+        k.violate("use-after-free", f"T{t.tid} drops a reference on freed vma{vma.id}")
+
+
+def _mpol_read(k: Machine, t: Task, pol: Mempolicy, vma: VmAreaStruct) -> None:
+    """``pol->mode`` read through ``vma->vm_policy``."""
+    if pol.freed:
+        k.violate("use-after-free", f"T{t.tid} reads the mode of pol{pol.id}, vma{vma.id}'s "
+                                    "policy, which mbind() freed")
+
+
+def _mmap_lock(k: Machine, t: Task) -> None:
+    """``mmap_read_lock()``/``mmap_write_lock()``."""
+    if t.in_spf:
+        k.violate("spf-holds-mmap_lock", f"T{t.tid} takes mmap_lock inside "
+                                         "handle_speculative_fault()")
+
+
+def _handle_userfault(k: Machine, t: Task) -> None:
+    """``handle_userfault()`` drops ``mmap_lock`` while user space resolves the fault."""
+    if not k.mm.mmap_lock.held_by(t.tid):
+        k.violate("spf-holds-mmap_lock",
+                  f"T{t.tid} calls handle_userfault(), which drops mmap_lock, without it")
+
+
+def _vm_ops_fault(k: Machine, t: Task, vma: VmAreaStruct) -> None:
+    """``vma->vm_ops->fault()``: the file system may drop ``mmap_lock``, or rely on it."""
+    if not k.mm.mmap_lock.held_by(t.tid):
+        k.violate("needs-mmap_lock", f"T{t.tid} calls {vma.vm_ops}->fault() without mmap_lock "
+                                     "(it may drop it, or rely on it for the file's mapping)")
+
+
+def _anon_vma_prepare(k: Machine, t: Task, vma: VmAreaStruct) -> None:
+    """``__anon_vma_prepare()``: it reads the VMA's neighbours, under ``mmap_lock``."""
+    if not k.mm.mmap_lock.held_by(t.tid):
+        k.violate("needs-mmap_lock", f"T{t.tid} prepares vma{vma.id}'s anon_vma without "
+                                     "mmap_lock (it reads the VMA's neighbours)")
+
+
+def _setpte(k: Machine, t: Task, vma: VmAreaStruct | None, vma_flags: int,
+            address: int) -> None:
+    """``do_anonymous_page()``'s ``set_pte_at()``: a fault that saw the range registered with
+    userfaultfd (``vma_flags``, its snapshot) hands the fault to user space instead."""
+    if vma is not None and vma_flags & VM_UFFD_MISSING and vma.vm_flags & VM_UFFD_MISSING:
+        k.violate("uffd-bypass", f"T{t.tid} maps {address:#x} itself although it saw "
+                                 "the range registered with userfaultfd")
+
+
+def _writer_done(who: str) -> Callable[..., None]:
+    """A writer's system call returns: its range is judged (:func:`check_range`)."""
+    def judge(k: Machine, t: Task, start: int, end: int, what: str = "") -> None:
+        check_range(k, start, end, f"T{t.tid}'s {who}{what}")
+    return judge
+
+
+def _fault_done(k: Machine, t: Task, address: int, write: bool, fault: int,
+                writes_before: int) -> None:
+    """``do_user_addr_fault()`` returns: a fault that reports success leaves its page mapped,
+    unless a writer touched the page meanwhile (``lost-fault``)."""
+    if fault & VM_FAULT_ERROR or fault & VM_FAULT_RETRY or t.refault or \
+            k.touched_since(writes_before, address):
+        return
+    vma = k.find_vma_at(address)
+    if not k.mapped(address, write):
+        k.violate("lost-fault", f"T{t.tid}'s fault at {address:#x} returned success "
+                                "but the page is not mapped (and no writer touched it)")
+    elif vma is not None and vma.vm_pkey in k.pkru_denied:
+        # The MMU checks the key on every access: "success" means the access
+        # faults again, forever.
+        k.violate("lost-fault", f"T{t.tid}'s fault at {address:#x} returned success but "
+                                f"protection key {vma.vm_pkey} still denies the access")
+
+
+#: Every event the model announces (``Machine.event``), by its kernel name, and its judge.
+JUDGES: dict[str, Callable[..., None]] = {
+    "store": _store,
+    "read_entry": _read_entry,
+    "pte_lockptr": _pte_lockptr,
+    "pmd_populate": _pxd_populate,
+    "put_page": _put_page,
+    "vma_read": _vma_read,
+    "put_vma": _put_vma,
+    "pol->mode": _mpol_read,
+    "mmap_lock": _mmap_lock,
+    "handle_userfault": _handle_userfault,
+    "vm_ops->fault": _vm_ops_fault,
+    "__anon_vma_prepare": _anon_vma_prepare,
+    "set_pte_at": _setpte,
+    "munmap": _writer_done("munmap"),
+    "mprotect": _writer_done("mprotect"),
+    "mremap": _writer_done("mremap"),
+    "do_user_addr_fault": _fault_done,
+}

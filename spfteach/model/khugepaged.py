@@ -15,11 +15,9 @@ away.  ``bracket=False`` is that seed variant, kept for the lesson it teaches.
 
 from __future__ import annotations
 
-from . import footprint as fp
 from . import pgtable
-from .footprint import FREE_PAGE, NOTHING, Use
 from .locking import down_write, spin_lock, spin_unlock, up_write
-from .mm import touches, vm_write_begin, vm_write_end
+from .mm import vm_write_begin, vm_write_end
 from .mm_types import MmStruct
 from .mmap import find_vma
 from .pgtable import NONE, Entry, Kind, PtState
@@ -39,12 +37,9 @@ def collapse_huge_page(t: Task, mm: MmStruct, address: int, bracket: bool = True
     khugepaged, which does not touch the VMA's sequence count."""
     k = t.machine
     yield from down_write(t, mm.mmap_lock, _s("mmap_write_lock(mm);"))
-    # then table_for() walks down to the pmd table, and vm_write_begin()
     vma = yield from find_vma(t, mm, address,
                               _s("result = hugepage_vma_revalidate(mm, address, true, &vma, cc);",
-                                 after="mmap_write_lock(mm);"),
-                              Use(tuple(fp.path(k, address, "pud")),
-                                  (fp.WRITES,) if bracket else ()))
+                                 after="mmap_write_lock(mm);"))
     assert vma is not None and vma.vm_start <= address, "the scenario collapses a mapped range"
     pmd_pt = k.table_for(address, "pmd", create=False)
     assert pmd_pt is not None, "the scenario collapses a range with page tables"
@@ -53,11 +48,7 @@ def collapse_huge_page(t: Task, mm: MmStruct, address: int, bracket: bool = True
         yield from vm_write_begin(t, vma, _s("vm_write_begin(vma);"))
     pmd_ptl = mm.page_table_lock  # pmd_lock(): the mm's lock without split pmd locks
     yield from spin_lock(t, pmd_ptl, _s("pmd_ptl = pmd_lock(mm, pmd);"))
-    # the pte table the pmd points to now changes state too
-    old_e = pmd_pt.get(idx)
-    yield t.at(_s("_pmd = pmdp_collapse_flush(vma, address, pmd);"),
-               writes=[fp.pt(pmd_pt), fp.WRITES,
-                       *([fp.pt(k.pt_pages[old_e.target])] if old_e.kind is Kind.TABLE else [])])
+    yield t.at(_s("_pmd = pmdp_collapse_flush(vma, address, pmd);"))
     old = pmd_pt.get(idx)
     assert old.kind is Kind.TABLE, "the scenario collapses a range mapped by a pte table"
     k.store(t, pmd_pt, idx, NONE)
@@ -76,9 +67,7 @@ def collapse_huge_page(t: Task, mm: MmStruct, address: int, bracket: bool = True
     # copied with the others.
     pte_ptl = k.ptl[pte_pt.id]
     yield from spin_lock(t, pte_ptl, _s("spin_lock(pte_ptl);"))
-    u = fp.store(pte_pt) + FREE_PAGE
-    yield t.at(_s("result =  __collapse_huge_page_isolate(vma, address, pte, cc,"),
-               reads=u.reads, writes=u.writes)
+    yield t.at(_s("result =  __collapse_huge_page_isolate(vma, address, pte, cc,"))
     huge = k.alloc_page()
     for i, e in list(pte_pt.entries.items()):
         k.store(t, pte_pt, i, NONE)
@@ -90,13 +79,11 @@ def collapse_huge_page(t: Task, mm: MmStruct, address: int, bracket: bool = True
     yield from spin_lock(t, pmd_ptl, _s("spin_lock(pmd_ptl);", after="_pmd = maybe_pmd_mkwrite("))
     yield from page_add_new_anon_rmap(t, huge, vma, address,
                                       _s("page_add_new_anon_rmap(hpage, vma, address);"))
-    u = fp.store(pmd_pt)
-    yield t.at(_s("set_pmd_at(mm, address, pmd, _pmd);"), reads=u.reads, writes=u.writes)
+    yield t.at(_s("set_pmd_at(mm, address, pmd, _pmd);"))
     k.store(t, pmd_pt, idx, Entry(Kind.HUGE, huge, write=True, accessed=True, dirty=True))
     t.did(f"pmd[{idx}] = huge page{huge}")
     yield from spin_unlock(t, pmd_ptl, _s("spin_unlock(pmd_ptl);",
-                                          after="set_pmd_at(mm, address, pmd, _pmd);"),
-                           touches(vma) if bracket else NOTHING)
+                                          after="set_pmd_at(mm, address, pmd, _pmd);"))
     if bracket:
         yield from vm_write_end(t, vma, _s("vm_write_end(vma);", after="set_pmd_at(mm, address,"))
     yield from up_write(t, mm.mmap_lock, _s("mmap_write_unlock(mm);", after="out_up_write:"))

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .bug import oops
-from .footprint import NOTHING, Obj, Use, on
+from .footprint import Obj
 from .record import recorded
 from .state import OBJ as _OBJ
 from .state import ident, not_state, state
@@ -28,8 +28,8 @@ class Spinlock:
 
     name: str = ident()
     owner: int | None = state(default=None)
-    #: the footprint object the lock is (:mod:`.footprint`); None: a lock outside
-    #: the kernel's objects, whose operations declare no footprint
+    #: the footprint object the lock is (:mod:`.footprint`); None: a lock outside the
+    #: kernel's objects, whose steps may conflict with anything (:mod:`.record`)
     obj: Obj | None = not_state(_OBJ, default=None, compare=False)
 
     def free(self) -> bool:
@@ -60,21 +60,15 @@ class RwLock:
         return self.writer == tid or tid in self.readers
 
 
-# Every lock operation takes ``then``: what the caller's code does after it, up to
-# the caller's next announcement (the same step).  The lock itself is written.
-
-
-def spin_lock(t: Task, lock: Spinlock, src: Src, then: Use = NOTHING) -> Gen:
-    r, w = on(lock.obj, then)
-    yield t.at(src, waits_on=OnLock(lock), reads=r, writes=w)
+def spin_lock(t: Task, lock: Spinlock, src: Src) -> Gen:
+    yield t.at(src, waits_on=OnLock(lock))
     lock.owner = t.tid
     t.did(f"takes {lock.name}")
 
 
-def spin_trylock(t: Task, lock: Spinlock, src: Src, then: Use = NOTHING) -> Gen:
+def spin_trylock(t: Task, lock: Spinlock, src: Src) -> Gen:
     """Never blocks: returns False when the lock is held."""
-    r, w = on(lock.obj, then)
-    yield t.at(src, reads=r, writes=w)
+    yield t.at(src)
     if lock.owner is None:
         lock.owner = t.tid
         t.did(f"trylock takes {lock.name}")
@@ -83,9 +77,8 @@ def spin_trylock(t: Task, lock: Spinlock, src: Src, then: Use = NOTHING) -> Gen:
     return False
 
 
-def spin_unlock(t: Task, lock: Spinlock, src: Src, then: Use = NOTHING) -> Gen:
-    r, w = on(lock.obj, then)
-    yield t.at(src, reads=r, writes=w)
+def spin_unlock(t: Task, lock: Spinlock, src: Src) -> Gen:
+    yield t.at(src)
     if lock.owner != t.tid:
         holder = "nobody" if lock.owner is None else f"T{lock.owner}"
         oops(f"unlocks {lock.name}, held by {holder}: DEBUG_SPINLOCK's "
@@ -95,37 +88,32 @@ def spin_unlock(t: Task, lock: Spinlock, src: Src, then: Use = NOTHING) -> Gen:
 
 
 def _mmap_lock_check(t: Task, lock: RwLock) -> None:
-    if lock.name == "mmap_lock" and t.in_spf:
-        t.machine.violate("spf-holds-mmap_lock", f"T{t.tid} takes mmap_lock inside "
-                                                "handle_speculative_fault()")
+    if lock.name == "mmap_lock":
+        t.machine.event(t, "mmap_lock")
 
 
-def read_lock(t: Task, lock: RwLock, src: Src, then: Use = NOTHING) -> Gen:
-    r, w = on(lock.obj, then)
-    yield t.at(src, waits_on=OnLock(lock, "read"), reads=r, writes=w)
+def read_lock(t: Task, lock: RwLock, src: Src) -> Gen:
+    yield t.at(src, waits_on=OnLock(lock, "read"))
     _mmap_lock_check(t, lock)
     lock.readers.add(t.tid)
     t.did(f"takes {lock.name} for reading")
 
 
-def read_unlock(t: Task, lock: RwLock, src: Src, then: Use = NOTHING) -> Gen:
-    r, w = on(lock.obj, then)
-    yield t.at(src, reads=r, writes=w)
+def read_unlock(t: Task, lock: RwLock, src: Src) -> Gen:
+    yield t.at(src)
     lock.readers.discard(t.tid)
     t.did(f"releases {lock.name} (read)")
 
 
-def write_lock(t: Task, lock: RwLock, src: Src, then: Use = NOTHING) -> Gen:
-    r, w = on(lock.obj, then)
-    yield t.at(src, waits_on=OnLock(lock, "write"), reads=r, writes=w)
+def write_lock(t: Task, lock: RwLock, src: Src) -> Gen:
+    yield t.at(src, waits_on=OnLock(lock, "write"))
     _mmap_lock_check(t, lock)
     lock.writer = t.tid
     t.did(f"takes {lock.name} for writing")
 
 
-def write_unlock(t: Task, lock: RwLock, src: Src, then: Use = NOTHING) -> Gen:
-    r, w = on(lock.obj, then)
-    yield t.at(src, reads=r, writes=w)
+def write_unlock(t: Task, lock: RwLock, src: Src) -> Gen:
+    yield t.at(src)
     lock.writer = None
     t.did(f"releases {lock.name} (write)")
 

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from . import checks, pgtable
+from . import checks, invariants, pgtable, record
 from . import footprint as fp
 from .bug import oops
 from .checks import Mutant
@@ -30,6 +30,7 @@ from .mm_types import (
 from .pgtable import Entry, Kind, PageTablePage, PtState
 from .record import HOLDER, recorded, registry
 from .smp import Cpu
+from .snapshot import PageTableRow, Snapshot
 from .state import CONSTANT, key_of, not_state, state
 from .task import Task
 
@@ -360,31 +361,30 @@ class Machine:
                 return v
         return None
 
-    def snapshot(self) -> dict[str, object]:
-        """Flat key → value view of the shared state (for traces and diffs)."""
-        s: dict[str, object] = {}
-        for c in self.cpus:
-            s[f"cpu{c.id}"] = c.snapshot()
-        s["mmap_lock"] = self.mm.mmap_lock.snapshot()
-        s["rcu_readers"] = ",".join(f"T{r}" for r in sorted(self.rcu_readers)) or "none"
-        s["page_table_lock"] = self.mm.page_table_lock.snapshot()
-        s["tree"] = ",".join(f"vma{v.id}" for v in self.mm.mmap) or "empty"
-        for v in self.vmas.values():
-            s.update(v.snapshot())
-        for pt in self.pt_pages.values():
-            s[f"pt{pt.id}"] = f"{pt.level} {pt.state.value}"
-            for idx, e in sorted(pt.entries.items()):
-                s[f"pt{pt.id}[{idx}]"] = str(e)
-            if pt.id in self.ptl:
-                s[f"ptl(pt{pt.id})"] = self.ptl[pt.id].snapshot()
+    def snapshot(self) -> Snapshot:
+        """The shared state in words, by section and as flat keys (:mod:`.snapshot`): for the
+        state panel, the traces and their diffs."""
+        pages = {}
         for pfn, st in self.pages.items():
             rm = self.rmap.get(pfn)
-            s[f"page{pfn}"] = st + (f" (rmap av{rm[0]}, index {rm[1]:#x})" if rm else "")
-        for slot, (anon, index) in self.swap.items():
-            s[f"swap{slot}"] = f"in use (av{anon}, index {index:#x})"
-        for pol in self.policies.values():
-            s[f"pol{pol.id}"] = pol.mode + (" freed" if pol.freed else "")
-        return s
+            pages[pfn] = st + (f" (rmap av{rm[0]}, index {rm[1]:#x})" if rm else "")
+        return Snapshot(
+            vmas={v.id: v.snapshot() for v in self.vmas.values()},
+            tree=",".join(f"vma{v.id}" for v in self.mm.mmap) or "empty",
+            pts={pt.id: PageTableRow(pt.level, pt.state.value,
+                                     {idx: str(e) for idx, e in sorted(pt.entries.items())},
+                                     self.ptl[pt.id].snapshot() if pt.id in self.ptl else None)
+                 for pt in self.pt_pages.values()},
+            locks={"mmap_lock": self.mm.mmap_lock.snapshot(),
+                   "page_table_lock": self.mm.page_table_lock.snapshot()},
+            cpus={c.id: c.snapshot() for c in self.cpus},
+            rcu_readers=",".join(f"T{r}" for r in sorted(self.rcu_readers)) or "none",
+            pages=pages,
+            swap={slot: f"in use (av{anon}, index {index:#x})"
+                  for slot, (anon, index) in self.swap.items()},
+            policies={pol.id: pol.mode + (" freed" if pol.freed else "")
+                      for pol in self.policies.values()},
+        )
 
     def state_key(self) -> tuple:
         """The shared state as one hashable value, for the explorer's state cache:
@@ -393,40 +393,11 @@ class Machine:
         return key_of(self)
 
     def objects(self) -> dict[Obj, object]:
-        """The shared state split into the objects footprints name (:mod:`.footprint`).
-
-        Slower than :meth:`state_key` and used only to check footprints: what a
-        step changed is the objects whose values differ before and after it.  It
-        holds everything ``state_key`` holds but the count of violations (a
-        violation ends the path that finds it).
-        """
-        mm = self.mm
-        out: dict[Obj, object] = {
-            fp.MMAP_LOCK: (mm.mmap_lock.writer, tuple(sorted(mm.mmap_lock.readers))),
-            fp.PAGE_TABLE_LOCK: mm.page_table_lock.owner,
-            fp.TREE: tuple(v.id for v in mm.mmap),
-            fp.PAGES: (tuple(sorted(self.pages.items())), tuple(sorted(self.rmap.items())),
-                       self._next_pfn),
-            fp.SWAP: (tuple(sorted(self.swap.items())), self._next_swap),
-            fp.RCU: (tuple(sorted(self.rcu_readers)),
-                     tuple((tuple(sorted(w)), v.id) for w, v in self.rcu_callbacks)),
-            fp.WRITES: tuple(self.writes),
-            fp.ALLOC: (self._next_pt, self._next_vma, self._next_anon, self._next_policy),
-        }
-        for c in self.cpus:
-            out[fp.cpu(c.id)] = (c.irqs_on, tuple(sorted(c.pending)))
-        for v in self.vmas.values():
-            out[fp.vma(v)] = (v.vm_start, v.vm_end, v.vm_flags, v.vm_page_prot, v.anon_vma,
-                              v.vm_ops, v.vm_file, v.vm_policy, v.vm_pgoff, v.vm_pkey,
-                              v.vm_ref_count, v.vm_detached, v.freed)
-            out[fp.vm_sequence(v)] = v.vm_sequence.sequence
-        for pt in self.pt_pages.values():
-            out[fp.pt(pt)] = (pt.state, tuple(sorted(pt.entries.items())))
-            if pt.id in self.ptl:
-                out[fp.ptl(pt.id)] = self.ptl[pt.id].owner
-        for p in self.policies.values():
-            out[fp.policy(p.id)] = (p.mode, p.freed)
-        return out
+        """The shared state split into the objects footprints name (:mod:`.footprint`),
+        derived from the declarations (:func:`.record.objects`): what a step changed is the
+        objects whose values differ before and after it. It holds everything ``state_key``
+        holds but the violations (a violation ends the path that finds it)."""
+        return record.objects(self)
 
     def describe(self) -> str:
         """A short human summary of the memory map."""
@@ -447,25 +418,7 @@ class Machine:
         """Every store into a page-table entry goes through here (``set_pte_at()``,
         ``ptep_get_and_clear()``, ``pmd_populate()``, ``pmd_clear()`` ...), so the
         invariants about stores are judged where they happen."""
-        if pt.state is PtState.FREED:
-            self.violate("use-after-free",
-                         f"T{t.tid} writes entry {idx} of freed page table pt{pt.id}")
-        if pt.level == "pte":
-            addr = pt.address_of(idx)
-            ptl = self.ptl[pt.id]
-            if ptl.owner != t.tid:
-                self.violate("pte-lock", f"T{t.tid} writes the pte for {addr:#x} without "
-                                         f"holding {ptl.name}")
-            if e.kind is Kind.PAGE and pt.state is PtState.UNLINKED:
-                self.violate("pte-in-unlinked-table", f"T{t.tid} installs a pte for {addr:#x} "
-                                                      f"into unlinked page table pt{pt.id}")
-            old = pt.get(idx)
-            if (old.kind is Kind.PAGE and not old.special and e.kind is Kind.PAGE
-                    and e.target != old.target and self.pages.get(old.target) == "mapped"):
-                self.violate("pte-overwritten",
-                             f"T{t.tid} overwrites the pte for {addr:#x}, which maps "
-                             f"page{old.target}, with page{e.target}: page{old.target} stays "
-                             "counted as mapped with no pte")
+        self.event(t, "store", pt, idx, e)
         pt.set(idx, e)
 
     def touch(self, start: int, end: int) -> None:
@@ -485,19 +438,11 @@ class Machine:
         """``put_page()`` of the last reference: no PTE may still point to it."""
         self.pages[pfn] = "freed"
         self.rmap.pop(pfn, None)
-        for pt in self.pt_pages.values():
-            if pt.state is PtState.FREED:
-                continue
-            for idx, e in pt.entries.items():
-                if e.kind in (Kind.PAGE, Kind.HUGE) and e.target == pfn and not e.special:
-                    self.violate("pte-to-freed-page",
-                                 f"T{t.tid} frees page{pfn}, which pt{pt.id}[{idx}] still maps")
+        self.event(t, "put_page", pfn)
 
     def read_entry(self, t: Task, pt: PageTablePage, idx: int) -> Entry:
-        """Read an entry, flagging a read of a freed page-table page."""
-        if pt.state is PtState.FREED:
-            self.violate("use-after-free",
-                         f"T{t.tid} reads entry {idx} of freed page table pt{pt.id}")
+        """Read an entry (judged: a read of a freed page-table page)."""
+        self.event(t, "read_entry", pt, idx)
         return pt.get(idx)
 
     def table_of(self, t: Task, e: Entry, what: str) -> PageTablePage:
@@ -520,10 +465,16 @@ class Machine:
         return pt, self.ptl[pt.id]
 
     def use_vma(self, t: Task, vma: VmAreaStruct) -> None:
-        """Note a read of a VMA's fields: reading a freed one is a violation."""
-        if vma.freed:
-            self.violate("use-after-free", f"T{t.tid} reads freed vma{vma.id}")
+        """Note a read of a VMA's fields (judged: reading a freed one)."""
+        self.event(t, "vma_read", vma)
+
+    def event(self, t: Task, name: str, *what: Any) -> None:
+        """The model announces what the kernel just did (``name``: its kernel name, a key of
+        :data:`.invariants.JUDGES`); the judge of that event decides, in ``invariants.py``
+        alone, whether an invariant broke."""
+        invariants.JUDGES[name](self, t, *what)
 
     def violate(self, invariant: str, what: str) -> None:
-        """Record that ``invariant`` (a name from invariants.INVARIANTS) broke."""
+        """Record that ``invariant`` (a name from invariants.INVARIANTS) broke: for the judges
+        of ``invariants.py`` and the scheduler's verdicts (an oops), nobody else."""
         self.violations.append((invariant, what))

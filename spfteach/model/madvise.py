@@ -9,8 +9,6 @@ that lock*, waiting for every CPU to answer the IPI.
 
 from __future__ import annotations
 
-from . import footprint as fp
-from .footprint import Use
 from .locking import down_read, up_read
 from .mm_types import MmStruct
 from .mmap import find_vma, zap_pte_range
@@ -23,8 +21,7 @@ F = "mm/madvise.c"
 def madvise_dontneed(t: Task, mm: MmStruct, start: int, length: int) -> Gen:
     end = start + length
     yield from down_read(t, mm.mmap_lock, Src(F, "do_madvise", "mmap_read_lock(mm);"))
-    # then the pte tables to zap, among every page table
-    vma = yield from find_vma(t, mm, start, then=Use((fp.every(fp.PT),)))
+    vma = yield from find_vma(t, mm, start)
     if vma is not None:
         tables = sorted((pt for pt in t.machine.pt_pages.values()
                          if pt.level == "pte" and pt.state is PtState.LINKED

@@ -19,12 +19,9 @@ the classic path under ``mmap_lock``.
 from __future__ import annotations
 
 from . import checks as C
-from . import footprint as fp
 from . import pgtable
 from .bug import BUG_ON, NotModelled, oops
-from .footprint import FREE_PAGE, NOTHING, Use
 from .internal import vma_has_changed
-from .invariants import LOST_FAULT
 from .locking import spin_lock, spin_trylock, spin_unlock
 from .mempolicy import __get_vma_policy, get_task_policy, vma_alloc_folio
 from .mm_types import (
@@ -37,7 +34,6 @@ from .mm_types import (
     FAULT_FLAG_WRITE,
     MPOL_INTERLEAVE,
     VM_EXEC,
-    VM_FAULT_ERROR,
     VM_FAULT_OOM,
     VM_FAULT_RETRY,
     VM_FAULT_SIGBUS,
@@ -93,8 +89,7 @@ def pte_spinlock(t: Task, vmf: VmFault) -> Gen:
     k = t.machine
     if _spec(vmf):
         return (yield from pte_spinlock_speculative(t, vmf))
-    yield t.at(_s(fn, "vmf->ptl = pte_lockptr(vmf->vma->vm_mm, vmf->pmd);"),
-               reads=[fp.pt(vmf.pmd[0])])  # type: ignore[index]
+    yield t.at(_s(fn, "vmf->ptl = pte_lockptr(vmf->vma->vm_mm, vmf->pmd);"))  # type: ignore[index]
     pmdval = k.read_entry(t, *vmf.pmd)  # type: ignore[misc]
     _, vmf.ptl = k.pte_lockptr(t, pmdval, "pte_lockptr()")
     t.did(f"reads pmd = {pmdval}: the PTE lock is {vmf.ptl.name}")
@@ -143,9 +138,7 @@ def pte_offset_map_lock(t: Task, vmf: VmFault, src: Src) -> Gen:
     with IRQs on and validates nothing."""
     k = t.machine
     pmd_pt, pmd_idx = vmf.pmd  # type: ignore[misc]
-    # the lock of whichever table the pmd points to when the step runs
-    yield t.at(src, waits_on=OnPteLock(k, pmd_pt, pmd_idx),
-               reads=[fp.pt(pmd_pt)], writes=[fp.every(fp.PTL)])
+    yield t.at(src, waits_on=OnPteLock(k, pmd_pt, pmd_idx))
     e = k.read_entry(t, pmd_pt, pmd_idx)
     pte_pt, vmf.ptl = k.pte_lockptr(t, e, "pte_offset_map_lock()")
     vmf.ptl.owner = t.tid
@@ -177,7 +170,7 @@ def _lock_checks(t: Task, vmf: VmFault, fn: str, helper: dict) -> Gen:
             t, vmf, _s(fn, "if (vma_has_changed(vmf)) {", after="local_irq_disable();")))):
         return False
     pmd_pt, pmd_idx = vmf.pmd  # type: ignore[misc]
-    yield t.at(_s(fn, "pmdval = READ_ONCE(*vmf->pmd);"), reads=[fp.pt(pmd_pt)])
+    yield t.at(_s(fn, "pmdval = READ_ONCE(*vmf->pmd);"))
     pmdval = k.read_entry(t, pmd_pt, pmd_idx)
     t.did(f"reads *vmf->pmd: {pmdval} (the walk saw {vmf.orig_pmd})")
     # Without it: khugepaged may have emptied the pmd (collapse): the lock and
@@ -187,13 +180,9 @@ def _lock_checks(t: Task, vmf: VmFault, fn: str, helper: dict) -> Gen:
         return False
     # The lock is found through pmdval, not *vmf->pmd again: the pmd may be
     # emptied right after the test above (the port's fix, found by this model).
-    # the state of the pte table it points to (not followed if it is no table: oops)
-    yield t.at(_s(fn, helper["lockptr"]),
-               reads=[fp.pt(k.pt_pages[pmdval.target])] if pmdval.kind is Kind.TABLE else [])
+    yield t.at(_s(fn, helper["lockptr"]))
     pte_pt, ptl = k.pte_lockptr(t, pmdval, "pte_lockptr()")
-    if pte_pt.state is PtState.FREED:
-        k.violate("use-after-free", f"T{t.tid} reads the PTE lock in freed page table "
-                                    f"pt{pte_pt.id}")
+    k.event(t, "pte_lockptr", pte_pt)
     t.did(f"the PTE lock of pt{pte_pt.id} is {ptl.name}")
     trysrc = _s(fn, helper["trylock"])
     if k.mutated(C.TRYLOCK_IS_LOCK):
@@ -237,9 +226,7 @@ def handle_pte_fault(t: Task, vmf: VmFault) -> Gen:
             return VM_FAULT_RETRY
         # vmf->pte and vmf->orig_pte come from the walk.
     else:
-        # then, for an empty pmd, vma->vm_ops (anonymous or not)
-        yield t.at(_s(fn, "} else if (unlikely(pmd_none(*vmf->pmd))) {"),
-                   reads=[fp.pt(pmd_pt), fp.vma(vmf.vma)])  # type: ignore[arg-type]
+        yield t.at(_s(fn, "} else if (unlikely(pmd_none(*vmf->pmd))) {"))  # type: ignore[arg-type]
         pmdval = k.read_entry(t, pmd_pt, pmd_idx)
         t.did(f"reads *vmf->pmd: {pmdval}")
         if pgtable.pmd_none(pmdval):
@@ -252,8 +239,7 @@ def handle_pte_fault(t: Task, vmf: VmFault) -> Gen:
                 return 0
             pte_pt = k.table_of(t, pmdval, "pte_offset_map(vmf->pmd, vmf->address)")
             idx = pgtable.index("pte", vmf.address, k.la57)
-            yield t.at(_s(fn, "vmf->orig_pte = *vmf->pte;"),
-                       reads=[fp.pt(pte_pt), fp.vma(vmf.vma)])  # type: ignore[arg-type]
+            yield t.at(_s(fn, "vmf->orig_pte = *vmf->pte;"))  # type: ignore[arg-type]
             vmf.orig_pte = k.read_entry(t, pte_pt, idx)
             vmf.pte = (pte_pt, idx)
             t.did(f"reads the pte: {vmf.orig_pte}")
@@ -280,7 +266,7 @@ def handle_pte_fault(t: Task, vmf: VmFault) -> Gen:
         return VM_FAULT_RETRY
     entry = vmf.orig_pte
     pte_pt, idx = vmf.pte
-    yield t.at(_s(fn, "if (unlikely(!pte_same(*vmf->pte, entry))) {"), reads=[fp.pt(pte_pt)])
+    yield t.at(_s(fn, "if (unlikely(!pte_same(*vmf->pte, entry))) {"))
     cur = k.read_entry(t, pte_pt, idx)
     same = pgtable.pte_same(cur, entry)
     t.did(f"re-reads the pte: {cur}: " + ("unchanged" if same else "changed: nothing to do"))
@@ -298,9 +284,7 @@ def handle_pte_fault(t: Task, vmf: VmFault) -> Gen:
                 return (yield from do_wp_page(t, vmf))
             entry = entry.with_(dirty=True)  # pte_mkdirty()
         entry = entry.with_(accessed=True)  # pte_mkyoung()
-        u = fp.store(pte_pt, page=True)
-        yield t.at(_s(fn, "if (ptep_set_access_flags(vmf->vma, vmf->address, vmf->pte, entry,"),
-                   reads=u.reads, writes=u.writes)
+        yield t.at(_s(fn, "if (ptep_set_access_flags(vmf->vma, vmf->address, vmf->pte, entry,"))
         k.store(t, pte_pt, idx, entry)
         t.did(f"sets the accessed/dirty bits: pte = {entry}")
     yield from pte_unmap_unlock(t, vmf, _s(fn, "pte_unmap_unlock(vmf->pte, vmf->ptl);",
@@ -323,14 +307,11 @@ def _spf_pmd_stable(t: Task, vmf: VmFault) -> Gen:
         yield from local_irq_enable(t, _s(fn, "local_irq_enable();",
                                           after="if (vma_has_changed(vmf)) {"))
         return False
-    yield t.at(_s(fn, "pmdval = READ_ONCE(*vmf->pmd);"), reads=[fp.pt(pmd_pt)])
+    yield t.at(_s(fn, "pmdval = READ_ONCE(*vmf->pmd);"))
     pmdval = k.read_entry(t, pmd_pt, pmd_idx)
     t.did(f"reads *vmf->pmd: {pmdval}")
-    # then handle_pte_fault() reads vma->vm_ops when the walk found no pte
     yield from local_irq_enable(t, _s(fn, "local_irq_enable();",
-                                      after="pmdval = READ_ONCE(*vmf->pmd);"),
-                                Use((fp.vma(vmf.vma),)) if vmf.pte is None  # type: ignore[arg-type]
-                                else NOTHING)
+                                      after="pmdval = READ_ONCE(*vmf->pmd);"))
     # Without it: the fault would go on with a pte table the pmd no longer holds.
     return not t.check(C.HPF_PMD_NONE, pgtable.pmd_none(pmdval), "the pmd was emptied")
 
@@ -342,9 +323,7 @@ def pte_alloc(t: Task, mm: MmStruct, vmf: VmFault) -> Gen:
     """``pte_alloc()``: allocate a pte table if the pmd is empty.  False = OOM."""
     k = t.machine
     pmd_pt, pmd_idx = vmf.pmd  # type: ignore[misc]
-    # then, for an empty pmd, __pte_alloc() allocates a table
-    yield t.at(_s("do_anonymous_page", "if (pte_alloc(vma->vm_mm, vmf->pmd))"),
-               reads=[fp.pt(pmd_pt)], writes=[fp.ALLOC])
+    yield t.at(_s("do_anonymous_page", "if (pte_alloc(vma->vm_mm, vmf->pmd))"))
     e = k.read_entry(t, pmd_pt, pmd_idx)
     t.did(f"pte_alloc() reads the pmd: {e}")
     if not pgtable.pmd_none(e):
@@ -353,7 +332,7 @@ def pte_alloc(t: Task, mm: MmStruct, vmf: VmFault) -> Gen:
 
 
 def __pXd_alloc(t: Task, mm: MmStruct, parent: PageTablePage, idx: int, level: str,
-                address: int, then: Use = NOTHING) -> Gen:
+                address: int) -> Gen:
     """``__pte_alloc()`` / ``__pmd_alloc()`` …: allocate, then populate under the
     page-table lock unless another thread populated the entry first.  The
     allocation runs before the first step (the caller's step writes ``ALLOC``)."""
@@ -372,19 +351,16 @@ def __pXd_alloc(t: Task, mm: MmStruct, parent: PageTablePage, idx: int, level: s
     populate = {"pte": "pmd_populate(mm, pmd, new);", "pmd": "pud_populate(mm, pud, new);",
                 "pud": "p4d_populate(mm, p4d, new);", "p4d": "pgd_populate(mm, pgd, new);"}
     yield t.at(Src(F, "pmd_install", "pmd_populate(mm, pmd, *pte);") if level == "pte"
-               else _s(fn, populate[level]), writes=[fp.pt(parent), fp.pt(new)])
+               else _s(fn, populate[level]))
     if parent.get(idx).kind is Kind.NONE:
         k.store(t, parent, idx, Entry(Kind.TABLE, new.id))
         new.state = PtState.LINKED
-        if parent.state is not PtState.LINKED:
-            k.violate("use-after-free" if parent.state is PtState.FREED else "pgtable-leak",
-                      f"T{t.tid} links new table pt{new.id} into {parent.state.value} "
-                      f"table pt{parent.id}")
+        k.event(t, "pmd_populate", parent, new)
         t.did(f"links new {level} table pt{new.id} at pt{parent.id}[{idx}]")
     else:
         new.state = PtState.FREED
         t.did(f"pt{parent.id}[{idx}] was populated meanwhile; frees pt{new.id}")
-    yield from spin_unlock(t, mm.page_table_lock, unlock, then)
+    yield from spin_unlock(t, mm.page_table_lock, unlock)
     return True
 
 
@@ -413,7 +389,7 @@ def do_anonymous_page(t: Task, vmf: VmFault) -> Gen:
         if not (yield from pte_alloc(t, vma_mm(k), vmf)):
             return VM_FAULT_OOM
         pmd_pt, pmd_idx = vmf.pmd  # type: ignore[misc]
-        yield t.at(_s(fn, "if (unlikely(pmd_trans_unstable(vmf->pmd)))"), reads=[fp.pt(pmd_pt)])
+        yield t.at(_s(fn, "if (unlikely(pmd_trans_unstable(vmf->pmd)))"))
         e = k.read_entry(t, pmd_pt, pmd_idx)
         unstable = e.kind is not Kind.TABLE
         t.did(f"reads the pmd: {e}" + (": unstable, return and refault" if unstable
@@ -425,7 +401,7 @@ def do_anonymous_page(t: Task, vmf: VmFault) -> Gen:
         return (yield from _zero_page(t, vmf))
     # Allocate our own private page (its reverse mapping needs an anon_vma).
     if _spec(vmf):
-        yield t.at(_s(fn, "if (unlikely(!READ_ONCE(vma->anon_vma))) {"), reads=[fp.vma(vma)])
+        yield t.at(_s(fn, "if (unlikely(!READ_ONCE(vma->anon_vma))) {"))
         k.use_vma(t, vma)
         anon = vma.anon_vma
         t.did(f"reads vma->anon_vma: {_av(anon)}")
@@ -445,11 +421,11 @@ def do_anonymous_page(t: Task, vmf: VmFault) -> Gen:
     if _spec(vmf):
         # What the rmap needs is read before pte_map_lock()'s last check vouches
         # for it: a split after that check does not take the PTE lock.
-        yield t.at(_s(fn, "anon_vma = READ_ONCE(vma->anon_vma);"), reads=[fp.vma(vma)])
+        yield t.at(_s(fn, "anon_vma = READ_ONCE(vma->anon_vma);"))
         k.use_vma(t, vma)
         anon_vma = vma.anon_vma
         t.did(f"reads vma->anon_vma: {_av(anon_vma)}")
-        yield t.at(_s(fn, "index = linear_page_index(vma, vmf->address);"), reads=[fp.vma(vma)])
+        yield t.at(_s(fn, "index = linear_page_index(vma, vmf->address);"))
         k.use_vma(t, vma)
         index = linear_page_index(vma, vmf.address)
         t.did(f"reads vma->vm_start, vma->vm_pgoff: index = {index:#x}")
@@ -463,12 +439,11 @@ def do_anonymous_page(t: Task, vmf: VmFault) -> Gen:
         return 0
     if not t.branch(C.ANON_UFFD, _spec(vmf), "speculative: no userfaultfd_missing() test",
                     "classic: test userfaultfd_missing() under the PTE lock"):
-        if (yield from _userfaultfd_missing(t, vma, C.ANON_UFFD.snippet, FREE_PAGE)):
+        if (yield from _userfaultfd_missing(t, vma, C.ANON_UFFD.snippet)):
             k.free_page(t, pfn)  # put_page(page) before handle_userfault()
             return (yield from handle_userfault(t, vmf))
     if _spec(vmf):
-        yield t.at(_s(fn, "__page_add_new_anon_rmap(page, anon_vma, index);"),
-                   writes=[fp.PAGES])
+        yield t.at(_s(fn, "__page_add_new_anon_rmap(page, anon_vma, index);"))
         BUG_ON(anon_vma is None, "__page_add_new_anon_rmap() with anon_vma == NULL: "
                                  "BUG_ON(!anon_vma) in __page_set_anon_rmap()")
         k.page_add_rmap(t, pfn, anon_vma, index)
@@ -505,8 +480,7 @@ def _zero_page(t: Task, vmf: VmFault) -> Gen:
 
 def _release(t: Task, pfn: int, label: str) -> Gen:
     """``release: put_page(page)``: the page we allocated is not used."""
-    yield t.at(_s("do_anonymous_page", "put_page(page);", after=label),
-               reads=FREE_PAGE.reads, writes=FREE_PAGE.writes)
+    yield t.at(_s("do_anonymous_page", "put_page(page);", after=label))
     t.machine.free_page(t, pfn)
     t.did(f"frees page{pfn}: not mapped")
 
@@ -517,18 +491,15 @@ def vma_mm(k) -> MmStruct:
 
 def _pte_still_none(t: Task, vmf: VmFault, after: str = "") -> Gen:
     pte_pt, idx = vmf.pte  # type: ignore[misc]
-    yield t.at(_s("do_anonymous_page", "if (!pte_none(*vmf->pte)) {", after=after),
-               reads=[fp.pt(pte_pt)])
+    yield t.at(_s("do_anonymous_page", "if (!pte_none(*vmf->pte)) {", after=after))
     cur = t.machine.read_entry(t, pte_pt, idx)
     t.did(f"reads the pte: {cur}" + ("" if pgtable.pte_none(cur)
                                       else ": someone mapped it first"))
     return pgtable.pte_none(cur)
 
 
-def _userfaultfd_missing(t: Task, vma: VmAreaStruct, snippet: str,
-                         then: Use = NOTHING) -> Gen:
-    yield t.at(_s("do_anonymous_page", snippet), reads=[fp.vma(vma), *then.reads],
-               writes=then.writes)
+def _userfaultfd_missing(t: Task, vma: VmAreaStruct, snippet: str) -> Gen:
+    yield t.at(_s("do_anonymous_page", snippet))
     t.machine.use_vma(t, vma)
     missing = bool(vma.vm_flags & VM_UFFD_MISSING)
     t.did("reads vma->vm_flags: userfaultfd_missing() is " + ("true" if missing else "false"))
@@ -539,14 +510,10 @@ def handle_userfault(t: Task, vmf: VmFault) -> Gen:
     """Hand the fault to user space.  It releases ``mmap_lock`` while it waits —
     which is only legal for a fault that holds it."""
     # drops the PTE lock if it holds it; asks whether it holds mmap_lock
-    yield t.at(Src("fs/userfaultfd.c", "handle_userfault", "mmap_read_unlock(mm);"),
-               reads=[fp.MMAP_LOCK],
-               writes=[vmf.ptl.obj] if vmf.ptl is not None and vmf.ptl.obj is not None else [])
+    yield t.at(Src("fs/userfaultfd.c", "handle_userfault", "mmap_read_unlock(mm);"))
     if vmf.ptl is not None and vmf.ptl.owner == t.tid:
         vmf.ptl.owner = None  # pte_unmap_unlock() before the call
-    if not vma_mm(t.machine).mmap_lock.held_by(t.tid):
-        t.machine.violate("spf-holds-mmap_lock",
-                         f"T{t.tid} calls handle_userfault(), which drops mmap_lock, without it")
+    t.machine.event(t, "handle_userfault")
     t.did("hands the fault to the userfaultfd monitor (VM_FAULT_RETRY)")
     return VM_FAULT_RETRY
 
@@ -556,15 +523,8 @@ def _setpte(t: Task, vmf: VmFault, entry: Entry) -> Gen:
     fn = "do_anonymous_page"
     k = t.machine
     pte_pt, idx = vmf.pte  # type: ignore[misc]
-    # the live vm_flags only if the fault saw the range registered
-    u = fp.store(pte_pt, page=True) + (Use((fp.vma(vmf.vma),))  # type: ignore[arg-type]
-                                       if vmf.vma_flags & VM_UFFD_MISSING else NOTHING)
-    yield t.at(_s(fn, "set_pte_at(vma->vm_mm, vmf->address, vmf->pte, entry);"),
-               reads=u.reads, writes=u.writes)
-    vma = vmf.vma
-    if vma is not None and vmf.vma_flags & VM_UFFD_MISSING and vma.vm_flags & VM_UFFD_MISSING:
-        k.violate("uffd-bypass", f"T{t.tid} maps {vmf.address:#x} itself although it saw "
-                                 "the range registered with userfaultfd")
+    yield t.at(_s(fn, "set_pte_at(vma->vm_mm, vmf->address, vmf->pte, entry);"))
+    k.event(t, "set_pte_at", vmf.vma, vmf.vma_flags, vmf.address)
     k.store(t, pte_pt, idx, entry)
     t.did(f"installs pte = {entry} at pt{pte_pt.id}[{idx}]")
     yield from pte_unmap_unlock(t, vmf, _s(fn, "pte_unmap_unlock(vmf->pte, vmf->ptl);",
@@ -588,15 +548,14 @@ def do_swap_page(t: Task, vmf: VmFault) -> Gen:
     if vmf.orig_pte.kind is not Kind.SWAP:
         raise NotModelled(f"do_swap_page() of a {vmf.orig_pte.kind.value} pte")
     slot = vmf.orig_pte.target
-    yield t.at(_s(fn, "si = get_swap_device(entry);"), reads=[fp.SWAP])
+    yield t.at(_s(fn, "si = get_swap_device(entry);"))
     if slot not in k.swap:
         t.did(f"swap entry {slot} was freed: nothing to read, return 0 and refault")
         t.refault = True
         return 0
     t.did(f"swap entry {slot} is in use")
     pmd_pt, pmd_idx = vmf.pmd  # type: ignore[misc]
-    yield t.at(_s(fn, "page = swapin_readahead(entry, GFP_HIGHUSER_MOVABLE,"),
-               reads=[fp.pt(pmd_pt), fp.vma(vma)], writes=[fp.PAGES])
+    yield t.at(_s(fn, "page = swapin_readahead(entry, GFP_HIGHUSER_MOVABLE,"))
     # swap_vma_readahead() looks at the neighbouring PTEs through vmf->pmd
     pmdval = k.read_entry(t, pmd_pt, pmd_idx)
     k.use_vma(t, vma)
@@ -606,10 +565,8 @@ def do_swap_page(t: Task, vmf: VmFault) -> Gen:
         fn, "vmf->pte = pte_offset_map_lock(vma->vm_mm, vmf->pmd, vmf->address,",
         after="cgroup_throttle_swaprate(page, GFP_KERNEL);"))
     pte_pt, idx = vmf.pte
-    # then, if it changed, the page read in is freed
     yield t.at(_s(fn, "if (unlikely(!pte_same(*vmf->pte, vmf->orig_pte)))",
-                  after="cgroup_throttle_swaprate(page, GFP_KERNEL);"),
-               reads=[fp.pt(pte_pt), *FREE_PAGE.reads], writes=FREE_PAGE.writes)
+                  after="cgroup_throttle_swaprate(page, GFP_KERNEL);"))
     cur = k.read_entry(t, pte_pt, idx)
     t.did(f"re-reads the pte: {cur}")
     if not pgtable.pte_same(cur, vmf.orig_pte):
@@ -617,7 +574,7 @@ def do_swap_page(t: Task, vmf: VmFault) -> Gen:
         yield from pte_unmap_unlock(t, vmf, _s(fn, "pte_unmap_unlock(vmf->pte, vmf->ptl);",
                                                after="out_nomap:"))
         return 0
-    yield t.at(_s(fn, "swap_free(entry);"), writes=[fp.SWAP])
+    yield t.at(_s(fn, "swap_free(entry);"))
     k.swap.pop(slot, None)
     t.did(f"frees swap entry {slot}")
     yield from page_add_anon_rmap(t, pfn, vma, vmf.address,
@@ -626,9 +583,7 @@ def do_swap_page(t: Task, vmf: VmFault) -> Gen:
     k.use_vma(t, vma)
     write = bool(vmf.flags & FAULT_FLAG_WRITE)
     pte = Entry(Kind.PAGE, pfn, write=write and bool(vma.vm_flags & VM_WRITE), dirty=write)
-    u = fp.store(pte_pt, page=True)
-    yield t.at(_s(fn, "set_pte_at(vma->vm_mm, vmf->address, vmf->pte, pte);"),
-               reads=u.reads, writes=u.writes)
+    yield t.at(_s(fn, "set_pte_at(vma->vm_mm, vmf->address, vmf->pte, pte);"))
     k.store(t, pte_pt, idx, pte)
     t.did(f"installs pte = {pte} (mk_pte() and maybe_mkwrite() read the live VMA)")
     yield from pte_unmap_unlock(t, vmf, _s(fn, "pte_unmap_unlock(vmf->pte, vmf->ptl);",
@@ -648,17 +603,12 @@ def do_fault(t: Task, vmf: VmFault) -> Gen:
     k = t.machine
     vma = vmf.vma
     assert vma is not None
-    yield t.at(Src(F, "__do_fault", "ret = vma->vm_ops->fault(vmf);"),
-               reads=[fp.MMAP_LOCK, fp.vma(vma)], writes=[fp.PAGES])
-    if not vma_mm(k).mmap_lock.held_by(t.tid):
-        k.violate("needs-mmap_lock", f"T{t.tid} calls {vma.vm_ops}->fault() without mmap_lock "
-                                    "(it may drop it, or rely on it for the file's mapping)")
+    yield t.at(Src(F, "__do_fault", "ret = vma->vm_ops->fault(vmf);"))
+    k.event(t, "vm_ops->fault", vma)
     pfn = k.alloc_page()
     t.did(f"{vma.vm_ops}->fault() returns page{pfn}")
     pmd_pt, pmd_idx = vmf.pmd  # type: ignore[misc]
-    # then, for an empty pmd, __pte_alloc() allocates a table
-    yield t.at(Src(F, "finish_fault", "if (pmd_none(*vmf->pmd)) {"), reads=[fp.pt(pmd_pt)],
-               writes=[fp.ALLOC])
+    yield t.at(Src(F, "finish_fault", "if (pmd_none(*vmf->pmd)) {"))
     e = k.read_entry(t, pmd_pt, pmd_idx)
     t.did(f"reads *vmf->pmd: {e}")
     if pgtable.pmd_none(e):
@@ -666,9 +616,7 @@ def do_fault(t: Task, vmf: VmFault) -> Gen:
     yield from pte_offset_map_lock(
         t, vmf, Src(F, "finish_fault", "vmf->pte = pte_offset_map_lock(vma->vm_mm, vmf->pmd,"))
     pte_pt, idx = vmf.pte
-    # then, if it changed, the page is freed
-    yield t.at(Src(F, "finish_fault", "if (likely(!vmf_pte_changed(vmf))) {"),
-               reads=[fp.pt(pte_pt), *FREE_PAGE.reads], writes=FREE_PAGE.writes)
+    yield t.at(Src(F, "finish_fault", "if (likely(!vmf_pte_changed(vmf))) {"))
     cur = k.read_entry(t, pte_pt, idx)
     t.did(f"reads the pte: {cur}")
     if not pgtable.pte_none(cur):
@@ -676,9 +624,7 @@ def do_fault(t: Task, vmf: VmFault) -> Gen:
         yield from pte_unmap_unlock(t, vmf, _FF_UNLOCK)
         return 0
     entry = Entry(Kind.PAGE, pfn, write=bool(vmf.vma_flags & VM_WRITE))
-    u = fp.store(pte_pt, page=True)
-    yield t.at(Src(F, "finish_fault", "do_set_pte(vmf, page, vmf->address);"),
-               reads=u.reads, writes=[*u.writes, fp.PAGES])
+    yield t.at(Src(F, "finish_fault", "do_set_pte(vmf, page, vmf->address);"))
     k.pages[pfn] = "mapped"  # page_add_file_rmap(): the file's mapping, not an anon_vma
     k.store(t, pte_pt, idx, entry)
     t.did(f"installs pte = {entry} at pt{pte_pt.id}[{idx}]")
@@ -699,10 +645,8 @@ def do_wp_page(t: Task, vmf: VmFault) -> Gen:
     assert entry is not None and vmf.pte is not None and vma is not None
     pte_pt, idx = vmf.pte
     if not entry.special:  # vm_normal_page() found a page: PageAnonExclusive, reuse
-        u = fp.store(pte_pt, page=True)
         yield t.at(Src(F, "wp_page_reuse",
-                       "if (ptep_set_access_flags(vma, vmf->address, vmf->pte, entry, 1))"),
-                   reads=[fp.vma(vma), *u.reads], writes=u.writes)
+                       "if (ptep_set_access_flags(vma, vmf->address, vmf->pte, entry, 1))"))
         k.use_vma(t, vma)
         new = entry.with_(write=bool(vma.vm_flags & VM_WRITE), accessed=True, dirty=True)
         k.store(t, pte_pt, idx, new)
@@ -729,18 +673,14 @@ def wp_page_copy(t: Task, vmf: VmFault) -> Gen:
     yield from pte_offset_map_lock(t, vmf, _s(
         fn, "vmf->pte = pte_offset_map_lock(mm, vmf->pmd, vmf->address, &vmf->ptl);"))
     pte_pt, idx = vmf.pte
-    # then, if it changed, the copy is freed
-    yield t.at(_s(fn, "if (likely(pte_same(*vmf->pte, vmf->orig_pte))) {"),
-               reads=[fp.pt(pte_pt), *FREE_PAGE.reads], writes=FREE_PAGE.writes)
+    yield t.at(_s(fn, "if (likely(pte_same(*vmf->pte, vmf->orig_pte))) {"))
     cur = k.read_entry(t, pte_pt, idx)
     if pgtable.pte_same(cur, vmf.orig_pte):
         t.did(f"re-reads the pte: {cur}: unchanged")
         yield from page_add_new_anon_rmap(t, pfn, vma, vmf.address,
                                           _s(fn, "page_add_new_anon_rmap(new_page, vma, "
                                                  "vmf->address);"))
-        u = fp.store(pte_pt, page=True)
-        yield t.at(_s(fn, "set_pte_at_notify(mm, vmf->address, vmf->pte, entry);"),
-                   reads=[fp.vma(vma), *u.reads], writes=u.writes)
+        yield t.at(_s(fn, "set_pte_at_notify(mm, vmf->address, vmf->pte, entry);"))
         k.use_vma(t, vma)
         new = Entry(Kind.PAGE, pfn, write=bool(vma.vm_flags & VM_WRITE), accessed=True,
                     dirty=True)
@@ -773,13 +713,11 @@ def __handle_mm_fault(t: Task, vma: VmAreaStruct, address: int, flags: int) -> G
         if upper == "pgd" and k.folded:
             continue  # p4d_alloc() of a folded p4d returns the pgd itself
         idx = pgtable.index(upper, address, k.la57)
-        # then, for an empty entry, __pXd_alloc() allocates a table
-        yield t.at(_s(fn, alloc_src[lower]), reads=[fp.pt(pt)], writes=[fp.ALLOC])
+        yield t.at(_s(fn, alloc_src[lower]))
         e = k.read_entry(t, pt, idx)
         t.did(f"reads {upper}[{idx}]: {e}")
         if e.kind is Kind.NONE:
-            # then the entry is read again
-            yield from __pXd_alloc(t, mm, pt, idx, lower, address, Use((fp.pt(pt),)))
+            yield from __pXd_alloc(t, mm, pt, idx, lower, address)
             e = pt.get(idx)
         if e.kind is not Kind.TABLE:
             return (yield from _huge_entry_fault(t, pt, idx, e, upper, flags))
@@ -789,7 +727,7 @@ def __handle_mm_fault(t: Task, vma: VmAreaStruct, address: int, flags: int) -> G
     # helpers do not re-check it when not speculative.
     vmf.sequence = (yield from raw_read_seqcount(
         t, vma.vm_sequence, _s(fn, "vmf.sequence = raw_read_seqcount(&vma->vm_sequence);")))
-    yield t.at(_s(fn, "vmf.orig_pmd = *vmf.pmd;"), reads=[fp.pt(vmf.pmd[0])])
+    yield t.at(_s(fn, "vmf.orig_pmd = *vmf.pmd;"))
     vmf.orig_pmd = k.read_entry(t, *vmf.pmd)
     t.did(f"reads pmd[{vmf.pmd[1]}]: {vmf.orig_pmd}")
     if vmf.orig_pmd.kind not in (Kind.NONE, Kind.TABLE):
@@ -807,7 +745,7 @@ def _huge_entry_fault(t: Task, pt: PageTablePage, idx: int, e: Entry, level: str
     """
     fn = "__handle_mm_fault"
     if e.kind is Kind.SWAP and level == "pmd":
-        yield t.at(_s(fn, "pmd_migration_entry_wait(mm, vmf.pmd);"), reads=[])
+        yield t.at(_s(fn, "pmd_migration_entry_wait(mm, vmf.pmd);"))
         t.did("huge pmd under migration: wait for it, then return and refault")
         t.refault = True
         return 0
@@ -817,8 +755,7 @@ def _huge_entry_fault(t: Task, pt: PageTablePage, idx: int, e: Entry, level: str
             raise NotModelled(f"wp_huge_{level}(): copy-on-write of a huge page is not modelled")
         snippet = ("huge_pud_set_accessed(&vmf, orig_pud);" if level == "pud"
                    else "huge_pmd_set_accessed(&vmf);")
-        u = fp.store(pt)
-        yield t.at(_s(fn, snippet), reads=u.reads, writes=u.writes)
+        yield t.at(_s(fn, snippet))
         new = e.with_(accessed=True, dirty=e.dirty or write)
         t.machine.store(t, pt, idx, new)
         t.did(f"huge {level} already maps the address: set accessed{'/dirty' if write else ''}")
@@ -882,14 +819,11 @@ def handle_speculative_fault(t: Task, mm: MmStruct, address: int, flags: int) ->
     # at the out_put label.
     put = _s(fn, "put_vma(vma);", after="ret = handle_pte_fault(&vmf);" if reached_hpf
              else "out_put:")
-    # then the caller, do_user_addr_fault(), judges a fault that succeeded (lost?)
-    judged = not ret & (VM_FAULT_ERROR | VM_FAULT_RETRY) and not t.refault
-    then = LOST_FAULT if judged else NOTHING
     if t.machine.mutated(C.SPF_PUT_VMA):
-        yield t.at(put, reads=then.reads, writes=then.writes)
+        yield t.at(put)
         t.did("(mutant) returns without put_vma(): the reference leaks")
     else:
-        yield from put_vma(t, vma, put, then)
+        yield from put_vma(t, vma, put)
     t.note(f"handle_speculative_fault returns {fault_str(ret)}")
     t.in_spf = False
     return ret
@@ -903,8 +837,7 @@ def _hsf_vma(t: Task, mm: MmStruct, vma: VmAreaStruct, vmf: VmFault, address: in
     fn = "handle_speculative_fault"
     k = t.machine
     seq = yield from raw_read_seqcount(
-        t, vma.vm_sequence, _s(fn, "seq = raw_read_seqcount(&vma->vm_sequence);"),
-        Use((fp.vma(vma),)))
+        t, vma.vm_sequence, _s(fn, "seq = raw_read_seqcount(&vma->vm_sequence);"))
     k.use_vma(t, vma)
     vmf.sequence = seq
     # Without it: a snapshot taken while a writer is inside could be validated
@@ -913,7 +846,7 @@ def _hsf_vma(t: Task, mm: MmStruct, vma: VmAreaStruct, vmf: VmFault, address: in
     if t.check(C.SPF_SEQ_ODD, bool(seq & 1), f"seq {seq}: a writer is inside"):
         return VM_FAULT_RETRY
 
-    yield t.at(_s(fn, "if (vma->vm_ops) {"), reads=[fp.vma(vma)])
+    yield t.at(_s(fn, "if (vma->vm_ops) {"))
     k.use_vma(t, vma)
     t.did(f"reads vma->vm_ops: {vma.vm_ops or 'NULL'}")
     # Without it: a file VMA goes on to handle_pte_fault(), whose only speculative
@@ -921,7 +854,7 @@ def _hsf_vma(t: Task, mm: MmStruct, vma: VmAreaStruct, vmf: VmFault, address: in
     if t.check(C.SPF_VM_OPS, vma.vm_ops is not None, f"vm_ops {vma.vm_ops}"):
         return VM_FAULT_RETRY
 
-    yield t.at(_s(fn, "if (unlikely(!vma->anon_vma)) {"), reads=[fp.vma(vma)])
+    yield t.at(_s(fn, "if (unlikely(!vma->anon_vma)) {"))
     k.use_vma(t, vma)
     anon = vma.anon_vma
     t.did(f"reads vma->anon_vma: {_av(anon)}")
@@ -930,11 +863,11 @@ def _hsf_vma(t: Task, mm: MmStruct, vma: VmAreaStruct, vmf: VmFault, address: in
     if t.check(C.SPF_NO_ANON_VMA, anon is None, "the first fault of this VMA"):
         return VM_FAULT_RETRY
 
-    yield t.at(_s(fn, "vmf.vma_flags = READ_ONCE(vma->vm_flags);"), reads=[fp.vma(vma)])
+    yield t.at(_s(fn, "vmf.vma_flags = READ_ONCE(vma->vm_flags);"))
     k.use_vma(t, vma)
     vmf.vma_flags = vma.vm_flags
     t.did(f"reads vma->vm_flags: {flags_str(vmf.vma_flags)}")
-    yield t.at(_s(fn, "vmf.vma_page_prot = READ_ONCE(vma->vm_page_prot);"), reads=[fp.vma(vma)])
+    yield t.at(_s(fn, "vmf.vma_page_prot = READ_ONCE(vma->vm_page_prot);"))
     k.use_vma(t, vma)
     vmf.vma_page_prot = vma.vm_page_prot
     t.did(f"reads vma->vm_page_prot: {vmf.vma_page_prot}")
@@ -948,7 +881,7 @@ def _hsf_vma(t: Task, mm: MmStruct, vma: VmAreaStruct, vmf: VmFault, address: in
                "a stack"):
         return VM_FAULT_RETRY
 
-    yield t.at(_s(fn, "if (address < READ_ONCE(vma->vm_start) ||"), reads=[fp.vma(vma)])
+    yield t.at(_s(fn, "if (address < READ_ONCE(vma->vm_start) ||"))
     k.use_vma(t, vma)
     start, end = vma.vm_start, vma.vm_end
     t.did(f"reads vma->vm_start, vm_end: [{start:#x}, {end:#x})")
@@ -959,8 +892,7 @@ def _hsf_vma(t: Task, mm: MmStruct, vma: VmAreaStruct, vmf: VmFault, address: in
         return VM_FAULT_RETRY
 
     write = bool(flags & FAULT_FLAG_WRITE)
-    yield t.at(_s(fn, "if (!arch_vma_access_permitted(vma, flags & FAULT_FLAG_WRITE,"),
-               reads=[fp.vma(vma)])
+    yield t.at(_s(fn, "if (!arch_vma_access_permitted(vma, flags & FAULT_FLAG_WRITE,"))
     k.use_vma(t, vma)
     pkey = vma.vm_pkey
     allowed = arch_vma_access_permitted(k, pkey, write, bool(flags & FAULT_FLAG_INSTRUCTION),
@@ -980,10 +912,7 @@ def _hsf_vma(t: Task, mm: MmStruct, vma: VmAreaStruct, vmf: VmFault, address: in
                  "PROT_NONE"):
         return VM_FAULT_SIGSEGV
 
-    # __get_vma_policy() names the policy (its mode, freed or not): whichever
-    # vm_policy points to when the step runs
-    yield t.at(_s(fn, "pol = READ_ONCE(vma->vm_policy);"),
-               reads=[fp.vma(vma), fp.every(fp.POLICY)])
+    yield t.at(_s(fn, "pol = READ_ONCE(vma->vm_policy);"))
     k.use_vma(t, vma)
     pol = __get_vma_policy(k, vma, address)
     t.did(f"reads vma->vm_policy: {pol or 'NULL'}")
@@ -1012,13 +941,13 @@ def _hsf_walk(t: Task, mm: MmStruct, vmf: VmFault, address: int) -> Gen:
     # With IRQs off this CPU cannot answer the IPI that munmap() sends before
     # freeing page tables, so whatever table we reach stays allocated.
     if k.mutated(C.IRQS_ON_WALK):
-        yield t.at(_s(fn, "local_irq_disable();"), reads=[])
+        yield t.at(_s(fn, "local_irq_disable();"))
         t.did("(mutant) walks with IRQs left on")
     else:
         yield from local_irq_disable(t, _s(fn, "local_irq_disable();"))
     folded = k.folded
     pgd_idx = pgtable.index("pgd", address, k.la57)
-    yield t.at(_s(fn, "pgdval = READ_ONCE(*pgd);"), reads=[fp.pt(mm.pgd)])
+    yield t.at(_s(fn, "pgdval = READ_ONCE(*pgd);"))
     pgdval = k.read_entry(t, mm.pgd, pgd_idx)
     t.did(f"reads pgd[{pgd_idx}]: {pgdval}"
           + (" (p4d folded: pgd_none() is 0)" if folded else ""))
@@ -1031,7 +960,7 @@ def _hsf_walk(t: Task, mm: MmStruct, vmf: VmFault, address: int) -> Gen:
     else:
         p4d_table = k.table_of(t, pgdval, "p4d_offset(pgd, address)")
         p4d_idx = pgtable.index("p4d", address, True)
-    yield t.at(_s(fn, "p4dval = READ_ONCE(*p4d);"), reads=[fp.pt(p4d_table)])
+    yield t.at(_s(fn, "p4dval = READ_ONCE(*p4d);"))
     p4dval = k.read_entry(t, p4d_table, p4d_idx)
     t.did(f"reads the p4d: {p4dval}" + (" (the same entry as the pgd)" if folded else ""))
     # Without it: an empty p4d entry would be followed as a table.
@@ -1040,7 +969,7 @@ def _hsf_walk(t: Task, mm: MmStruct, vmf: VmFault, address: int) -> Gen:
         return RETRY, True
     pud_table = k.table_of(t, p4dval, "pud_offset(p4d, address)")
     vmf.pud = (pud_table, pgtable.index("pud", address, k.la57))
-    yield t.at(_s(fn, "pudval = READ_ONCE(*vmf.pud);"), reads=[fp.pt(pud_table)])
+    yield t.at(_s(fn, "pudval = READ_ONCE(*vmf.pud);"))
     pudval = k.read_entry(t, *vmf.pud)
     t.did(f"reads pud[{vmf.pud[1]}]: {pudval}")
     # Without it: an empty pud, or a 1 GiB leaf (pud_bad() on x86), would be
@@ -1053,7 +982,7 @@ def _hsf_walk(t: Task, mm: MmStruct, vmf: VmFault, address: int) -> Gen:
         return RETRY, True
     pmd_table = k.table_of(t, pudval, "pmd_offset(vmf.pud, address)")
     vmf.pmd = (pmd_table, pgtable.index("pmd", address, k.la57))
-    yield t.at(_s(fn, "vmf.orig_pmd = READ_ONCE(*vmf.pmd);"), reads=[fp.pt(pmd_table)])
+    yield t.at(_s(fn, "vmf.orig_pmd = READ_ONCE(*vmf.pmd);"))
     o = k.read_entry(t, *vmf.pmd)
     vmf.orig_pmd = o
     t.did(f"reads pmd[{vmf.pmd[1]}]: {o}")
@@ -1066,7 +995,7 @@ def _hsf_walk(t: Task, mm: MmStruct, vmf: VmFault, address: int) -> Gen:
         return RETRY, True
     pte_table = k.table_of(t, o, "pte_offset_map(vmf.pmd, address)")
     pte_idx = pgtable.index("pte", address, k.la57)
-    yield t.at(_s(fn, "vmf.orig_pte = READ_ONCE(*vmf.pte);"), reads=[fp.pt(pte_table)])
+    yield t.at(_s(fn, "vmf.orig_pte = READ_ONCE(*vmf.pte);"))
     vmf.orig_pte = k.read_entry(t, pte_table, pte_idx)
     vmf.pte = (pte_table, pte_idx)
     t.did(f"reads pte[{pte_idx}] of pt{pte_table.id}: {vmf.orig_pte}")

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from . import footprint as fp
 from .locking import down_write, up_write
-from .mm import touches, vm_write_begin, vm_write_end
+from .mm import vm_write_begin, vm_write_end
 from .mm_types import MmStruct, VmAreaStruct
 from .mmap import find_vma
 from .record import recorded
@@ -61,21 +61,17 @@ def vma_alloc_folio(t: Task, vma: VmAreaStruct, address: int) -> Gen:
     page frame."""
     fn = "vma_alloc_folio"
     k = t.machine
-    yield t.at(Src(F, fn, "pol = get_vma_policy(vma, addr);"), reads=[fp.vma(vma)])
+    yield t.at(Src(F, fn, "pol = get_vma_policy(vma, addr);"))
     k.use_vma(t, vma)
     pid = vma.vm_policy
     t.did("reads vma->vm_policy: " + (f"pol{pid}" if pid is not None
                                        else "NULL, so the task's policy"))
-    # the policy read at the step before (none: the task's, a constant); a new page
-    yield t.at(Src(F, fn, "if (pol->mode == MPOL_INTERLEAVE) {"),
-               reads=[] if pid is None else [fp.policy(pid)], writes=[fp.PAGES])
+    yield t.at(Src(F, fn, "if (pol->mode == MPOL_INTERLEAVE) {"))
     if pid is None:
         mode = k.mm.task_policy
     else:
         pol = k.policies[pid]
-        if pol.freed:
-            k.violate("use-after-free", f"T{t.tid} reads the mode of pol{pid}, vma{vma.id}'s "
-                                        "policy, which mbind() freed")
+        k.event(t, "pol->mode", pol, vma)
         mode = pol.mode
     pfn = k.alloc_page()
     t.did(f"reads pol->mode: {mode}; allocates page{pfn}")
@@ -86,22 +82,18 @@ def vma_replace_policy(t: Task, vma: VmAreaStruct, mode: str) -> Gen:
     """Give ``vma`` a new policy inside its write section, then free the old one."""
     fn = "vma_replace_policy"
     k = t.machine
-    # a new policy object: not local, its id depends on the order of allocations
-    yield t.at(Src(F, fn, "new = mpol_dup(pol);"), writes=[fp.ALLOC])
+    yield t.at(Src(F, fn, "new = mpol_dup(pol);"))
     new = k.new_policy(mode)
     t.did(f"pol{new.id} = a new {mode} policy")
-    # then vm_write_begin()
-    u = touches(vma)
-    yield t.at(Src(F, fn, "old = vma->vm_policy;"), reads=u.reads, writes=u.writes)
+    yield t.at(Src(F, fn, "old = vma->vm_policy;"))
     old = vma.vm_policy
     t.did(f"reads vma{vma.id}.vm_policy: " + ("NULL" if old is None else f"pol{old}"))
     yield from vm_write_begin(t, vma, Src(F, fn, "vm_write_begin(vma);"))
-    # then vm_write_end()
-    yield t.at(Src(F, fn, "vma->vm_policy = new;"), writes=[fp.vma(vma), *touches(vma).writes])
+    yield t.at(Src(F, fn, "vma->vm_policy = new;"))
     vma.vm_policy = new.id
     t.did(f"vma{vma.id}.vm_policy = pol{new.id}")
     yield from vm_write_end(t, vma, Src(F, fn, "vm_write_end(vma);"))
-    yield t.at(Src(F, fn, "mpol_put(old);"), writes=[] if old is None else [fp.policy(old)])
+    yield t.at(Src(F, fn, "mpol_put(old);"))
     if old is not None:
         k.policies[old].freed = True
         t.did(f"frees pol{old}")

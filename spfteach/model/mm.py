@@ -9,39 +9,30 @@ legitimately change under a running fault.
 
 from __future__ import annotations
 
-from . import footprint as fp
-from .footprint import NOTHING, Use
 from .mm_types import VmAreaStruct
 from .seqlock import write_seqcount_begin, write_seqcount_end
 from .task import Gen, Src, Task
 
 
-def touches(vma: VmAreaStruct) -> Use:
-    """What ``vm_write_begin()``/``vm_write_end()`` do *before* their own step, so
-    in the caller's step that leads to it: ``Machine.touch()`` of the VMA's range
-    (its bounds read, the writes log appended to)."""
-    return Use((fp.vma(vma),), (fp.WRITES,))
-
-
-def vm_write_begin(t: Task, vma: VmAreaStruct, src: Src, then: Use = NOTHING) -> Gen:
+def vm_write_begin(t: Task, vma: VmAreaStruct, src: Src) -> Gen:
     t.machine.touch(vma.vm_start, vma.vm_end)
     if src.function in t.machine.override.get("no vm_write in", ()):
-        yield from _unbracketed(t, src, then)
+        yield from _unbracketed(t, src)
         return
-    yield from write_seqcount_begin(t, vma.vm_sequence, src, then)
+    yield from write_seqcount_begin(t, vma.vm_sequence, src)
 
 
-def vm_write_end(t: Task, vma: VmAreaStruct, src: Src, then: Use = NOTHING) -> Gen:
+def vm_write_end(t: Task, vma: VmAreaStruct, src: Src) -> Gen:
     t.machine.touch(vma.vm_start, vma.vm_end)
     if src.function in t.machine.override.get("no vm_write in", ()):
-        yield from _unbracketed(t, src, then)
+        yield from _unbracketed(t, src)
         return
-    yield from write_seqcount_end(t, vma.vm_sequence, src, then)
+    yield from write_seqcount_end(t, vma.vm_sequence, src)
 
 
-def _unbracketed(t: Task, src: Src, then: Use) -> Gen:
+def _unbracketed(t: Task, src: Src) -> Gen:
     """The grading hook (Machine.override ``"no vm_write in"``: the writers, by
     function, whose bracket an exercise removes): the step is taken, the count
     is left alone."""
-    yield t.at(src, reads=then.reads, writes=then.writes)
+    yield t.at(src)
     t.did("the bracket is removed here (an exercise): the count stays as it is")

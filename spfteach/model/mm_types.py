@@ -142,20 +142,20 @@ class VmAreaStruct:
         return self.vm_start <= address < self.vm_end
 
     def snapshot(self) -> dict[str, object]:
-        p = f"vma{self.id}."
+        """The fields in words, for :class:`.snapshot.Snapshot`."""
         return {
-            p + "range": f"{self.vm_start:#x}-{self.vm_end:#x}",
-            p + "vm_flags": flags_str(self.vm_flags),
-            p + "vm_page_prot": self.vm_page_prot,
-            p + "anon_vma": "none" if self.anon_vma is None else f"av{self.anon_vma}",
-            p + "vm_ops": self.vm_ops or "none",
-            p + "vm_file": self.vm_file or "none",
-            p + "vm_policy": "none" if self.vm_policy is None else f"pol{self.vm_policy}",
-            p + "vm_pgoff": f"{self.vm_pgoff:#x}",
-            p + "vm_sequence": self.vm_sequence.sequence,
-            p + "vm_ref_count": self.vm_ref_count,
-            p + "in_tree": "no (vm_detached)" if self.vm_detached else "yes",
-            p + "freed": self.freed,
+            "range": f"{self.vm_start:#x}-{self.vm_end:#x}",
+            "vm_flags": flags_str(self.vm_flags),
+            "vm_page_prot": self.vm_page_prot,
+            "anon_vma": "none" if self.anon_vma is None else f"av{self.anon_vma}",
+            "vm_ops": self.vm_ops or "none",
+            "vm_file": self.vm_file or "none",
+            "vm_policy": "none" if self.vm_policy is None else f"pol{self.vm_policy}",
+            "vm_pgoff": f"{self.vm_pgoff:#x}",
+            "vm_sequence": self.vm_sequence.sequence,
+            "vm_ref_count": self.vm_ref_count,
+            "in_tree": "no (vm_detached)" if self.vm_detached else "yes",
+            "freed": self.freed,
         }
 
 

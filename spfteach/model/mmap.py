@@ -11,12 +11,9 @@ drops the reference; the last one frees the VMA after an RCU grace period
 from __future__ import annotations
 
 from . import checks as C
-from . import footprint as fp
 from . import pgtable
-from .footprint import NOTHING, Use
-from .invariants import check_range, check_range_use
 from .locking import down_write, spin_lock, spin_unlock, up_write
-from .mm import touches, vm_write_begin, vm_write_end
+from .mm import vm_write_begin, vm_write_end
 from .mm_types import MmStruct, VmAreaStruct
 from .pgtable import NONE, Kind, PageTablePage, PtState
 from .smp import send_ipi_and_wait
@@ -37,16 +34,14 @@ def __find_vma(mm: MmStruct, addr: int) -> VmAreaStruct | None:
     return None
 
 
-def rcu_read_lock(t: Task, src: Src, then: Use = NOTHING) -> Gen:
-    yield t.at(src, reads=then.reads, writes=[fp.RCU, *then.writes])
+def rcu_read_lock(t: Task, src: Src) -> Gen:
+    yield t.at(src)
     t.machine.rcu_readers.add(t.tid)
     t.did("enters an RCU read-side section: nothing found in the tree is freed under it")
 
 
-def rcu_read_unlock(t: Task, src: Src, then: Use = NOTHING) -> Gen:
-    # a callback this reader was the last to wait for frees its VMA: any VMA whose
-    # last reference goes while this step waits
-    yield t.at(src, reads=then.reads, writes=[fp.RCU, fp.every(fp.VMA), *then.writes])
+def rcu_read_unlock(t: Task, src: Src) -> Gen:
+    yield t.at(src)
     k = t.machine
     k.rcu_readers.discard(t.tid)
     done = []
@@ -63,15 +58,13 @@ def rcu_read_unlock(t: Task, src: Src, then: Use = NOTHING) -> Gen:
 def get_vma(t: Task, mm: MmStruct, addr: int) -> Gen:
     fn = "get_vma"
     yield from rcu_read_lock(t, _s(fn, "rcu_read_lock();"))
-    # without mmap_lock the tree may change while this step waits: every VMA
-    yield t.at(_s(fn, "vma = mas_walk(&mas);"), reads=[fp.TREE, fp.every(fp.VMA)])
+    yield t.at(_s(fn, "vma = mas_walk(&mas);"))
     found = next((v for v in mm.mmap if v.contains(addr)), None)
     t.did(f"finds vma{found.id} [{found.vm_start:#x}, {found.vm_end:#x})" if found
           else f"no VMA contains {addr:#x}")
     vma = found
     if found is not None:
-        yield t.at(_s(fn, "if (vma && !atomic_inc_not_zero(&vma->vm_ref_count))"),
-                   writes=[fp.vma(found)])
+        yield t.at(_s(fn, "if (vma && !atomic_inc_not_zero(&vma->vm_ref_count))"))
         t.machine.use_vma(t, found)
         if t.machine.mutated(C.SPF_GET_VMA_REF):
             t.did(f"(mutant) takes no reference on vma{found.id}")
@@ -85,13 +78,12 @@ def get_vma(t: Task, mm: MmStruct, addr: int) -> Gen:
     return vma
 
 
-def put_vma(t: Task, vma: VmAreaStruct, src: Src, then: Use = NOTHING) -> Gen:
+def put_vma(t: Task, vma: VmAreaStruct, src: Src) -> Gen:
     """Drop a reference; the last one frees the VMA after a grace period
     (``call_rcu(&vma->vm_rcu, vm_area_free_rcu)``)."""
-    yield t.at(src, reads=then.reads, writes=[fp.vma(vma), fp.RCU, *then.writes])
+    yield t.at(src)
     k = t.machine
-    if vma.freed:
-        k.violate("use-after-free", f"T{t.tid} drops a reference on freed vma{vma.id}")
+    k.event(t, "put_vma", vma)
     vma.vm_ref_count -= 1
     text = f"vma{vma.id}.vm_ref_count {vma.vm_ref_count + 1}→{vma.vm_ref_count}"
     if vma.vm_ref_count == 0:
@@ -106,15 +98,12 @@ def put_vma(t: Task, vma: VmAreaStruct, src: Src, then: Use = NOTHING) -> Gen:
     t.did(text)
 
 
-def find_vma(t: Task, mm: MmStruct, addr: int, src: Src | None = None,
-             then: Use = NOTHING) -> Gen:
+def find_vma(t: Task, mm: MmStruct, addr: int, src: Src | None = None) -> Gen:
     """The classic lookup, under ``mmap_lock`` (``src``: the caller's own lookup
     statement, when it walks the tree itself).  ``then`` may read the VMA found
     without saying so: the lookup reads it.  (With ``mmap_lock`` held, the VMAs
     it will read are those it would read now.)"""
-    yield t.at(src or _s("find_vma", "return mt_find(&mm->mm_mt, &index, ULONG_MAX);"),
-               reads=[*fp.lookup(mm, lambda v: addr < v.vm_end), *then.reads],
-               writes=then.writes)
+    yield t.at(src or _s("find_vma", "return mt_find(&mm->mm_mt, &index, ULONG_MAX);"))
     vma = __find_vma(mm, addr)
     t.did(f"finds vma{vma.id}" if vma else f"no VMA ends above {addr:#x}")
     return vma
@@ -123,8 +112,7 @@ def find_vma(t: Task, mm: MmStruct, addr: int, src: Src | None = None,
 # --- munmap ------------------------------------------------------------------
 
 
-def zap_pte_range(t: Task, mm: MmStruct, pte_pt: PageTablePage, start: int, end: int,
-                  then: Use = NOTHING) -> Gen:
+def zap_pte_range(t: Task, mm: MmStruct, pte_pt: PageTablePage, start: int, end: int) -> Gen:
     """Clear the PTEs of one pte table under its lock.
 
     When the mmu_gather batch fills up, the TLB is flushed *before* the PTE lock
@@ -135,10 +123,7 @@ def zap_pte_range(t: Task, mm: MmStruct, pte_pt: PageTablePage, start: int, end:
     ptl = k.ptl[pte_pt.id]
     fn = "zap_pte_range"
     yield from spin_lock(t, ptl, Src("mm/memory.c", fn, "start_pte = pte_offset_map_lock("))
-    # the stores check the lock; freeing a page scans every page table
-    yield t.at(Src("mm/memory.c", fn, "ptent = ptep_get_and_clear_full(mm, addr, pte,"),
-               reads=[fp.ptl(pte_pt.id), fp.every(fp.PT)],
-               writes=[fp.pt(pte_pt), fp.WRITES, fp.PAGES, fp.SWAP])
+    yield t.at(Src("mm/memory.c", fn, "ptent = ptep_get_and_clear_full(mm, addr, pte,"))
     cleared = 0
     k.touch(max(start, pte_pt.base), min(end, pte_pt.base + pte_pt.span))
     for idx in sorted(pte_pt.entries):
@@ -160,8 +145,7 @@ def zap_pte_range(t: Task, mm: MmStruct, pte_pt: PageTablePage, start: int, end:
             Src("mm/memory.c", fn, "tlb_flush_mmu_tlbonly(tlb);"),
             Src("arch/x86/mm/tlb.c", "native_flush_tlb_multi", "on_each_cpu_cond_mask("),
         )
-    yield from spin_unlock(t, ptl, Src("mm/memory.c", fn, "pte_unmap_unlock(start_pte, ptl);"),
-                           then)
+    yield from spin_unlock(t, ptl, Src("mm/memory.c", fn, "pte_unmap_unlock(start_pte, ptl);"))
 
 
 _CLEAR = {
@@ -189,11 +173,6 @@ def _linked_tables(k, start: int, end: int) -> list[tuple[PageTablePage, PageTab
     return out
 
 
-def unmap_start(mm: MmStruct) -> Use:
-    """What ``unmap_region()`` reads before its first step, and ``free_pgtables()``
-    before its own (in the caller's step before): every page table (which ones to
-    zap, which to unlink) and the VMAs left in the tree (who still needs them)."""
-    return Use((fp.every(fp.PT), *fp.tree(mm)))
 
 
 def free_pgtables(t: Task, mm: MmStruct, start: int, end: int) -> Gen:
@@ -208,9 +187,7 @@ def free_pgtables(t: Task, mm: MmStruct, start: int, end: int) -> Gen:
         if any(v.vm_start < hi and lo < v.vm_end for v in mm.mmap):
             continue  # another VMA still maps through this table
         fn, clear = _CLEAR[child.level]
-        # then, up to the next unlink: the VMAs that still need the next table
-        yield t.at(Src("mm/memory.c", fn, clear), reads=fp.tree(mm),
-                   writes=[fp.pt(parent), fp.pt(child), fp.WRITES])
+        yield t.at(Src("mm/memory.c", fn, clear))
         t.machine.store(t, parent, idx, NONE)
         t.machine.touch(lo, hi)
         child.state = PtState.UNLINKED
@@ -228,8 +205,7 @@ def tlb_finish_mmu(t: Task, tables: list[PageTablePage]) -> Gen:
     )
     if not tables:
         return
-    yield t.at(Src("mm/mmu_gather.c", "tlb_flush_mmu", "tlb_flush_mmu_free(tlb);"),
-               writes=[fp.pt(pt) for pt in tables])
+    yield t.at(Src("mm/mmu_gather.c", "tlb_flush_mmu", "tlb_flush_mmu_free(tlb);"))
     for pt in tables:
         pt.state = PtState.FREED
     t.did("frees page table(s) " + ", ".join(f"pt{pt.id}" for pt in tables))
@@ -241,10 +217,7 @@ def unmap_region(t: Task, mm: MmStruct, vma: VmAreaStruct) -> Gen:
             if pt.level == "pte" and pt.state is PtState.LINKED
             and pt.base < vma.vm_end and vma.vm_start < pt.base + pt.span]
     for pt in sorted(ptes, key=lambda p: p.base):
-        # after the last zap, free_pgtables() looks for the tables to unlink
-        last = pt is max(ptes, key=lambda p: p.base)
-        yield from zap_pte_range(t, mm, pt, vma.vm_start, vma.vm_end,
-                                 unmap_start(mm) if last else NOTHING)
+        yield from zap_pte_range(t, mm, pt, vma.vm_start, vma.vm_end)
     tables = yield from free_pgtables(t, mm, vma.vm_start, vma.vm_end)
     yield from tlb_finish_mmu(t, tables)
 
@@ -254,18 +227,15 @@ def do_munmap(t: Task, mm: MmStruct, start: int, length: int) -> Gen:
     fn = "__vm_munmap"
     yield from down_write(t, mm.mmap_lock, _s(fn, "if (mmap_write_lock_killable(mm))"))
     yield from __do_munmap(t, mm, start, length)
-    yield from up_write(t, mm.mmap_lock, _s(fn, "mmap_write_unlock(mm);"),
-                        check_range_use(t.machine))
-    check_range(t.machine, start, start + length, f"T{t.tid}'s munmap")
+    yield from up_write(t, mm.mmap_lock, _s(fn, "mmap_write_unlock(mm);"))
+    t.machine.event(t, "munmap", start, start + length)
     return 0
 
 
 def __do_munmap(t: Task, mm: MmStruct, start: int, length: int) -> Gen:
     """``do_mas_munmap()``: unmap exactly one whole VMA, ``mmap_lock`` held for
     writing (mremap() calls this too).  Splitting is not modelled here."""
-    # then vm_write_begin() of the VMA found
-    vma = yield from find_vma(t, mm, start, _s("do_mas_munmap", "vma = mas_find(mas, end - 1);"),
-                              Use(writes=(fp.WRITES,)))
+    vma = yield from find_vma(t, mm, start, _s("do_mas_munmap", "vma = mas_find(mas, end - 1);"))
     if vma is None or vma.vm_start >= start + length:
         return 0
     if vma.vm_start != start or vma.vm_end != start + length:
@@ -279,12 +249,11 @@ def do_mas_align_munmap(t: Task, mm: MmStruct, vma: VmAreaStruct) -> Gen:
     and free its page tables, then drop the tree's reference."""
     fn = "do_mas_align_munmap"
     yield from vm_write_begin(t, vma, _s(fn, "vm_write_begin(gone);"))
-    yield t.at(_s(fn, "vma_mark_detached(gone);"), writes=[fp.vma(vma), *touches(vma).writes])
+    yield t.at(_s(fn, "vma_mark_detached(gone);"))
     vma.vm_detached = True
     t.did(f"vma{vma.id}.vm_detached = true")
     yield from vm_write_end(t, vma, _s(fn, "vm_write_end(gone);"))
-    yield t.at(_s(fn, "mas_store_prealloc(mas, NULL);"),
-               reads=[fp.vma(vma), *unmap_start(mm).reads], writes=[fp.TREE, fp.WRITES])
+    yield t.at(_s(fn, "mas_store_prealloc(mas, NULL);"))
     mm.mmap.remove(vma)
     t.machine.touch(vma.vm_start, vma.vm_end)
     t.did(f"vma{vma.id} leaves the maple tree")
@@ -293,18 +262,12 @@ def do_mas_align_munmap(t: Task, mm: MmStruct, vma: VmAreaStruct) -> Gen:
     yield from put_vma(t, vma, Src("kernel/fork.c", "vm_area_free", "put_vma(vma);"))
 
 
-def vm_area_dup_reads(vma: VmAreaStruct) -> list[fp.Obj]:
-    """What ``vm_area_dup()`` (``Machine.new_vma()``) reads: the VMA, and the policy
-    it duplicates.  (It writes ``ALLOC``: the copy's id.)"""
-    return [fp.vma(vma), *([] if vma.vm_policy is None else [fp.policy(vma.vm_policy)])]
 
 
-def vma_mas_store(t: Task, mm: MmStruct, vma: VmAreaStruct, src: Src,
-                  then: Use = NOTHING) -> Gen:
+def vma_mas_store(t: Task, mm: MmStruct, vma: VmAreaStruct, src: Src) -> Gen:
     """Store a new VMA in the maple tree (a split's ``insert``, ``vma_link()``)."""
     # the tree is sorted by the VMAs' starts
-    yield t.at(src, reads=[fp.vma(vma), *fp.tree(mm), *then.reads],
-               writes=[fp.TREE, fp.WRITES, *then.writes])
+    yield t.at(src)
     mm.mmap.append(vma)
     mm.mmap.sort(key=lambda v: v.vm_start)
     t.machine.touch(vma.vm_start, vma.vm_end)

@@ -10,13 +10,10 @@ the count move.
 
 from __future__ import annotations
 
-from . import footprint as fp
-from .footprint import Use
-from .invariants import check_range, check_range_use
 from .locking import down_write, spin_lock, spin_unlock, up_write
-from .mm import touches, vm_write_begin, vm_write_end
+from .mm import vm_write_begin, vm_write_end
 from .mm_types import VM_WRITE, MmStruct, flags_str, vm_get_page_prot
-from .mmap import find_vma, vm_area_dup_reads, vma_mas_store
+from .mmap import find_vma, vma_mas_store
 from .pgtable import Kind, PtState
 from .smp import send_ipi_and_wait
 from .task import Gen, Src, Task
@@ -40,10 +37,7 @@ def change_pte_range(t: Task, mm: MmStruct, start: int, end: int, newflags: int)
         ptl = k.ptl[pt.id]
         lock = _s(fn, "pte = pte_offset_map_lock(vma->vm_mm, pmd, addr, &ptl);")
         yield from spin_lock(t, ptl, lock)
-        # the stores keep each page (no pages read)
-        u = fp.store(pt)
-        yield t.at(_s(fn, "ptent = pte_modify(oldpte, newprot);"), reads=u.reads,
-                   writes=[*u.writes, fp.WRITES])
+        yield t.at(_s(fn, "ptent = pte_modify(oldpte, newprot);"))
         n = 0
         k.touch(max(start, pt.base), min(end, pt.base + pt.span))
         for idx, e in sorted(pt.entries.items()):
@@ -62,17 +56,13 @@ def do_mprotect(t: Task, mm: MmStruct, start: int, length: int, newflags: int) -
     """``mprotect()`` of a whole VMA, or of its tail (the VMA is split first)."""
     fn = "do_mprotect_pkey"
     yield from down_write(t, mm.mmap_lock, _s(fn, "if (mmap_write_lock_killable(current->mm))"))
-    # then vm_write_begin() of the VMA found (unless it is split first)
-    vma = yield from find_vma(t, mm, start, _s(fn, "vma = mas_find(&mas, ULONG_MAX);"),
-                              Use(writes=(fp.WRITES,)))
+    vma = yield from find_vma(t, mm, start, _s(fn, "vma = mas_find(&mas, ULONG_MAX);"))
     if vma is None or vma.vm_end != start + length or start < vma.vm_start:
         raise NotImplementedError("the model's mprotect changes a whole VMA or its tail")
     if start > vma.vm_start:
         # mprotect_fixup(): split_vma(mm, vma, start, 1)
         yield from __split_vma(t, mm, vma, start)
-    # then mprotect_fixup_locked() reads the VMA's bounds
-    yield from vm_write_begin(t, vma, _s("mprotect_fixup", "vm_write_begin(vma);"),
-                              Use((fp.vma(vma),)))
+    yield from vm_write_begin(t, vma, _s("mprotect_fixup", "vm_write_begin(vma);"))
     yield from mprotect_fixup_locked(t, mm, vma, newflags)
     return 0
 
@@ -88,27 +78,22 @@ def __split_vma(t: Task, mm: MmStruct, vma, addr: int) -> Gen:
     """
     fn = "__vma_adjust"
     k = t.machine
-    # not local: the copy reads the VMA (and its policy, duplicated) and gets a new
-    # id; then vm_write_begin()
-    yield t.at(Src("mm/mmap.c", "__split_vma", "new = vm_area_dup(vma);"),
-               reads=vm_area_dup_reads(vma), writes=[fp.ALLOC, *touches(vma).writes])
+    yield t.at(Src("mm/mmap.c", "__split_vma", "new = vm_area_dup(vma);"))
     new = k.new_vma(vma.vm_start, addr, vma.vm_flags, vma.anon_vma, vma.vm_ops, vma.vm_policy,
                     pgoff=vma.vm_pgoff)
     t.did(f"vma{new.id} = copy of vma{vma.id}, [{new.vm_start:#x}, {new.vm_end:#x})")
     yield from vm_write_begin(t, vma,
                                     Src("mm/mmap.c", fn, "vm_write_begin(vma);"))
-    yield t.at(Src("mm/mmap.c", fn, "vma->vm_start = start;"), writes=[fp.vma(vma)])
+    yield t.at(Src("mm/mmap.c", fn, "vma->vm_start = start;"))
     old_start = vma.vm_start
     vma.vm_start = addr
     t.did(f"vma{vma.id}.vm_start {old_start:#x}→{addr:#x}")
-    yield t.at(Src("mm/mmap.c", fn, "vma->vm_pgoff = pgoff;"), writes=[fp.vma(vma)])
+    yield t.at(Src("mm/mmap.c", fn, "vma->vm_pgoff = pgoff;"))
     old_pgoff = vma.vm_pgoff
     vma.vm_pgoff = old_pgoff + ((addr - old_start) >> 12)
     t.did(f"vma{vma.id}.vm_pgoff {old_pgoff:#x}→{vma.vm_pgoff:#x}")
-    yield from vma_mas_store(t, mm, new, Src("mm/mmap.c", fn, "vma_mas_store(insert, &mas);"),
-                             touches(vma))
-    # then mprotect_fixup()'s vm_write_begin()
-    yield from vm_write_end(t, vma, Src("mm/mmap.c", fn, "vm_write_end(vma);"), touches(vma))
+    yield from vma_mas_store(t, mm, new, Src("mm/mmap.c", fn, "vma_mas_store(insert, &mas);"))
+    yield from vm_write_end(t, vma, Src("mm/mmap.c", fn, "vm_write_end(vma);"))
     return new
 
 
@@ -119,19 +104,16 @@ def mprotect_fixup_locked(t: Task, mm: MmStruct, vma, newflags: int) -> Gen:
     writer here, already inside its section.)"""
     fn = "mprotect_fixup"
     start, length = vma.vm_start, vma.vm_end - vma.vm_start
-    yield t.at(_s(fn, "vma->vm_flags = newflags;"), writes=[fp.vma(vma)])
+    yield t.at(_s(fn, "vma->vm_flags = newflags;"))
     old = vma.vm_flags
     vma.vm_flags = newflags
     t.did(f"vma{vma.id}.vm_flags {flags_str(old)}→{flags_str(newflags)}")
-    # then vm_write_end()
     yield t.at(Src("mm/mmap.c", "vma_set_page_prot",
-                   "WRITE_ONCE(vma->vm_page_prot, vm_page_prot);"),
-               writes=[fp.vma(vma), *touches(vma).writes])
+                   "WRITE_ONCE(vma->vm_page_prot, vm_page_prot);"))
     oldp = vma.vm_page_prot
     vma.vm_page_prot = vm_get_page_prot(newflags)
     t.did(f"vma{vma.id}.vm_page_prot {oldp}→{vma.vm_page_prot}")
-    # then change_pte_range() picks its tables among every page table
-    yield from vm_write_end(t, vma, _s(fn, "vm_write_end(vma);"), Use((fp.every(fp.PT),)))
+    yield from vm_write_end(t, vma, _s(fn, "vm_write_end(vma);"))
     # change_protection(): every PTE rewritten under its table's lock.  A fault
     # that validated the old flags under that lock wrote its PTE before.
     yield from change_pte_range(t, mm, vma.vm_start, vma.vm_end, newflags)
@@ -140,8 +122,6 @@ def mprotect_fixup_locked(t: Task, mm: MmStruct, vma, newflags: int) -> Gen:
         _s("do_mprotect_pkey", "tlb_finish_mmu(&tlb);"),
         Src("arch/x86/mm/tlb.c", "native_flush_tlb_multi", "on_each_cpu_cond_mask("),
     )
-    yield from up_write(t, mm.mmap_lock,
-                        _s("do_mprotect_pkey", "mmap_write_unlock(current->mm);"),
-                        check_range_use(t.machine))
-    check_range(t.machine, start, start + length, f"T{t.tid}'s mprotect")
+    yield from up_write(t, mm.mmap_lock, _s("do_mprotect_pkey", "mmap_write_unlock(current->mm);"))
+    t.machine.event(t, "mprotect", start, start + length)
     return 0

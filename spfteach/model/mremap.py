@@ -9,13 +9,10 @@ install a PTE in the old place once its page has moved to the new one.
 
 from __future__ import annotations
 
-from . import footprint as fp
-from .footprint import Use
-from .invariants import check_range, check_range_use
 from .locking import down_write, spin_lock, spin_unlock, up_write
-from .mm import touches, vm_write_begin, vm_write_end
+from .mm import vm_write_begin, vm_write_end
 from .mm_types import MmStruct
-from .mmap import __do_munmap, find_vma, vm_area_dup_reads, vma_mas_store
+from .mmap import __do_munmap, find_vma, vma_mas_store
 from .pgtable import NONE, PtState
 from .smp import send_ipi_and_wait
 from .task import Gen, Src, Task
@@ -48,22 +45,15 @@ def move_vma(t: Task, mm: MmStruct, old_addr: int, length: int, new_addr: int) -
     assert vma is not None and vma.vm_start == old_addr and vma.vm_end == old_addr + length
     # copy_vma(): the new VMA enters the tree already inside its write section.
     M = "mm/mmap.c"
-    # not local: the copy reads the VMA (and its policy) and gets a new id; then
-    # vm_write_begin() of the new VMA (which no other thread can see yet)
-    yield t.at(Src(M, "copy_vma", "new_vma = vm_area_dup(vma);"), reads=vm_area_dup_reads(vma),
-               writes=[fp.ALLOC, fp.WRITES])
+    yield t.at(Src(M, "copy_vma", "new_vma = vm_area_dup(vma);"))
     new = k.new_vma(new_addr, new_addr + length, vma.vm_flags, vma.anon_vma, vma.vm_ops,
                     vma.vm_policy, pgoff=vma.vm_pgoff + ((old_addr - vma.vm_start) >> 12))
     t.did(f"vma{new.id} = copy of vma{vma.id}, [{new_addr:#x}, {new_addr + length:#x})")
     yield from vm_write_begin(t, new,
                                     Src(M, "copy_vma", "vm_write_begin(new_vma);"))
-    yield from vma_mas_store(t, mm, new, Src(M, "copy_vma", "if (vma_link(mm, new_vma))"),
-                             touches(vma))
-    # then _pte_table() looks among every page table (and with no table to move,
-    # vm_write_end() of the new VMA follows)
+    yield from vma_mas_store(t, mm, new, Src(M, "copy_vma", "if (vma_link(mm, new_vma))"))
     yield from vm_write_begin(t, vma, _s("move_vma", "vm_write_begin(vma);",
-                                         after="new_vma = copy_vma(&vma, new_addr, new_len,"),
-                              Use((fp.every(fp.PT),)) + touches(new))
+                                         after="new_vma = copy_vma(&vma, new_addr, new_len,"))
     old_pt, new_pt = _pte_table(k, old_addr), _pte_table(k, new_addr)
     if old_pt is not None:
         assert new_pt is not None, "mremap destination has no page table in the model"
@@ -71,9 +61,7 @@ def move_vma(t: Task, mm: MmStruct, old_addr: int, length: int, new_addr: int) -
         yield from spin_lock(t, old_ptl, _s("move_ptes", "old_pte = pte_offset_map_lock(mm,"))
         if new_ptl is not old_ptl:
             yield from spin_lock(t, new_ptl, _s("move_ptes", "spin_lock_nested(new_ptl,"))
-        u = fp.store(old_pt) + fp.store(new_pt, page=True)
-        yield t.at(_s("move_ptes", "pte = ptep_get_and_clear(mm, old_addr, old_pte);"),
-                   reads=u.reads, writes=[*u.writes, fp.WRITES])
+        yield t.at(_s("move_ptes", "pte = ptep_get_and_clear(mm, old_addr, old_pte);"))
         moved = 0
         k.touch(old_addr, old_addr + length)
         k.touch(new_addr, new_addr + length)
@@ -90,16 +78,13 @@ def move_vma(t: Task, mm: MmStruct, old_addr: int, length: int, new_addr: int) -
             Src("arch/x86/mm/tlb.c", "native_flush_tlb_multi", "on_each_cpu_cond_mask("))
         if new_ptl is not old_ptl:
             yield from spin_unlock(t, new_ptl, _s("move_ptes", "spin_unlock(new_ptl);"))
-        yield from spin_unlock(t, old_ptl, _s("move_ptes", "pte_unmap_unlock(old_pte - 1,"),
-                               touches(new))
+        yield from spin_unlock(t, old_ptl, _s("move_ptes", "pte_unmap_unlock(old_pte - 1,"))
     yield from vm_write_end(t, new,
-                            _s("move_vma", "vm_write_end(new_vma);", after="new_addr = err;"),
-                            touches(vma))
+                            _s("move_vma", "vm_write_end(new_vma);", after="new_addr = err;"))
     yield from vm_write_end(t, vma,
                                   _s("move_vma", "vm_write_end(vma);", after="new_addr = err;"))
     yield from __do_munmap(t, mm, old_addr, length)
-    yield from up_write(t, mm.mmap_lock, _s(sys, "mmap_write_unlock(current->mm);"),
-                        check_range_use(k))
-    check_range(k, old_addr, old_addr + length, f"T{t.tid}'s mremap (old range)")
-    check_range(k, new_addr, new_addr + length, f"T{t.tid}'s mremap (new range)")
+    yield from up_write(t, mm.mmap_lock, _s(sys, "mmap_write_unlock(current->mm);"))
+    k.event(t, "mremap", old_addr, old_addr + length, " (old range)")
+    k.event(t, "mremap", new_addr, new_addr + length, " (new range)")
     return 0

@@ -61,16 +61,6 @@ class Recorder:
             return None
         return _fp.Footprint.of(self.reads, self.writes)
 
-    def declared_miss(self, declared: _fp.Footprint) -> list[str]:
-        """What this step touched that ``declared`` leaves out, in words (objects it created
-        count as covered by a declared write of ALLOC)."""
-        got = self.footprint()
-        if got is None:
-            return ["an object outside the kernel's"]
-        if declared.covers_write(_fp.ALLOC) and self.created:
-            got = _fp.Footprint.of(self.reads - self.created, self.writes - self.created)
-        return declared.missing(got)
-
 
 #: the recorder of the step now running (None between steps)
 _ACTIVE: Recorder | None = None
@@ -86,18 +76,6 @@ def start(rec: Recorder | None) -> Recorder | None:
 
 def active() -> Recorder | None:
     return _ACTIVE
-
-
-class paused:
-    """``with paused():`` code whose reads are no step's (computing a declared footprint)."""
-
-    __slots__ = ("prev",)
-
-    def __enter__(self) -> None:
-        self.prev = start(None)
-
-    def __exit__(self, *exc: object) -> None:
-        start(self.prev)
 
 
 def _read(o: Obj | None) -> None:
@@ -396,3 +374,80 @@ def plain(v: Any) -> Any:
     """The builtin type a value's recording container stands for (``type(v)`` otherwise)."""
     t = type(v)
     return CONTAINERS.get(t, t)
+
+
+# --- the object view, derived ------------------------------------------------------------
+
+#: field types whose values are hashable as they are (no freezing)
+_ATOMIC = {"int", "str", "bool", "float", "None", "PtState"}
+
+#: class -> the function that splits an instance into ``out`` (built once per class)
+_VIEW: dict[type, Callable[[Any, dict, Callable[[Any], None]], None]] = {}
+
+
+def _atomic(annotation: object) -> bool:
+    return isinstance(annotation, str) and all(
+        part.strip() in _ATOMIC for part in annotation.split("|"))
+
+
+def _view_fn(cls: type) -> Callable[[Any, dict, Callable[[Any], None]], None]:
+    """Compile, from ``cls``'s declarations, the function that adds an instance's objects:
+    one line per field, no dispatch per value (``objects()`` runs once per step the memoizing
+    search takes for real)."""
+    from .state import KEY, freeze, kind_of
+    env: dict[str, Any] = {"freeze": freeze, "dataclasses": dataclasses}
+    groups: dict[int, tuple[str, list[str]]] = {}  # id(object fn) -> (its name, values)
+    tail: list[str] = []
+    for f in dataclasses.fields(cls):
+        d = cls.__dict__.get(f.name)
+        if isinstance(d, _Field):
+            fn = d.obj
+            if id(fn) not in groups:
+                env[f"OBJ{len(groups)}"] = fn
+                groups[id(fn)] = (f"OBJ{len(groups)}", [])
+            through = f.metadata.get(KEY) if kind_of(f) == "state" else None
+            value = f"d[{f.name!r}]"
+            if through is not None:
+                env[f"K_{f.name}"] = through
+                value = f"K_{f.name}({value})"
+            elif not _atomic(f.type):
+                value = f"freeze({value})"
+            groups[id(fn)][1].append(value)
+        elif isinstance(d, _Holder) and d.kinds is not None:
+            tail.append(f"    for x in dict.values(d[{f.name!r}]): add(x)")
+        elif isinstance(d, _Holder):
+            tail.append(f"    v = d[{f.name!r}]\n"
+                        f"    if type(v) is list:\n"
+                        f"        for x in v:\n"
+                        f"            if dataclasses.is_dataclass(x): add(x)\n"
+                        f"    elif dataclasses.is_dataclass(v): add(v)")
+    lines = ["def view(inst, out, add):", "    d = inst.__dict__"]
+    for i, (name, values) in enumerate(groups.values()):
+        lines.append(f"    o{i} = {name}(inst)")
+        lines.append(f"    if o{i} is not None:")
+        lines.append(f"        got = out.get(o{i})")
+        lines.append(f"        if got is None: out[o{i}] = [{', '.join(values)}]")
+        lines.append(f"        else: got.extend(({', '.join(values)},))")
+    lines.extend(tail)
+    exec("\n".join(lines), env)  # noqa: S102 - code built from the class's own declarations
+    fn = env["view"]
+    _VIEW[cls] = fn
+    return fn
+
+
+def objects(root: Any) -> dict[Obj, tuple]:
+    """The shared state split into the objects footprints name, derived from the same
+    declarations the recorder uses: each recording field's value goes to the object it
+    records (in declaration order), each held or registered object is split the same way.
+    What a step changed is the objects whose values differ before and after it."""
+    out: dict[Obj, list] = {}
+    views = _VIEW
+
+    def add(inst: Any) -> None:
+        fn = views.get(type(inst))
+        if fn is None:
+            fn = _view_fn(type(inst))
+        fn(inst, out, add)
+
+    add(root)
+    return {o: tuple(vs) for o, vs in out.items()}

@@ -13,11 +13,9 @@ VMA whose ``anon_vma`` is still NULL.
 
 from __future__ import annotations
 
-from . import footprint as fp
 from .bug import BUG_ON
-from .footprint import NOTHING, Use
 from .locking import spin_lock, spin_unlock
-from .mm import touches, vm_write_begin, vm_write_end
+from .mm import vm_write_begin, vm_write_end
 from .mm_types import VmAreaStruct, linear_page_index
 from .task import Gen, Src, Task
 
@@ -26,10 +24,7 @@ F = "mm/rmap.c"
 
 def anon_vma_prepare(t: Task, vma: VmAreaStruct) -> Gen:
     """True when the VMA has an anon_vma afterwards (False would be OOM)."""
-    # then, without one, __anon_vma_prepare() asks whether mmap_lock is held (an
-    # anon_vma once set stays: a step announced with one never asks)
-    yield t.at(Src("include/linux/rmap.h", "anon_vma_prepare", "if (likely(vma->anon_vma))"),
-               reads=[fp.vma(vma), *([fp.MMAP_LOCK] if vma.anon_vma is None else [])])
+    yield t.at(Src("include/linux/rmap.h", "anon_vma_prepare", "if (likely(vma->anon_vma))"))
     t.machine.use_vma(t, vma)
     if vma.anon_vma is not None:
         t.did(f"vma{vma.id} already has anon_vma av{vma.anon_vma}")
@@ -41,15 +36,10 @@ def anon_vma_prepare(t: Task, vma: VmAreaStruct) -> Gen:
 def __anon_vma_prepare(t: Task, vma: VmAreaStruct) -> Gen:
     k = t.machine
     fn = "__anon_vma_prepare"
-    if not k.mm.mmap_lock.held_by(t.tid):
-        k.violate("needs-mmap_lock", f"T{t.tid} prepares vma{vma.id}'s anon_vma without "
-                                    "mmap_lock (it reads the VMA's neighbours)")
-    yield from spin_lock(t, k.mm.page_table_lock, Src(F, fn, "spin_lock(&mm->page_table_lock);"),
-                         touches(vma))
+    k.event(t, "__anon_vma_prepare", vma)
+    yield from spin_lock(t, k.mm.page_table_lock, Src(F, fn, "spin_lock(&mm->page_table_lock);"))
     yield from vm_write_begin(t, vma, Src(F, fn, "vm_write_begin(vma);"))
-    # a new anon_vma; then vm_write_end()
-    yield t.at(Src(F, fn, "smp_store_release(&vma->anon_vma, anon_vma);"),
-               writes=[fp.vma(vma), fp.ALLOC, *touches(vma).writes])
+    yield t.at(Src(F, fn, "smp_store_release(&vma->anon_vma, anon_vma);"))
     if vma.anon_vma is None:
         vma.anon_vma = k.new_anon_vma()
         t.did(f"vma{vma.id}.anon_vma = av{vma.anon_vma}")
@@ -62,11 +52,11 @@ def __anon_vma_prepare(t: Task, vma: VmAreaStruct) -> Gen:
 
 
 def page_add_new_anon_rmap(t: Task, pfn: int, vma: VmAreaStruct, address: int,
-                           src: Src, then: Use = NOTHING) -> Gen:
+                           src: Src) -> Gen:
     """``page_add_new_anon_rmap(page, vma, address)``: the new page's anon_vma and
     index come from the live VMA — right only while nothing can change it
     (``mmap_lock`` held)."""
-    yield t.at(src, reads=[fp.vma(vma), *then.reads], writes=[fp.PAGES, *then.writes])
+    yield t.at(src)
     k = t.machine
     k.use_vma(t, vma)
     BUG_ON(address < vma.vm_start or address >= vma.vm_end,
@@ -78,10 +68,9 @@ def page_add_new_anon_rmap(t: Task, pfn: int, vma: VmAreaStruct, address: int,
     t.did(f"page{pfn}: rmap av{vma.anon_vma}, index {index:#x} (from vma{vma.id})")
 
 
-def page_add_anon_rmap(t: Task, pfn: int, vma: VmAreaStruct, address: int, src: Src,
-                       then: Use = NOTHING) -> Gen:
+def page_add_anon_rmap(t: Task, pfn: int, vma: VmAreaStruct, address: int, src: Src) -> Gen:
     """``page_add_anon_rmap()``: the same for a page brought back from swap."""
-    yield t.at(src, reads=[fp.vma(vma), *then.reads], writes=[fp.PAGES, *then.writes])
+    yield t.at(src)
     k = t.machine
     k.use_vma(t, vma)
     BUG_ON(vma.anon_vma is None, "BUG_ON(!anon_vma) in __page_set_anon_rmap()")

@@ -17,7 +17,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from . import footprint as fp
-from .footprint import NOTHING, Use
 from .record import recorded
 from .state import ident, state
 from .task import Gen, Src, Task
@@ -44,15 +43,15 @@ class Cpu:
 # announcement (the same step).
 
 
-def local_irq_disable(t: Task, src: Src, then: Use = NOTHING) -> Gen:
-    yield t.at(src, reads=then.reads, writes=[fp.cpu(t.cpu), *then.writes])
+def local_irq_disable(t: Task, src: Src) -> Gen:
+    yield t.at(src)
     t.machine.cpus[t.cpu].irqs_on = False
     t.did(f"cpu{t.cpu}: IRQs off")
 
 
-def local_irq_enable(t: Task, src: Src, then: Use = NOTHING) -> Gen:
+def local_irq_enable(t: Task, src: Src) -> Gen:
     """Also answers the IPIs pending on the CPU (clears its pending set)."""
-    yield t.at(src, reads=then.reads, writes=[fp.cpu(t.cpu), *then.writes])
+    yield t.at(src)
     cpu = t.machine.cpus[t.cpu]
     cpu.irqs_on = True
     served = sorted(cpu.pending)
@@ -61,7 +60,7 @@ def local_irq_enable(t: Task, src: Src, then: Use = NOTHING) -> Gen:
     t.did(f"cpu{t.cpu}: IRQs on{extra}")
 
 
-def send_ipi_and_wait(t: Task, what: str, send: Src, wait: Src, then: Use = NOTHING) -> Gen:
+def send_ipi_and_wait(t: Task, what: str, send: Src, wait: Src) -> Gen:
     """``smp_call_function_many(..., wait=1)``: two steps, send then wait.
 
     Sending and waiting are separate steps because the interesting races live
@@ -70,7 +69,7 @@ def send_ipi_and_wait(t: Task, what: str, send: Src, wait: Src, then: Use = NOTH
     """
     # the send reads every other CPU's IRQ flag and may add to its pending set; the
     # wait reads every CPU's pending set
-    yield t.at(send, writes=[fp.cpu(c.id) for c in t.machine.cpus if c.id != t.cpu])
+    yield t.at(send)
     cpus = t.machine.cpus
     answered, pending = [], []
     for cpu in cpus:
@@ -89,6 +88,5 @@ def send_ipi_and_wait(t: Task, what: str, send: Src, wait: Src, then: Use = NOTH
     t.did(f"sends {what} IPI: " + ("; ".join(parts) or "no other CPU"))
 
     waiting = ", ".join(f"cpu{c}" for c in pending)
-    yield t.at(wait, waits_on=OnIpi(t.tid, tuple(cpus), what, waiting),
-               reads=[*(fp.cpu(c.id) for c in cpus), *then.reads], writes=then.writes)
+    yield t.at(wait, waits_on=OnIpi(t.tid, tuple(cpus), what, waiting))
     t.did(f"every CPU answered the {what} IPI")

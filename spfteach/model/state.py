@@ -11,6 +11,10 @@ every model class says what it is, next to its type:
 - ``not_state(why)``: neither, with the reason (a constant of the run, a view of other fields,
   a handle for the footprints).
 
+Declared once, a field serves twice: ``state()`` fields (and counters declared with ``fp=``)
+also record every read and write while a step runs (:mod:`.record`), which is how the explorer
+learns each step's footprint without anyone writing it down.
+
 ``key_of()`` derives an object's contribution to the state key from those declarations
 (:meth:`.machine.Machine.state_key` is ``key_of(machine)``), and ``tests/model/test_state.py``
 fails for a field declared neither way, and for a ``state()`` field whose change the key, or the

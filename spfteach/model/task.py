@@ -6,8 +6,8 @@ the scheduler decides when it happens by resuming the generator, which then
 performs the access and runs on, through thread-local computation only, to its
 next announcement.  Announcing first is what lets the scheduler know that a task
 is blocked (``spin_lock`` on a held lock, a flusher waiting for IPI
-acknowledgements) without running it, and what lets an explorer see which object
-the next step touches.
+acknowledgements) without running it.  What the step then touches is recorded as
+it runs (:mod:`.record`), not announced.
 
 Every ``Op`` carries a :class:`Src`: the kernel file, the function and a snippet
 of the C statement being executed.  A test resolves each snippet to a line of
@@ -16,11 +16,9 @@ the project's own C port, so the model cannot drift from the C.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Iterable, Sequence
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-
-from .footprint import EMPTY, Footprint, Obj
 
 if TYPE_CHECKING:
     from .checks import Check
@@ -95,9 +93,6 @@ class Op:
     #: the step's decision came from a grading override (``Machine.override``) and
     #: differs from the port's: from here the run is the student's, not the C's
     overridden: bool = False
-    #: what ``at()`` was given as the footprint: (reads, writes), or None
-    declared: tuple[Sequence[Obj], Sequence[Obj]] | None = None
-    _footprint: Footprint | None = field(default=None, repr=False, compare=False)
 
     @property
     def enabled(self) -> Callable[[], bool] | None:
@@ -108,19 +103,6 @@ class Op:
     def waits_for(self) -> str:
         """What it waits for, in words (``mmap_lock``, ``the PTE lock``)."""
         return "" if self.waits_on is None else self.waits_on.what
-
-    @property
-    def footprint(self) -> Footprint | None:
-        """The shared objects this step reads and writes (:mod:`.footprint`);
-        ``None``: not declared, so it may touch anything (no reduction relies on
-        it).  Built on first use: replays announce every op but ask for few."""
-        if self.local:
-            return EMPTY
-        if self.declared is None:
-            return None
-        if self._footprint is None:
-            self._footprint = Footprint.of(*self.declared)
-        return self._footprint
 
 
 #: What a model function returns: a generator yielding Ops, returning R.
@@ -177,24 +159,12 @@ class Task:
         src: Src,
         waits_on: Wait | None = None,
         local: bool = False,
-        reads: Iterable[Obj] | None = None,
-        writes: Iterable[Obj] | None = None,
     ) -> Op:
-        """Announce the next shared access; ``yield`` the result.
-
-        ``reads``/``writes``: the footprint of the step, everything it touches
-        until the next announcement (a ``local`` step touches nothing); left out,
-        the step counts as touching everything."""
-        decl = None
-        if not local and (reads is not None or writes is not None):
-            # kept as given (built later, on demand): materialise anything lazy now,
-            # while the objects it names are those of this moment
-            r = () if reads is None else reads if isinstance(reads, list | tuple) \
-                else tuple(reads)
-            w = () if writes is None else writes if isinstance(writes, list | tuple) \
-                else tuple(writes)
-            decl = (r, w)
-        self.op = Op(src, waits_on, local, declared=decl)
+        """Announce the next shared access; ``yield`` the result. ``waits_on``: what the step
+        waits for (:mod:`.wait`); ``local``: the step touches no shared state (the explorer
+        runs it alone; the scheduler checks the recording). What the step touches is
+        recorded as it runs (:mod:`.record`), not declared here."""
+        self.op = Op(src, waits_on, local)
         return self.op
 
     def did(self, text: str) -> None:

@@ -10,10 +10,8 @@ ignores the registration for this one fault rather than call
 
 from __future__ import annotations
 
-from . import footprint as fp
-from .footprint import Use
 from .locking import down_write, up_write
-from .mm import touches, vm_write_begin, vm_write_end
+from .mm import vm_write_begin, vm_write_end
 from .mm_types import VM_UFFD_MISSING, MmStruct, flags_str
 from .mmap import find_vma
 from .task import Gen, Src, Task
@@ -31,14 +29,12 @@ def _set(snippet: str) -> Src:
 
 def userfaultfd_register(t: Task, mm: MmStruct, start: int) -> Gen:
     yield from down_write(t, mm.mmap_lock, _s("mmap_write_lock(mm);"))
-    # then vm_write_begin() of the VMA found
-    vma = yield from find_vma(t, mm, start, then=Use(writes=(fp.WRITES,)))
+    vma = yield from find_vma(t, mm, start)
     assert vma is not None
     # userfaultfd_set_vm_flags(vma, new_flags): the flags change inside the
     # VMA's write section.
     yield from vm_write_begin(t, vma, _set("vm_write_begin(vma);"))
-    # then vm_write_end()
-    yield t.at(_set("vma->vm_flags = flags;"), writes=[fp.vma(vma), *touches(vma).writes])
+    yield t.at(_set("vma->vm_flags = flags;"))
     old = vma.vm_flags
     vma.vm_flags |= VM_UFFD_MISSING
     t.did(f"vma{vma.id}.vm_flags {flags_str(old)}→{flags_str(vma.vm_flags)}")

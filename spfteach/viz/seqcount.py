@@ -16,6 +16,7 @@ from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 from matplotlib.transforms import blended_transform_factory, offset_copy
 
+from ..model.snapshot import vma_key
 from ..sched import Run
 from . import steps, text
 from .render import DPI
@@ -46,7 +47,7 @@ class SeqPoint:
 
 
 def _key(vma: int) -> str:
-    return f"vma{vma}.vm_sequence"
+    return vma_key(vma, "vm_sequence")
 
 
 def default_vma(run: Run) -> int:
@@ -56,8 +57,7 @@ def default_vma(run: Run) -> int:
         read = steps.seq_read(s)
         if read is not None and read[0] == "snapshot":
             return read[1]
-    ids = sorted(int(k[3:-len(".vm_sequence")]) for k in run.initial_state
-                 if k.startswith("vma") and k.endswith(".vm_sequence"))
+    ids = sorted(run.initial_state.vmas)
     if not ids:
         raise ValueError("this run has no VMA: no sequence count to draw")
     return ids[0]

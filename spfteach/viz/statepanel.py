@@ -1,7 +1,7 @@
 """The state panel: the shared kernel state after the last step, what it changed marked.
 
-Built from the scheduler's flat snapshot (the same keys the text traces print as
-``changed: ...``), grouped the way the C thinks of it: the VMAs, the page-table
+Drawn from the sections of a :class:`~spfteach.model.snapshot.Snapshot` (no key is parsed
+back into its parts), grouped the way the C thinks of it: the VMAs, the page-table
 pages and their life, the locks and their holders, the CPUs (IRQ flag, pending
 IPIs) and RCU, the pages.  A changed value is marked with ``◆`` and bold as well
 as colour, so the change is visible without colour.
@@ -10,7 +10,8 @@ as colour, so the change is visible without colour.
 from __future__ import annotations
 
 import html
-import re
+
+from ..model.snapshot import Snapshot, entry_key, pt_key, ptl_key, vma_key
 
 _VMA_FIELDS = ("range", "vm_flags", "vm_sequence", "anon_vma", "vm_ref_count", "in_tree",
                "freed", "vm_policy", "vm_ops")
@@ -36,11 +37,7 @@ CSS = """
 """
 
 
-def _natural(key: str) -> list:
-    return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", key)]
-
-
-def _cell(state: dict[str, object], key: str, changed: set[str], shown: str | None = None) -> str:
+def _cell(state: Snapshot, key: str, changed: set[str], shown: str | None = None) -> str:
     value = state.get(key, "—")
     text = html.escape(str(value) if shown is None else shown)
     if key in changed:
@@ -56,45 +53,45 @@ def _table(caption: str, head: list[str], rows: list[str]) -> str:
             f"<tr>{th}</tr>{''.join(rows)}</table></div>")
 
 
-def state_html(state: dict[str, object], changed: set[str]) -> str:
-    """The panel for ``state`` (a ``Machine.snapshot()``), marking the keys in ``changed``."""
-    keys = sorted(state, key=_natural)
-    vmas = sorted({k.split(".")[0] for k in keys if re.match(r"vma\d+\.", k)}, key=_natural)
+def state_html(state: Snapshot, changed: set[str]) -> str:
+    """The panel for ``state`` (a ``Machine.snapshot()``, drawn from its sections), marking
+    the values whose flat keys are in ``changed``."""
     vrows = []
-    for v in vmas:
-        seq = state.get(f"{v}.vm_sequence")
+    for v in sorted(state.vmas):
+        fields = state.vmas[v]
+        seq = fields.get("vm_sequence")
         cells = []
         for f in _VMA_FIELDS:
-            key = f"{v}.{f}"
             shown = None
             if f == "vm_sequence" and isinstance(seq, int):
                 shown = f"{seq} (odd: writer inside)" if seq % 2 else f"{seq} (even)"
-            cells.append(_cell(state, key, changed, shown))
-        vrows.append(f"<tr><th>{v}</th>{''.join(cells)}</tr>")
-    vma_t = _table("VMAs (tree: " + str(state.get("tree", "")) + ")", ["", *_VMA_FIELDS], vrows)
+            cells.append(_cell(state, vma_key(v, f), changed, shown))
+        vrows.append(f"<tr><th>vma{v}</th>{''.join(cells)}</tr>")
+    vma_t = _table(f"VMAs (tree: {state.tree})", ["", *_VMA_FIELDS], vrows)
 
-    pts = [k for k in keys if re.fullmatch(r"pt\d+", k)]
     prow = []
-    for pt in pts:
-        entries = [k for k in keys if k.startswith(pt + "[")]
-        ent = ", ".join(f"[{k[len(pt) + 1:-1]}] {state[k]}" for k in entries) or "(empty)"
-        mark = any(k in changed for k in entries)
+    for p in sorted(state.pts):
+        row = state.pts[p]
+        ent = ", ".join(f"[{idx}] {text}" for idx, text in row.entries.items()) or "(empty)"
+        mark = any(entry_key(p, idx) in changed for idx in row.entries)
         ent_cell = (f'<td class="spf-changed">◆ {html.escape(ent)}</td>' if mark
                     else f"<td>{html.escape(ent)}</td>")
-        prow.append(f"<tr><th>{pt}</th>{_cell(state, pt, changed)}{ent_cell}</tr>")
+        prow.append(f"<tr><th>pt{p}</th>{_cell(state, pt_key(p), changed)}{ent_cell}</tr>")
     pt_t = _table("Page-table pages", ["", "level, life", "entries"], prow)
 
-    locks = ["mmap_lock", "page_table_lock"] + [k for k in keys if k.startswith("ptl(")]
-    lrow = [f"<tr><th>{html.escape(k)}</th>{_cell(state, k, changed)}</tr>" for k in locks
-            if k in state]
+    locks = [*state.locks, *(ptl_key(p) for p in sorted(state.pts)
+                             if state.pts[p].ptl is not None)]
+    lrow = [f"<tr><th>{html.escape(k)}</th>{_cell(state, k, changed)}</tr>" for k in locks]
     lock_t = _table("Locks (holder)", ["lock", "held by"], lrow)
 
-    cpus = [k for k in keys if re.fullmatch(r"cpu\d+", k)]
-    crow = [f"<tr><th>{k}</th>{_cell(state, k, changed)}</tr>" for k in cpus]
+    crow = [f"<tr><th>cpu{c}</th>{_cell(state, f'cpu{c}', changed)}</tr>"
+            for c in sorted(state.cpus)]
     crow.append(f"<tr><th>RCU readers</th>{_cell(state, 'rcu_readers', changed)}</tr>")
     cpu_t = _table("CPUs: IRQs, pending IPIs; RCU", ["", "state"], crow)
 
-    other = [k for k in keys if re.fullmatch(r"(page|swap|pol)\d+", k)]
+    other = [*(f"page{n}" for n in sorted(state.pages)), *(f"pol{n}" for n in
+                                                            sorted(state.policies)),
+             *(f"swap{n}" for n in sorted(state.swap))]
     orow = [f"<tr><th>{k}</th>{_cell(state, k, changed)}</tr>" for k in other]
     page_t = _table("Pages, swap, policies", ["", "state"], orow)
     return (f'{CSS}<div class="spf-state"><div class="spf-wide">{vma_t}</div>'

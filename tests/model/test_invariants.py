@@ -158,3 +158,25 @@ def test_entry_kinds_in_set_ups_are_real() -> None:
                 if e.kind in (Kind.PAGE, Kind.HUGE) and not e.special:
                     assert k.pages.get(e.target) == "mapped", (scen.name, e)
     assert Entry(Kind.PAGE, 1).with_(write=True).write
+
+
+def test_invariants_py_alone_judges() -> None:
+    """Model code announces what the kernel did (``k.event(t, "put_vma", vma)``) and never
+    decides a verdict itself: ``violate(`` appears in no model file but ``invariants.py``
+    (and its definition in ``machine.py``), every event announced has a judge there, and
+    every judge is announced somewhere."""
+    import re
+
+    from spfteach.model.invariants import JUDGES
+
+    announced: set[str] = set()
+    for path in [*sorted((ROOT / "spfteach" / "model").glob("*.py")),
+                 ROOT / "spfteach" / "grading" / "lockorder.py"]:
+        text = path.read_text()
+        announced |= set(re.findall(r"\.event\(\s*t,\s*\"([^\"]+)\"", text))
+        if path.name == "invariants.py":
+            continue
+        calls = len(re.findall(r"\.violate\(", text))
+        assert not calls, f"{path.name} judges by itself: {calls} violate() calls"
+    assert announced - set(JUDGES) == set(), f"events with no judge: {announced - set(JUDGES)}"
+    assert set(JUDGES) - announced == set(), f"judges nobody announces: {set(JUDGES) - announced}"
