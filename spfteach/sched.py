@@ -164,8 +164,11 @@ class Run:
 
     # --- stepping ------------------------------------------------------------
 
-    def _advance(self, tid: int, gen: Program, first: bool = False) -> tuple[bool, Any]:
-        rec = record.Recorder()
+    def _advance(self, tid: int, gen: Program, first: bool = False,
+                 footprint: bool = True) -> tuple[bool, Any]:
+        """Run ``tid`` to its next announcement; ``footprint``: record what the step touches
+        (a replay needs only its last step's)."""
+        rec = record.Recorder() if footprint else None
         was = None if first else self.pending[tid]
         prev = record.start(rec)
         try:
@@ -199,7 +202,10 @@ class Run:
         finally:
             record.start(prev)
         if was is not None:
-            self._recorded(tid, was, rec)
+            if rec is None:
+                self.last_footprint = None  # not recorded: it may conflict with anything
+            else:
+                self._recorded(tid, was, rec)
         if tid not in self.results:
             return False, None
         self.pending.pop(tid, None)
@@ -218,7 +224,8 @@ class Run:
                 f"{was.src.file}:{was.src.function}(): {was.src.snippet}: a step announced "
                 f"local touched {touched}; schedule {format_schedule(self.schedule + [tid])}")
 
-    def _commit(self, tid: int, may_end: bool = True) -> tuple[bool, Any, int, int]:
+    def _commit(self, tid: int, may_end: bool = True,
+                footprint: bool = True) -> tuple[bool, Any, int, int]:
         """The one way a run advances: thread ``tid`` runs to its next announcement, the
         choice joins the schedule, the end is judged when no thread can move (only
         ``may_end``: a replay knows no earlier step ends it, the next choice being
@@ -227,7 +234,7 @@ class Run:
         rest belong to the end), and how many the run had before."""
         nviol = len(self.machine.violations)
         nrec = len(self.violations)
-        finished, result = self._advance(tid, self._gens[tid])
+        finished, result = self._advance(tid, self._gens[tid], footprint=footprint)
         self.schedule.append(tid)
         own = len(self.machine.violations) - nviol
         if may_end and not self.runnable():
@@ -281,7 +288,9 @@ class Run:
         """
         last = len(schedule) - 1
         for i, tid in enumerate(schedule):
-            self._commit(tid, may_end=i == last)
+            # every step of a replay ran before (its footprint was recorded then): only the
+            # last one's is kept, for the search's sleep sets
+            self._commit(tid, may_end=i == last, footprint=i == last)
         return self
 
     def _record_violations(self, nviol: int) -> None:

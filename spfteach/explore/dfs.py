@@ -23,7 +23,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple, Protocol
 
 from ..model.checks import Mutant
-from ..model.footprint import Footprint, independent
+from ..model.footprint import Footprint
 from ..scenarios.base import Scenario
 from ..sched import Run, Violation
 from .memo import Memo, State
@@ -91,7 +91,9 @@ def asleep(candidates: dict[int, Footprint], mine: Footprint | None,
     with it (an undeclared footprint, None, commutes with nothing)."""
     if mine is None or not candidates:
         return _AWAKE
-    return {u: f for u, f in candidates.items() if u != tid and independent(f, mine)}
+    reads, writes = mine.reads, mine.writes  # independent(f, mine), inlined: the hot loop
+    return {u: f for u, f in candidates.items()
+            if u != tid and f.writes.isdisjoint(reads) and writes.isdisjoint(f.reads)}
 
 
 class _Branch(NamedTuple):
@@ -151,11 +153,9 @@ def search(space: Space, found: Found, *, cache: bool = True, sleep_sets: bool =
             cur, parent = space.resume(b.entry), b.parent
             if sleep_sets:
                 mine = b.taken[b.tid] = footprint_of(cur)
-                cands = dict(b.sleep)
-                for u in b.before:
-                    f = b.taken[u]
-                    if f is not None:
-                        cands[u] = f
+                taken = b.taken
+                cands = b.sleep if not b.before else {
+                    **b.sleep, **{u: taken[u] for u in b.before if taken[u] is not None}}
                 sleep = asleep(cands, mine, b.tid)
             else:
                 sleep = _AWAKE
@@ -385,11 +385,18 @@ class MemoSpace:
 
     def _enabled_in(self, s: State) -> list[int]:
         memo = self.memo
-        got = [memo.is_enabled(s, tid) for tid in range(len(s.threads))]
-        if None in got:
-            memo.learn_enabled(s, self.materialize(s))
-            got = [memo.is_enabled(s, tid) for tid in range(len(s.threads))]
-        return [tid for tid, on in enumerate(got) if on]
+        out = []
+        for tid, t in enumerate(s.threads):
+            if t.always:
+                out.append(tid)
+            elif not t.done:
+                on = memo.is_enabled(s, tid)
+                if on is None:
+                    memo.learn_enabled(s, self.materialize(s))
+                    return [u for u in range(len(s.threads)) if memo.is_enabled(s, u)]
+                if on:
+                    out.append(tid)
+        return out
 
     def _take(self, s: State, tid: int) -> State:
         """The state ``tid``'s step leads to from ``s``, and the violations found on

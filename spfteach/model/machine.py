@@ -365,9 +365,10 @@ class Machine:
         """The shared state in words, by section and as flat keys (:mod:`.snapshot`): for the
         state panel, the traces and their diffs."""
         pages = {}
-        for pfn, st in self.pages.items():
+        for pfn in sorted(self.pages.keys() | self.rmap.keys()):
             rm = self.rmap.get(pfn)
-            pages[pfn] = st + (f" (rmap av{rm[0]}, index {rm[1]:#x})" if rm else "")
+            pages[pfn] = self.pages.get(pfn, "unknown") + (
+                f" (rmap av{rm[0]}, index {rm[1]:#x})" if rm else "")
         return Snapshot(
             vmas={v.id: v.snapshot() for v in self.vmas.values()},
             tree=",".join(f"vma{v.id}" for v in self.mm.mmap) or "empty",

@@ -152,6 +152,7 @@ class VmAreaStruct:
             "vm_file": self.vm_file or "none",
             "vm_policy": "none" if self.vm_policy is None else f"pol{self.vm_policy}",
             "vm_pgoff": f"{self.vm_pgoff:#x}",
+            "vm_pkey": self.vm_pkey,
             "vm_sequence": self.vm_sequence.sequence,
             "vm_ref_count": self.vm_ref_count,
             "in_tree": "no (vm_detached)" if self.vm_detached else "yes",

@@ -109,22 +109,29 @@ class _Field:
     def __get__(self, inst: Any, owner: type | None = None) -> Any:
         if inst is None:
             return self
-        v = inst.__dict__[self.name]
-        if _ACTIVE is not None:
-            _read(self.obj(inst))
-        return v
+        rec = _ACTIVE
+        if rec is not None:
+            o = self.obj(inst)
+            if o is None:
+                rec.undeclared = True
+            else:
+                rec.reads.add(o)
+        return inst.__dict__[self.name]
 
     def __set__(self, inst: Any, v: Any) -> None:
         if self.wrap is not None:
             v = self.wrap(v, inst)
         d = inst.__dict__
+        rec = _ACTIVE
         # the first assignment is the object's construction: it is no write of shared state
         # (an object a step creates enters a registry, which records that: ``created``)
-        if _ACTIVE is not None and self.name in d:
-            d[self.name] = v
-            _write(self.obj(inst))
-        else:
-            d[self.name] = v
+        if rec is not None and self.name in d:
+            o = self.obj(inst)
+            if o is None:
+                rec.undeclared = True
+            else:
+                rec.writes.add(o)
+        d[self.name] = v
 
 
 class _Holder:
@@ -364,7 +371,8 @@ def recorded(obj: Callable[[Any], Obj | None]) -> Callable[[type], type]:
                 setattr(cls, f.name, _Holder(f.name, how[1]))
                 continue
             of = obj if how is None else how
-            setattr(cls, f.name, _Field(f.name, of, _wrapper(of)))
+            container = isinstance(f.type, str) and f.type.split("[")[0] in ("dict", "set", "list")
+            setattr(cls, f.name, _Field(f.name, of, _wrapper(of) if container else None))
         return cls
 
     return deco
@@ -378,24 +386,16 @@ def plain(v: Any) -> Any:
 
 # --- the object view, derived ------------------------------------------------------------
 
-#: field types whose values are hashable as they are (no freezing)
-_ATOMIC = {"int", "str", "bool", "float", "None", "PtState"}
-
 #: class -> the function that splits an instance into ``out`` (built once per class)
 _VIEW: dict[type, Callable[[Any, dict, Callable[[Any], None]], None]] = {}
-
-
-def _atomic(annotation: object) -> bool:
-    return isinstance(annotation, str) and all(
-        part.strip() in _ATOMIC for part in annotation.split("|"))
 
 
 def _view_fn(cls: type) -> Callable[[Any, dict, Callable[[Any], None]], None]:
     """Compile, from ``cls``'s declarations, the function that adds an instance's objects:
     one line per field, no dispatch per value (``objects()`` runs once per step the memoizing
     search takes for real)."""
-    from .state import KEY, freeze, kind_of
-    env: dict[str, Any] = {"freeze": freeze, "dataclasses": dataclasses}
+    from .state import KEY, freezer, kind_of
+    env: dict[str, Any] = {"dataclasses": dataclasses}
     groups: dict[int, tuple[str, list[str]]] = {}  # id(object fn) -> (its name, values)
     tail: list[str] = []
     for f in dataclasses.fields(cls):
@@ -405,13 +405,12 @@ def _view_fn(cls: type) -> Callable[[Any, dict, Callable[[Any], None]], None]:
             if id(fn) not in groups:
                 env[f"OBJ{len(groups)}"] = fn
                 groups[id(fn)] = (f"OBJ{len(groups)}", [])
-            through = f.metadata.get(KEY) if kind_of(f) == "state" else None
+            through = (f.metadata.get(KEY) if kind_of(f) == "state" else None) or \
+                freezer(f.type)
             value = f"d[{f.name!r}]"
-            if through is not None:
+            if through.__name__ != "_ident":
                 env[f"K_{f.name}"] = through
                 value = f"K_{f.name}({value})"
-            elif not _atomic(f.type):
-                value = f"freeze({value})"
             groups[id(fn)][1].append(value)
         elif isinstance(d, _Holder) and d.kinds is not None:
             tail.append(f"    for x in dict.values(d[{f.name!r}]): add(x)")

@@ -87,12 +87,69 @@ _ATOMS = frozenset({int, str, bool, float, type(None)})
 _PLANS: dict[type, Callable[[Any], tuple]] = {}
 
 
+def _split(args: str) -> list[str]:
+    """``"int, tuple[int, str]"`` -> ``["int", "tuple[int, str]"]`` (top-level commas)."""
+    out, depth, cur = [], 0, ""
+    for ch in args:
+        if ch == "," and depth == 0:
+            out.append(cur.strip())
+            cur = ""
+            continue
+        depth += (ch == "[") - (ch == "]")
+        cur += ch
+    return [*out, cur.strip()] if cur.strip() else out
+
+
+#: the names in annotations whose values are hashable as they are
+_HASHABLE_NAMES = {"int", "str", "bool", "float", "None", "Entry", "PtState"}
+
+
+def hashable(annotation: str) -> bool:
+    """Is every value of this annotation hashable and its own key (``int | None``,
+    ``tuple[int | None, int]``, ``Entry``)?"""
+    parts = _split(annotation.replace("|", ","))
+    if len(parts) > 1:
+        return all(hashable(p) for p in parts)
+    a = annotation.strip()
+    if a.startswith("tuple[") and a.endswith("]"):
+        return all(hashable(p) for p in _split(a[6:-1]))
+    return a in _HASHABLE_NAMES
+
+
+def _ident(v: Any) -> Any:
+    return v
+
+
+def _dict_items(v: Any) -> tuple:
+    return tuple(sorted(v.items()))
+
+
+def freezer(annotation: object) -> Callable[[Any], object]:
+    """The cheapest function that gives a field of this annotation its key: itself (atoms,
+    entries), its items sorted (a dict of those), a tuple (a list of those), or
+    :func:`freeze`, which looks at every value (anything else)."""
+    if not isinstance(annotation, str):
+        return freeze
+    a = annotation.strip()
+    if hashable(a):
+        return _ident
+    for head, fn in (("dict[", _dict_items), ("list[", tuple), ("set[", sorted)):
+        if a.startswith(head) and a.endswith("]"):
+            if all(hashable(p) for p in _split(a[len(head):-1])):
+                return fn if head != "set[" else _sorted_tuple  # type: ignore[return-value]
+    return freeze
+
+
+def _sorted_tuple(v: Any) -> tuple:
+    return tuple(sorted(v))
+
+
 def _plan(cls: type) -> Callable[[Any], tuple]:
     getters = []
     for f in dataclasses.fields(cls):
         if kind_of(f) != "state":
             continue
-        through = f.metadata.get(KEY, freeze)
+        through = f.metadata.get(KEY) or freezer(f.type)
         getters.append((f.name, through))
 
     def key(obj: Any) -> tuple:
@@ -107,24 +164,30 @@ def freeze(v: Any) -> object:
     """A hashable value equal for equal states: declared objects by their state fields,
     containers by their contents (dicts and sets sorted), atoms as they are."""
     cls = type(v)
-    cls = CONTAINERS.get(cls, cls)
-    if cls in _ATOMS or isinstance(v, Enum):
+    if cls in _SELF:
         return v
     plan = _PLANS.get(cls)
     if plan is not None:
         return plan(v)
+    cls = CONTAINERS.get(cls, cls)
     if cls is dict:
-        return tuple(sorted([(k, freeze(x)) for k, x in v.items()]))
+        selfs = _SELF
+        return tuple(sorted([(k, x if type(x) in selfs else freeze(x)) for k, x in v.items()]))
     if cls is list or cls is tuple:
         return tuple([freeze(x) for x in v])
     if cls is set or cls is frozenset:
         return tuple(sorted(v))
+    if isinstance(v, Enum) or (dataclasses.is_dataclass(v) and cls.__dataclass_params__.frozen):
+        _SELF.add(cls)  # an enum, an immutable value (a page-table entry): hashable as it is
+        return v
     if dataclasses.is_dataclass(v):
-        if cls.__dataclass_params__.frozen:
-            return v  # an immutable value (a page-table entry): hashable as it is
         return _plan(cls)(v)
     raise TypeError(f"no state key for a {cls.__name__}: declare its fields "
                     "(spfteach.model.state)")
+
+
+#: the types whose values are their own key: atoms, and enums and frozen dataclasses as met
+_SELF: set[type] = set(_ATOMS)
 
 
 def key_of(obj: Any) -> tuple:
