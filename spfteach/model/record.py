@@ -22,7 +22,7 @@ which objects a scan meets depends on which allocations came first.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from . import footprint as _fp
@@ -78,22 +78,23 @@ def active() -> Recorder | None:
     return _ACTIVE
 
 
-def _read(o: Obj | None) -> None:
+def _note(o: Obj | None, write: bool) -> None:
+    """Record a read (or a write) of ``o`` in the active recorder, if any."""
     rec = _ACTIVE
-    if rec is not None:
-        if o is None:
-            rec.undeclared = True
-        else:
-            rec.reads.add(o)
+    if rec is None:
+        return
+    if o is None:
+        rec.undeclared = True
+    else:
+        (rec.writes if write else rec.reads).add(o)
+
+
+def _read(o: Obj | None) -> None:
+    _note(o, False)
 
 
 def _write(o: Obj | None) -> None:
-    rec = _ACTIVE
-    if rec is not None:
-        if o is None:
-            rec.undeclared = True
-        else:
-            rec.writes.add(o)
+    _note(o, True)
 
 
 class _Field:
@@ -156,42 +157,58 @@ class _Holder:
 # --- containers that record their mutations ----------------------------------------------
 
 
-class RecDict(dict):
+def _recording(base: type, names: tuple[str, ...],
+               scan: bool = False) -> dict[str, Callable[..., Any]]:
+    """Methods ``names`` of ``base`` that first record a write of the container's owner (with
+    ``scan``, for a registry: a read of ``ALLOC``)."""
+    def make(name: str) -> Callable[..., Any]:
+        method = getattr(base, name)
+
+        def recording(self: Any, *a: Any, **kw: Any) -> Any:
+            if _ACTIVE is not None:
+                if scan:
+                    _read(_fp.ALLOC)
+                else:
+                    self._w()
+            return method(self, *a, **kw)
+        recording.__name__ = name
+        return recording
+    return {name: make(name) for name in names}
+
+
+class _Recording:
+    """What the recording containers share: their owner, and the write they record."""
+
+    __slots__ = ()
+    _owner: Any
+    _obj: Callable[[Any], Obj | None]
+
+    def _w(self) -> None:
+        _write(self._obj(self._owner))
+
+
+class RecDict(_Recording, dict):
     """A dict whose mutations are writes of its owner's object."""
 
     __slots__ = ("_owner", "_obj")
+    locals().update(_recording(dict, ("__setitem__", "__delitem__", "pop", "setdefault",
+                                      "update", "clear", "popitem")))
 
-    def _w(self) -> None:
-        if _ACTIVE is not None:
-            _write(self._obj(self._owner))
 
-    def __setitem__(self, k: Any, v: Any) -> None:
-        self._w()
-        dict.__setitem__(self, k, v)
+class RecSet(_Recording, set):
+    """A set whose mutations are writes of its owner's object."""
 
-    def __delitem__(self, k: Any) -> None:
-        self._w()
-        dict.__delitem__(self, k)
+    __slots__ = ("_owner", "_obj")
+    locals().update(_recording(set, ("add", "discard", "remove", "pop", "clear", "update",
+                                     "difference_update", "__ior__", "__isub__")))
 
-    def pop(self, *a: Any) -> Any:
-        self._w()
-        return dict.pop(self, *a)
 
-    def setdefault(self, *a: Any) -> Any:
-        self._w()
-        return dict.setdefault(self, *a)
+class RecList(_Recording, list):
+    """A list whose mutations are writes of its owner's object."""
 
-    def update(self, *a: Any, **kw: Any) -> None:
-        self._w()
-        dict.update(self, *a, **kw)
-
-    def clear(self) -> None:
-        self._w()
-        dict.clear(self)
-
-    def popitem(self) -> Any:
-        self._w()
-        return dict.popitem(self)
+    __slots__ = ("_owner", "_obj")
+    locals().update(_recording(list, ("append", "insert", "remove", "pop", "extend", "clear",
+                                      "sort", "__setitem__", "__delitem__", "__iadd__")))
 
 
 class Registry(RecDict):
@@ -203,8 +220,7 @@ class Registry(RecDict):
         dict.__init__(self, *a)
 
     def _w(self) -> None:
-        if _ACTIVE is not None:
-            _write(_fp.ALLOC)
+        _write(_fp.ALLOC)
 
     def __setitem__(self, k: Any, v: Any) -> None:
         rec = _ACTIVE
@@ -213,128 +229,8 @@ class Registry(RecDict):
             rec.created.update((kind, k) for kind in self._kinds)
         dict.__setitem__(self, k, v)
 
-    def _scan(self) -> None:
-        if _ACTIVE is not None:
-            _read(_fp.ALLOC)
-
-    def __iter__(self) -> Iterator[Any]:
-        self._scan()
-        return dict.__iter__(self)
-
-    def values(self) -> Any:
-        self._scan()
-        return dict.values(self)
-
-    def items(self) -> Any:
-        self._scan()
-        return dict.items(self)
-
-    def keys(self) -> Any:
-        self._scan()
-        return dict.keys(self)
-
-    def __len__(self) -> int:
-        self._scan()
-        return dict.__len__(self)
-
-
-class RecSet(set):
-    """A set whose mutations are writes of its owner's object."""
-
-    __slots__ = ("_owner", "_obj")
-
-    def _w(self) -> None:
-        if _ACTIVE is not None:
-            _write(self._obj(self._owner))
-
-    def add(self, x: Any) -> None:
-        self._w()
-        set.add(self, x)
-
-    def discard(self, x: Any) -> None:
-        self._w()
-        set.discard(self, x)
-
-    def remove(self, x: Any) -> None:
-        self._w()
-        set.remove(self, x)
-
-    def pop(self) -> Any:
-        self._w()
-        return set.pop(self)
-
-    def clear(self) -> None:
-        self._w()
-        set.clear(self)
-
-    def update(self, *a: Any) -> None:
-        self._w()
-        set.update(self, *a)
-
-    def difference_update(self, *a: Any) -> None:
-        self._w()
-        set.difference_update(self, *a)
-
-    def __ior__(self, o: Any) -> RecSet:
-        self._w()
-        set.update(self, o)
-        return self
-
-    def __isub__(self, o: Any) -> RecSet:
-        self._w()
-        set.difference_update(self, o)
-        return self
-
-
-class RecList(list):
-    """A list whose mutations are writes of its owner's object."""
-
-    __slots__ = ("_owner", "_obj")
-
-    def _w(self) -> None:
-        if _ACTIVE is not None:
-            _write(self._obj(self._owner))
-
-    def append(self, x: Any) -> None:
-        self._w()
-        list.append(self, x)
-
-    def insert(self, i: Any, x: Any) -> None:
-        self._w()
-        list.insert(self, i, x)
-
-    def remove(self, x: Any) -> None:
-        self._w()
-        list.remove(self, x)
-
-    def pop(self, *a: Any) -> Any:
-        self._w()
-        return list.pop(self, *a)
-
-    def extend(self, xs: Any) -> None:
-        self._w()
-        list.extend(self, xs)
-
-    def clear(self) -> None:
-        self._w()
-        list.clear(self)
-
-    def sort(self, **kw: Any) -> None:
-        self._w()
-        list.sort(self, **kw)
-
-    def __setitem__(self, i: Any, x: Any) -> None:
-        self._w()
-        list.__setitem__(self, i, x)
-
-    def __delitem__(self, i: Any) -> None:
-        self._w()
-        list.__delitem__(self, i)
-
-    def __iadd__(self, xs: Any) -> RecList:
-        self._w()
-        list.extend(self, xs)
-        return self
+    locals().update(_recording(dict, ("__iter__", "values", "items", "keys", "__len__"),
+                               scan=True))
 
 
 _WRAPS: dict[type, type] = {dict: RecDict, set: RecSet, list: RecList}
