@@ -74,9 +74,6 @@ def start(rec: Recorder | None) -> Recorder | None:
     return prev
 
 
-def active() -> Recorder | None:
-    return _ACTIVE
-
 
 def _note(o: Obj | None, write: bool) -> None:
     """Record a read (or a write) of ``o`` in the active recorder, if any."""
@@ -272,12 +269,6 @@ def recorded(obj: Callable[[Any], Obj | None]) -> Callable[[type], type]:
         return cls
 
     return deco
-
-
-def plain(v: Any) -> Any:
-    """The builtin type a value's recording container stands for (``type(v)`` otherwise)."""
-    t = type(v)
-    return CONTAINERS.get(t, t)
 
 
 # --- the object view, derived ------------------------------------------------------------
