@@ -103,6 +103,7 @@ def _parser() -> argparse.ArgumentParser:
                     help="print the full shared state after the last step")
     st.add_argument("--mutant", action="append", default=[], metavar="NAME",
                     help="switch a check off (see `spfteach mutants`); repeatable")
+    _design_option(st)
 
     ex = sub.add_parser(
         "explore", help="run every schedule of a scenario and check the invariants",
@@ -133,6 +134,7 @@ def _parser() -> argparse.ArgumentParser:
     ex.add_argument("scenario", metavar="SCENARIO")
     ex.add_argument("--mutant", action="append", default=[], metavar="NAME",
                     help="switch a check off (repeatable)")
+    _design_option(ex)
     ex.add_argument("--json", action="store_true", help="print the report as JSON")
     ex.add_argument("--search", choices=SEARCH_CHOICES, default="memo",
                     help="memo (default): the state cache with a partial-order reduction "
@@ -225,14 +227,27 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_step(args: argparse.Namespace) -> int:
+def _design_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--design", choices=("spf", "per-vma"), default="spf",
+                   help="the kernel: spf (6.1 with the speculative page fault series, the "
+                        "default) or per-vma (6.12's per-VMA locks)")
+
+
+def _scenario_and_mutants(args: argparse.Namespace) -> tuple:
+    """The scenario on the design asked for, and the mutants, each checked to belong to it."""
     from .explore import mutants
     from .scenarios import get as get_scenario
+
+    scen = get_scenario(args.scenario).with_design(args.design)
+    return scen, [mutants.validate(m, args.design) for m in args.mutant]
+
+
+def cmd_step(args: argparse.Namespace) -> int:
+    from .explore import mutants
     from .sched import ScheduleError, format_schedule
     from .trace import format_step, result_line
 
-    scen = get_scenario(args.scenario)
-    muts = [mutants.validate(m) for m in args.mutant]
+    scen, muts = _scenario_and_mutants(args)
     spec = scen.schedules.get(args.schedule, args.schedule)
     run = scen.new_run(muts)
     if muts:
@@ -272,19 +287,17 @@ def cmd_step(args: argparse.Namespace) -> int:
 
 
 def cmd_explore(args: argparse.Namespace) -> int:
-    from .explore import mutants
     from .explore.search import explore
-    from .scenarios import get as get_scenario
     from .sched import format_schedule
 
-    scen = get_scenario(args.scenario)
-    muts = [mutants.validate(m) for m in args.mutant]
+    scen, muts = _scenario_and_mutants(args)
     rep = explore(scen, muts, search=args.search)
     status = EXIT_VIOLATION if rep.counterexamples or rep.deadlocks else EXIT_CLEAN
     if args.json:
         print(json.dumps(rep.as_dict(), indent=2))
         return status
-    print(f"scenario {scen.name}" + (f" with mutants {', '.join(muts)}" if muts else ""))
+    print(f"scenario {scen.name}" + (f" with mutants {', '.join(muts)}" if muts else "")
+          + (" (per-VMA locks, 6.12)" if scen.design == "per-vma" else ""))
     print(f"  search: {rep.method}")
     print(f"  complete executions {rep.executions} (runs to the end), pruned {rep.pruned} "
           "(runs cut at a state explored before)")

@@ -32,9 +32,22 @@ def names() -> list[str]:
     return list(checks.MUTANTS)
 
 
-def validate(name: str) -> str:
-    """``name`` if it names a mutant; else UnknownMutant, with the names to use."""
-    return checks.mutant(name).name
+def names_of(design: str) -> list[str]:
+    """The mutants of one design: the speculative path's, or the per-VMA locks'."""
+    from ..model.pervma.checks import MUTANTS as PER_VMA
+
+    return list(PER_VMA) if design == "per-vma" else names()
+
+
+def validate(name: str, design: str = "spf") -> str:
+    """``name`` if it names a mutant of ``design``; else UnknownMutant, with the names
+    to use."""
+    m = checks.mutant(name).name
+    if m not in names_of(design):
+        other = "per-vma" if design == "spf" else "spf"
+        raise UnknownMutant(f"{m} is a mutant of the {other} design: add --design {other}, "
+                            f"or pick one of: {', '.join(names_of(design))}")
+    return m
 
 
 def describe(name: str) -> str:

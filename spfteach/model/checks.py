@@ -441,7 +441,9 @@ def mutant(name: str | Mutant) -> Mutant:
             raise UnknownCheck(f"{name.name} is a {_WHAT[name.kind]}, not a check that can be "
                                "switched off")
         return name
-    m = MUTANTS.get(name)
+    from .pervma.checks import MUTANTS as PER_VMA
+
+    m = MUTANTS.get(name) or PER_VMA.get(name)
     if m is None:
         if name in BY_NAME:
             raise UnknownCheck(f"{name} is a {_WHAT[BY_NAME[name].kind]}, not a check that can "

@@ -106,6 +106,10 @@ def _do_user_addr_fault(t: Task, mm: MmStruct, address: int, error_code: int,
         flags |= FAULT_FLAG_WRITE
     if error_code & X86_PF_INSTR:
         flags |= FAULT_FLAG_INSTRUCTION
+    if t.machine.design == "per-vma":
+        from .pervma.fault import do_user_addr_fault as with_vma_locks
+
+        return (yield from with_vma_locks(t, mm, address, error_code, flags))
     yield t.at(_s(fn, "if (READ_ONCE(sysctl_speculative_page_fault) &&"), local=True)
     tried = speculative and spf_tried(flags, error_code)
     t.did(f"error code {error_code_str(error_code)}: "
@@ -116,6 +120,12 @@ def _do_user_addr_fault(t: Task, mm: MmStruct, address: int, error_code: int,
         t.spf_result = fault
         if not (fault & VM_FAULT_RETRY or fault & VM_FAULT_ERROR):
             return fault
+    return (yield from lock_mmap(t, mm, address, error_code, flags))
+
+
+def lock_mmap(t: Task, mm: MmStruct, address: int, error_code: int, flags: int) -> Gen:
+    """The classic path, from the ``lock_mmap:`` label on: under ``mmap_lock``."""
+    fn = "do_user_addr_fault"
     # vma = lock_mm_and_find_vma(mm, address, regs);
     yield from down_read(t, mm.mmap_lock, Src("mm/memory.c", "lock_mm_and_find_vma",
                                              "if (!get_mmap_lock_carefully(mm, regs))"))

@@ -172,6 +172,9 @@ def check_end(k: Machine, deadlocked: bool, dead: frozenset[int] = frozenset()) 
     locks.append(("page_table_lock", k.mm.page_table_lock.owner))
     locks.append(("mmap_lock (write)", k.mm.mmap_lock.writer))
     locks.extend(("mmap_lock (read)", r) for r in sorted(k.mm.mmap_lock.readers))
+    for v in k.vmas.values():  # 6.12's VMA locks (readers hold them through a fault)
+        locks.append((f"{v.vm_lock.name} (write)", v.vm_lock.writer))
+        locks.extend((f"{v.vm_lock.name} (read)", r) for r in sorted(v.vm_lock.readers))
     for name, owner in locks:
         if owner is not None and owner not in dead:
             k.violate("lock-left-held", f"{name} is still held by T{owner}")

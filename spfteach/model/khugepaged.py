@@ -34,8 +34,10 @@ def _s(snippet: str, after: str = "") -> Src:
 
 def collapse_huge_page(t: Task, mm: MmStruct, address: int, bracket: bool = True) -> Gen:
     """Collapse the 2 MiB at ``address`` (aligned); ``bracket=False``: the seed's
-    khugepaged, which does not touch the VMA's sequence count."""
+    khugepaged, which does not touch the VMA's sequence count.  (6.12's khugepaged always
+    write-locks the VMA: under the per-VMA design ``bracket`` changes nothing.)"""
     k = t.machine
+    bracket = bracket or k.design == "per-vma"
     yield from down_write(t, mm.mmap_lock, _s("mmap_write_lock(mm);"))
     vma = yield from find_vma(t, mm, address,
                               _s("result = hugepage_vma_revalidate(mm, address, true, &vma, cc);",

@@ -110,12 +110,27 @@ def write_lock(t: Task, lock: RwLock, src: Src) -> Gen:
     _mmap_lock_check(t, lock)
     lock.writer = t.tid
     t.did(f"takes {lock.name} for writing")
+    if _per_vma_mmap_lock(t, lock):
+        from .pervma.mm import mm_lock_seqcount_begin
+
+        caller = "mmap_write_lock_killable" if "killable" in src.snippet else "mmap_write_lock"
+        yield from mm_lock_seqcount_begin(t, t.machine.mm, caller)
 
 
 def write_unlock(t: Task, lock: RwLock, src: Src) -> Gen:
+    if _per_vma_mmap_lock(t, lock):
+        from .pervma.mm import vma_end_write_all
+
+        yield from vma_end_write_all(t, t.machine.mm, "mmap_write_unlock")
     yield t.at(src)
     lock.writer = None
     t.did(f"releases {lock.name} (write)")
+
+
+def _per_vma_mmap_lock(t: Task, lock: RwLock) -> bool:
+    """6.12's ``mmap_write_lock()``/``mmap_write_unlock()`` move ``mm_lock_seq`` too
+    (:mod:`.pervma.mm`)."""
+    return lock.name == "mmap_lock" and t.machine.design == "per-vma"
 
 
 # The rwsem and the rwlock behave alike in the model; the kernel names differ.

@@ -36,6 +36,8 @@ from .task import Task
 
 #: pfn of the shared zero page, mapped (special, read-only) by read faults.
 ZERO_PFN = 0
+#: The fault-path designs a machine can have (``Machine.design``).
+DESIGNS = ("spf", "per-vma")
 
 #: why the allocation counters are not state
 _COUNTER = ("an allocation counter: two states that differ only in the next id continue alike "
@@ -74,6 +76,9 @@ class Machine:
     #: mmu_gather batch size: a zap that fills it flushes the TLB *before* it
     #: drops the PTE lock (``force_flush`` in ``zap_pte_range()``).
     tlb_batch: int = not_state(CONSTANT, default=64)
+    #: which fault path the kernel has: ``"spf"`` (6.1 with our series) or ``"per-vma"``
+    #: (6.12's per-VMA locks, :mod:`.pervma`); see :data:`DESIGNS`
+    design: str = not_state(CONSTANT, default="spf")
     cpus: list[Cpu] = state(fp=HOLDER, default_factory=list)
     pt_pages: dict[int, PageTablePage] = state(fp=registry(fp.PT), default_factory=dict)
     ptl: dict[int, Spinlock] = state(fp=registry(fp.PTL), default_factory=dict)
@@ -120,6 +125,8 @@ class Machine:
     _next_policy: int = not_state(_COUNTER, fp=lambda k: fp.ALLOC, default=1)
 
     def __post_init__(self) -> None:
+        if self.design not in DESIGNS:
+            raise ValueError(f"unknown design {self.design!r}: one of {', '.join(DESIGNS)}")
         self.mutants = frozenset(checks.mutant(m) for m in self.mutants)
         self.widened = frozenset(checks.scope(w) for w in self.widened)
         self.cpus = [Cpu(i) for i in range(self.ncpus)]

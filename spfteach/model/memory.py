@@ -31,6 +31,7 @@ from .mm_types import (
     FAULT_FLAG_KILLABLE,
     FAULT_FLAG_REMOTE,
     FAULT_FLAG_SPECULATIVE,
+    FAULT_FLAG_VMA_LOCK,
     FAULT_FLAG_WRITE,
     MPOL_INTERLEAVE,
     VM_EXEC,
@@ -54,6 +55,8 @@ from .mm_types import (
 )
 from .mmap import get_vma, put_vma
 from .mmu_context import arch_vma_access_permitted
+from .pervma.checks import RETRY_GOES_ON
+from .pervma.memory import vmf_anon_prepare, vmf_can_call_fault
 from .pgtable import Entry, Kind, PageTablePage, PtState
 from .rmap import anon_vma_prepare, page_add_anon_rmap, page_add_new_anon_rmap
 from .seqlock import raw_read_seqcount, read_seqcount_retry
@@ -409,6 +412,11 @@ def do_anonymous_page(t: Task, vmf: VmFault) -> Gen:
         # need preparing again, which needs mmap_lock.
         if t.check(C.ANON_NO_ANON_VMA, anon is None):
             return VM_FAULT_RETRY
+    elif vmf.flags & FAULT_FLAG_VMA_LOCK:
+        # 6.12: only the VMA is locked; anon_vma needs mmap_lock as well
+        ret = yield from vmf_anon_prepare(t, vmf)
+        if ret and not (ret & VM_FAULT_RETRY and k.mutated(RETRY_GOES_ON)):
+            return ret
     elif not (yield from anon_vma_prepare(t, vma)):
         return VM_FAULT_OOM
     yield t.at(_s(fn, "page = alloc_zeroed_user_highpage_movable(vma, vmf->address);"),
@@ -510,6 +518,11 @@ def handle_userfault(t: Task, vmf: VmFault) -> Gen:
     """Hand the fault to user space.  It releases ``mmap_lock`` while it waits —
     which is only legal for a fault that holds it."""
     # drops the PTE lock if it holds it; asks whether it holds mmap_lock
+    if vmf.flags & FAULT_FLAG_VMA_LOCK:
+        # 6.12: release_fault_lock(vmf) drops the VMA lock instead
+        from .pervma.memory import handle_userfault_vma_locked
+
+        return (yield from handle_userfault_vma_locked(t, vmf))
     yield t.at(Src("fs/userfaultfd.c", "handle_userfault", "mmap_read_unlock(mm);"))
     if vmf.ptl is not None and vmf.ptl.owner == t.tid:
         vmf.ptl.owner = None  # pte_unmap_unlock() before the call
@@ -603,6 +616,10 @@ def do_fault(t: Task, vmf: VmFault) -> Gen:
     k = t.machine
     vma = vmf.vma
     assert vma is not None
+    if k.design == "per-vma":
+        ret = yield from vmf_can_call_fault(t, vmf, vma)
+        if ret:
+            return ret
     yield t.at(Src(F, "__do_fault", "ret = vma->vm_ops->fault(vmf);"))
     k.event(t, "vm_ops->fault", vma)
     pfn = k.alloc_page()
@@ -665,7 +682,11 @@ def wp_page_copy(t: Task, vmf: VmFault) -> Gen:
     k = t.machine
     vma = vmf.vma
     assert vma is not None
-    if not (yield from anon_vma_prepare(t, vma)):
+    if vmf.flags & FAULT_FLAG_VMA_LOCK:
+        ret = yield from vmf_anon_prepare(t, vmf)
+        if ret:
+            return ret
+    elif not (yield from anon_vma_prepare(t, vma)):
         return VM_FAULT_OOM
     yield t.at(_s(fn, "new_page = alloc_zeroed_user_highpage_movable(vma,"), local=True)
     t.did("a new page to replace the zero page")

@@ -15,6 +15,12 @@ from .task import Gen, Src, Task
 
 
 def vm_write_begin(t: Task, vma: VmAreaStruct, src: Src) -> Gen:
+    if t.machine.design == "per-vma":
+        # 6.12 has no write section: the writer write-locks the VMA where it starts one
+        from .pervma.writers import start_write
+
+        yield from start_write(t, vma, src)
+        return
     t.machine.touch(vma.vm_start, vma.vm_end)
     if src.function in t.machine.override.get("no vm_write in", ()):
         yield from _unbracketed(t, src)
@@ -23,6 +29,9 @@ def vm_write_begin(t: Task, vma: VmAreaStruct, src: Src) -> Gen:
 
 
 def vm_write_end(t: Task, vma: VmAreaStruct, src: Src) -> Gen:
+    if t.machine.design == "per-vma":
+        return  # the VMA stays write-locked until mmap_write_unlock()
+        yield  # a generator all the same
     t.machine.touch(vma.vm_start, vma.vm_end)
     if src.function in t.machine.override.get("no vm_write in", ()):
         yield from _unbracketed(t, src)

@@ -6,6 +6,10 @@ a writer changed the VMA, the second keeps a VMA that ``munmap()`` removed
 alive until the reader lets go of it (``get_vma()``/``put_vma()``).
 ``vm_detached`` is the port's flag: ``vma_mark_detached()`` set it, inside the
 VMA's write section, just before munmap() removes it from the tree.
+
+``vm_lock`` and ``vm_lock_seq`` (on the VMA) and ``mm_lock_seq`` (on the mm) are the
+per-VMA lock of Linux 6.4 as 6.12 has it (:mod:`.pervma`): they exist in every run and
+only the per-VMA design's steps touch them.
 """
 
 from __future__ import annotations
@@ -49,6 +53,9 @@ FAULT_FLAG_REMOTE = 0x80
 FAULT_FLAG_INSTRUCTION = 0x100
 FAULT_FLAG_INTERRUPTIBLE = 0x200
 FAULT_FLAG_SPECULATIVE = 0x1000
+#: 6.12's "only the VMA is locked" (``1 << 12`` there, the bit our series gives
+#: FAULT_FLAG_SPECULATIVE in 6.1; the model, which has both, gives it the next bit)
+FAULT_FLAG_VMA_LOCK = 0x2000
 #: what do_user_addr_fault() starts every fault with
 FAULT_FLAG_DEFAULT = FAULT_FLAG_ALLOW_RETRY | FAULT_FLAG_KILLABLE | FAULT_FLAG_INTERRUPTIBLE
 
@@ -129,6 +136,12 @@ class VmAreaStruct:
     vm_ref_count: int = state(default=1)  # the tree's reference
     vm_detached: bool = state(default=False)  # vma_mark_detached()
     freed: bool = state(default=False)
+    #: 6.12's ``vma->vm_lock->lock``: readers hold it for reading through a fault,
+    #: ``vma_start_write()`` takes it for writing only to wait for them
+    vm_lock: RwLock = state(fp=HOLDER, default_factory=lambda: RwLock("vm_lock"))
+    #: 6.12's ``vma->vm_lock_seq``: equal to ``mm->mm_lock_seq`` while a writer has
+    #: the VMA write-locked (-1: never locked, as ``vma_lock_init()`` leaves it)
+    vm_lock_seq: int = state(default=-1)
 
     def __post_init__(self) -> None:
         if not self.vm_page_prot:
@@ -137,6 +150,9 @@ class VmAreaStruct:
             self.vm_pgoff = self.vm_start >> 12
         self.vm_sequence.name = f"vma{self.id}.vm_sequence"
         self.vm_sequence.obj = fp.vm_sequence(self)
+        # the lock belongs to the VMA's fields: a reader holding it reads them
+        self.vm_lock.name = f"vma{self.id}.vm_lock"
+        self.vm_lock.obj = fp.vma(self)
 
     def contains(self, address: int) -> bool:
         return self.vm_start <= address < self.vm_end
@@ -157,6 +173,8 @@ class VmAreaStruct:
             "vm_ref_count": self.vm_ref_count,
             "in_tree": "no (vm_detached)" if self.vm_detached else "yes",
             "freed": self.freed,
+            "vm_lock": self.vm_lock.snapshot(),
+            "vm_lock_seq": self.vm_lock_seq,
         }
 
 
@@ -172,6 +190,10 @@ class MmStruct:
     mmap: list[VmAreaStruct] = state(key=ids, default_factory=list)
     mmap_lock: RwLock = state(
         fp=HOLDER, default_factory=lambda: RwLock("mmap_lock", obj=fp.MMAP_LOCK))
+    #: 6.12's ``mm->mm_lock_seq``: odd while a writer holds ``mmap_lock`` for writing
+    #: (``mmap_write_lock()`` begins it, ``vma_end_write_all()`` ends it)
+    mm_lock_seq: SeqCount = state(
+        fp=HOLDER, default_factory=lambda: SeqCount("mm_lock_seq", obj=fp.MMAP_LOCK))
     page_table_lock: Spinlock = state(
         fp=HOLDER, default_factory=lambda: Spinlock("page_table_lock", obj=fp.PAGE_TABLE_LOCK))
     #: the task's NUMA policy (``current->mempolicy``): set by the scenario, and no step

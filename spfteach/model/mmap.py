@@ -225,6 +225,10 @@ def unmap_region(t: Task, mm: MmStruct, vma: VmAreaStruct) -> Gen:
 def do_munmap(t: Task, mm: MmStruct, start: int, length: int) -> Gen:
     """``munmap()``: ``__vm_munmap()`` takes ``mmap_lock`` for writing and unmaps."""
     fn = "__vm_munmap"
+    if t.machine.design == "per-vma":
+        from .pervma.vma import __vm_munmap
+
+        return (yield from __vm_munmap(t, mm, start, length))
     yield from down_write(t, mm.mmap_lock, _s(fn, "if (mmap_write_lock_killable(mm))"))
     yield from __do_munmap(t, mm, start, length)
     yield from up_write(t, mm.mmap_lock, _s(fn, "mmap_write_unlock(mm);"))
@@ -235,6 +239,10 @@ def do_munmap(t: Task, mm: MmStruct, start: int, length: int) -> Gen:
 def __do_munmap(t: Task, mm: MmStruct, start: int, length: int) -> Gen:
     """``do_mas_munmap()``: unmap exactly one whole VMA, ``mmap_lock`` held for
     writing (mremap() calls this too).  Splitting is not modelled here."""
+    if t.machine.design == "per-vma":
+        from .pervma.vma import do_vmi_munmap
+
+        return (yield from do_vmi_munmap(t, mm, start, length, unlock=False))
     vma = yield from find_vma(t, mm, start, _s("do_mas_munmap", "vma = mas_find(mas, end - 1);"))
     if vma is None or vma.vm_start >= start + length:
         return 0

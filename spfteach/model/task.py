@@ -27,9 +27,15 @@ if TYPE_CHECKING:
 
 #: What a guard does when it fires, by its ``exit``.
 _EXITS = {"abort": ("aborts with VM_FAULT_RETRY", "aborted with VM_FAULT_RETRY"),
-          "sigsegv": ("fails with VM_FAULT_SIGSEGV", "failed with VM_FAULT_SIGSEGV")}
+          "sigsegv": ("fails with VM_FAULT_SIGSEGV", "failed with VM_FAULT_SIGSEGV"),
+          # the per-VMA design's (spfteach.model.pervma.checks)
+          "fallback": ("falls back to mmap_lock", "fell back to mmap_lock"),
+          "retry": ("looks the VMA up again", "looked the VMA up again"),
+          "trylock": ("needs mmap_lock as well: trylock, or VM_FAULT_RETRY",
+                      "needed mmap_lock as well")}
 #: What a guard returns when it fires, by its ``exit``.
-RETURNS = {"abort": "VM_FAULT_RETRY", "sigsegv": "VM_FAULT_SIGSEGV"}
+RETURNS = {"abort": "VM_FAULT_RETRY", "sigsegv": "VM_FAULT_SIGSEGV", "fallback": "NULL",
+           "retry": "goto retry", "trylock": "mmap_read_trylock()"}
 
 
 @dataclass(frozen=True)
@@ -65,6 +71,9 @@ class Src:
     #: line that precedes the meant occurrence: the snippet resolves to the
     #: first matching line after it.
     after: str = ""
+    #: the tree the line is in: "" for our port (6.1 and the series), ``"6.12"`` for
+    #: Debian's linux-source-6.12, the per-VMA-lock design (:mod:`..model.pervma`)
+    tree: str = ""
 
     def __str__(self) -> str:
         return f"{self.function}: {self.snippet}"

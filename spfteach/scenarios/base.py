@@ -12,8 +12,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..model.checks import Mutant
+from ..model.errors import UsageError
 from ..model.fault import X86_PF_PK, X86_PF_PROT, X86_PF_USER, X86_PF_WRITE, do_user_addr_fault
-from ..model.machine import Machine
+from ..model.machine import DESIGNS, Machine
 from ..model.mm_types import fault_str
 from ..model.mmap import do_munmap
 from ..model.mprotect import do_mprotect
@@ -21,6 +22,10 @@ from ..model.task import Gen, Task
 from ..sched import Program, Run
 
 Builder = Callable[[Machine], list[tuple[Task, Program]]]
+
+
+class UnknownDesign(UsageError, ValueError):
+    """A design name that is not ``spf`` or ``per-vma`` (shown to the user)."""
 
 
 @dataclass(frozen=True)
@@ -44,17 +49,26 @@ class Scenario:
     #: the grading hooks its machines carry (``Machine.override``): empty, the model
     #: as it is; see :meth:`with_override`
     override: Mapping[str, Any] = field(default_factory=dict)
+    #: the kernel's fault-path design (``Machine.design``): ``"spf"``, 6.1 with our
+    #: series, or ``"per-vma"``, 6.12's per-VMA locks; see :meth:`with_design`
+    design: str = "spf"
 
     def with_override(self, override: Mapping[str, Any]) -> Scenario:
         """The same scenario, its machines carrying grading hooks: a student's decision
         where the model makes its own (``spfteach.grading``)."""
         return replace(self, override={**self.override, **override})
 
+    def with_design(self, design: str) -> Scenario:
+        """The same race on the other kernel (``"spf"`` or ``"per-vma"``)."""
+        if design not in DESIGNS:
+            raise UnknownDesign(f"unknown design {design!r}: use one of {', '.join(DESIGNS)}")
+        return replace(self, design=design)
+
     def new_run(self, mutants: Iterable[str | Mutant] = (), record: bool = True) -> Run:
         """A fresh run at the start of the scenario (``record=False``: no trace,
         as the explorer runs it)."""
         k = Machine(ncpus=self.ncpus, la57=self.la57, mutants=frozenset(mutants),
-                    tlb_batch=self.tlb_batch, override=dict(self.override))
+                    tlb_batch=self.tlb_batch, override=dict(self.override), design=self.design)
         programs = self.build(k)
         return Run(k, programs, describe_result=describe_result, record=record)
 

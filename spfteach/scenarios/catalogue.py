@@ -169,7 +169,12 @@ def _seq_odd(k: Machine):
     # The story starts with mprotect() already inside its section: it holds
     # mmap_lock for writing and has made the count odd.
     k.mm.mmap_lock.writer = t1.tid
-    vma.vm_sequence.sequence += 1
+    if k.design == "per-vma":
+        # 6.12: mmap_write_lock() made mm_lock_seq odd, vma_start_write() copied it
+        k.mm.mm_lock_seq.sequence += 1
+        vma.vm_lock_seq = k.mm.mm_lock_seq.sequence
+    else:
+        vma.vm_sequence.sequence += 1
     return [(t0, fault(t0, ADDR, write=True)),
             (t1, mprotect_fixup_locked(t1, k.mm, vma, VM_READ))]
 

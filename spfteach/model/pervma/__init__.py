@@ -1,0 +1,28 @@
+"""The second design: per-VMA locks, as Debian's ``linux-source-6.12`` has them.
+
+The speculative page fault was never merged.  Linux 6.4 took another road to the same end (a
+fault that does not queue behind ``mmap_lock`` writers): each VMA gets a reader/writer lock, a
+fault finds its VMA under RCU and read-locks it (``lock_vma_under_rcu()``), and runs the
+ordinary fault path with it held.  Writers, which hold ``mmap_lock`` for writing anyway,
+write-lock each VMA they change (``vma_start_write()``) and release all of them at once when they
+drop ``mmap_lock`` (``vma_end_write_all()``): a VMA is write-locked while its ``vm_lock_seq``
+equals the mm's ``mm_lock_seq``.  Validate-afterwards becomes lock-before.
+
+The files mirror 6.12's (6.12.118, the version in ``kernel/SOURCE-VERSION-6.12``): ``mm.py`` is
+``include/linux/mm.h`` and ``include/linux/mmap_lock.h``, ``memory.py`` the parts of
+``mm/memory.c`` and ``mm/internal.h`` that know the VMA lock, ``fault.py``
+``arch/x86/mm/fault.c``'s entry, ``vma.py`` munmap as ``mm/vma.c`` does it.  Every Src here names
+a line of the 6.12 tree (``tree="6.12"``).  The ordinary fault path and the writers' page-level
+work are the model's (``spfteach.model``), entered with ``FAULT_FLAG_VMA_LOCK`` where 6.12
+consults it; ``checks.py`` registers this design's checks and its mutants.
+"""
+
+from ..task import Src
+
+#: The tree every Src of this package resolves in (``Src.tree``).
+TREE = "6.12"
+
+
+def src(file: str, function: str, snippet: str, after: str = "") -> Src:
+    """A line of Debian's linux-source-6.12."""
+    return Src(file, function, snippet, after, tree=TREE)
