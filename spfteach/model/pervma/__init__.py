@@ -15,6 +15,11 @@ The files mirror 6.12's (6.12.118, the version in ``kernel/SOURCE-VERSION-6.12``
 a line of the 6.12 tree (``tree="6.12"``).  The ordinary fault path and the writers' page-level
 work are the model's (``spfteach.model``), entered with ``FAULT_FLAG_VMA_LOCK`` where 6.12
 consults it; ``checks.py`` registers this design's checks and its mutants.
+
+Not 6.12 yet: that shared path is the port's 6.1 code.  6.12's ``pte_offset_map_lock()`` (since
+6.5) re-reads the pmd, fails when the table is gone or became a huge pmd and rechecks it under the
+PTE lock, page tables being freed after RCU; 6.1's trusts the pmd.  A verdict that depends on it
+(a collapse beside a fault that a mutant let in) is 6.1's fault path under 6.12's locking.
 """
 
 from ..task import Src
