@@ -206,7 +206,38 @@ def test_novma_may_differ_from_612_in_the_per_vma_options_only(fake612: Layout) 
         config.check_same_but_series(fake612, "v6.12-novma")
 
 
-# --- the verdict: per-VMA locking asked of 6.12, speculation not ---------------------------
+# --- the verdict: the same checkers on 6.12's console; per-VMA locking asked, not SPF -------
+
+#: Reports in 6.12's words (lib/Kconfig.kasan's generic mode, lockdep), dropped into the
+#: middle of a real 6.12 debug console.
+REPORTS_612 = {
+    "KASAN": "[   12.345678] BUG: KASAN: slab-use-after-free in lock_vma_under_rcu+0x2d1/0x3f0\n"
+             "[   12.345700] Read of size 8 at addr ffff888004a1c3d0 by task spfguest/77\n",
+    "lockdep": "[   12.345678] WARNING: possible circular locking dependency detected\n"
+               "[   12.345700] 6.12.118 #1 Not tainted\n",
+    "BUG": "[   12.345678] BUG: Bad rss-counter state mm:00000000c5e3b0a2 type:MM_ANONPAGES "
+           "val:1\n",
+    "WARNING": "[   12.345678] WARNING: CPU: 1 PID: 77 at mm/memory.c:6288 "
+               "lock_vma_under_rcu+0x1a/0x3f0\n",
+}
+
+
+def test_a_real_612_debug_console_is_clean_and_each_report_fails_it() -> None:
+    from spfteach.kernel import console, qemu
+    from spfteach.kernel.verdict import judge
+    from tests.paths import FIXTURES
+    clean = (FIXTURES / "kernel" / "console-612-clean.log").read_text()
+    assert console.scan_splats(clean) == []
+    doc = console.extract_json(clean)
+    assert doc["kernel"]["release"] == "6.12.118" and doc["vma_lock_stats"] is True
+    assert doc["steps"][0]["vmstat"]["vma_lock_success"] > 0
+    assert judge(qemu.Boot(clean, 0, 28.0, ["qemu"], None), 60, "log").passed
+    at = clean.index("[    5.706712] zram0")
+    for kind, report in REPORTS_612.items():
+        v = judge(qemu.Boot(clean[:at] + report + clean[at:], 0, 28.0, ["qemu"], None), 60,
+                  "log")
+        assert not v.passed and v.splats[0].kind == kind, (kind, v.splats)
+
 
 
 def _verdict(vmstat: dict) -> Verdict:
