@@ -81,6 +81,20 @@ def kernel_tree() -> Path:
     return Layout.from_options().src
 
 
+@pytest.fixture(scope="session")
+def kernel_tree_612() -> Path:
+    """linux-source-6.12 as Debian ships it, unpacked (`spfteach kernel fetch --variant v6.12`:
+    the version of kernel/SOURCE-VERSION-6.12, installed with apt first when run as root; no
+    patches, nothing built): the C of per-VMA locks (`lock_vma_under_rcu()` in mm/memory.c,
+    `vma_start_read()` in include/linux/mm.h, ...) that the model's links can be checked
+    against. The fetch holds the build tree's lock, so it waits for a build in progress."""
+    spfteach = str(Path(sys.executable).parent / "spfteach")
+    r = subprocess.run([spfteach, "kernel", "fetch", "--variant", "v6.12"], capture_output=True,
+                       text=True, timeout=1800)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return Layout.from_options().src_612
+
+
 @pytest.fixture
 def lab_notebook(tmp_path: Path) -> Iterator[Callable[..., LabNotebook]]:
     """Open a notebook in JupyterLab in headless Chromium (tests/browser/'s lab_notebook, same

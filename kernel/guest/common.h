@@ -166,8 +166,12 @@ static inline void jb_json(struct jbuf *b, const char *k, const char *v)
 	jb_raw(b, "%s", v);
 }
 
-/* /proc/vmstat as name/value pairs. */
-#define VMSTAT_MAX 256
+/*
+ * /proc/vmstat as name/value pairs.  6.12 with the full profile has more
+ * than 256 lines, and the vma_lock_* counters come near the end: a table
+ * too small would drop them without a word.
+ */
+#define VMSTAT_MAX 512
 struct vmstat {
 	int n;
 	char name[VMSTAT_MAX][64];
@@ -192,6 +196,16 @@ static inline int vmstat_read(struct vmstat *v)
 	return 0;
 }
 
+static inline int vmstat_has(const struct vmstat *v, const char *name)
+{
+	int i;
+
+	for (i = 0; i < v->n; i++)
+		if (!strcmp(v->name[i], name))
+			return 1;
+	return 0;
+}
+
 static inline unsigned long long vmstat_get(const struct vmstat *v,
 					    const char *name)
 {
@@ -204,9 +218,12 @@ static inline unsigned long long vmstat_get(const struct vmstat *v,
 }
 
 /*
- * Deltas of the event counters that moved, plus every spf_* and
- * speculative_* counter and pgfault even when zero, so that a reader
- * always finds the keys it looks for.
+ * Deltas of the event counters that moved, plus pgfault and every spf_*,
+ * speculative_* (6.1 with the SPF series) and vma_lock_* (per-VMA locks
+ * with CONFIG_PER_VMA_LOCK_STATS, 6.4 and later) counter even when zero,
+ * so that a reader always finds the keys it looks for.  A kernel without
+ * one of these families simply has no such line in /proc/vmstat: only
+ * the counters it has are reported.
  */
 static inline void jb_vmstat_delta(struct jbuf *b, const char *k,
 				   const struct vmstat *before,
@@ -220,6 +237,7 @@ static inline void jb_vmstat_delta(struct jbuf *b, const char *k,
 		unsigned long long d = after->val[i] - vmstat_get(before, n);
 		int always = !strncmp(n, "spf_", 4) ||
 			     !strncmp(n, "speculative_", 12) ||
+			     !strncmp(n, "vma_lock_", 9) ||
 			     !strcmp(n, "pgfault");
 
 		/* nr_* and workingset_nodes are gauges, not events. */

@@ -16,10 +16,12 @@
  *   vmstat                      include a full /proc/vmstat snapshot
  *
  * Each program runs in a child process; its result, the /proc/vmstat
- * deltas over its run (key "vmstat", with every spf_* counter), its exit
- * status and its wall time go into the document.  The document also has
- * the kernel version, the number of CPUs, the sysctl value and a scan of
- * the kernel log for BUG/WARNING/lockdep/RCU reports.
+ * deltas over its run (key "vmstat", with every spf_* and vma_lock_*
+ * counter the kernel has), its exit status and its wall time go into the
+ * document.  The document also has the kernel version, the number of
+ * CPUs, whether SPF's sysctl and the per-VMA lock counters exist, the
+ * sysctl value and a scan of the kernel log for BUG/WARNING/lockdep/RCU
+ * reports.
  *
  * Not as PID 1 it runs the same steps and prints the same document
  * without mounting or powering off, e.g.
@@ -180,6 +182,23 @@ static void scan_kernel_log(struct jbuf *doc)
 	free(log);
 }
 
+/*
+ * Whether the kernel counts per-VMA lock faults (CONFIG_PER_VMA_LOCK_STATS:
+ * vma_lock_success, _abort, _retry, _miss in /proc/vmstat).  6.1 has no
+ * per-VMA locks; a 6.12 built without them has no such counters either.
+ */
+static int has_vma_lock_stats(void)
+{
+	struct vmstat *vs = calloc(1, sizeof(*vs));
+	int has;
+
+	if (!vs)
+		return 0;
+	has = vmstat_read(vs) == 0 && vmstat_has(vs, "vma_lock_success");
+	free(vs);
+	return has;
+}
+
 int main(int argc, char **argv)
 {
 	int pid1 = getpid() == 1;
@@ -201,6 +220,7 @@ int main(int argc, char **argv)
 	jb_close(&doc, '}');
 	jb_i64(&doc, "cpus", sysconf(_SC_NPROCESSORS_ONLN));
 	jb_bool(&doc, "spf_available", access(SPF_SYSCTL, F_OK) == 0);
+	jb_bool(&doc, "vma_lock_stats", has_vma_lock_stats());
 
 	jb_open(&doc, "steps", '[');
 	for (i = 1; i < argc; i++) {

@@ -14,6 +14,13 @@ on a few emulated vCPUs, so compare ratios and speculative shares, not raw numbe
 
 Each bench run is saved as ``data/kernel-bench/<time>-<host>.json``: the machine,
 the QEMU mode and vCPUs, the kernel, every run, and the guest's whole document.
+
+Linux 6.12's per-VMA locks (SPF's mainline successor) are compared the same way: 6.12 as
+Debian ships it against 6.12 built without them (``v6.12-novma``), one boot each per
+repetition beside the 6.1 kernels.  Each design is judged against its own baseline
+(:data:`GAINS`: SPF on over off in one 6.1 kernel; 6.12 over 6.12-novma), since 6.1 and
+6.12 differ in far more than the fault path; their ``vma_lock_*`` counters (how many
+faults the per-VMA path handled) are kept with the ``spf_*`` ones.
 """
 
 from __future__ import annotations
@@ -32,8 +39,11 @@ from pathlib import Path
 from .layout import REPO
 
 PUBLISHED = REPO / "data" / "spf-v9-ebizzy.json"
-#: vmstat counters of the speculative path: ``spf_*`` and ``speculative_*``.
-SPF_COUNTER = re.compile(r"^(spf_|speculative_)")
+#: vmstat counters of the paths that avoid ``mmap_lock``: SPF's ``spf_*`` and
+#: ``speculative_*`` (6.1 with the series), per-VMA locks' ``vma_lock_*`` (6.12).
+SPF_COUNTER = re.compile(r"^(spf_|speculative_|vma_lock_)")
+#: Faults handled under a per-VMA lock (CONFIG_PER_VMA_LOCK_STATS).
+VMA_LOCK_COUNTER = "vma_lock_success"
 #: Faults the speculative path handled to the end (the name v10 of the series used);
 #: ``spf_attempt`` counts the tries and ``spf_abort_<reason>`` each way to give up.
 SUCCESS_COUNTER = "speculative_pgfault"
@@ -109,8 +119,13 @@ class Run:
     thp: bool = False  # the mapping had MADV_HUGEPAGE (one fault per 2 MiB)
     pages_per_sec: float = 0.0  # pages made present per second: the throughput compared
     own: bool = False  # each thread mapped, wrote and unmapped its own buffers
-    kernel: str = "series"  # series (the port), vanilla (no series), spf-n (option off)
+    kernel: str = "series"  # series (the port), vanilla, spf-n, v6.12 or v6.12-novma
     repetition: int = 0  # which repetition of the sequence (ratios pair runs by it)
+
+    @property
+    def vma_locked(self) -> int | None:
+        """Faults handled under a per-VMA lock, or None on a kernel that does not count them."""
+        return self.counters.get(VMA_LOCK_COUNTER)
 
     @property
     def workload(self) -> str:
@@ -236,8 +251,10 @@ def record(host: dict, bench_runs: list[Run], kernel_dir: Path,
                               "thp_without_writer": ratios(bench_runs, False, thp=True),
                               "own_buffers": ratios(bench_runs, False, own=True)},
             "versus_vanilla": versus_vanilla(bench_runs),
+            "gains": gains(bench_runs),
             "cost_targets": cost_targets(bench_runs),
             "config_differences": (host.get("bench") or {}).get("config_differences", {}),
+            "kernels": (host.get("bench") or {}).get("kernel_sources", {}),
             "boots": boots or []}
 
 
@@ -288,7 +305,30 @@ def ratios(bench_runs: list[Run], writer: bool, thp: bool = False,
 
 
 VERSUS = {"ratio_on_vs_vanilla": ("series", "on"), "ratio_off_vs_vanilla": ("series", "off"),
-          "ratio_spf_n_vs_vanilla": ("spf-n", "n/a")}
+          "ratio_spf_n_vs_vanilla": ("spf-n", "n/a"),
+          "ratio_v6_12_vs_vanilla": ("v6.12", "n/a"),
+          "ratio_v6_12_novma_vs_vanilla": ("v6.12-novma", "n/a")}
+VERSUS_NAMES = {"ratio_on_vs_vanilla": "series, SPF on", "ratio_off_vs_vanilla": "series, SPF off",
+                "ratio_spf_n_vs_vanilla": "series, SPF=n", "ratio_v6_12_vs_vanilla": "6.12",
+                "ratio_v6_12_novma_vs_vanilla": "6.12 no per-VMA"}
+#: What each design gains over its own baseline: (a, b) as (kernel, sysctl), a over b.
+GAINS = {"spf_on_vs_off": (("series", "on"), ("series", "off")),
+         "per_vma_on_vs_off": (("v6.12", "n/a"), ("v6.12-novma", "n/a"))}
+GAIN_NAMES = {"spf_on_vs_off": "SPF (6.1 + series), sysctl on / off",
+              "per_vma_on_vs_off": "per-VMA locks (6.12), on / off"}
+
+
+def gains(bench_runs: list[Run]) -> dict[str, dict[str, dict]]:
+    """Each design over its own baseline, per workload: every repetition's ratio, their
+    median and spread (the figure to read is the one with the writer)."""
+    out: dict[str, dict[str, dict]] = {}
+    for key, (a, b) in GAINS.items():
+        for w in WORKLOADS:
+            rs = pair_ratios(bench_runs, a, b, w)
+            if rs:
+                out.setdefault(key, {})[w] = {"median": statistics.median(rs), "runs": rs,
+                                              **spread(rs)}
+    return out
 
 
 def versus_vanilla(bench_runs: list[Run]) -> dict[str, dict[str, dict]]:
@@ -335,6 +375,22 @@ def cost_targets(bench_runs: list[Run]) -> list[dict]:
                 out.append({"ratio": key, "workload": w, "target": lowest,
                             "median": got["median"], "met": got["median"] >= lowest})
     return out
+
+
+def _gain_lines(bench_runs: list[Run]) -> list[str]:
+    """What each design gains over its own baseline, with the spread of the repetitions;
+    printed only when the bench ran 6.12 (the SPF on/off lines above are the same ratio)."""
+    got = gains(bench_runs)
+    if "per_vma_on_vs_off" not in got:
+        return []
+    lines = ["  what each design gains over its own baseline (pages/s, median of the "
+             "repetitions; the writer takes mmap_lock for writing in a loop):"]
+    for key, per in got.items():
+        for w, g in per.items():
+            sd = "" if g["sd"] is None else f", sd {g['sd']:.3f}"
+            lines.append(f"    {GAIN_NAMES[key] + ',':38} {WORKLOAD_NAMES[w] + ':':25} "
+                         f"{g['median']:.2f}x ({len(g['runs'])} runs{sd})")
+    return lines
 
 
 def _show(rs: list[float]) -> str:
@@ -392,15 +448,19 @@ def table(bench_runs: list[Run], host: dict, published: Path = PUBLISHED) -> str
     """Our runs, their on/off ratios, and the published v9 ebizzy table beside them."""
     lines = [f"ours: faultbench, QEMU {host.get('accel', '?')}, {host.get('smp', '?')} vCPUs, "
              f"{host.get('profile', '?')} kernel {host.get('release', '')}".rstrip(),
-             f"  {'kernel':7} {'rep':>3} {'SPF':4} {'workload':11} {'pages/s':>10} "
+             f"  {'kernel':11} {'rep':>3} {'SPF':4} {'workload':11} {'pages/s':>10} "
              f"{'best round':>11} {'pgfault':>9} {'1st touch':>9} {'speculative':>11} "
-             f"{'share':>6} {'after 1st touch':>15}"]
+             f"{'share':>6} {'after 1st touch':>15}"
+             + (f" {'vma-locked':>10}" if any(r.vma_locked is not None for r in bench_runs)
+                else "")]
     for r in bench_runs:
         spec = "-" if r.speculative is None else str(r.speculative)
-        lines.append(f"  {r.kernel:7} {r.repetition + 1:3d} {r.spf:4} {r.workload:11} "
+        locked = "" if all(x.vma_locked is None for x in bench_runs) else \
+            f" {'-' if r.vma_locked is None else str(r.vma_locked):>10}"
+        lines.append(f"  {r.kernel:11} {r.repetition + 1:3d} {r.spf:4} {r.workload:11} "
                      f"{r.pages_per_sec:10.0f} {r.best_round_pages_per_sec:11.0f} "
                      f"{r.pgfault:9d} {r.first_touch:9d} {spec:>11} {_pct(r.share):>6} "
-                     f"{_pct(r.share_after_first_touch):>15}")
+                     f"{_pct(r.share_after_first_touch):>15}{locked}")
     for w in WORKLOADS:
         rs = pair_ratios(bench_runs, ("series", "on"), ("series", "off"), w)
         if rs or w in SHARE_WORKLOADS:
@@ -415,9 +475,7 @@ def table(bench_runs: list[Run], host: dict, published: Path = PUBLISHED) -> str
     if vs:
         lines.append("  against vanilla linux-source-6.1 (same config without the series), "
                      "pages/s ratio per repetition:")
-        for key, label in (("ratio_on_vs_vanilla", "series, SPF on"),
-                           ("ratio_off_vs_vanilla", "series, SPF off"),
-                           ("ratio_spf_n_vs_vanilla", "series, SPF=n")):
+        for key, label in VERSUS_NAMES.items():
             for w, got in vs.get(key, {}).items():
                 lines.append(f"    {label + ',':17} {WORKLOAD_NAMES[w] + ':':25} "
                              f"{_show(got['runs'])}")
@@ -428,6 +486,7 @@ def table(bench_runs: list[Run], host: dict, published: Path = PUBLISHED) -> str
         for t in cost_targets(bench_runs):
             lines.append(f"  cost target {t['ratio']} {t['workload']} >= {t['target']:.2f}x: "
                          f"{t['median']:.2f}x, {'met' if t['met'] else 'NOT met'}")
+    lines += _gain_lines(bench_runs)
     lines.append(f"  1st touch: faults in a VMA with no anon_vma yet ({FIRST_TOUCH_COUNTER}; "
                  "with the writer, mostly its own read of each fresh mapping)")
     met = target_met(bench_runs)

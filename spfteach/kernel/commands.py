@@ -20,11 +20,14 @@ from pathlib import Path
 from . import bench, debsource, guest, qemu, source, tools, validate
 from .build import CHECK_TARGETS, build_kernel, compile_check
 from .config import (
+    BASELINE_OF,
+    PER_VMA_STATS,
     THP_OPTION,
     VARIANTS,
     check_same_but_series,
     configure,
     fragments,
+    is_612,
     profile,
     profile_has,
     read_assignments,
@@ -34,6 +37,7 @@ from .layout import Layout
 from .lock import build_lock
 from .options import KernelParser, adopt, hint_no_step, integer, memory, seconds
 from .runner import Progress
+from .upstream import LINUX_61, LINUX_612, Upstream
 from .verdict import Verdict, judge
 
 KERNEL_HELP = "build, boot and test the real SPF kernel (linux-source-6.1 + kernel/patches)"
@@ -52,6 +56,10 @@ The steps, each run only when its inputs changed (stamps in the build dir):
   test    torture test on the debug kernel: pass = guest says ok + no kernel report
   bench   fault throughput: vanilla, the series with SPF on/off, SPF=n; v9 figures
 
+Linux 6.12 (--variant v6.12: per-VMA locks, SPF's mainline successor, as Debian
+ships it; v6.12-novma: the same with CONFIG_PER_VMA_LOCK off) builds from its own
+tree, linux-source-6.12, with the same fragments and the same guest programs.
+
 The build tree (1.5 GB) lives outside git: kernel/build/, or $SPFTEACH_BUILD,
 or --build-dir.  QEMU uses KVM when a test boot shows it works, TCG otherwise.
 """
@@ -64,6 +72,8 @@ examples:
   spfteach kernel test --seconds 60          a longer torture run
   spfteach kernel test --json | jq .steps[0].vmstat
   spfteach kernel bench                      writes data/kernel-bench/*.json
+  spfteach kernel test --variant v6.12       torture test of 6.12's debug kernel
+  spfteach kernel bench --kernels vanilla,series,v6.12,v6.12-novma
 """
 
 TEST_SECONDS = 10
@@ -88,11 +98,18 @@ def _build_opts(p: argparse.ArgumentParser, debug_default: bool, variant: bool =
     p.add_argument("--force", action="store_true",
                    help="run make even if the stamp says the kernel is up to date")
     if variant:
-        p.add_argument("--variant", choices=tuple(VARIANTS), default="series",
-                       help="series: the port (default); vanilla: the same Debian tree and "
-                            "config without the series; spf-n: the series with "
-                            "CONFIG_SPECULATIVE_PAGE_FAULT=n (each in its own O= dir)")
+        _variant_opt(p)
     p.add_argument("-j", "--jobs", type=integer, metavar="N", help="make -jN (default: all CPUs)")
+
+
+VARIANT_HELP = ("series: the port (default); vanilla: the same Debian tree and config without "
+                "the series; spf-n: the series with CONFIG_SPECULATIVE_PAGE_FAULT=n; v6.12: "
+                "linux-source-6.12 as shipped (per-VMA locks); v6.12-novma: 6.12 with "
+                "CONFIG_PER_VMA_LOCK off (each in its own O= dir)")
+
+
+def _variant_opt(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--variant", choices=tuple(VARIANTS), default="series", help=VARIANT_HELP)
 
 
 def _boot_opts(p: argparse.ArgumentParser, timeout: float | None,
@@ -127,8 +144,12 @@ def add_subparser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentPa
             kernel/patches/series in order with `patch -p1 --fuzz=0`.  A hunk that does
             not apply exactly is an error naming the patch, the file and the hunk; the
             tree is then left as it was.  After a patch edit only the files whose text
-            changes are rewritten, so the next build recompiles just those."""))
+            changes are rewritten, so the next build recompiles just those.
+            --variant v6.12 instead installs linux-source-6.12 in the version of
+            kernel/SOURCE-VERSION-6.12 and unpacks it into <build>/linux-6.12, no
+            patches; v6.12-novma also makes its copy without per-VMA locks."""))
     _common(fp)
+    _variant_opt(fp)
 
     bp = steps.add_parser(
         "build", help="configure and build bzImage and the guest initramfs",
@@ -178,7 +199,7 @@ def add_subparser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentPa
             ok, the console shows no BUG/WARNING/lockdep/Oops/panic, and, on a kernel
             with SPF, some faults were handled speculatively."""))
     _common(tp)
-    _build_opts(tp, debug_default=True)
+    _build_opts(tp, debug_default=True, variant=True)
     _boot_opts(tp, timeout=None, timeout_help="120 + 4 x --seconds")
     tp.add_argument("--seconds", type=integer, default=TEST_SECONDS, metavar="N",
                     help=f"torture run time in the guest (default {TEST_SECONDS})")
@@ -239,7 +260,28 @@ def _layout(args: argparse.Namespace) -> Layout:
     return Layout.from_options(args.build_dir, args.kernel_dir)
 
 
-def do_fetch(layout: Layout, progress: Progress) -> source.Applied:
+def upstream_of(prof: str) -> Upstream:
+    return LINUX_612 if is_612(prof) else LINUX_61
+
+
+def do_fetch_612(layout: Layout, progress: Progress, prof: str) -> None:
+    """linux-source-6.12 installed in the recorded version and unpacked (no series); for
+    v6.12-novma, its copy without per-VMA locks too."""
+    managed = debsource.recorded(layout, LINUX_612) is not None
+    tools.ensure_packages(progress.say, packages=tuple(
+        p for p in tools.PACKAGES if p != LINUX_61.package))
+    if managed:
+        version = debsource.ensure(layout, progress.say, up=LINUX_612)
+        progress.say(f"source: {LINUX_612.package} {version}")
+    source.unpack_612(layout, progress)
+    if prof == "v6.12-novma":
+        source.make_novma(layout, progress)
+
+
+def do_fetch(layout: Layout, progress: Progress, prof: str = "plain") -> source.Applied:
+    if is_612(prof):
+        do_fetch_612(layout, progress, prof)
+        return source.Applied([], [], True)
     managed = debsource.recorded(layout) is not None
     # linux-source-6.1 in the version the series was made on, not whatever is newest
     tools.ensure_packages(progress.say, packages=tuple(
@@ -267,9 +309,10 @@ class Built:
     image: Path
     initrd: Path
     series: list[str]  # the patches in it, for the record (none in the vanilla kernel)
-    source_version: str | None = None  # the Debian linux-source-6.1 it was built from
-    profile: str = "plain"  # plain, debug, vanilla or spf-n
-    config_differences: dict | None = None  # vanilla, spf-n: .config against the plain one's
+    source_version: str | None = None  # the Debian linux-source-6.1 (or 6.12) it was built from
+    profile: str = "plain"  # plain, debug, vanilla, spf-n, v6.12, v6.12-debug or v6.12-novma
+    config_differences: dict | None = None  # vanilla, spf-n, novma: .config against its base
+    tree_edit: str | None = None  # v6.12-novma: how its tree differs from Debian's 6.12
 
 
 def prof_of(args: argparse.Namespace) -> str:
@@ -282,26 +325,34 @@ def do_build(layout: Layout, args: argparse.Namespace, progress: Progress,
     prof = prof or prof_of(args)
     diff = None
     with build_lock(layout.build, progress):
-        applied = do_fetch(layout, progress)
+        applied = do_fetch(layout, progress, prof)
         if prof == "vanilla":
             source.unpack_vanilla(layout, progress)
-        if prof in ("vanilla", "spf-n"):
-            # The baseline must be the plain kernel minus the series, nothing else: compare
+        if prof in BASELINE_OF:
+            # The baseline must be its kernel minus the feature, nothing else: compare
             # the two .config files before spending minutes on the build.
-            configure(layout, "plain", progress)
+            configure(layout, BASELINE_OF[prof][0], progress)
             configure(layout, prof, progress)
             diff = check_same_but_series(layout, prof)
         build_kernel(layout, prof, progress, force=args.force, njobs=args.jobs)
         initrd = guest.build_guest(layout, progress)
-    return Built(layout.bzimage(prof), initrd, [] if prof == "vanilla" else applied.patches,
-                 source_version(layout), prof,
-                 {k: list(v) for k, v in diff.items()} if diff is not None else None)
+    return Built(layout.bzimage(prof), initrd,
+                 [] if prof == "vanilla" or is_612(prof) else applied.patches,
+                 source_version(layout, prof), prof,
+                 {k: list(v) for k, v in diff.items()} if diff is not None else None,
+                 source.novma_description() if prof == "v6.12-novma" else None)
 
 
 def has_spf(layout: Layout, prof: str) -> bool:
     config = layout.out(prof) / ".config"
     return config.is_file() and \
         read_assignments(config).get("CONFIG_SPECULATIVE_PAGE_FAULT") == "y"
+
+
+def has_vma_lock_stats(layout: Layout, prof: str) -> bool:
+    """Per-VMA locks with their vmstat counters (the v6.12 kernels but novma)."""
+    config = layout.out(prof) / ".config"
+    return config.is_file() and read_assignments(config).get(PER_VMA_STATS) == "y"
 
 
 def do_boot(layout: Layout, args: argparse.Namespace, progress: Progress,
@@ -330,6 +381,8 @@ def do_boot(layout: Layout, args: argparse.Namespace, progress: Progress,
             "qemu_command": " ".join(cmd), "console_log": str(log),
             "boot_seconds": round(boot.seconds, 2), "qemu_exit": boot.returncode,
             "series": built.series, "source_version": built.source_version,
+            "source_package": upstream_of(built.profile).package,
+            **({"tree_edit": built.tree_edit} if built.tree_edit else {}),
             "release": (verdict.doc or {}).get("kernel", {}).get("release"),
             "splats": [str(s) for s in verdict.splats], "problems": verdict.problems,
             "passed": verdict.passed}
@@ -362,16 +415,21 @@ def _steps_report(doc: dict) -> list[str]:
     return lines
 
 
-def source_version(layout: Layout) -> str | None:
+def source_version(layout: Layout, prof: str = "plain") -> str | None:
     """The Debian version the tree is unpacked from (None: a tarball of the user's)."""
-    return debsource.installed_version() if debsource.recorded(layout) else None
+    up = upstream_of(prof)
+    return debsource.installed_version(package=up.package) \
+        if debsource.recorded(layout, up) else None
 
 
 def cmd_fetch(args: argparse.Namespace, progress: Progress) -> int:
     layout = _layout(args)
+    prof = profile(False, args.variant)
     with build_lock(layout.build, progress):
-        do_fetch(layout, progress)
-    progress.say(f"source ready: {layout.src}")
+        do_fetch(layout, progress, prof)
+        if prof == "vanilla":
+            source.unpack_vanilla(layout, progress)
+    progress.say(f"source ready: {layout.source(prof)}")
     return 0
 
 
@@ -412,7 +470,27 @@ def cmd_test(args: argparse.Namespace, progress: Progress) -> int:
                             echo=False)
     if verdict.doc is not None and has_spf(layout, built.profile):
         _require_speculation(verdict)
+    if verdict.doc is not None and has_vma_lock_stats(layout, built.profile):
+        _require_per_vma_locking(verdict)
     return _report(verdict, host, args.json, progress)
+
+
+#: vmstat counter of the faults handled under a per-VMA lock (CONFIG_PER_VMA_LOCK_STATS).
+VMA_LOCK_SUCCESS = "vma_lock_success"
+
+
+def _require_per_vma_locking(verdict: Verdict) -> None:
+    """On a kernel with per-VMA lock statistics the torture test must have handled some
+    fault under a per-VMA lock: else the path the 6.12 test is about did not run."""
+    assert verdict.doc is not None
+    counts = [int(step["vmstat"][VMA_LOCK_SUCCESS]) for step in verdict.doc.get("steps", [])
+              if VMA_LOCK_SUCCESS in step.get("vmstat", {})]
+    if not counts:
+        verdict.problems.append(f"no {VMA_LOCK_SUCCESS} counter in the guest's vmstat deltas: "
+                                "is CONFIG_PER_VMA_LOCK_STATS on, and the guest current?")
+    elif sum(counts) == 0:
+        verdict.problems.append("no fault was handled under a per-VMA lock "
+                                f"({VMA_LOCK_SUCCESS} stayed 0)")
 
 
 def _require_speculation(verdict: Verdict) -> None:
@@ -449,12 +527,16 @@ def _report(verdict: Verdict, host: dict, as_json: bool, progress: Progress) -> 
     return 0 if verdict.passed else 1
 
 
+#: What ``bench`` compares without --kernels: the 6.1 three (6.12 is asked for by name).
+BENCH_DEFAULT = ("series", "vanilla", "spf-n")
+
+
 def bench_kernels(args: argparse.Namespace) -> list[str]:
-    """The kernels a bench compares: --kernels, else all three (only the series' with --debug,
-    which has no vanilla build)."""
+    """The kernels a bench compares: --kernels, else the 6.1 three (only the series' with
+    --debug, which has no vanilla build)."""
     if args.kernels:
         return list(dict.fromkeys(args.kernels.split(",")))
-    return ["series"] if args.debug else list(VARIANTS)
+    return ["series"] if args.debug else list(BENCH_DEFAULT)
 
 
 def cmd_bench(args: argparse.Namespace, progress: Progress) -> int:
@@ -511,6 +593,16 @@ def cmd_bench(args: argparse.Namespace, progress: Progress) -> int:
                      "target_met": bench.target_met(runs), "kernels": kernels,
                      "vanilla": [bench.summary(r) for r in runs if r.kernel == "vanilla"],
                      "spf_n": [bench.summary(r) for r in runs if r.kernel == "spf-n"],
+                     "v6_12": [bench.summary(r) for r in runs if r.kernel == "v6.12"],
+                     "v6_12_novma": [bench.summary(r) for r in runs
+                                     if r.kernel == "v6.12-novma"],
+                     "gains": bench.gains(runs),
+                     "kernel_sources": {k: {"profile": b.profile,
+                                            "package": upstream_of(b.profile).package,
+                                            "source_version": b.source_version,
+                                            "release": (hosts.get(k) or {}).get("release"),
+                                            "series": b.series, "tree_edit": b.tree_edit}
+                                        for k, b in built.items()},
                      "ratio_on_vs_off": {w: rs for w in bench.WORKLOADS
                                          if (rs := bench.pair_ratios(runs, ("series", "on"),
                                                                      ("series", "off"), w))},

@@ -23,6 +23,15 @@ tree with the plain fragments and ``CONFIG_SPECULATIVE_PAGE_FAULT`` turned off (
 series compiled in, the option out).  :func:`differences` compares their ``.config``
 with the plain kernel's: anything but the series' own symbols differing would make
 the comparison unfair, and is an error.
+
+Three profiles build Linux 6.12, SPF's mainline successor (per-VMA locks), from its own
+tree: ``v6.12`` merges the plain fragments (minus the series' options, as vanilla) and then
+``configs/v6.12/*.config`` (``CONFIG_PER_VMA_LOCK_STATS``: the ``vma_lock_*`` counters);
+``v6.12-debug`` adds ``debug.config`` last; ``v6.12-novma`` is ``v6.12`` built from the
+tree whose ``mm/Kconfig`` says ``def_bool n`` for ``PER_VMA_LOCK`` (:func:`.source.make_novma`),
+with a fragment of ours that asks for both options off, so the check below proves the
+kernel has no per-VMA locks; its ``.config`` may differ from ``v6.12``'s in those two
+symbols only.
 """
 
 from __future__ import annotations
@@ -31,7 +40,7 @@ import re
 from pathlib import Path
 
 from .errors import KernelError
-from .layout import Layout
+from .layout import PROFILES_612, Layout
 from .runner import Progress, run_logged
 from .stamps import Stamp, digest
 
@@ -43,21 +52,45 @@ SERIES_SYMBOLS = ("CONFIG_ARCH_SUPPORTS_SPECULATIVE_PAGE_FAULT", "CONFIG_SPECULA
 #: What a fragment may ask that only the series' tree knows.
 SERIES_OPTIONS = ("CONFIG_SPECULATIVE_PAGE_FAULT",)
 SPF_N_FRAGMENT = "spf-n.config"  # written into out-spf-n/: the option off, merged last
+#: The symbols per-VMA locks add to 6.12's .config; off in v6.12-novma.
+PER_VMA_SYMBOLS = ("CONFIG_PER_VMA_LOCK", "CONFIG_PER_VMA_LOCK_STATS")
+PER_VMA_STATS = "CONFIG_PER_VMA_LOCK_STATS"
+NOVMA_FRAGMENT = "novma.config"  # written into out-v6.12-novma/: both off, merged last
 #: profile -> the make target its .config starts from
 BASES = {"plain": "tinyconfig", "debug": "tinyconfig", "check": "defconfig",
-         "vanilla": "tinyconfig", "spf-n": "tinyconfig"}
+         "vanilla": "tinyconfig", "spf-n": "tinyconfig", "v6.12": "tinyconfig",
+         "v6.12-debug": "tinyconfig", "v6.12-novma": "tinyconfig"}
 #: The profiles a bench compares, by variant name (the series' kernel is ``plain``).
-VARIANTS = {"series": "plain", "vanilla": "vanilla", "spf-n": "spf-n"}
+VARIANTS = {"series": "plain", "vanilla": "vanilla", "spf-n": "spf-n", "v6.12": "v6.12",
+            "v6.12-novma": "v6.12-novma"}
+#: The variants with a debug build (the baselines have none: they only measure).
+DEBUG_VARIANTS = ("series", "v6.12")
+#: The profile each one is compared with before it is built, and the symbols that may differ.
+BASELINE_OF = {"vanilla": ("plain", SERIES_SYMBOLS), "spf-n": ("plain", SERIES_SYMBOLS),
+               "v6.12-novma": ("v6.12", PER_VMA_SYMBOLS)}
 
 _SET = re.compile(r"^(CONFIG_[A-Za-z0-9_]+)=(.*)$")
 _UNSET = re.compile(r"^# (CONFIG_[A-Za-z0-9_]+) is not set$")
 
 
 def profile(debug: bool, variant: str = "series") -> str:
-    """plain or debug for the series' kernel, else the variant's own profile (no debug one)."""
+    """plain or debug for the series' kernel, v6.12 or v6.12-debug, else the variant's own
+    profile (no debug one)."""
+    if variant == "v6.12":
+        return "v6.12-debug" if debug else "v6.12"
     if variant != "series":
         return VARIANTS[variant]
     return "debug" if debug else "plain"
+
+
+def is_612(prof: str) -> bool:
+    """Whether the profile builds linux-source-6.12 (no series; per-VMA locks)."""
+    return prof in PROFILES_612
+
+
+def without_series(prof: str) -> bool:
+    """Profiles whose tree does not know the series' options (vanilla 6.1, every 6.12)."""
+    return prof == "vanilla" or is_612(prof)
 
 
 def fragments(layout: Layout, prof: str) -> list[Path]:
@@ -79,6 +112,17 @@ def fragments(layout: Layout, prof: str) -> list[Path]:
         return plain
     if prof == "spf-n":
         return [*plain, layout.out(prof) / SPF_N_FRAGMENT]
+    if is_612(prof):
+        own = sorted(layout.configs_612.glob("*.config")) if layout.configs_612.is_dir() else []
+        if not own:
+            raise KernelError(f"the 6.12 kernels need a fragment in "
+                              f"{layout.rel(layout.configs_612)} (CONFIG_PER_VMA_LOCK_STATS=y: "
+                              "the vma_lock_* counters)")
+        plain = [*plain, *own]
+        if prof == "v6.12":
+            return plain
+        if prof == "v6.12-novma":
+            return [*plain, layout.out(prof) / NOVMA_FRAGMENT]
     dbg = layout.configs / DEBUG_FRAGMENT
     if not dbg.is_file():
         raise KernelError(f"--debug needs {layout.rel(dbg)} (the debug layer: DEBUG_VM, "
@@ -105,14 +149,20 @@ def requested(frags: list[Path], prof: str = "plain") -> dict[str, tuple[str, Pa
     """
     asked: dict[str, tuple[str, Path]] = {}
     for frag in frags:
-        if not frag.is_file() and frag.name == SPF_N_FRAGMENT:
-            asked["CONFIG_SPECULATIVE_PAGE_FAULT"] = ("n", frag)  # written by configure()
+        if not frag.is_file() and frag.name in WRITTEN:  # written by configure()
+            asked.update({name: ("n", frag) for name in WRITTEN[frag.name]})
             continue
         for name, value in read_assignments(frag).items():
-            if prof == "vanilla" and name in SERIES_OPTIONS:
+            if without_series(prof) and name in SERIES_OPTIONS:
                 continue
             asked[name] = (value, frag)
     return asked
+
+
+#: The fragments :func:`configure` writes into a profile's O= dir: the symbols they turn off.
+WRITTEN = {SPF_N_FRAGMENT: ("CONFIG_SPECULATIVE_PAGE_FAULT",), NOVMA_FRAGMENT: PER_VMA_SYMBOLS}
+WRITTEN_WHY = {SPF_N_FRAGMENT: "the series compiled in, the option out",
+               NOVMA_FRAGMENT: "per-VMA locks off (the tree's mm/Kconfig says def_bool n)"}
 
 
 def differences(a: Path, b: Path) -> dict[str, tuple[str | None, str | None]]:
@@ -123,15 +173,20 @@ def differences(a: Path, b: Path) -> dict[str, tuple[str | None, str | None]]:
 
 
 def check_same_but_series(layout: Layout, prof: str) -> dict[str, tuple[str | None, str | None]]:
-    """The differences of a profile's ``.config`` from the plain kernel's: only the series'
-    symbols may differ, or the two kernels are not the same kernel with and without it."""
-    mine, plain = layout.out(prof) / ".config", layout.out("plain") / ".config"
+    """The differences of a profile's ``.config`` from its baseline's (:data:`BASELINE_OF`:
+    the plain kernel's for vanilla and spf-n, v6.12's for v6.12-novma): only the symbols of
+    the feature compared may differ, or the two kernels are not the same kernel with and
+    without it."""
+    base, allowed = BASELINE_OF.get(prof, ("plain", SERIES_SYMBOLS))
+    mine, plain = layout.out(prof) / ".config", layout.out(base) / ".config"
     diff = differences(plain, mine)
-    other = [k for k in diff if k not in SERIES_SYMBOLS]
+    other = [k for k in diff if k not in allowed]
     if other:
         shown = ", ".join(f"{k} {diff[k][0]} vs {diff[k][1]}" for k in other[:5])
-        raise KernelError(f"config: the {prof} kernel's .config differs from the plain one's in "
-                          f"more than the series' options ({shown}"
+        what = "the series' options" if allowed == SERIES_SYMBOLS else "the per-VMA lock options"
+        name = "plain one's" if base == "plain" else f"{base} one's"
+        raise KernelError(f"config: the {prof} kernel's .config differs from the {name} in "
+                          f"more than {what} ({shown}"
                           + (", ..." if len(other) > 5 else "") + f"): compare {plain} and "
                           f"{mine}; a fragment asks for something only one tree has")
     return diff
@@ -183,22 +238,27 @@ def config_key(layout: Layout, prof: str, frags: list[Path]) -> str:
     Not the whole series: an edit to a patch that touches no Kconfig file cannot
     change ``.config``, and skipping kconfig saves ~10 s of every edit-build loop.
     """
-    unpacked = Stamp(layout.stamps, "unpack-vanilla" if prof == "vanilla" else "unpack").read() \
-        or {}
+    unpacked = Stamp(layout.stamps, UNPACK_STAMP.get(prof, "unpack")).read() or {}
     applied = Stamp(layout.stamps, "apply").read() or {}
-    kconfigs = [] if prof == "vanilla" else \
+    kconfigs = [] if without_series(prof) else \
         sorted(f for f in applied.get("touched", []) if Path(f).name.startswith("Kconfig"))
     return digest([str(unpacked.get("key")), BASES[prof], *[f for f in frags if f.is_file()],
                    *[part for f in kconfigs for part in (f, layout.src / f)]])
 
 
+#: The stamp of the unpack (or tree copy) a profile's tree comes from.
+UNPACK_STAMP = {"vanilla": "unpack-vanilla", "v6.12": "unpack-6.12",
+                "v6.12-debug": "unpack-6.12", "v6.12-novma": "novma-6.12"}
+
+
 def configure(layout: Layout, prof: str, progress: Progress) -> str:
     """Write ``<out>/.config`` for the profile unless up to date; return the config's key."""
     frags = fragments(layout, prof)
-    if prof == "spf-n":
+    if frags[-1].name in WRITTEN and frags[-1].parent == layout.out(prof):
         layout.out(prof).mkdir(parents=True, exist_ok=True)
-        frags[-1].write_text("# the series compiled in, the option out (written by spfteach)\n"
-                             "# CONFIG_SPECULATIVE_PAGE_FAULT is not set\n")
+        frags[-1].write_text(f"# {WRITTEN_WHY[frags[-1].name]} (written by spfteach)\n"
+                             + "".join(f"# {name} is not set\n"
+                                       for name in WRITTEN[frags[-1].name]))
     key = config_key(layout, prof, frags)
     stamp = Stamp(layout.stamps, f"config-{prof}")
     out = layout.out(prof)

@@ -1,4 +1,4 @@
-"""Which ``linux-source-6.1`` to build: the Debian version the series was made on.
+"""Which ``linux-source-6.1`` (and ``-6.12``) to build: the Debian version the port recorded.
 
 Debian's bookworm-security archive moves ``linux-source-6.1`` on every point
 release, and a new version can make a hunk stop applying with ``--fuzz=0``: on
@@ -11,6 +11,11 @@ series then does not apply, the error names both versions (:func:`apply_hint`).
 Only the Debian package is managed: a tarball given with
 ``$SPFTEACH_LINUX_TARBALL`` is the user's, and a port without ``SOURCE-VERSION``
 (the tests' fixture port) pins nothing.
+
+Linux 6.12 (per-VMA locks, the comparison the bench makes) is pinned the same way, in
+``kernel/SOURCE-VERSION-6.12``: no patch of ours applies to it, but a figure measured on
+6.12.118 should say so, and the next point release should not change it silently.  Each
+function takes the :class:`~.upstream.Upstream` it is about; 6.1 is the default.
 """
 
 from __future__ import annotations
@@ -22,10 +27,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .errors import KernelError
-from .layout import DEFAULT_TARBALL, Layout
+from .layout import Layout
+from .upstream import LINUX_61, Upstream
 
-PACKAGE = "linux-source-6.1"
-VERSION_FILE = "SOURCE-VERSION"
+DEFAULT_TARBALL = LINUX_61.tarball
+PACKAGE = LINUX_61.package
+VERSION_FILE = LINUX_61.version_file
 
 
 @dataclass(frozen=True)
@@ -38,21 +45,22 @@ class Choice:
     note: str = ""
 
 
-def recorded(layout: Layout) -> str | None:
-    """The version the series was made on, or None (nothing recorded, or a tarball of
+def recorded(layout: Layout, up: Upstream = LINUX_61) -> str | None:
+    """The version the port was made on, or None (nothing recorded, or a tarball of
     the user's own)."""
-    path = layout.kernel_dir / VERSION_FILE
-    if layout.tarball != DEFAULT_TARBALL or not path.is_file():
+    path = layout.kernel_dir / up.version_file
+    if layout.tarball_of(up) != up.tarball or not path.is_file():
         return None
     for line in path.read_text().splitlines():
         line = line.split("#", 1)[0].strip()
         if line:
             return line
     raise KernelError(f"{layout.rel(path)} names no version: write the Debian version of "
-                      f"{PACKAGE} the series was made on (e.g. 6.1.192-3)")
+                      f"{up.package} the port was made on (e.g. {up.example})")
 
 
-def choose(want: str, offered: list[str], installed: str | None) -> Choice:
+def choose(want: str, offered: list[str], installed: str | None,
+           package: str = PACKAGE) -> Choice:
     """``offered`` as apt lists it, newest first.  The recorded version when it is
     installed or offered; else the newest offered (installed when it is not yet)."""
     if installed == want:
@@ -61,62 +69,65 @@ def choose(want: str, offered: list[str], installed: str | None) -> Choice:
         return Choice(want, True)
     if not offered:
         if installed:
-            return Choice(installed, False, f"the series was made on {PACKAGE} {want}; the "
-                          f"archive offers no {PACKAGE}: using the installed {installed}")
-        raise KernelError(f"the archive offers no {PACKAGE} (wanted {want}): run "
+            return Choice(installed, False, f"the port was made on {package} {want}; the "
+                          f"archive offers no {package}: using the installed {installed}")
+        raise KernelError(f"the archive offers no {package} (wanted {want}): run "
                           "`apt-get update`, or check /etc/apt/sources.list for bookworm-security")
     newest = offered[0]
     return Choice(newest, installed != newest,
-                  f"the series was made and tested on {PACKAGE} {want}, which the archive no "
+                  f"the port was made and tested on {package} {want}, which the archive no "
                   f"longer offers: using the newest, {newest}; if the series does not apply "
                   "to it, see kernel/README.md (the source version)")
 
 
-def installed_version(run: Callable[[list[str]], str] | None = None) -> str | None:
-    out = (run or _out)(["dpkg-query", "-W", "-f", "${Version} ${db:Status-Status}", PACKAGE])
+def installed_version(run: Callable[[list[str]], str] | None = None,
+                      package: str = PACKAGE) -> str | None:
+    out = (run or _out)(["dpkg-query", "-W", "-f", "${Version} ${db:Status-Status}", package])
     words = out.split()
     return words[0] if len(words) == 2 and words[1] == "installed" else None
 
 
-def offered_versions(run: Callable[[list[str]], str] | None = None) -> list[str]:
+def offered_versions(run: Callable[[list[str]], str] | None = None,
+                     package: str = PACKAGE) -> list[str]:
     """``apt-cache madison``: every version the configured archives offer, newest first."""
-    out = (run or _out)(["apt-cache", "madison", PACKAGE])
+    out = (run or _out)(["apt-cache", "madison", package])
     seen: list[str] = []
     for line in out.splitlines():
         cols = [c.strip() for c in line.split("|")]
-        if len(cols) >= 3 and cols[0] == PACKAGE and cols[1] not in seen:
+        if len(cols) >= 3 and cols[0] == package and cols[1] not in seen:
             seen.append(cols[1])
     return seen
 
 
-def install_command(version: str) -> list[str]:
+def install_command(version: str, package: str = PACKAGE) -> list[str]:
     return ["apt-get", "install", "-y", "--no-install-recommends", "--allow-downgrades",
-            f"{PACKAGE}={version}"]
+            f"{package}={version}"]
 
 
 def ensure(layout: Layout, say: Callable[[str], None],
            run_out: Callable[[list[str]], str] | None = None,
-           run_apt: Callable[[list[str]], int] | None = None) -> str | None:
+           run_apt: Callable[[list[str]], int] | None = None,
+           up: Upstream = LINUX_61) -> str | None:
     """Make the recorded version (or the fallback :func:`choose` picks) the installed
     one; returns the version the tree will be unpacked from (None: not managed)."""
-    want = recorded(layout)
+    want = recorded(layout, up)
     if want is None or shutil.which("dpkg-query") is None and run_out is None:
         return None
-    installed = installed_version(run_out)
+    installed = installed_version(run_out, up.package)
     if installed == want:
         return want
-    offered = offered_versions(run_out)
+    offered = offered_versions(run_out, up.package)
     if want not in offered and (os.geteuid() == 0 or run_apt is not None):
         say("apt-get update")  # the lists may predate the version, or be missing
         (run_apt or _apt)(["apt-get", "update", "-qq"])
-        offered = offered_versions(run_out)
-    c = choose(want, offered, installed)
+        offered = offered_versions(run_out, up.package)
+    c = choose(want, offered, installed, up.package)
     if c.note:
         say(f"note: {c.note}")
     if c.install:
-        cmd = install_command(c.version)
+        cmd = install_command(c.version, up.package)
         if os.geteuid() != 0 and run_apt is None:
-            raise KernelError(f"{PACKAGE} {installed or 'is not installed'}, the series wants "
+            raise KernelError(f"{up.package} {installed or 'is not installed'}, the port wants "
                               f"{c.version}: install it with `sudo {' '.join(cmd)}` (or run "
                               "this as root and it will)")
         say(" ".join(cmd))

@@ -21,13 +21,18 @@ from pathlib import Path
 
 from .errors import KernelError
 from .options import shown
+from .upstream import LINUX_61, LINUX_612, Upstream
 
 REPO = Path(__file__).resolve().parents[2]
-DEFAULT_TARBALL = Path("/usr/src/linux-source-6.1.tar.xz")
+DEFAULT_TARBALL = LINUX_61.tarball
+DEFAULT_TARBALL_612 = LINUX_612.tarball
 
 BUILD_ENV = "SPFTEACH_BUILD"
 KERNEL_DIR_ENV = "SPFTEACH_KERNEL_DIR"
-TARBALL_ENV = "SPFTEACH_LINUX_TARBALL"
+TARBALL_ENV = LINUX_61.tarball_env
+TARBALL_612_ENV = LINUX_612.tarball_env
+#: The profiles built from linux-source-6.12 (per-VMA locks on, its debug build, and off).
+PROFILES_612 = ("v6.12", "v6.12-debug", "v6.12-novma")
 
 
 def choose(option: str | None, flag: str, env: str, default: Path) -> str:
@@ -69,12 +74,13 @@ def _resolve(path: str, given_by: str) -> Path:
 
 @dataclass(frozen=True)
 class Layout:
-    """Paths of one pipeline: its inputs (``kernel_dir``, ``tarball``) and outputs (``build``)."""
+    """Paths of one pipeline: its inputs (``kernel_dir``, the tarballs) and outputs (``build``)."""
 
     kernel_dir: Path
     build: Path
     tarball: Path = DEFAULT_TARBALL
     data: Path = REPO / "data"
+    tarball_612: Path = DEFAULT_TARBALL_612
 
     @classmethod
     def from_options(cls, build_dir: str | None = None, kernel_dir: str | None = None,
@@ -83,9 +89,14 @@ class Layout:
         kdir = choose(kernel_dir, "--kernel-dir", KERNEL_DIR_ENV, REPO / "kernel")
         bdir = choose(build_dir, "--build-dir", BUILD_ENV, REPO / "kernel" / "build")
         tar = tarball or os.environ.get(TARBALL_ENV) or str(DEFAULT_TARBALL)
+        tar612 = os.environ.get(TARBALL_612_ENV) or str(DEFAULT_TARBALL_612)
         return cls(kernel_dir=_resolve(kdir, origin(kernel_dir, "--kernel-dir", KERNEL_DIR_ENV)),
                    build=_resolve(bdir, origin(build_dir, "--build-dir", BUILD_ENV)),
-                   tarball=Path(tar))
+                   tarball=Path(tar), tarball_612=Path(tar612))
+
+    def tarball_of(self, up: Upstream) -> Path:
+        """The tarball this pipeline unpacks for ``up`` (the package's, or the user's own)."""
+        return self.tarball_612 if up == LINUX_612 else self.tarball
 
     # --- inputs: the port ---
     @property
@@ -116,9 +127,33 @@ class Layout:
         measured against (its own objects, in ``out-vanilla``)."""
         return self.build / "linux-vanilla"
 
+    @property
+    def src_612(self) -> Path:
+        """linux-source-6.12 unpacked as Debian ships it: no patch of ours (per-VMA locks are
+        mainline); the v6.12 kernels and the model's links to the 6.12 C read it."""
+        return self.build / "linux-6.12"
+
+    @property
+    def novma_src(self) -> Path:
+        """A hard-linked copy of ``src_612`` whose ``mm/Kconfig`` alone is a new file, with
+        ``CONFIG_PER_VMA_LOCK`` turned from ``def_bool y`` to ``def_bool n`` (the option has no
+        prompt, so no fragment can turn it off): the v6.12-novma kernel's tree."""
+        return self.build / "linux-6.12-novma"
+
+    @property
+    def configs_612(self) -> Path:
+        """Fragments only the 6.12 kernels merge (after the plain ones): a subdirectory, so
+        the 6.1 profiles' ``configs/*.config`` never see an option 6.1 does not have."""
+        return self.configs / "v6.12"
+
     def source(self, profile: str) -> Path:
-        """The tree a profile is built from: the vanilla one, or the patched one."""
-        return self.vanilla_src if profile == "vanilla" else self.src
+        """The tree a profile is built from: vanilla 6.1, 6.12 (as shipped or without
+        per-VMA locks), or the patched 6.1 one."""
+        if profile == "vanilla":
+            return self.vanilla_src
+        if profile == "v6.12-novma":
+            return self.novma_src
+        return self.src_612 if profile in PROFILES_612 else self.src
 
     @property
     def saved(self) -> Path:

@@ -1,4 +1,4 @@
-"""Get the source tree: unpack Debian's linux-source-6.1 once, then apply the series.
+"""Get the source trees: unpack Debian's linux-source-6.1 once, then apply the series.
 
 Unpacking is the slow part (1.5 GB, ~15 s) and depends only on the tarball, so it
 happens once per tarball.  Applying the series happens every time a patch changes,
@@ -12,6 +12,13 @@ and must be fast and must not make ``make`` rebuild the world.  So:
 * only files whose patched content differs from the tree's are written, so an edit
   to one patch touches one file's timestamp, and ``make`` recompiles what depends
   on it and nothing else; files no longer patched get their pristine text back.
+
+Linux 6.12 (per-VMA locks) is unpacked the same way into a tree of its own, and never
+patched.  Its no-per-VMA-lock twin (:func:`make_novma`) is a hard-linked copy of it
+(seconds, no disk) in which one file, ``mm/Kconfig``, is replaced by a new file whose
+``config PER_VMA_LOCK`` says ``def_bool n``: the option has no prompt, so a fragment
+cannot turn it off, and editing the shared tree in place would change the other kernel.
+The builds write objects only under ``O=``, so the shared files are only ever read.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from .layout import Layout
 from .patches import PatchInfo, SeriesEntry, explain_failure, offsets, parse_patch, read_series
 from .runner import Progress, run_logged
 from .stamps import Stamp, digest
+from .upstream import LINUX_612
 
 ABSENT = "absent"  # manifest value: the pristine tree has no such file (a patch creates it)
 PATCH_CMD = ("patch", "--fuzz=0", "--no-backup-if-mismatch", "--forward", "--batch")
@@ -40,9 +48,86 @@ def unpack(layout: Layout, progress: Progress) -> bool:
         raise KernelError(f"{layout.tarball} not found: install the kernel source with "
                           f"`{tools.sudo()}{tools.install_command(['linux-source-6.1'])}` "
                           "(`spfteach kernel fetch` does it when run as root)")
-    # Objects built from another tree would look newer than the new sources: drop them.
-    return _unpack_into(layout, layout.src, "unpack", progress, "",
-                        stale=(layout.saved, *layout.build.glob("out*"), layout.stamps))
+    # Objects built from another tree would look newer than the new sources: drop them
+    # (not the 6.12 kernels': their tree is another tarball's, with stamps of its own).
+    stale_stamps = [p for p in layout.stamps.glob("*.json") if not _is_612_stamp(p.name)]
+    return _unpack_into(layout, layout.tarball, layout.src, "unpack", progress, "",
+                        stale=(layout.saved, *[o for o in layout.build.glob("out*")
+                                               if not o.name.startswith("out-v6.12")],
+                               *stale_stamps))
+
+
+def _is_612_stamp(name: str) -> bool:
+    return "6.12" in name
+
+
+def unpack_612(layout: Layout, progress: Progress) -> bool:
+    """linux-source-6.12 into ``layout.src_612``, as Debian ships it; True if it did work."""
+    tarball = layout.tarball_612
+    if not tarball.is_file():
+        raise KernelError(f"{tarball} not found: install it with `{tools.sudo()}"
+                          f"{tools.install_command([LINUX_612.package])}` (`spfteach kernel "
+                          "fetch --variant v6.12` does it when run as root)")
+    return _unpack_into(layout, tarball, layout.src_612, "unpack-6.12", progress,
+                        " (Linux 6.12, per-VMA locks; no patches)",
+                        stale=(layout.novma_src, *layout.build.glob("out-v6.12*"),
+                               layout.stamps / f"{NOVMA_STAMP}.json"))
+
+
+#: The one edit that makes the no-per-VMA-lock tree: (file, the entry, its line before, after).
+NOVMA_EDIT = ("mm/Kconfig", "config PER_VMA_LOCK", "def_bool y", "def_bool n")
+NOVMA_STAMP = "novma-6.12"
+
+
+def novma_description() -> str:
+    """The edit in words, for the README and the bench record."""
+    path, entry, old, new = NOVMA_EDIT
+    return (f"{path}: '{entry}' changed from '{old}' to '{new}' in a hard-linked copy of "
+            "linux-source-6.12 (linux-6.12-novma; every other file shared, read-only)")
+
+
+def disable_per_vma_lock(kconfig: str) -> str:
+    """``mm/Kconfig`` with ``PER_VMA_LOCK``'s ``def_bool y`` made ``def_bool n``.
+
+    Exactly one line changes; a tree whose entry does not read as 6.12's (the option
+    renamed, given a prompt, or its default moved) is an error rather than a guess.
+    """
+    _, entry, old, new = NOVMA_EDIT
+    head = f"{entry}\n\t{old}\n"
+    if kconfig.count(head) != 1:
+        raise KernelError(f"mm/Kconfig of linux-source-6.12 has no single '{entry}' entry "
+                          f"whose first line is '{old}': this tree is not the 6.12 the "
+                          "v6.12-novma variant was made for; see kernel/README.md (6.12)")
+    return kconfig.replace(head, f"{entry}\n\t{new}\n")
+
+
+def make_novma(layout: Layout, progress: Progress) -> bool:
+    """The v6.12-novma tree (see the module's docstring); True if it did work."""
+    unpacked = Stamp(layout.stamps, "unpack-6.12").read()
+    if unpacked is None:
+        raise KernelError("linux-source-6.12 is not unpacked yet: run "
+                          "`spfteach kernel fetch --variant v6.12`")
+    key = digest([str(unpacked.get("key")), *NOVMA_EDIT])
+    stamp = Stamp(layout.stamps, NOVMA_STAMP)
+    dest = layout.novma_src
+    if stamp.matches(key) and dest.is_dir():
+        return False
+    tools.require("cp", purpose="copy the 6.12 tree by hard links")
+    stamp.clear()
+    tmp = dest.with_name(dest.name + ".copying")
+    for old in (dest, tmp, layout.out("v6.12-novma")):
+        shutil.rmtree(old, ignore_errors=True)
+    progress.say(f"linking {layout.src_612} into {dest} (per-VMA locks off)")
+    seconds = run_logged(["cp", "-al", str(layout.src_612), str(tmp)],
+                         log=layout.logs / "novma-6.12.log", label="cp -al", progress=progress)
+    kconfig = tmp / NOVMA_EDIT[0]
+    text = disable_per_vma_lock(kconfig.read_text())
+    kconfig.unlink()  # a new file: the hard link to the 6.12 tree's mm/Kconfig is cut
+    kconfig.write_text(text)
+    tmp.rename(dest)
+    stamp.write(key, edit=novma_description(), seconds=round(seconds, 1))
+    progress.say(f"per-VMA locks off in {dest}: {novma_description()}")
+    return True
 
 
 def unpack_vanilla(layout: Layout, progress: Progress) -> bool:
@@ -52,15 +137,15 @@ def unpack_vanilla(layout: Layout, progress: Progress) -> bool:
     """
     if not layout.tarball.is_file():
         raise KernelError(f"{layout.tarball} not found: run `spfteach kernel fetch` first")
-    return _unpack_into(layout, layout.vanilla_src, "unpack-vanilla", progress,
+    return _unpack_into(layout, layout.tarball, layout.vanilla_src, "unpack-vanilla", progress,
                         " (the vanilla baseline)", stale=(layout.out("vanilla"),))
 
 
-def _unpack_into(layout: Layout, dest: Path, name: str, progress: Progress, what: str,
-                 stale: tuple[Path, ...]) -> bool:
-    """Unpack the tarball into ``dest`` unless its stamp ``name`` says done (then False)."""
-    st = layout.tarball.stat()
-    key = digest([str(layout.tarball), str(st.st_size), str(st.st_mtime_ns)])
+def _unpack_into(layout: Layout, tarball: Path, dest: Path, name: str, progress: Progress,
+                 what: str, stale: tuple[Path, ...]) -> bool:
+    """Unpack ``tarball`` into ``dest`` unless its stamp ``name`` says done (then False)."""
+    st = tarball.stat()
+    key = digest([str(tarball), str(st.st_size), str(st.st_mtime_ns)])
     stamp = Stamp(layout.stamps, name)
     if stamp.matches(key) and dest.is_dir():
         return False
@@ -68,15 +153,18 @@ def _unpack_into(layout: Layout, dest: Path, name: str, progress: Progress, what
     stamp.clear()
     tmp = dest.with_name(dest.name + ".unpacking")
     for old in (dest, tmp, *stale):
-        shutil.rmtree(old, ignore_errors=True)
+        if old.is_file():
+            old.unlink()
+        else:
+            shutil.rmtree(old, ignore_errors=True)
     tmp.mkdir(parents=True)
-    progress.say(f"unpacking {layout.tarball} into {dest}{what} (1.5 GB, ~15 s)")
-    seconds = run_logged(["tar", "-xf", str(layout.tarball), "-C", str(tmp),
+    progress.say(f"unpacking {tarball} into {dest}{what} (1.5 GB, ~15 s)")
+    seconds = run_logged(["tar", "-xf", str(tarball), "-C", str(tmp),
                           "--strip-components=1"],
                          log=layout.logs / f"{name}.log", label=name.replace("-", " "),
                          progress=progress)
     tmp.rename(dest)
-    Stamp(layout.stamps, name).write(key, tarball=str(layout.tarball), seconds=round(seconds, 1))
+    Stamp(layout.stamps, name).write(key, tarball=str(tarball), seconds=round(seconds, 1))
     progress.say(f"unpacked in {seconds:.1f} s")
     return True
 

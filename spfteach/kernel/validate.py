@@ -166,11 +166,14 @@ def _check_thp(layout: Layout, args: argparse.Namespace, prof: str) -> None:
 
 
 def _check_variant(args: argparse.Namespace) -> None:
-    """The vanilla and spf-n kernels exist only as plain builds: the baseline of a cost."""
+    """The vanilla, spf-n and v6.12-novma kernels exist only as plain builds: each is the
+    baseline a cost or a gain is measured against.  The series and v6.12 have debug ones."""
     variant = getattr(args, "variant", None) or "series"
-    if variant != "series" and getattr(args, "debug", False):
-        raise KernelError(f"--variant {variant} has no debug build (it is the baseline the "
-                          "series' cost is measured against): drop --debug")
+    if variant not in config.DEBUG_VARIANTS and getattr(args, "debug", False):
+        fix = "give --no-debug (test uses the debug kernel by default)" \
+            if args.kernel_cmd == "test" else "drop --debug"
+        raise KernelError(f"--variant {variant} has no debug build (it is the baseline a "
+                          f"cost or a gain is measured against): {fix}")
 
 
 def _check_bench_counts(args: argparse.Namespace) -> None:

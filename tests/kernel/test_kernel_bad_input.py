@@ -90,6 +90,9 @@ PATH_CASES = [
      "the port needs at least one config fragment"),
     ("port-without-guest", ["boot", "--kernel-dir", "{noguest}", "--build-dir", "{build}"],
      "no guest programs in"),
+    ("port-without-612-fragment", ["build", "--variant", "v6.12", "--kernel-dir", "{port}",
+                                   "--build-dir", "{build}"],
+     "the 6.12 kernels need a fragment in {port}/configs/v6.12"),
 ]
 NUMBER_CASES = [
     ("smp-word", ["boot", *B, "--smp", "two"], "'two' is not a whole number"),
@@ -141,6 +144,11 @@ NUMBER_CASES = [
     ("variant-debug", ["build", *B, "--debug", "--variant", "vanilla"],
      "--variant vanilla has no debug build"),
     ("variant-unknown", ["build", *B, "--variant", "linus"], "invalid choice: 'linus'"),
+    ("variant-novma-debug", ["build", *B, "--debug", "--variant", "v6.12-novma"],
+     "--variant v6.12-novma has no debug build"),
+    ("test-variant-without-debug-build", ["test", *B, "--variant", "vanilla"],
+     "give --no-debug (test uses the debug kernel by default)"),
+    ("fetch-variant-unknown", ["fetch", *B, "--variant", "v6.13"], "invalid choice: 'v6.13'"),
     ("thp-odd-mb", ["bench", *B, "--thp", "--mb", "7"],
      "--thp with --mb 7: each thread's slice must be whole 2 MiB huge pages"),
     ("threads-zero", ["bench", *B, "--threads", "0"], "--threads must be at least 1"),
