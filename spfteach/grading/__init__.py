@@ -117,6 +117,13 @@ def grade_writers(writers: list[str], timeout: float = DEFAULT_TIMEOUT) -> Resul
     return pool.run("writers", {"writers": [str(x) for x in writers]}, timeout=timeout)
 
 
+def grade_vma_locks(writers: list[str], timeout: float = DEFAULT_TIMEOUT) -> Result:
+    """The writers whose vma_start_write() the fault relies on under per-VMA locks
+    (:data:`.exercises.VMA_LOCK_WRITERS`): each name right counts one, each wrong one
+    costs one, and each writer left out gets the counterexample its removal gives."""
+    return pool.run("vma_locks", {"writers": [str(x) for x in writers]}, timeout=timeout)
+
+
 def lock_steps(student_id: str) -> None:
     """Print the steps of pte_map_lock()'s re-validation, in this student's own
     order (never a safe one), with their C."""
@@ -151,7 +158,7 @@ def _args_from(exercise: str, ns: dict[str, Any]) -> dict[str, Any]:
                 "schedule": str(ns["schedule"])}
     if exercise == "lock_order":
         return {"order": [str(x) for x in ns["ORDER"]]}
-    if exercise == "writers":
+    if exercise in ("writers", "vma_locks"):
         return {"writers": [str(x) for x in ns["WRITERS"]]}
     if exercise == "predict":
         return {"student_id": identity.student_id()[0],
@@ -212,6 +219,7 @@ def autograded_outside(exercise: str, answer: str) -> float:
 __all__ = ["LOCK_STEPS", "Part", "Result", "SEQCOUNT_SIGNATURE", "VMA_SIGNATURE",
            "autograded_outside", "break_problem", "check", "grade_break_it", "grade_lock_order",
            "grade_predict", "predict_problems",
-           "grade_seqcount", "grade_vma_has_changed", "grade_walk", "grade_writers", "lock_steps",
+           "grade_seqcount", "grade_vma_has_changed", "grade_vma_locks", "grade_walk",
+           "grade_writers", "lock_steps",
            "mutant_for", "questions", "source_of", "student_id", "under_autograde",
            "walk_problem"]

@@ -375,6 +375,105 @@ def _writers_part(args: dict, part: str, answer: Answer | None) -> Part:
     return Part(part, points, WRITERS_POINTS, "\n".join([head, *lines]))
 
 
+# --- which writers must write-lock their VMA (per-VMA locks, notebook 08) -----------------
+
+#: The same operations under 6.12's per-VMA locks: by name, the functions whose
+#: ``vma_start_write()`` the grading hook removes (``Machine.override["no vma_start_write
+#: in"]``: 6.12's call sites, spfteach/model/pervma/writers.py ``SITES`` and munmap in
+#: pervma/vma.py); none: 6.12 takes no VMA write lock there.
+VMA_LOCK_WRITERS: dict[str, tuple[str, ...]] = {
+    "munmap": ("vms_gather_munmap_vmas",),
+    "khugepaged_collapse": ("collapse_huge_page",),
+    "mprotect": ("mprotect_fixup",),
+    "madvise_dontneed": (),
+    "mbind": ("process_vma_walk_lock",),
+    "split": ("__split_vma",),
+    "another_fault": (),
+    "anon_vma_prepare": (),
+    "mremap": ("vma_link", "move_vma"),
+}
+#: Measured: the writers whose ``vma_start_write()`` the fault relies on under per-VMA
+#: locks, each with the scenario whose exploration, with that call removed alone, breaks
+#: with the shortest schedule; with any other removed, no scenario breaks.
+#: tests/grading/test_grading.py derives it again from every scenario.
+VMA_LOCK_RELIED = {"munmap": "fault-vs-munmap", "khugepaged_collapse": "fault-vs-thp-collapse",
+                   "mprotect": "fault-vs-mprotect", "mbind": "fault-vs-mbind",
+                   "split": "fault-vs-split", "mremap": "fault-at-mremap-destination"}
+#: Why 6.12 takes no VMA write lock where it takes none: said only to a student who picks it.
+VMA_LOCK_NONE = {
+    "madvise_dontneed": "it changes no field of a VMA: it zaps PTEs under mmap_lock for "
+                        "reading, each table under its PTE lock",
+    "another_fault": "a fault changes no field of a VMA: it read-locks the VMA it uses",
+    "anon_vma_prepare": "6.12 calls no vma_start_write() there: __anon_vma_prepare() sets "
+                        "vma->anon_vma under mmap_lock and page_table_lock; what keeps a fault "
+                        "under the VMA lock alone from doing it?",
+}
+VMA_LOCKS_POINTS = 3.0
+
+
+def _locks_plan(args: dict) -> Plan:
+    return [("the VMA write locks the fault relies on", VMA_LOCKS_POINTS)]
+
+
+def _locks_of(args: dict, answer: Answer | None) -> list[str]:
+    got = args["writers"] if answer is None else answer.value("WRITERS")
+    if not isinstance(got, list | tuple) or not all(type(x) is str for x in got):
+        raise StudentError(f"WRITERS must be a list of names, not {got!r:.80}")
+    unknown = sorted(set(got) - set(VMA_LOCK_WRITERS))
+    if unknown:
+        raise StudentError(f"not one of the names given: {', '.join(unknown)} (they are "
+                           f"{', '.join(VMA_LOCK_WRITERS)})")
+    return list(got)
+
+
+def without_start_write(writer: str) -> Scenario:
+    """The scenario where ``writer``'s removed ``vma_start_write()`` shows, under per-VMA
+    locks, with the call removed."""
+    return get(VMA_LOCK_RELIED[writer]).with_design("per-vma").with_override(
+        {"no vma_start_write in": frozenset(VMA_LOCK_WRITERS[writer])})
+
+
+def _left_out(writer: str, last: int = 8) -> str:
+    """The counterexample of a relied-on write lock left out: the invariant, the shortest
+    schedule, its last steps."""
+    scen = without_start_write(writer)
+    c = min(explore(scen).counterexamples.values(),
+            key=lambda c: (len(c.schedule), c.invariant))
+    run = scen.new_run()
+    run.run_spec(c.schedule)
+    return "\n".join([
+        f"{writer}: left out, but with its vma_start_write() removed {scen.name} (per-VMA "
+        f"locks) breaks {c.invariant}: {c.message}",
+        f"  shortest schedule: {format_schedule(c.schedule)} ({len(c.schedule)} steps); "
+        "its last steps:",
+        format_trace(run, start=max(0, len(run.trace) - last), notes=True)])
+
+
+def _locks_part(args: dict, part: str, answer: Answer | None) -> Part:
+    """As the writers exercise: each name right (picked if the fault relies on its VMA write
+    lock, left out if not) counts one, each wrong one less one."""
+    try:
+        picked = set(_locks_of(args, answer))
+    except StudentError as e:
+        return Part(part, 0.0, VMA_LOCKS_POINTS, str(e))
+    lines, right = [], 0
+    for w, fns in VMA_LOCK_WRITERS.items():
+        if (w in picked) == (w in VMA_LOCK_RELIED):
+            right += 1
+        elif w in VMA_LOCK_RELIED:
+            lines.append(_left_out(w))
+        elif fns:
+            lines.append(f"{w}: picked, but with its vma_start_write() removed alone no "
+                         "scenario of the model breaks")
+        else:
+            lines.append(f"{w}: picked, but {VMA_LOCK_NONE[w]}")
+    wrong = len(VMA_LOCK_WRITERS) - right
+    points = round(VMA_LOCKS_POINTS * max(0, right - wrong) / len(VMA_LOCK_WRITERS), 2)
+    head = f"{right} of {len(VMA_LOCK_WRITERS)} right" + (
+        "" if not wrong else f", {wrong} wrong (each costs one right)")
+    return Part(part, points, VMA_LOCKS_POINTS, "\n".join([head, *lines]))
+
+
 def student_failed(part: str, points: float, e: BaseException) -> Part:
     """A part the student's code failed (its error, or the jail's, maybe raised
     inside the model and wrapped by it): zero, with the reason in one line.  Any
@@ -538,6 +637,7 @@ EXERCISES: dict[str, Exercise] = {
     "predict": Exercise(_predict_plan, _predict_part, ("PREDICTIONS",), per_student=True),
     "seqcount": Exercise(_seq_plan, _seq_part, ("read_snapshot",)),
     "lock_order": Exercise(_order_plan, _order_part, ("ORDER",)),
+    "vma_locks": Exercise(_locks_plan, _locks_part, ("WRITERS",)),
 }
 
 

@@ -532,6 +532,114 @@ def test_writers_right_and_held_out_answers() -> None:
     assert r.points == 0 and "not one of the names given: fork" in r.feedback
 
 
+# --- which writers must write-lock their VMA (per-VMA locks) ----------------------------------
+
+def test_vma_locks_relied_is_what_removing_each_call_alone_breaks() -> None:
+    """Under per-VMA locks, each writer's vma_start_write() removed alone (the grading hook),
+    every scenario explored: the ones that break are VMA_LOCK_RELIED, each in the scenario it
+    names; the others break nowhere. The hook names real call sites of the 6.12 model."""
+    from spfteach.model.pervma.writers import SITES
+    from spfteach.scenarios import SCENARIOS
+
+    sites = {s.function for s in SITES.values() if s is not None} | {"vms_gather_munmap_vmas"}
+    breaks = {}
+    for w, fns in exercises.VMA_LOCK_WRITERS.items():
+        assert set(fns) <= sites, (w, fns)
+        if not fns:
+            continue
+        hook = {"no vma_start_write in": frozenset(fns)}
+        breaks[w] = [n for n in SCENARIOS if explore(
+            get(n).with_design("per-vma").with_override(hook)).counterexamples]
+    assert {w for w, b in breaks.items() if b} == set(exercises.VMA_LOCK_RELIED)
+    for w, scen in exercises.VMA_LOCK_RELIED.items():
+        assert scen in breaks[w], (w, breaks[w])
+    # what the exercise's writers without a call have, a reason said to whoever picks them
+    assert set(exercises.VMA_LOCK_NONE) == {w for w, f in exercises.VMA_LOCK_WRITERS.items()
+                                            if not f}
+    # the same names as the speculative writers exercise: its answer can be copied
+    assert list(exercises.VMA_LOCK_WRITERS) == list(exercises.WRITERS)
+
+
+def _locks_source(src: str) -> grading.Result:
+    """An answer cell graded as autograde grades it: its source, in the jail."""
+    from spfteach.grading import pool
+
+    return pool.run("vma_locks", {"source": src, "student_id": "s1"})
+
+
+#: held out: trivial, copied and read-off answers -> at most a third (1 of 3)
+HELD_OUT_LOCKS = {
+    "every writer": list(exercises.VMA_LOCK_WRITERS),
+    "none": [],
+    "the speculative answer, copied from the writers exercise": sorted(exercises.RELIED),
+    "the first three of the table": list(exercises.VMA_LOCK_WRITERS)[:3],
+    "the last three of the table": list(exercises.VMA_LOCK_WRITERS)[-3:],
+    "the table in reverse": list(exercises.VMA_LOCK_WRITERS)[::-1],
+}
+
+
+def test_vma_locks_right_answer_full_marks() -> None:
+    r = grading.grade_vma_locks(sorted(exercises.VMA_LOCK_RELIED))
+    assert (r.points, r.max_points, r.verdict) == (3, 3, "pass"), r.feedback
+    r = _locks_source("WRITERS = " + repr(sorted(exercises.VMA_LOCK_RELIED)))
+    assert r.points == 3, r.feedback
+
+
+@pytest.mark.parametrize("name", sorted(HELD_OUT_LOCKS))
+def test_vma_locks_held_out_answers_score_a_third_at_most(name: str) -> None:
+    r = _locks_source(f"WRITERS = {HELD_OUT_LOCKS[name]!r}")
+    assert r.points <= 1, (name, r.feedback)
+
+
+def test_vma_locks_a_writer_left_out_gets_its_counterexample() -> None:
+    r = grading.grade_vma_locks(sorted(set(exercises.VMA_LOCK_RELIED) - {"munmap"}))
+    assert r.points == round(3 * 7 / 9, 2)
+    fb = r.feedback
+    assert ("munmap: left out, but with its vma_start_write() removed fault-vs-munmap (per-VMA "
+            "locks) breaks ") in fb
+    sched = re.search(r"shortest schedule: ([0-9*,]+) \((\d+) steps\)", fb)
+    assert sched, fb
+    # the schedule replays: the scenario, the call removed, breaks where the feedback says
+    run = exercises.without_start_write("munmap").new_run()
+    run.run_spec(sched.group(1))
+    assert run.violations and run.violations[0].invariant in fb
+    r = grading.grade_vma_locks([*exercises.VMA_LOCK_RELIED, "anon_vma_prepare"])
+    assert r.points == round(3 * 7 / 9, 2)
+    assert "anon_vma_prepare: picked, but 6.12 calls no vma_start_write() there" in r.feedback
+
+
+#: not a list of the names, and attacks on the grade: each scores zero
+BAD_LOCKS = {
+    "a string": ('WRITERS = "munmap, mprotect"', "WRITERS must be a list of names"),
+    "a dict": ('WRITERS = {"munmap": True}', "WRITERS must be a list of names"),
+    "a name of its own": ('WRITERS = ["munmap", "fork"]', "not one of the names given: fork"),
+    "no WRITERS": ("writers = []", "your answer cell does not set WRITERS"),
+    "equal to everything": ("class Any(str):\n    def __eq__(self, o):\n        return True\n"
+                            "    __hash__ = str.__hash__\nWRITERS = [Any('x')]\n",
+                            "WRITERS must be a list of names, not [<a Any>]"),
+    "the grader's tables": ("from spfteach.grading import exercises\n"
+                            "WRITERS = list(exercises.VMA_LOCK_RELIED)\n",
+                            "ModuleNotFoundError: No module named 'spfteach'"),
+    "a forged result on every descriptor": (
+        "for c in ().__class__.__base__.__subclasses__():\n"
+        "    if c.__name__ == '_wrap_close':\n"
+        "        os = c.__init__.__globals__['sys'].modules['os']\n"
+        "fake = b'{\"part\": {\"name\": \"the VMA write locks the fault relies on\", '\n"
+        "fake += b'\"points\": 3, \"max_points\": 3}}\\n'\n"
+        "for fd in range(20):\n    try:\n        os.write(fd, fake)\n"
+        "    except OSError:\n        pass\nos._exit(0)\n",
+        "the jail answered something that is not the protocol"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_LOCKS))
+def test_vma_locks_non_lists_and_attacks_score_zero(name: str) -> None:
+    src, said = BAD_LOCKS[name]
+    r = _locks_source(src)
+    assert r.points == 0, (name, r.feedback)
+    assert said in r.feedback, (name, r.feedback)
+
+
 def test_blank_answer_cell_says_no_answer_yet() -> None:
     r = grading.grade_vma_has_changed("def vma_has_changed(a, b, c):\n    raise "
                                       "NotImplementedError()\n")

@@ -60,6 +60,13 @@ def vma_start_read(t: Task, vma: VmAreaStruct) -> Gen:
     return True
 
 
+def removed(t: Task, call: Src) -> bool:
+    """The grading hook (Machine.override ``"no vma_start_write in"``: the writers, by the
+    function of their call, whose ``vma_start_write()`` an exercise removes, and with it the
+    assertion that wants it, compiled out without ``CONFIG_DEBUG_VM``)."""
+    return call.function in t.machine.override.get("no vma_start_write in", ())
+
+
 def vma_end_read(t: Task, vma: VmAreaStruct) -> Gen:
     """Drop the read lock.  (The C brackets ``up_read()`` with ``rcu_read_lock()`` so that the
     VMA outlives the wake-up inside ``up_read()``; the model's ``up_read()`` is one step and
@@ -81,6 +88,10 @@ def vma_start_write(t: Task, vma: VmAreaStruct, call: Src) -> Gen:
     if k.mutated(PV.NO_VMA_START_WRITE):
         yield t.at(call)
         t.did("(mutant) no vma_start_write(): readers keep the VMA")
+        return
+    if removed(t, call):
+        yield t.at(call)
+        t.did("vma_start_write() is removed here (an exercise): readers keep the VMA")
         return
     # __is_vma_write_locked(), inlined at the call
     yield t.at(call)
@@ -105,7 +116,7 @@ def vma_mark_detached(t: Task, vma: VmAreaStruct, call: Src) -> Gen:
     """``vma->detached = true``, which ``vma_assert_write_locked()`` wants write-locked."""
     yield t.at(call)
     k = t.machine
-    if vma.vm_lock_seq != k.mm.mm_lock_seq.sequence:
+    if vma.vm_lock_seq != k.mm.mm_lock_seq.sequence and not removed(t, call):
         oops(f"vma_mark_detached() on vma{vma.id}, which is not write-locked: "
              "VM_BUG_ON_VMA() in vma_assert_write_locked()")
     vma.vm_detached = True
