@@ -408,6 +408,12 @@ VMA_LOCK_NONE = {
                         "vma->anon_vma under mmap_lock and page_table_lock; what keeps a fault "
                         "under the VMA lock alone from doing it?",
 }
+#: Where the verdict is the model's 6.1 walk's, not 6.12's (pervma/__init__.py): said with it.
+VMA_LOCK_MODEL_NOTE = {
+    "khugepaged_collapse": "  (in the model, whose fault path is the port's 6.1 code: it "
+                           "trusts the pmd it read; 6.12's pte_offset_map_lock() re-reads the "
+                           "pmd and would refault here, as notebook 08 says)",
+}
 VMA_LOCKS_POINTS = 3.0
 
 
@@ -446,7 +452,8 @@ def _left_out(writer: str, last: int = 8) -> str:
         f"locks) breaks {c.invariant}: {c.message}",
         f"  shortest schedule: {format_schedule(c.schedule)} ({len(c.schedule)} steps); "
         "its last steps:",
-        format_trace(run, start=max(0, len(run.trace) - last), notes=True)])
+        format_trace(run, start=max(0, len(run.trace) - last), notes=True),
+        *([VMA_LOCK_MODEL_NOTE[writer]] if writer in VMA_LOCK_MODEL_NOTE else [])])
 
 
 def _locks_part(args: dict, part: str, answer: Answer | None) -> Part:
