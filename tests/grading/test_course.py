@@ -174,6 +174,17 @@ def _class() -> dict[str, dict[str, Submission]]:
     c["vma_has_changed"]["vma-cheats"] = Submission(
         {"vma-answer": _vma("    return False"), "order-answer": f"ORDER = {order}"},
         {"vma-grade": 0, "order-grade": 3}, extra=(CHEAT,))
+    # Which writers must call vma_start_write() (per-VMA locks): the speculative answer copied
+    # from vma_has_changed, every writer, one left out, one too many.
+    c["vma_locks"]["alice"] = Submission({}, {"locks-grade": 3})
+    relied = sorted(exercises.VMA_LOCK_RELIED)
+    for name, writers, pts in [
+            ("spf-answer", sorted(exercises.RELIED), 1),
+            ("every-writer", list(exercises.VMA_LOCK_WRITERS), 1),
+            ("no-munmap", [w for w in relied if w != "munmap"], 2.33),
+            ("anon-vma-too", [*relied, "anon_vma_prepare"], 2.33)]:
+        c["vma_locks"][f"locks-{name}"] = Submission(
+            {"locks-answer": f"WRITERS = {writers!r}"}, {"locks-grade": pts})
     mutant, scen = exercises.break_problem("alice")
     c["break_it"]["alice"] = Submission(
         {"break-answer": f"scenario = {scen!r}\nschedule = {_explored(mutant)!r}\n"},
@@ -340,6 +351,10 @@ def _attackers(c: dict[str, dict[str, Submission]]) -> None:
     c["vma_has_changed"]["attack-sabotage"] = Submission(
         {"vma-answer": _vma("    return vm_detached"), "order-answer": f"ORDER = {order}"},
         {"vma-grade": 2, "order-grade": 3}, extra=(SABOTAGE, CHEAT))
+    # The grader's own tables, imported from the answer cell: the jail has no spfteach.
+    c["vma_locks"]["attack-grader-tables"] = Submission(
+        {"locks-answer": "from spfteach.grading import exercises\n"
+                         "WRITERS = list(exercises.VMA_LOCK_RELIED)\n"}, {"locks-grade": 0})
     # Ids: the grade is for the id nbgrader grades, whatever the notebook said it checked as.
     right = _walk_answers("carol", lambda a, v: v)
     c["walk"]["carol"] = Submission({"walk-answer": right}, {"walk-grade": 4},
@@ -533,7 +548,8 @@ def _feedback(course: Course, a: str, sid: str) -> str:
 
 
 def test_every_assignment_is_in_the_class() -> None:
-    assert ASSIGNMENTS == ["break_it", "predict", "seqcount", "vma_has_changed", "walk"]
+    assert ASSIGNMENTS == ["break_it", "predict", "seqcount", "vma_has_changed", "vma_locks",
+                           "walk"]
     for a in ASSIGNMENTS:
         assert "alice" in CLASS[a] and "blank" in CLASS[a], a  # the reference, the release
         wrong = [s for s in CLASS[a] if s not in ("alice", "blank")]
@@ -636,6 +652,8 @@ REFUSED = {
     ("vma_has_changed", "attack-sabotage", "vma-grade"):
         "not run: 2 code cells you added (autograde runs only your answer cells, each alone "
         "in a jail)",
+    ("vma_locks", "attack-grader-tables", "locks-grade"):
+        "ModuleNotFoundError: No module named 'spfteach' at line 1 of your code",
     ("walk", "carol", "walk-grade"):
         "note: your notebook checked as 'Carol ', but you are graded as 'carol'",
     ("walk", "dave", "walk-grade"):
@@ -709,6 +727,11 @@ def test_wrong_answers_get_the_counterexample_in_the_feedback(course: Course) ->
     assert "fault-vs-split" in fb and "shortest schedule: " in fb
     assert ("not in your order: fault-vs-thp-collapse-v9, run with your order, breaks oops"
             in fb)  # its wrong order, run in the model
+    fb = _feedback(course, "vma_locks", "locks-no-munmap")
+    assert ("munmap: left out, but with its vma_start_write() removed fault-vs-munmap (per-VMA "
+            "locks) breaks ") in fb and "shortest schedule: " in fb
+    fb = _feedback(course, "vma_locks", "locks-spf-answer")
+    assert "khugepaged_collapse: left out" in fb and "mbind: left out" in fb
     fb = _feedback(course, "seqcount", "seq-no-retry")
     assert "breaks torn-snapshot" in fb and "shortest schedule: " in fb
     fb = _feedback(course, "walk", next(s for s in CLASS["walk"] if "forgot-offset" in s))
