@@ -47,9 +47,12 @@ class Session:
     """One scenario under the student's schedule (see the module docstring)."""
 
     def __init__(self, scenario: str | Scenario, mutant: str | None = None,
-                 schedule: str | Iterable[int] | None = None) -> None:
+                 schedule: str | Iterable[int] | None = None, design: str | None = None) -> None:
         self.scenario = scenario if isinstance(scenario, Scenario) else get_scenario(scenario)
-        self.mutants: tuple[checks.Mutant, ...] = (checks.mutant(mutant),) if mutant else ()
+        if design is not None:
+            self.scenario = self.scenario.with_design(design)
+        self.mutants: tuple[checks.Mutant, ...] = (_of_design(mutant, self.scenario.design),) \
+            if mutant else ()
         self.run: Run = self._fresh()
         if schedule:
             self.replay(schedule)
@@ -192,3 +195,15 @@ def _reachable(scenario: str, mutant: str) -> tuple[str, ...] | None:
 
 
 __all__ = ["Session", "ThreadStatus", "UsageError"]
+
+
+def _of_design(name: str, design: str) -> checks.Mutant:
+    """The mutant ``name``, refused (one line) if it belongs to the other design's kernel."""
+    from .model.pervma.checks import MUTANTS as PER_VMA
+
+    m = checks.mutant(name)
+    if (m.name in PER_VMA) != (design == "per-vma"):
+        other = "per-vma" if design == "spf" else "spf"
+        raise checks.UnknownCheck(f"{m.name} is a mutant of the {other} design: give "
+                                  f"design={other!r}")
+    return m

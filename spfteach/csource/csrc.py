@@ -152,6 +152,9 @@ BACKWARD_OK: dict[str, str] = {
     "find_vma": "a writer looks a VMA up more than once",
     "get_vma": "one thread takes several faults",
     "__handle_mm_fault": "the walk allocates one level after the other (a loop in the model)",
+    # 6.12, the per-VMA design
+    "vma_start_write": "a writer write-locks more than one VMA (mremap: the new, then the old)",
+    "lock_vma_under_rcu": "goto retry: the VMA it found left the tree; look again",
 }
 
 
@@ -237,6 +240,37 @@ def model_sources(explore_scenarios: bool = True) -> set[Src]:
     if explore_scenarios:
         found |= _seen_sources()
     return {s for s in found if s.file != "tests"}
+
+
+def per_vma_sources() -> set[Src]:
+    """Every Src of the per-VMA design that names a line of 6.12 (``Src.tree``): its checks,
+    where each writer write-locks, and what runs of every scenario under per-VMA locks visit
+    (named schedules, each thread first, and seeded random schedules)."""
+    import random
+
+    from ..model.pervma import TREE
+    from ..model.pervma.checks import CHECKS
+    from ..model.pervma.writers import SITES
+    from ..scenarios import SCENARIOS
+
+    seen: set[Src] = {c.src for c in CHECKS} | {s for s in SITES.values() if s is not None}
+    for scen in SCENARIOS.values():
+        scen = scen.with_design("per-vma")
+        for spec in list(scen.schedules.values()) + ["", "1*,0*"]:
+            run = scen.new_run()
+            try:
+                run.run_spec(spec)
+            except Exception:  # noqa: BLE001 - a schedule may not fit this scenario
+                pass
+            run.finish()
+            seen |= {s.src for s in run.trace}
+        for seed in range(8):
+            rng = random.Random(seed)
+            run = scen.new_run()
+            while run.runnable():
+                run.step(rng.choice(run.runnable()))
+            seen |= {s.src for s in run.trace}
+    return {s for s in seen if s.tree == TREE}
 
 
 def _seen_sources() -> set[Src]:

@@ -31,6 +31,9 @@ from . import csrc
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = REPO / "data" / "c-excerpts.json"
+#: the per-VMA design's steps, cut from Debian's linux-source-6.12 (``Src.tree == "6.12"``)
+DATA_612 = REPO / "data" / "c-excerpts-6.12.json"
+DEFAULT_TREE_612 = REPO / "kernel" / "build" / "linux-6.12"
 PATCHES = REPO / "kernel" / "patches"
 DEFAULT_TREE = REPO / "kernel" / "build" / "linux"
 #: Bumped when the layout of the file changes, so an old file is refused, not misread.
@@ -80,6 +83,14 @@ def _key(src: Src) -> _SrcKey:
     return (src.file, src.function, src.snippet, src.after)
 
 
+def build_612(tree: Path) -> dict[str, Any]:
+    """The per-VMA design's excerpts, from an unpacked linux-source-6.12 (no patches: the
+    file records the version only)."""
+    data = build(tree, csrc.per_vma_sources())
+    data["tree"] = {"linux_version": data["tree"]["linux_version"]}
+    return data
+
+
 def build(tree: Path, srcs: Iterable[Src] | None = None) -> dict[str, Any]:
     """The excerpts of ``tree`` for ``srcs`` (default: every Src of the model), as a
     JSON-friendly dict in a fixed order.  Raises :class:`csrc.SrcError` listing
@@ -114,10 +125,10 @@ def dumps(data: dict[str, Any]) -> str:
     return json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def write(tree: Path, path: Path = DATA) -> Path:
+def write(tree: Path, path: Path = DATA, per_vma: bool = False) -> Path:
     """Cut the excerpts out of ``tree`` and write them to ``path`` (atomically: a
-    failed build leaves the shipped file as it was)."""
-    text = dumps(build(tree))
+    failed build leaves the shipped file as it was); ``per_vma``: the 6.12 file."""
+    text = dumps(build_612(tree) if per_vma else build(tree))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text, encoding="utf-8")
@@ -125,9 +136,9 @@ def write(tree: Path, path: Path = DATA) -> Path:
     return path
 
 
-def differences(tree: Path, path: Path = DATA) -> list[str]:
+def differences(tree: Path, path: Path = DATA, per_vma: bool = False) -> list[str]:
     """One line per way the file at ``path`` differs from what ``tree`` gives."""
-    want = build(tree)
+    want = build_612(tree) if per_vma else build(tree)
     name = _shown(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -301,20 +312,30 @@ def load(path: Path = DATA) -> Excerpts:
     return Excerpts.from_data(data, _shown(path))
 
 
+def locate(src: Src) -> tuple[Excerpt, int]:
+    """The function ``src`` is in and its line, from the file of its tree (the port's, or
+    6.12's for the per-VMA design)."""
+    return load(DATA_612 if src.tree == "6.12" else DATA).locate(src)
+
+
 # --- command line ---
 
-USAGE = "usage: python -m spfteach.csource.excerpts [--check] [TREE]"
+USAGE = "usage: python -m spfteach.csource.excerpts [--check] [--per-vma] [TREE]"
 
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m spfteach.csource.excerpts [TREE]`` rewrites ``data/c-excerpts.json`` from a
-    patched tree; with ``--check`` it writes nothing and exits 1 if the file differs."""
+    patched tree; with ``--check`` it writes nothing and exits 1 if the file differs.
+    ``--per-vma``: ``data/c-excerpts-6.12.json`` from Debian's linux-source-6.12 (default
+    ``kernel/build/linux-6.12``, what ``spfteach kernel fetch --variant v6.12`` unpacks)."""
     args = sys.argv[1:] if argv is None else argv
-    check = False
+    check = per_vma = False
     trees = []
     for a in args:
         if a == "--check":
             check = True
+        elif a == "--per-vma":
+            per_vma = True
         elif a in ("-h", "--help"):
             print(f"{USAGE}\n\n{main.__doc__}")
             return 0
@@ -328,7 +349,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"spfteach.csource.excerpts: error: one TREE at most, got {len(trees)} ({USAGE})",
               file=sys.stderr)
         return 2
-    tree = Path(trees[0]) if trees else DEFAULT_TREE
+    tree = Path(trees[0]) if trees else (DEFAULT_TREE_612 if per_vma else DEFAULT_TREE)
+    data_path = DATA_612 if per_vma else DATA
     try:
         is_tree = (tree / "mm" / "memory.c").is_file()
     except OSError:  # a name too long for the file system, say
@@ -340,13 +362,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         linux_version(tree)
         if check:
-            diffs = differences(tree)
+            diffs = differences(tree, data_path, per_vma)
             for d in diffs:
                 print(d)
             if not diffs:
-                print(f"{_shown(DATA)} matches {tree}")
+                print(f"{_shown(data_path)} matches {tree}")
             return 1 if diffs else 0
-        path = write(tree)
+        path = write(tree, data_path, per_vma)
     except ExcerptError as e:
         print(f"spfteach.csource.excerpts: error: {e}", file=sys.stderr)
         return 2
@@ -354,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"spfteach.csource.excerpts: error: {e}", file=sys.stderr)
         return 1
     except OSError as e:
-        print(f"spfteach.csource.excerpts: error: {_quoted(str(e.filename or DATA))}: "
+        print(f"spfteach.csource.excerpts: error: {_quoted(str(e.filename or data_path))}: "
               f"{e.strerror or e}", file=sys.stderr)
         return 2
     data = json.loads(path.read_text(encoding="utf-8"))

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 
 import ipywidgets as W
 
-from ..csource.excerpts import load as load_excerpts
+from ..csource.excerpts import locate as locate_c
 from ..model import checks
 from ..model.task import Src
 from ..scenarios.base import Scenario
@@ -32,7 +32,8 @@ from .safe import error_html, guarded
 
 
 class RaceStepper(Shown):
-    """Step a scenario's threads yourself: ``RaceStepper("fault-vs-munmap")``.
+    """Step a scenario's threads yourself: ``RaceStepper("fault-vs-munmap")``;
+    ``design="per-vma"``: the same race on 6.12's per-VMA locks (the C panel shows 6.12).
 
     Python API (what the buttons call): ``.step(tid)``, ``.run_to_end(tid)``,
     ``.undo()``, ``.reset()``, ``.replay("0*23,1*15,0*3")``, ``.schedule``,
@@ -40,8 +41,8 @@ class RaceStepper(Shown):
     """
 
     def __init__(self, scenario: str | Scenario, mutant: str | None = None,
-                 schedule: str | Iterable[int] | None = None) -> None:
-        self.session = Session(scenario, mutant, schedule)
+                 schedule: str | Iterable[int] | None = None, design: str | None = None) -> None:
+        self.session = Session(scenario, mutant, schedule, design)
         self._listeners: list[Callable[[RaceStepper], None]] = []
         self._widget: W.VBox | None = None
         self._error = ""
@@ -97,7 +98,7 @@ class RaceStepper(Shown):
         src = self.session.status(tid).src
         if src is None:
             return ""
-        ex, line = load_excerpts().locate(src)
+        ex, line = locate_c(src)
         return ex.text_at(line).strip()
 
     def on_change(self, fn: Callable[[RaceStepper], None]) -> None:
@@ -216,7 +217,7 @@ class RaceStepper(Shown):
         if src is None:
             view.show(f"T{tid}: no step yet", [], 1, 0, st.reason)
             return
-        ex, line = load_excerpts().locate(src)
+        ex, line = locate_c(src)
         if st.state == "broke":
             note = f"✖ line {line}: {src.snippet}\n{st.reason}"
         else:
@@ -224,7 +225,8 @@ class RaceStepper(Shown):
             note = f"▶ line {line} {where}: {src.snippet}"
             if st.state != "runnable":
                 note += f"\n{st.reason}"
-        view.show(f"{src.function}() — {src.file} (patched 6.1)", list(ex.lines),
+        where_c = "6.12" if src.tree == "6.12" else "patched 6.1"
+        view.show(f"{src.function}() — {src.file} ({where_c})", list(ex.lines),
                   ex.first_line, line, note, "✖" if st.state == "broke" else "▶")
 
     def _banner(self) -> str:

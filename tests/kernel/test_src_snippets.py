@@ -119,3 +119,47 @@ def test_model_visits_the_c_lines_in_their_order(kernel_tree: Path) -> None:
             steps.append((src, lines[src]))
         errors |= {f"{scen}: {e}" for e in visit_order_errors(steps)}
     assert not errors, "\n".join(sorted(errors))
+
+
+def _per_vma_traces(runs_per_scenario: int = 20):
+    """Per thread, the 6.12 Srcs a run under per-VMA locks visits (seeded random schedules)."""
+    from spfteach.scenarios import SCENARIOS
+    for scen in SCENARIOS.values():
+        scen = scen.with_design("per-vma")
+        for seed in range(runs_per_scenario):
+            rng = random.Random(seed)
+            run = scen.new_run()
+            while run.runnable():
+                run.step(rng.choice(run.runnable()))
+            for t in run.tasks:
+                yield scen.name, [s.src for s in run.trace if s.tid == t.tid
+                                  and s.src.tree == "6.12"]
+
+
+@pytest.mark.kernel
+def test_the_shipped_612_excerpts_are_debians_tree(kernel_tree_612: Path) -> None:
+    """data/c-excerpts-6.12.json, the per-VMA design's C for the steppers, is what Debian's
+    linux-source-6.12 gives, byte for byte, and every per-VMA step resolves to one line of it."""
+    from spfteach.csource import excerpts
+    from spfteach.csource.csrc import per_vma_sources
+    diffs = excerpts.differences(kernel_tree_612, excerpts.DATA_612, per_vma=True)
+    assert not diffs, ("data/c-excerpts-6.12.json is not the 6.12 tree's; run `python -m "
+                       "spfteach.csource.excerpts --per-vma` and commit it:\n" + "\n".join(diffs))
+    srcs = per_vma_sources()
+    assert len(srcs) >= 30 and all(s.tree == "6.12" for s in srcs)
+
+
+@pytest.mark.kernel
+def test_per_vma_visits_the_612_lines_in_their_order(kernel_tree_612: Path) -> None:
+    """Under per-VMA locks a thread visits the 6.12 lines of a function forward in one call,
+    as the port's lines are held above."""
+    lines: dict = {}
+    errors = set()
+    for scen, srcs in _per_vma_traces():
+        steps = []
+        for src in srcs:
+            if src not in lines:
+                lines[src] = resolve(src, kernel_tree_612).line
+            steps.append((src, lines[src]))
+        errors |= {f"{scen}: {e}" for e in visit_order_errors(steps)}
+    assert lines and not errors, "\n".join(sorted(errors))

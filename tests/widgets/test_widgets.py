@@ -288,3 +288,25 @@ def test_the_explorer_panel_finds_and_loads_a_counterexample() -> None:
     p.choice.value = ""
     p.explore_button.click()
     assert "no invariant broken" in p.summary.value and p.rows.children == ()
+
+
+def test_the_same_race_under_per_vma_locks_shows_the_612_c() -> None:
+    """design="per-vma": the fault read-locks its VMA (6.12's lines, from
+    data/c-excerpts-6.12.json), munmap waits in vma_start_write() until the fault is done."""
+    s = stepper("fault-vs-munmap", design="per-vma")
+    assert s.current_line(0) == "if (!(flags & FAULT_FLAG_USER))"
+    assert s.code[0].title == "do_user_addr_fault() — arch/x86/mm/fault.c (6.12)"
+    s.replay("0*6")  # through vma_start_read(): the VMA is read-locked
+    assert "vm_lock" in s.session.run.machine.vmas[0].vm_lock.name
+    assert 0 in s.session.run.machine.vmas[0].vm_lock.readers
+    s.end_buttons[1].click()  # munmap runs until it waits for the fault's read lock
+    assert s.current_line(1) == "down_write(&vma->vm_lock->lock);"
+    assert s.step_buttons[1].disabled and "vma0.vm_lock" in s.reasons[1].value
+    assert s.code[1].title == "vma_start_write() — include/linux/mm.h (6.12)"
+    s.end_buttons[0].click()
+    s.end_buttons[1].click()
+    assert s.verdict is None and s.session.over
+    with pytest.raises(UsageError, match="mutant of the spf design"):
+        RaceStepper("fault-vs-munmap", mutant="spf_seq_retry", design="per-vma")
+    with pytest.raises(UsageError, match="mutant of the per-vma design"):
+        RaceStepper("fault-vs-munmap", mutant="vma_lock_detached")
