@@ -139,3 +139,40 @@ def test_broken_copy_fails_each_check(lab_session, tmp_path: Path) -> None:
     assert any(f.startswith("console error:") for f in found), text
     # and the widget before it all is rendered: nothing is reported about it
     assert not [f for f in found if f.startswith(f"code cell {first}:")], text
+
+
+@pytest.mark.timeout(300)
+def test_after_spf_steps_the_same_race_on_both_trees(lab_session, tmp_path: Path) -> None:
+    """Notebook 08's two steppers (its own cells, in a copy that holds only them): three steps
+    of the fault in each, and each C panel marks the line the model says, the first from the
+    patched 6.1 tree, the second from 6.12 (`mas_walk()` found the VMA in both)."""
+    from spfteach.scenarios import get
+    from spfteach.widgets import RaceStepper
+
+    path = next(p for p in GUIDED if p.name == "08-after-spf.ipynb")
+    notebook = nbformat.read(path, as_version=4)
+    steppers = [c for c in notebook.cells if c.cell_type == "code" and "RaceStepper(" in c.source]
+    assert len(steppers) == 2, [c.source for c in steppers]
+    notebook.cells = steppers
+    copy = tmp_path / "after-spf-steppers.ipynb"
+    nbformat.write(notebook, copy)
+    with lab_session.open(copy) as nb:
+        page = nb.page
+        page.set_viewport_size({"width": 1400, "height": 2600})
+        cells = page.locator(".jp-Notebook .jp-CodeCell")
+        for k, (design, tree) in enumerate([("spf", "patched 6.1"), ("per-vma", "6.12")]):
+            out = cells.nth(k).locator(".jp-OutputArea")
+            step0 = out.get_by_role("button", name="Step T0")
+            nb.wait_for_text("Step T0", step0)
+            for n in range(3):
+                step0.click()
+                nb.wait_for_text(f"{n + 1} step" + ("s" if n else ""), out)
+            expect = RaceStepper(get("fault-vs-munmap").with_design(design), schedule="0*3")
+            marked = out.locator(".spf-code").first.locator(".spf-current .spf-src")
+            nb.wait_for_text(expect.current_line(0), marked)
+            assert nb.text_of(marked).strip() == expect.current_line(0)
+            nb.wait_for_text(f"({tree})", out)
+            out.scroll_into_view_if_needed()
+            shot = nb.screenshot(f"notebook-08-stepper-{design}", out)
+            print(f"{design}: T0 at {expect.current_line(0)!r} ({tree}); screenshot {shot}")
+        assert nb.errors() == []

@@ -575,6 +575,7 @@ HELD_OUT_LOCKS = {
     "the first three of the table": list(exercises.VMA_LOCK_WRITERS)[:3],
     "the last three of the table": list(exercises.VMA_LOCK_WRITERS)[-3:],
     "the table in reverse": list(exercises.VMA_LOCK_WRITERS)[::-1],
+    "the writers the prompt's question names": ["munmap", "khugepaged_collapse"],
 }
 
 

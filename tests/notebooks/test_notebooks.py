@@ -13,7 +13,7 @@ import spfteach.widgets
 from tests.paths import ROOT
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
-# The guided notebooks, one class meeting each (00-start-here ... 07-real-kernel): a new one is
+# The guided notebooks, one class meeting each (00-start-here ... 08-after-spf): a new one is
 # picked up by its name alone.
 GUIDED = sorted((ROOT / "notebooks").glob("0*.ipynb"))
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
