@@ -40,6 +40,7 @@ test-quick: setup
 
 bench: setup
 	$(VENV)/bin/python -m spfteach.explore.bench
+	$(VENV)/bin/python -m spfteach.explore.compare
 	$(VENV)/bin/python -m spfteach.explore.against $(BENCH_AGAINST)
 	$(VENV)/bin/python -m spfteach.widgets.bench
 	$(VENV)/bin/python -m spfteach.grading.bench

@@ -105,6 +105,11 @@ def _parser() -> argparse.ArgumentParser:
                     help="switch a check off (see `spfteach mutants`); repeatable")
     _design_option(st)
 
+    cmp = sub.add_parser(
+        "compare", help="the two designs side by side: what each scenario relies on "
+                        "under SPF and under per-VMA locks (data/designs.json)")
+    cmp.add_argument("--json", action="store_true", help="the whole record as JSON")
+
     ex = sub.add_parser(
         "explore", help="run every schedule of a scenario and check the invariants",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -225,6 +230,23 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
             print(f"    schedules: {names}")
         print()
     return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from .explore import compare
+
+    data = compare.load()
+    if args.json:
+        print(json.dumps(data, indent=1))
+        return EXIT_CLEAN
+    print(compare.table(data))
+    by_why: dict[tuple, list[str]] = {}
+    for name, c in data["no_counterpart"].items():
+        by_why.setdefault((c["counterpart"], c["why"]), []).append(name)
+    print("\nEach SPF check under per-VMA locks:")
+    for (other, why), names in by_why.items():
+        print(f"  {', '.join(names)}: " + (f"-> {other}: " if other else "") + why)
+    return EXIT_CLEAN
 
 
 def _design_option(p: argparse.ArgumentParser) -> None:
@@ -521,7 +543,8 @@ def cmd_kernel(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"scenarios": cmd_scenarios, "step": cmd_step, "walk": cmd_walk,
-            "checks": cmd_checks, "explore": cmd_explore, "mutants": cmd_mutants,
+            "checks": cmd_checks, "compare": cmd_compare, "explore": cmd_explore,
+            "mutants": cmd_mutants,
             "kernel": cmd_kernel, "grading": cmd_grading, "predict": cmd_predict}
 
 
