@@ -745,9 +745,10 @@ def __handle_mm_fault(t: Task, vma: VmAreaStruct, address: int, flags: int) -> G
         pt = k.pt_pages[e.target]
     vmf.pmd = (pt, pgtable.index("pmd", address, k.la57))
     # Record the count even on the classic path (as the port does): the PTE lock
-    # helpers do not re-check it when not speculative.
-    vmf.sequence = (yield from raw_read_seqcount(
-        t, vma.vm_sequence, _s(fn, "vmf.sequence = raw_read_seqcount(&vma->vm_sequence);")))
+    # helpers do not re-check it when not speculative.  (6.12 has no count.)
+    if k.design != "per-vma":
+        vmf.sequence = (yield from raw_read_seqcount(
+            t, vma.vm_sequence, _s(fn, "vmf.sequence = raw_read_seqcount(&vma->vm_sequence);")))
     yield t.at(_s(fn, "vmf.orig_pmd = *vmf.pmd;"))
     vmf.orig_pmd = k.read_entry(t, *vmf.pmd)
     t.did(f"reads pmd[{vmf.pmd[1]}]: {vmf.orig_pmd}")

@@ -156,6 +156,12 @@ def _anon_vma(k: Machine):
             (t1, fault(t1, HEAP + 0x2000, write=True))]
 
 
+def _first_fault_vs_munmap(k: Machine):
+    base_map(k, anon_vma=False, populate=False)
+    neighbour(k, HEAP + 0x10000)  # builds the tables the heap's page will use
+    return _two(k, "munmap", lambda t: munmap(t, HEAP, HEAP_LEN), address=HEAP + 0x1000)
+
+
 def _vs_uffd(k: Machine):
     base_map(k)
     return _two(k, "uffd-register", lambda t: userfaultfd_register(t, k.mm, HEAP))
@@ -347,6 +353,13 @@ CATALOGUE = (
        "speculative path refuses such a VMA and the classic path prepares it.",
        ["spf_no_anon_vma"], _anon_vma,
        [f"T0 write fault at {HEAP + 0x1000:#x}", f"T1 write fault at {HEAP + 0x2000:#x}"]),
+    _s("first-fault-vs-munmap", "The first fault of a VMA races munmap()",
+       "A VMA without an anon_vma: its first write fault must prepare one, which needs "
+       "mmap_lock. The speculative path gives up on such a VMA; under per-VMA locks the fault "
+       "tries mmap_lock with a trylock, and when munmap() holds it, retries under mmap_lock.",
+       ["spf_no_anon_vma"], _first_fault_vs_munmap,
+       [f"T0 write fault at {HEAP + 0x1000:#x} (no anon_vma yet)",
+        f"T1 munmap({HEAP:#x}, {HEAP_LEN:#x})"]),
     _s("fault-vs-uffd-register", "userfaultfd registers the range under the fault",
        "The fault checked VM_UFFD_MISSING at its start; a registration after that must not "
        "make it call handle_userfault(), which drops an mmap_lock it does not hold.",

@@ -85,8 +85,4 @@ MUTANTS: dict[str, Mutant] = {**{c.name: c for c in CHECKS},
 #: that they are indeed not caught, so that this list cannot go stale).
 NOT_CAUGHT: dict[str, str] = {
     VMA_LOCK_RANGE.name: VMA_LOCK_RANGE.note,
-    RETRY_GOES_ON.name:
-        "vmf_anon_prepare() returns VM_FAULT_RETRY only when mmap_read_trylock() fails, i.e. "
-        "when a writer holds mmap_lock while the first fault of a VMA without anon_vma runs; "
-        "the catalogue's VMA without anon_vma (fault-vs-anon-vma) races two faults, no writer.",
 }

