@@ -47,9 +47,10 @@ def _caught_by(mutants: list[str]) -> dict[str, list[str]]:
 
 #: The mutants the issue names, each of which a race of the catalogue must catch: a writer
 #: without vma_start_write(), a reader without the sequence comparison (the pair), a reader
-#: that ignores detached, vma_end_read() too early.
+#: that ignores detached, vma_end_read() too early, a fault that goes on after VM_FAULT_RETRY.
 MUST_CATCH = [["no_vma_start_write"], ["vma_lock_seq"], ["vma_lock_seq", "vma_lock_early_seq"],
-              ["vma_lock_detached"], ["vma_end_read_early"], ["anon_prepare_vma_lock"]]
+              ["vma_lock_detached"], ["vma_end_read_early"], ["anon_prepare_vma_lock"],
+              ["retry_goes_on"]]
 
 
 @pytest.mark.slow
