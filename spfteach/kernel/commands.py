@@ -240,8 +240,9 @@ def add_subparser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentPa
     hp.add_argument("--kernels", metavar="LIST",
                     help="comma-separated, from series (the port), vanilla (the same tree and "
                          "config without the series), spf-n (the series with "
-                         "CONFIG_SPECULATIVE_PAGE_FAULT=n); default: all three, or series "
-                         "alone with --debug")
+                         "CONFIG_SPECULATIVE_PAGE_FAULT=n), v6.12 (Linux 6.12 with per-VMA "
+                         "locks), v6.12-novma (6.12 without them); default: the first three, "
+                         "or series alone with --debug")
     hp.add_argument("--own", action=argparse.BooleanOptionalAction, default=True,
                     help="add the own-buffer workload: each thread maps, writes and unmaps "
                          f"its own {bench.OWN_BUF_KB} KiB buffers (default: yes)")
