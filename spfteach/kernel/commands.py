@@ -197,7 +197,8 @@ def add_subparser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentPa
             while others munmap/mprotect/mremap/madvise them and fork; every page is
             checked) for --seconds (default {TEST_SECONDS}).  Passes when the guest reports
             ok, the console shows no BUG/WARNING/lockdep/Oops/panic, and, on a kernel
-            with SPF, some faults were handled speculatively."""))
+            with SPF, some faults were handled speculatively (on --variant v6.12, some
+            under a per-VMA lock: vma_lock_success above 0)."""))
     _common(tp)
     _build_opts(tp, debug_default=True, variant=True)
     _boot_opts(tp, timeout=None, timeout_help="120 + 4 x --seconds")
