@@ -242,18 +242,20 @@ def model_sources(explore_scenarios: bool = True) -> set[Src]:
     return {s for s in found if s.file != "tests"}
 
 
-def per_vma_sources() -> set[Src]:
-    """Every Src of the per-VMA design that names a line of 6.12 (``Src.tree``): its checks,
-    where each writer write-locks, and what runs of every scenario under per-VMA locks visit
-    (named schedules, each thread first, and seeded random schedules)."""
+def per_vma_steps() -> set[Src]:
+    """Every Src a run under per-VMA locks can announce: the design's checks, where each writer
+    write-locks, every 6.12 line :mod:`..model.pervma.lines` gives a port line, and what runs of
+    every scenario visit (named schedules, each thread first, and seeded random schedules).
+    All name 6.12 (``Src.tree``) but the port lines ``pervma.lines.KEPT`` keeps."""
     import random
 
-    from ..model.pervma import TREE
     from ..model.pervma.checks import CHECKS
+    from ..model.pervma.lines import BY_STEP_BEFORE, LINES
     from ..model.pervma.writers import SITES
     from ..scenarios import SCENARIOS
 
     seen: set[Src] = {c.src for c in CHECKS} | {s for s in SITES.values() if s is not None}
+    seen |= set(LINES.values()) | {s for alt in BY_STEP_BEFORE.values() for s in alt.values()}
     for scen in SCENARIOS.values():
         scen = scen.with_design("per-vma")
         for spec in list(scen.schedules.values()) + ["", "1*,0*"]:
@@ -270,7 +272,15 @@ def per_vma_sources() -> set[Src]:
             while run.runnable():
                 run.step(rng.choice(run.runnable()))
             seen |= {s.src for s in run.trace}
-    return {s for s in seen if s.tree == TREE}
+    return seen
+
+
+def per_vma_sources() -> set[Src]:
+    """The lines of 6.12 the per-VMA design steps through (:func:`per_vma_steps` but the port
+    lines it keeps): what ``data/c-excerpts-6.12.json`` ships."""
+    from ..model.pervma import TREE
+
+    return {s for s in per_vma_steps() if s.tree == TREE}
 
 
 def _seen_sources() -> set[Src]:

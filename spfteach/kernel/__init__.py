@@ -1,4 +1,5 @@
-"""Drive the real kernel: fetch, build, boot and test linux-source-6.1 with the SPF series.
+"""Drive the real kernel: fetch, build, boot and test linux-source-6.1 with the SPF series
+(and linux-source-6.12, per-VMA locks, to compare with).
 
 ``spfteach kernel ...`` is wired into the main command by :func:`add_subparser`
 and :func:`run`; every failure is a :class:`KernelError` with a one-line message
@@ -10,6 +11,7 @@ step       what                                                        module
 packages   Debian packages, installed when root                        :mod:`.tools`
 unpack     /usr/src/linux-source-6.1.tar.xz -> <build>/linux, once     :mod:`.source`
 apply      kernel/patches/series, ``patch -p1 --fuzz=0``               :mod:`.source`
+6.12       --variant v6.12*: linux-source-6.12 -> <build>/linux-6.12   :mod:`.source`
 config     tinyconfig + kernel/configs/*.config, checked               :mod:`.config`
 bzImage    ``make O=<build>/out[-debug] bzImage``                      :mod:`.build`
 check      defconfig + compile-check.config, ``make mm/ ...``           :mod:`.build`

@@ -197,7 +197,8 @@ def add_subparser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentPa
             while others munmap/mprotect/mremap/madvise them and fork; every page is
             checked) for --seconds (default {TEST_SECONDS}).  Passes when the guest reports
             ok, the console shows no BUG/WARNING/lockdep/Oops/panic, and, on a kernel
-            with SPF, some faults were handled speculatively."""))
+            with SPF, some faults were handled speculatively (on --variant v6.12, some
+            under a per-VMA lock: vma_lock_success above 0)."""))
     _common(tp)
     _build_opts(tp, debug_default=True, variant=True)
     _boot_opts(tp, timeout=None, timeout_help="120 + 4 x --seconds")
@@ -240,8 +241,9 @@ def add_subparser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentPa
     hp.add_argument("--kernels", metavar="LIST",
                     help="comma-separated, from series (the port), vanilla (the same tree and "
                          "config without the series), spf-n (the series with "
-                         "CONFIG_SPECULATIVE_PAGE_FAULT=n); default: all three, or series "
-                         "alone with --debug")
+                         "CONFIG_SPECULATIVE_PAGE_FAULT=n), v6.12 (Linux 6.12 with per-VMA "
+                         "locks), v6.12-novma (6.12 without them); default: the first three, "
+                         "or series alone with --debug")
     hp.add_argument("--own", action=argparse.BooleanOptionalAction, default=True,
                     help="add the own-buffer workload: each thread maps, writes and unmaps "
                          f"its own {bench.OWN_BUF_KB} KiB buffers (default: yes)")

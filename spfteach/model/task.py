@@ -118,6 +118,13 @@ class Op:
 Gen = Generator[Op, None, Any]
 
 
+def _line_612(src: Src, before: Src | None) -> Src:
+    """:func:`.pervma.lines.line_612`, imported when first needed (it imports this module)."""
+    from .pervma.lines import line_612
+
+    return line_612(src, before)
+
+
 class Task:
     """A thread of the model (``current`` in kernel code).
 
@@ -172,7 +179,11 @@ class Task:
         """Announce the next shared access; ``yield`` the result. ``waits_on``: what the step
         waits for (:mod:`.wait`); ``local``: the step touches no shared state (the explorer
         runs it alone; the scheduler checks the recording). What the step touches is
-        recorded as it runs (:mod:`.record`), not declared here."""
+        recorded as it runs (:mod:`.record`), not declared here.  Under the per-VMA design a
+        line of our port is announced as its 6.12 line (:mod:`.pervma.lines`): only the label
+        changes."""
+        if self.machine.design == "per-vma" and not src.tree:
+            src = _line_612(src, None if self.op is None else self.op.src)
         self.op = Op(src, waits_on, local)
         return self.op
 

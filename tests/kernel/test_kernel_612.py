@@ -378,3 +378,23 @@ def test_real_612_debug_kernel_passes_the_torture_under_per_vma_locks() -> None:
     assert not [k for k in vmstat if k.startswith(("spf_", "speculative_"))]
     print(f"6.12 debug kernel: fetch+build+torture {time.monotonic() - start:.0f} s; "
           f"vma_lock_* {({k: v for k, v in vmstat.items() if k.startswith('vma_lock_')})}")
+
+
+@pytest.mark.kernel
+@pytest.mark.timeout(1800)
+def test_real_612_tree_has_what_the_pipeline_relies_on(kernel_tree_612: Path) -> None:
+    """The unpacked 6.12 (the kernel_tree_612 fixture: fetch only) has the per-VMA lock code
+    and counters the v6.12 kernels are about, and the one mm/Kconfig entry v6.12-novma edits,
+    in the form the edit expects: a new Debian 6.12 that moved it fails here, in seconds,
+    rather than as a build of the wrong kernel."""
+    assert (kernel_tree_612 / "Makefile").read_text().splitlines()[2] == "PATCHLEVEL = 12"
+    memory = (kernel_tree_612 / "mm" / "memory.c").read_text()
+    assert "struct vm_area_struct *lock_vma_under_rcu(struct mm_struct *mm," in memory
+    events = (kernel_tree_612 / "include" / "linux" / "vm_event_item.h").read_text()
+    for counter in ("VMA_LOCK_SUCCESS", "VMA_LOCK_ABORT", "VMA_LOCK_RETRY", "VMA_LOCK_MISS"):
+        assert counter in events
+    kconfig = (kernel_tree_612 / "mm" / "Kconfig").read_text()
+    edited = source.disable_per_vma_lock(kconfig)
+    changed = [(a, b) for a, b in zip(kconfig.splitlines(), edited.splitlines(), strict=True)
+               if a != b]
+    assert changed == [("\tdef_bool y", "\tdef_bool n")]

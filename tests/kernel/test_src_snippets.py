@@ -122,7 +122,7 @@ def test_model_visits_the_c_lines_in_their_order(kernel_tree: Path) -> None:
 
 
 def _per_vma_traces(runs_per_scenario: int = 20):
-    """Per thread, the 6.12 Srcs a run under per-VMA locks visits (seeded random schedules)."""
+    """Per thread, every Src a run under per-VMA locks visits (seeded random schedules)."""
     from spfteach.scenarios import SCENARIOS
     for scen in SCENARIOS.values():
         scen = scen.with_design("per-vma")
@@ -132,34 +132,51 @@ def _per_vma_traces(runs_per_scenario: int = 20):
             while run.runnable():
                 run.step(rng.choice(run.runnable()))
             for t in run.tasks:
-                yield scen.name, [s.src for s in run.trace if s.tid == t.tid
-                                  and s.src.tree == "6.12"]
+                yield scen.name, [s.src for s in run.trace if s.tid == t.tid]
 
 
 @pytest.mark.kernel
 def test_the_shipped_612_excerpts_are_debians_tree(kernel_tree_612: Path) -> None:
     """data/c-excerpts-6.12.json, the per-VMA design's C for the steppers, is what Debian's
-    linux-source-6.12 gives, byte for byte, and every per-VMA step resolves to one line of it."""
+    linux-source-6.12 gives, byte for byte, and every per-VMA step resolves to one line of it:
+    the design's own steps and the port's shared steps (spfteach.model.pervma.lines), all but
+    the port lines pervma.lines.KEPT keeps for want of a 6.12 line."""
     from spfteach.csource import excerpts
-    from spfteach.csource.csrc import per_vma_sources
+    from spfteach.csource.csrc import per_vma_steps
+    from spfteach.model.pervma.lines import KEPT
     diffs = excerpts.differences(kernel_tree_612, excerpts.DATA_612, per_vma=True)
     assert not diffs, ("data/c-excerpts-6.12.json is not the 6.12 tree's; run `python -m "
                        "spfteach.csource.excerpts --per-vma` and commit it:\n" + "\n".join(diffs))
-    srcs = per_vma_sources()
-    assert len(srcs) >= 30 and all(s.tree == "6.12" for s in srcs)
+    steps = per_vma_steps()
+    assert {s for s in steps if s.tree != "6.12"} == set(KEPT), "only KEPT may name the port"
+    errors = []
+    for src in sorted((s for s in steps if s.tree == "6.12"),
+                      key=lambda s: (s.file, s.function, s.snippet, s.after)):
+        try:
+            resolve(src, kernel_tree_612)
+        except SrcError as e:
+            errors.append(str(e))
+    assert len(steps) >= 150 and not errors, "\n".join(errors)
 
 
 @pytest.mark.kernel
 def test_per_vma_visits_the_612_lines_in_their_order(kernel_tree_612: Path) -> None:
-    """Under per-VMA locks a thread visits the 6.12 lines of a function forward in one call,
+    """Under per-VMA locks every step of a thread names a 6.12 line (but the port lines
+    pervma.lines.KEPT keeps), and a thread visits the lines of a function forward in one call,
     as the port's lines are held above."""
+    from spfteach.model.pervma.lines import KEPT
     lines: dict = {}
     errors = set()
     for scen, srcs in _per_vma_traces():
         steps = []
         for src in srcs:
+            if src.tree != "6.12":
+                if src not in KEPT:
+                    errors.add(f"{scen}: {src.file}:{src.function}(): {src.snippet!r} names "
+                               "the port, not 6.12 (spfteach/model/pervma/lines.py)")
+                continue
             if src not in lines:
                 lines[src] = resolve(src, kernel_tree_612).line
             steps.append((src, lines[src]))
         errors |= {f"{scen}: {e}" for e in visit_order_errors(steps)}
-    assert lines and not errors, "\n".join(sorted(errors))
+    assert len(lines) >= 150 and not errors, "\n".join(sorted(errors))
