@@ -384,7 +384,8 @@ class Machine:
                                      self.ptl[pt.id].snapshot() if pt.id in self.ptl else None)
                  for pt in self.pt_pages.values()},
             locks={"mmap_lock": self.mm.mmap_lock.snapshot(),
-                   "page_table_lock": self.mm.page_table_lock.snapshot()},
+                   "page_table_lock": self.mm.page_table_lock.snapshot(),
+                   **self._vma_locks()},
             cpus={c.id: c.snapshot() for c in self.cpus},
             rcu_readers=",".join(f"T{r}" for r in sorted(self.rcu_readers)) or "none",
             pages=pages,
@@ -471,6 +472,21 @@ class Machine:
         if pt.level != "pte":
             oops(f"{what}: pt{pt.id} is a {pt.level} table, it has no PTE lock")
         return pt, self.ptl[pt.id]
+
+    def _vma_locks(self) -> dict[str, str]:
+        """Under per-VMA locks, ``mm_lock_seq`` and each VMA's lock beside ``mmap_lock`` (a
+        VMA is write-locked while its ``vm_lock_seq`` equals ``mm_lock_seq``)."""
+        if self.design != "per-vma":
+            return {}
+        seq = self.mm.mm_lock_seq.sequence
+        out = {"mm_lock_seq": f"{seq} ({'odd: mmap_lock write-held' if seq & 1 else 'even'})"}
+        for v in self.vmas.values():
+            if v.freed:
+                continue
+            held = v.vm_lock.snapshot()
+            out[f"vma{v.id}.vm_lock"] = ("write-locked (vm_lock_seq = mm_lock_seq)"
+                                         if v.vm_lock_seq == seq else held)
+        return out
 
     def use_vma(self, t: Task, vma: VmAreaStruct) -> None:
         """Note a read of a VMA's fields (judged: reading a freed one)."""
