@@ -135,11 +135,13 @@ def lock_mmap(t: Task, mm: MmStruct, address: int, error_code: int, flags: int) 
     if vma is None or vma.vm_start > address:
         # No stack expansion in the model: a hole is a hole.
         t.note("bad_area: no VMA covers the address")
+        t.machine.event(t, "bad_area", address, error_code)
         yield from up_read(t, mm.mmap_lock, Src("mm/memory.c", "lock_mm_and_find_vma",
                                                "mmap_read_unlock(mm);"))
         return VM_FAULT_SIGSEGV
     if access_error(t, error_code, vma):
         t.note("bad_area_access_error: the VMA (or the error code) does not allow this access")
+        t.machine.event(t, "bad_area", address, error_code)
         yield from up_read(t, mm.mmap_lock, _s("__bad_area", "mmap_read_unlock(mm);"))
         return VM_FAULT_SIGSEGV
     fault = yield from handle_mm_fault(t, vma, address, flags)

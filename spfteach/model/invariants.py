@@ -53,6 +53,8 @@ INVARIANTS: dict[str, str] = {
             "(else reclaim and migration cannot find its PTE)",
     "lost-fault": "a fault that reports success leaves its page mapped, unless a writer "
                   "changed that page meanwhile",
+    "wrong-sigsegv": "a fault refuses an access (SIGSEGV) only if the VMA that covers the "
+                     "address at that moment, if any, does not allow it",
     "deadlock": "threads are left and none of them can move",
     "spf-holds-mmap_lock": "the speculative path never takes mmap_lock",
     "needs-mmap_lock": "code that requires mmap_lock (anon_vma_prepare, vm_ops->fault) runs "
@@ -330,6 +332,21 @@ def _fault_done(k: Machine, t: Task, address: int, write: bool, fault: int,
                                 f"protection key {vma.vm_pkey} still denies the access")
 
 
+def _bad_area(k: Machine, t: Task, address: int, error_code: int) -> None:
+    """``bad_area()`` or ``bad_area_access_error()``: the fault is about to send SIGSEGV.  It
+    must have decided on the VMA the tree holds now, so that one must refuse too: a fault
+    that judged a VMA which no longer covers the address refuses a legal access."""
+    # Imported here: fault.py imports the fault path, which imports the machine and so this
+    # module; access_error() is the same rule the fault applied.
+    from .fault import access_error
+
+    vma = next((v for v in _vmas(k) if v.contains(address)), None)
+    if vma is not None and not access_error(t, error_code, vma):
+        k.violate("wrong-sigsegv", f"T{t.tid}'s fault at {address:#x} sends SIGSEGV, but "
+                                   f"the VMA that covers it now "
+                                   f"[{vma.vm_start:#x}, {vma.vm_end:#x}) allows the access")
+
+
 #: Every event the model announces (``Machine.event``), by its kernel name, and its judge.
 JUDGES: dict[str, Callable[..., None]] = {
     "store": _store,
@@ -349,4 +366,5 @@ JUDGES: dict[str, Callable[..., None]] = {
     "mprotect": _writer_done("mprotect"),
     "mremap": _writer_done("mremap"),
     "do_user_addr_fault": _fault_done,
+    "bad_area": _bad_area,
 }

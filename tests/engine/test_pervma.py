@@ -50,7 +50,7 @@ def _caught_by(mutants: list[str]) -> dict[str, list[str]]:
 #: that ignores detached, vma_end_read() too early, a fault that goes on after VM_FAULT_RETRY.
 MUST_CATCH = [["no_vma_start_write"], ["vma_lock_seq"], ["vma_lock_seq", "vma_lock_early_seq"],
               ["vma_lock_detached"], ["vma_end_read_early"], ["anon_prepare_vma_lock"],
-              ["retry_goes_on"]]
+              ["retry_goes_on"], ["vma_lock_range"]]
 
 
 @pytest.mark.slow

@@ -129,6 +129,16 @@ def test_lost_fault_is_judged_per_page() -> None:
     assert "lost-fault" not in explore(scen).counterexamples
 
 
+def test_wrong_sigsegv() -> None:
+    """Judged at bad_area(): without the range check of lock_vma_under_rcu() the fault judges
+    the old VMA, which the split left with the read-only tail, and refuses a legal write; the
+    same race is clean under both designs."""
+    split = SCENARIOS["fault-vs-split"]
+    rep = explore(split.with_design("per-vma"), ["vma_lock_range"])
+    assert set(rep.counterexamples) == {"wrong-sigsegv"}
+    assert not explore(split.with_design("per-vma")).counterexamples
+
+
 def test_every_invariant_is_reachable_somewhere() -> None:
     """No dead invariant: each one is broken by a test above or by a mutant of the
     catalogue (data/mutants.json records which)."""
@@ -139,7 +149,7 @@ def test_every_invariant_is_reachable_somewhere() -> None:
     by_mutants |= {row["pair_counterexample"]["invariant"]
                    for row in recorded["mutants"].values() if row.get("pair_counterexample")}
     here = {"irqs-left-off", "lock-left-held", "rcu-unbalanced", "page-without-pte",
-            "pte-to-freed-page", "pte-overwritten", "rmap", "lost-fault"}
+            "pte-to-freed-page", "pte-overwritten", "rmap", "lost-fault", "wrong-sigsegv"}
     assert set(INVARIANTS) <= by_mutants | here, set(INVARIANTS) - by_mutants - here
 
 

@@ -54,6 +54,7 @@ def do_user_addr_fault(t: Task, mm: MmStruct, address: int, error_code: int,
                                         else "the VMA allows the access"))
             if denied:
                 # bad_area_access_error(regs, error_code, address, NULL, vma)
+                k.event(t, "bad_area", address, error_code)
                 if not early:
                     yield from vma_end_read(t, vma)
                 return VM_FAULT_SIGSEGV
