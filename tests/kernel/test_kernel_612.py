@@ -321,8 +321,9 @@ def test_the_gain_of_each_design_over_its_own_baseline() -> None:
     text = bench.table(runs, {"accel": "tcg", "smp": 2})
     assert "per-VMA locks (6.12), on / off" in text and "3.50x (2 runs, sd 0.707)" in text
     assert "vma-locked" in text and " 4000" in text
-    assert bench.target_met(runs) is None or bench.target_problems(
-        [r for r in runs if r.kernel.startswith("v6.12")]) == []
+    # SPF's target (95 % speculative after first touch) is never asked of a 6.12 kernel
+    only_612 = [r for r in runs if r.kernel.startswith("v6.12")]
+    assert bench.target_met(only_612) is None and bench.target_problems(only_612) == []
 
 
 def test_bench_takes_the_612_kernels_by_name(tmp_path: Path) -> None:
