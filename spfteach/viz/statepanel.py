@@ -15,6 +15,10 @@ from ..model.snapshot import Snapshot, entry_key, pt_key, ptl_key, vma_key
 
 _VMA_FIELDS = ("range", "vm_flags", "vm_sequence", "anon_vma", "vm_ref_count", "in_tree",
                "freed", "vm_policy", "vm_ops")
+#: Under per-VMA locks the speculative fields (the VMA's seqcount and reference count) never
+#: move: the VMA's lock sequence stands in their place (its lock is in the locks table).
+_PER_VMA_FIELDS = ("range", "vm_flags", "vm_lock_seq", "anon_vma", "in_tree", "freed",
+                   "vm_policy", "vm_ops")
 
 CSS = """
 <style>
@@ -57,17 +61,19 @@ def state_html(state: Snapshot, changed: set[str]) -> str:
     """The panel for ``state`` (a ``Machine.snapshot()``, drawn from its sections), marking
     the values whose flat keys are in ``changed``."""
     vrows = []
+    # the snapshot of a per-VMA run has mm_lock_seq among its locks (Machine._vma_locks)
+    names = _PER_VMA_FIELDS if "mm_lock_seq" in state.locks else _VMA_FIELDS
     for v in sorted(state.vmas):
         fields = state.vmas[v]
         seq = fields.get("vm_sequence")
         cells = []
-        for f in _VMA_FIELDS:
+        for f in names:
             shown = None
             if f == "vm_sequence" and isinstance(seq, int):
                 shown = f"{seq} (odd: writer inside)" if seq % 2 else f"{seq} (even)"
             cells.append(_cell(state, vma_key(v, f), changed, shown))
         vrows.append(f"<tr><th>vma{v}</th>{''.join(cells)}</tr>")
-    vma_t = _table(f"VMAs (tree: {state.tree})", ["", *_VMA_FIELDS], vrows)
+    vma_t = _table(f"VMAs (tree: {state.tree})", ["", *names], vrows)
 
     prow = []
     for p in sorted(state.pts):

@@ -268,3 +268,17 @@ def test_the_memory_order_picture_shows_both_orders() -> None:
         arrows = [c for c in ax.get_children() if type(c).__name__ == "Annotation"]
         assert len(arrows) == len([e for e in reader if e[2]])
     assert len(to_png(fig)) > 20_000
+
+
+def test_the_state_panel_shows_each_designs_own_vma_fields() -> None:
+    """Under SPF the VMA table shows the seqcount and the reference count; under per-VMA
+    locks, whose fault never moves them, the VMA's lock sequence instead."""
+    from spfteach.viz.statepanel import state_html
+
+    scen = SCENARIOS["fault-vs-munmap"]
+    spf = state_html(scen.new_run(record=False).machine.snapshot(), set())
+    pv = state_html(scen.with_design("per-vma").new_run(record=False).machine.snapshot(), set())
+    assert "<th>vm_sequence</th>" in spf and "<th>vm_ref_count</th>" in spf
+    assert "vm_lock_seq" not in spf and "mm_lock_seq" not in spf
+    assert "<th>vm_lock_seq</th>" in pv and "mm_lock_seq" in pv
+    assert "vm_sequence" not in pv and "vm_ref_count" not in pv
