@@ -36,7 +36,7 @@ from .pool import key
 REPO = Path(__file__).resolve().parents[2]
 COURSE = REPO / "notebooks" / "course"
 DATA = REPO / "data"
-ASSIGNMENTS = ("walk", "seqcount", "vma_has_changed", "break_it", "predict")
+ASSIGNMENTS = ("walk", "seqcount", "vma_has_changed", "break_it", "predict", "vma_locks")
 #: Targets (the grading issue), printed beside the figures.
 TARGET_RATIO = 1.5
 TARGET_CLASS, TARGET_SECONDS = 200, 20 * 60.0
@@ -77,6 +77,9 @@ ORDERS = [["check_vma", "read_pmd", "pmd_same", "lockptr", "trylock", "recheck_v
           ["read_pmd", "check_vma", "pmd_same", "lockptr", "trylock", "recheck_vma"],
           ["check_vma", "read_pmd", "pmd_same", "lockptr", "recheck_vma", "trylock"]]
 WRITER_PICKS = [sorted(exercises.RELIED), [], list(exercises.WRITERS), ["mprotect", "split"]]
+#: vma_locks: the reference, none, every writer, the speculative fault's answer copied
+LOCK_PICKS = [sorted(exercises.VMA_LOCK_RELIED), [], list(exercises.VMA_LOCK_WRITERS),
+              sorted(exercises.RELIED)]
 WALK_MISTAKES: list[Callable[[int, int | None], int | None]] = [
     lambda a, v: v, lambda a, v: v if v is None else v & ~0xFFF,
     lambda a, v: v if v is None else v >> 12, lambda a, v: None]
@@ -96,6 +99,8 @@ def answers_for(assignment: str, n: int) -> dict[str, str]:
     if assignment == "vma_has_changed":
         return {"vma-answer": own + str(pick(VMA)), "order-answer": f"ORDER = {pick(ORDERS)!r}\n",
                 "writers-answer": f"WRITERS = {pick(WRITER_PICKS)!r}\n"}
+    if assignment == "vma_locks":
+        return {"locks-answer": own + f"WRITERS = {pick(LOCK_PICKS)!r}\n"}
     if assignment == "walk":
         mistake = pick(WALK_MISTAKES)
         lines = [f"    qs[{i}]: {mistake(a, exercises.walk_expected(sid, a))!r},"  # type: ignore

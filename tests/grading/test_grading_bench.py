@@ -28,10 +28,11 @@ def test_a_small_class_both_ways(tmp_path: Path) -> None:
         assert row["jail_seconds_per_submission"] > 0 and row["baseline_seconds_per_submission"] > 0
         assert abs(row["ratio"] - row["jail_seconds_per_submission"]
                    / row["baseline_seconds_per_submission"]) < 0.02
-    assert got["big_class"]["students"] == 2 and got["big_class"]["submissions"] == 10
+    n = len(bench.ASSIGNMENTS)
+    assert got["big_class"]["students"] == 2 and got["big_class"]["submissions"] == 2 * n
     printed = r.stdout
     assert "target: the jail costs at most 1.5x the baseline" in printed
-    assert "a class of 2 x 5 assignments (10 submissions" in printed
+    assert f"a class of 2 x {n} assignments ({2 * n} submissions" in printed
 
 
 def test_the_class_has_right_wrong_and_copied_answers() -> None:
@@ -55,3 +56,4 @@ def test_the_baseline_runs_no_bubblewrap() -> None:
         got = j.load("import os\nns = os.readlink('/proc/self/ns/user')\n", ["ns"])
         assert "bwrap" not in " ".join(j.argv(3, 4))
     assert got["ns"] == os.readlink("/proc/self/ns/user")
+
