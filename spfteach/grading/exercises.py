@@ -335,44 +335,55 @@ def _writers_plan(args: dict) -> Plan:
     return [("the brackets the fault relies on", WRITERS_POINTS)]
 
 
-def _writers_of(args: dict, answer: Answer | None) -> list[str]:
+def _names_of(args: dict, answer: Answer | None, names: dict[str, tuple[str, ...]]) -> list[str]:
+    """The student's ``WRITERS``: a list of names, each one of ``names``."""
     got = args["writers"] if answer is None else answer.value("WRITERS")
     if not isinstance(got, list | tuple) or not all(type(x) is str for x in got):
         raise StudentError(f"WRITERS must be a list of names, not {got!r:.80}")
-    unknown = sorted(set(got) - set(WRITERS))
+    unknown = sorted(set(got) - set(names))
     if unknown:
         raise StudentError(f"not one of the names given: {', '.join(unknown)} (they are "
-                           f"{', '.join(WRITERS)})")
+                           f"{', '.join(names)})")
     return list(got)
+
+
+def _picks_part(part: str, points: float, picked: set[str], names: dict[str, tuple[str, ...]],
+                relied: dict[str, str], wrong_pick: Callable[[str], str]) -> Part:
+    """Each name right (picked if the fault relies on it, left out if not) counts one, each
+    wrong one less one: all or none is no answer.  ``wrong_pick(name)`` says why a name was
+    wrong (for one the fault relies on: the counterexample the explorer finds without it)."""
+    lines, right = [], 0
+    for w in names:
+        if (w in picked) == (w in relied):
+            right += 1
+        else:
+            lines.append(wrong_pick(w))
+    wrong = len(names) - right
+    scored = round(points * max(0, right - wrong) / len(names), 2)
+    head = f"{right} of {len(names)} right" + ("" if not wrong else
+                                               f", {wrong} wrong (each costs one right)")
+    return Part(part, scored, points, "\n".join([head, *lines]))
 
 
 def _writers_part(args: dict, part: str, answer: Answer | None) -> Part:
     """Each name right (picked if the fault relies on its bracket, left out if not)
     counts one, each wrong one less one: all or none is no answer."""
     try:
-        picked = set(_writers_of(args, answer))
+        picked = set(_names_of(args, answer, WRITERS))
     except StudentError as e:
         return Part(part, 0.0, WRITERS_POINTS, str(e))
-    lines, right = [], 0
-    for w, fns in WRITERS.items():
-        if (w in picked) == (w in RELIED):
-            right += 1
-            continue
+
+    def why(w: str) -> str:
         if w in RELIED:
-            scen = get(RELIED[w]).with_override({"no vm_write in": frozenset(fns)})
+            scen = get(RELIED[w]).with_override({"no vm_write in": frozenset(WRITERS[w])})
             c = min(explore(scen).counterexamples.values(), key=lambda c: len(c.schedule))
-            lines.append(f"{w}: left out, but without its bracket {RELIED[w]} breaks "
-                         f"{c.invariant}: {c.message} (schedule {format_schedule(c.schedule)})")
-        elif fns:
-            lines.append(f"{w}: picked, but with its bracket removed alone no scenario of the "
-                         "model breaks: another check covers for it (which one?)")
-        else:
-            lines.append(f"{w}: picked, but it changes no field of a VMA: it has no bracket")
-    wrong = len(WRITERS) - right
-    points = round(WRITERS_POINTS * max(0, right - wrong) / len(WRITERS), 2)
-    head = f"{right} of {len(WRITERS)} right" + ("" if not wrong else
-                                                 f", {wrong} wrong (each costs one right)")
-    return Part(part, points, WRITERS_POINTS, "\n".join([head, *lines]))
+            return (f"{w}: left out, but without its bracket {RELIED[w]} breaks "
+                    f"{c.invariant}: {c.message} (schedule {format_schedule(c.schedule)})")
+        if WRITERS[w]:
+            return (f"{w}: picked, but with its bracket removed alone no scenario of the "
+                    "model breaks: another check covers for it (which one?)")
+        return f"{w}: picked, but it changes no field of a VMA: it has no bracket"
+    return _picks_part(part, WRITERS_POINTS, picked, WRITERS, RELIED, why)
 
 
 # --- which writers must write-lock their VMA (per-VMA locks, notebook 08) -----------------
@@ -421,17 +432,6 @@ def _locks_plan(args: dict) -> Plan:
     return [("the VMA write locks the fault relies on", VMA_LOCKS_POINTS)]
 
 
-def _locks_of(args: dict, answer: Answer | None) -> list[str]:
-    got = args["writers"] if answer is None else answer.value("WRITERS")
-    if not isinstance(got, list | tuple) or not all(type(x) is str for x in got):
-        raise StudentError(f"WRITERS must be a list of names, not {got!r:.80}")
-    unknown = sorted(set(got) - set(VMA_LOCK_WRITERS))
-    if unknown:
-        raise StudentError(f"not one of the names given: {', '.join(unknown)} (they are "
-                           f"{', '.join(VMA_LOCK_WRITERS)})")
-    return list(got)
-
-
 def without_start_write(writer: str) -> Scenario:
     """The scenario where ``writer``'s removed ``vma_start_write()`` shows, under per-VMA
     locks, with the call removed."""
@@ -460,25 +460,18 @@ def _locks_part(args: dict, part: str, answer: Answer | None) -> Part:
     """As the writers exercise: each name right (picked if the fault relies on its VMA write
     lock, left out if not) counts one, each wrong one less one."""
     try:
-        picked = set(_locks_of(args, answer))
+        picked = set(_names_of(args, answer, VMA_LOCK_WRITERS))
     except StudentError as e:
         return Part(part, 0.0, VMA_LOCKS_POINTS, str(e))
-    lines, right = [], 0
-    for w, fns in VMA_LOCK_WRITERS.items():
-        if (w in picked) == (w in VMA_LOCK_RELIED):
-            right += 1
-        elif w in VMA_LOCK_RELIED:
-            lines.append(_left_out(w))
-        elif fns:
-            lines.append(f"{w}: picked, but with its vma_start_write() removed alone no "
-                         "scenario of the model breaks")
-        else:
-            lines.append(f"{w}: picked, but {VMA_LOCK_NONE[w]}")
-    wrong = len(VMA_LOCK_WRITERS) - right
-    points = round(VMA_LOCKS_POINTS * max(0, right - wrong) / len(VMA_LOCK_WRITERS), 2)
-    head = f"{right} of {len(VMA_LOCK_WRITERS)} right" + (
-        "" if not wrong else f", {wrong} wrong (each costs one right)")
-    return Part(part, points, VMA_LOCKS_POINTS, "\n".join([head, *lines]))
+
+    def why(w: str) -> str:
+        if w in VMA_LOCK_RELIED:
+            return _left_out(w)
+        if VMA_LOCK_WRITERS[w]:
+            return (f"{w}: picked, but with its vma_start_write() removed alone no scenario "
+                    "of the model breaks")
+        return f"{w}: picked, but {VMA_LOCK_NONE[w]}"
+    return _picks_part(part, VMA_LOCKS_POINTS, picked, VMA_LOCK_WRITERS, VMA_LOCK_RELIED, why)
 
 
 def student_failed(part: str, points: float, e: BaseException) -> Part:
