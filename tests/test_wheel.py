@@ -5,10 +5,9 @@ from the data the wheel carries (spfteach/data/, read through spfteach.resources
 stays a checkout's: in the wheel, `spfteach kernel` and the developer tools refuse in one line.
 
 What it costs (2 cores shared with other jobs, this machine's package mirror): 35-70 s by the
-load, of which 20-50 s is
-`pip install` of the wheel's dependencies (JupyterLab, nbgrader, ...) into the new venv, about
-the same with pip's cache or without (`--no-cache-dir`: the mirror here is local files); the
-build of the wheel 2-9 s, the venv 3-9 s, what runs in it 1-6 s. It is
+load, of which 20-50 s is `pip install` of the wheel's dependencies (JupyterLab, nbgrader, ...)
+into the new venv, about the same with pip's cache or without (`--no-cache-dir`: the mirror here
+is local files); the build of the wheel 2-9 s, the venv 3-9 s, what runs in it 1-6 s. It is
 `slow`: `make test` runs it, `make test-fast` and `make test-quick` leave it out."""
 
 from __future__ import annotations
