@@ -107,7 +107,7 @@ def _parser() -> argparse.ArgumentParser:
 
     cmp = sub.add_parser(
         "compare", help="the two designs side by side: what each scenario relies on "
-                        "under SPF and under per-VMA locks (data/designs.json)")
+                        "under SPF and under per-VMA locks (spfteach/data/designs.json)")
     cmp.add_argument("--json", action="store_true", help="the whole record as JSON")
 
     ex = sub.add_parser(
@@ -429,11 +429,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _recorded_matrix() -> dict | None:
-    """The mutant matrix ``make bench`` recorded in data/mutants.json, if any."""
-    from .explore.bench import DATA
+    """The mutant matrix ``make bench`` recorded in spfteach/data/mutants.json, if any."""
+    from . import resources
 
-    path = DATA / "mutants.json"
-    return json.loads(path.read_text()) if path.exists() else None
+    path = resources.resource("mutants.json")
+    return json.loads(path.read_text()) if path.is_file() else None
 
 
 def _justification(c, m: dict | None) -> dict[str, object]:  # noqa: ANN001 - a Check
@@ -494,7 +494,8 @@ def cmd_checks(args: argparse.Namespace) -> int:
                   f"({pce['invariant']}), replay: spfteach step {pce['scenario']} "
                   f"--schedule {pce['schedule']}{flags}")
     if m is None:
-        print("(no data/mutants.json: `make bench` records which scenario catches each mutant)")
+        print("(no spfteach/data/mutants.json: `make bench` records which scenario catches "
+              "each mutant)")
     return EXIT_CLEAN
 
 

@@ -119,10 +119,10 @@ def lab_notebook(tmp_path: Path) -> Iterator[Callable[..., LabNotebook]]:
 def lab_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabSession]:
     """One JupyterLab and one headless Chromium for a whole test module (tests/browser/'s
     lab_session): `with lab_session.open(path) as nb: ...` opens a copy of each notebook in a
-    page of its own. The root's parent holds copies of data/ and kernel/patches/, which the
-    notebooks of notebooks/ read as ../data and ../kernel/patches."""
+    page of its own. Nothing of the repository is beside it: the notebooks read their data
+    from the package (spfteach.resources), as they do on a hub."""
     from tests.browser import lab_session as start_session
 
     tmp = tmp_path_factory.mktemp("lab-session")
-    with start_session(tmp, with_repo_dirs=("data", "kernel/patches")) as session:
+    with start_session(tmp) as session:
         yield session

@@ -4,9 +4,10 @@ Issue 24 rebuilds the house (footprints, state, search, names) without changing 
 *does*. This module records that, once, before the rebuild, into ``tests/fixtures/golden.json``:
 
 - ``runs``: for every scenario, every run that takes the threads one after another (each order),
-  and every counterexample of ``data/mutants.json`` replayed with its mutant(s): per step the
-  thread and the C line it stands on (file, function, absolute line in the shipped excerpts),
-  then each thread's result and the invariants broken. The C links of a run and its outcome.
+  and every counterexample of ``spfteach/data/mutants.json`` replayed with its mutant(s): per
+  step the thread and the C line it stands on (file, function, absolute line in the shipped
+  excerpts), then each thread's result and the invariants broken. The C links of a run and its
+  outcome.
 - ``matrix``: per mutant what catches it (alone and in its pair), the invariants, and its
   counterexample (scenario, invariant, schedule, length) — the explorer's verdicts.
 
@@ -25,6 +26,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from spfteach import resources
 from spfteach.csource import excerpts
 from spfteach.scenarios import SCENARIOS, get
 
@@ -81,7 +83,7 @@ def runs() -> dict[str, dict]:
         for order in itertools.permutations(range(n)):
             out[f"{name} order {','.join(map(str, order))}"] = _steps(
                 name, (), _in_order(name, order))
-    recorded = json.loads((ROOT / "data" / "mutants.json").read_text())
+    recorded = resources.read_json("mutants.json")
     for mutant, row in sorted(recorded["mutants"].items()):
         for kind, muts in (("counterexample", (mutant,)),
                            ("pair_counterexample", (mutant, *row.get("pair", ())))):
@@ -111,7 +113,7 @@ def load() -> dict[str, Any]:
 
 
 def main() -> None:
-    recorded = json.loads((ROOT / "data" / "mutants.json").read_text())
+    recorded = resources.read_json("mutants.json")
     data = {"runs": runs(), "matrix": matrix_view(recorded)}
     GOLDEN.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
     print(f"wrote {GOLDEN.relative_to(ROOT)}: {len(data['runs'])} runs, "

@@ -14,6 +14,8 @@ PKG = Path(__file__).parent.parent / "spfteach"
 #: The ranks, lowest first.  A module may import its own rank or lower.
 RANKS: dict[str, int] = {
     "spfteach.model": 0,
+    # where the shipped data is (importlib.resources): every layer may read it
+    "spfteach.resources": 0,
     "spfteach.sched": 1, "spfteach.trace": 1,
     "spfteach.scenarios": 2,
     "spfteach.explore": 3, "spfteach.drills": 3, "spfteach.csource": 3, "spfteach.session": 3,

@@ -277,7 +277,7 @@ def per_vma_steps() -> set[Src]:
 
 def per_vma_sources() -> set[Src]:
     """The lines of 6.12 the per-VMA design steps through (:func:`per_vma_steps` but the port
-    lines it keeps): what ``data/c-excerpts-6.12.json`` ships."""
+    lines it keeps): what ``spfteach/data/c-excerpts-6.12.json`` ships."""
     from ..model.pervma import TREE
 
     return {s for s in per_vma_steps() if s.tree == TREE}

@@ -1,4 +1,4 @@
-"""The C text the widgets show, shipped in the repository: ``data/c-excerpts.json``.
+"""The C text the widgets show, shipped in the package: ``spfteach/data/c-excerpts.json``.
 
 A widget that steps through a race shows, for each thread, the C function it is
 in with the current line highlighted.  The C lives in the patched kernel tree,
@@ -24,15 +24,22 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from .. import resources
 from ..model.task import Src
 from . import csrc
 
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
+
+#: the checkout (the kernel trees and the port are there, never in an installed package)
 REPO = Path(__file__).resolve().parents[2]
-DATA = REPO / "data" / "c-excerpts.json"
+NAME, NAME_612 = "c-excerpts.json", "c-excerpts-6.12.json"
+#: what the widgets read, wherever the package is installed (:mod:`spfteach.resources`)
+DATA = resources.resource(NAME)
 #: the per-VMA design's steps, cut from Debian's linux-source-6.12 (``Src.tree == "6.12"``)
-DATA_612 = REPO / "data" / "c-excerpts-6.12.json"
+DATA_612 = resources.resource(NAME_612)
 DEFAULT_TREE_612 = REPO / "kernel" / "build" / "linux-6.12"
 PATCHES = REPO / "kernel" / "patches"
 DEFAULT_TREE = REPO / "kernel" / "build" / "linux"
@@ -125,7 +132,7 @@ def dumps(data: dict[str, Any]) -> str:
     return json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def write(tree: Path, path: Path = DATA, per_vma: bool = False) -> Path:
+def write(tree: Path, path: Path, per_vma: bool = False) -> Path:
     """Cut the excerpts out of ``tree`` and write them to ``path`` (atomically: a
     failed build leaves the shipped file as it was); ``per_vma``: the 6.12 file."""
     text = dumps(build_612(tree) if per_vma else build(tree))
@@ -136,7 +143,8 @@ def write(tree: Path, path: Path = DATA, per_vma: bool = False) -> Path:
     return path
 
 
-def differences(tree: Path, path: Path = DATA, per_vma: bool = False) -> list[str]:
+def differences(tree: Path, path: Path | Traversable = DATA,
+                per_vma: bool = False) -> list[str]:
     """One line per way the file at ``path`` differs from what ``tree`` gives."""
     want = build_612(tree) if per_vma else build(tree)
     name = _shown(path)
@@ -212,7 +220,9 @@ def _quoted(text: str, width: int = 100) -> str:
     return repr(cut) + (f" ({len(text)} characters)" if len(text) > width else "")
 
 
-def _shown(path: Path) -> str:
+def _shown(path: Path | Traversable) -> str:
+    if not isinstance(path, Path):  # inside an installed package that is not a directory
+        return f"spfteach/data/{path.name}"
     try:
         return str(path.resolve().relative_to(REPO))
     except ValueError:
@@ -300,7 +310,7 @@ class Excerpts:
 
 
 @lru_cache(maxsize=4)
-def load(path: Path = DATA) -> Excerpts:
+def load(path: Path | Traversable = DATA) -> Excerpts:
     """The shipped excerpts (read once per path)."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -324,10 +334,11 @@ USAGE = "usage: python -m spfteach.csource.excerpts [--check] [--per-vma] [TREE]
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m spfteach.csource.excerpts [TREE]`` rewrites ``data/c-excerpts.json`` from a
-    patched tree; with ``--check`` it writes nothing and exits 1 if the file differs.
-    ``--per-vma``: ``data/c-excerpts-6.12.json`` from Debian's linux-source-6.12 (default
-    ``kernel/build/linux-6.12``, what ``spfteach kernel fetch --variant v6.12`` unpacks)."""
+    """``python -m spfteach.csource.excerpts [TREE]`` rewrites ``spfteach/data/c-excerpts.json``
+    (in the checkout) from a patched tree; with ``--check`` it writes nothing and exits 1 if the
+    file differs. ``--per-vma``: ``spfteach/data/c-excerpts-6.12.json`` from Debian's
+    linux-source-6.12 (default ``kernel/build/linux-6.12``, what ``spfteach kernel fetch
+    --variant v6.12`` unpacks)."""
     args = sys.argv[1:] if argv is None else argv
     check = per_vma = False
     trees = []
@@ -350,7 +361,15 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     tree = Path(trees[0]) if trees else (DEFAULT_TREE_612 if per_vma else DEFAULT_TREE)
-    data_path = DATA_612 if per_vma else DATA
+    shipped = DATA_612 if per_vma else DATA
+    target = None
+    if not check:  # a developer tool: it rewrites the checkout's copy, git shows the change
+        try:
+            target = resources.checkout_data("python -m spfteach.csource.excerpts") / (
+                NAME_612 if per_vma else NAME)
+        except resources.NotACheckout as e:
+            print(f"spfteach.csource.excerpts: error: {e}", file=sys.stderr)
+            return 2
     try:
         is_tree = (tree / "mm" / "memory.c").is_file()
     except OSError:  # a name too long for the file system, say
@@ -361,14 +380,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         linux_version(tree)
-        if check:
-            diffs = differences(tree, data_path, per_vma)
+        if target is None:
+            diffs = differences(tree, shipped, per_vma)
             for d in diffs:
                 print(d)
             if not diffs:
-                print(f"{_shown(data_path)} matches {tree}")
+                print(f"{_shown(shipped)} matches {tree}")
             return 1 if diffs else 0
-        path = write(tree, data_path, per_vma)
+        path = write(tree, target, per_vma)
     except ExcerptError as e:
         print(f"spfteach.csource.excerpts: error: {e}", file=sys.stderr)
         return 2
@@ -376,7 +395,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"spfteach.csource.excerpts: error: {e}", file=sys.stderr)
         return 1
     except OSError as e:
-        print(f"spfteach.csource.excerpts: error: {_quoted(str(e.filename or data_path))}: "
+        print(f"spfteach.csource.excerpts: error: {_quoted(str(e.filename or target or shipped))}: "
               f"{e.strerror or e}", file=sys.stderr)
         return 2
     data = json.loads(path.read_text(encoding="utf-8"))

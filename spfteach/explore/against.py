@@ -6,7 +6,7 @@ the commit ``REV`` out into a temporary git worktree, then times the default sea
 scenario of the catalogue in both trees, in fresh processes taking turns (``--rounds`` rounds,
 so a busy machine slows both alike), and prints per scenario the states each found (they must be
 equal: the rebuild changes no behaviour), the median CPU seconds of each and their ratio, and the
-totals. It measures and does not assert; the figures go to ``data/explore-against.json``.
+totals. It measures and does not assert; the figures go to ``spfteach/data/explore-against.json``.
 """
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ import sys
 import tempfile
 from pathlib import Path
 
+from .. import resources
+
 REPO = Path(__file__).resolve().parents[2]
-DATA = REPO / "data"
 
 #: What each tree runs: CPU seconds and states of the default search, per scenario. It uses
 #: only names every version of the package has had (``SCENARIOS``, ``explore``).
@@ -100,14 +101,14 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.rounds < 1:
         p.error(f"--rounds must be 1 or more, not {args.rounds}")
+    data = resources.checkout_data_or_exit(p.prog)
     try:
         result = compare(args.rev, args.rounds)
     except AgainstError as e:
         print(f"against: {e}", file=sys.stderr)
         return 2
-    DATA.mkdir(exist_ok=True)
-    (DATA / "explore-against.json").write_text(json.dumps(result, indent=1) + "\n")
-    print(f"wrote {DATA / 'explore-against.json'}")
+    (data / "explore-against.json").write_text(json.dumps(result, indent=1) + "\n")
+    print(f"wrote {data / 'explore-against.json'}")
     return 0
 
 

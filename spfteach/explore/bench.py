@@ -10,7 +10,7 @@ and the peak memory of the default and the baseline (measured in a separate
 pass under ``tracemalloc``, which slows Python down: the timed runs are not
 traced).  ``--naive-seconds S`` adds a naive enumeration of every schedule with
 that budget per scenario.  Then the mutant matrix.  The figures go to
-``data/explore-bench.json`` and ``data/mutants.json`` (what ``spfteach checks``
+``spfteach/data/explore-bench.json`` and ``spfteach/data/mutants.json`` (what ``spfteach checks``
 shows); the table is printed.  Measures, does not assert: the targets (issue
 13) are printed beside the figures and judged by reading them.
 """
@@ -24,14 +24,12 @@ import platform
 import resource
 import time
 import tracemalloc
-from pathlib import Path
 
+from .. import resources
 from ..scenarios import SCENARIOS
 from ..scenarios.base import Scenario
 from .mutants import matrix
 from .search import Report, explore, naive
-
-DATA = Path(__file__).resolve().parents[2] / "data"
 
 #: Targets of the explorer (issue 13), printed beside the figures.
 TARGET_SPEEDUP = 3.0
@@ -153,19 +151,19 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.naive_seconds < 0:
         p.error(f"--naive-seconds must be 0 or more, not {args.naive_seconds}")
-    DATA.mkdir(exist_ok=True)
+    data = resources.checkout_data_or_exit(p.prog)
     result = bench(args.naive_seconds, memory=not args.no_memory)
-    (DATA / "explore-bench.json").write_text(json.dumps(result, indent=1) + "\n")
-    print(f"wrote {DATA / 'explore-bench.json'}")
+    (data / "explore-bench.json").write_text(json.dumps(result, indent=1) + "\n")
+    print(f"wrote {data / 'explore-bench.json'}")
     if not args.no_mutants:
         t0 = time.perf_counter()
         m = matrix().as_json()
         m["machine"] = machine()
         m["seconds"] = round(time.perf_counter() - t0, 1)
-        (DATA / "mutants.json").write_text(json.dumps(m, indent=1) + "\n")
+        (data / "mutants.json").write_text(json.dumps(m, indent=1) + "\n")
         caught = sum(1 for r in m["mutants"].values() if r["caught_by"])
         print(f"mutant matrix: {caught}/{len(m['mutants'])} mutants caught alone, "
-              f"{m['seconds']} s; wrote {DATA / 'mutants.json'}")
+              f"{m['seconds']} s; wrote {data / 'mutants.json'}")
     return 0
 
 

@@ -1,4 +1,4 @@
-"""The two designs side by side, per scenario: ``data/designs.json`` and ``spfteach compare``.
+"""The two designs side by side, per scenario: ``spfteach/data/designs.json``, ``spfteach compare``.
 
 For each race of the catalogue, under the speculative page fault (6.1 with our series) and
 under per-VMA locks (6.12): how many states the explorer visits, the verdict, and what the
@@ -9,7 +9,7 @@ checks ``lock_vma_under_rcu()`` still makes.  :data:`COUNTERPART` says, for each
 what stands in its place under per-VMA locks, or why nothing needs to.
 
 ``python -m spfteach.explore.compare`` recomputes the file (a few minutes: every per-VMA mutant
-over the catalogue; the SPF side is read from ``data/mutants.json``, which ``make bench``
+over the catalogue; the SPF side is read from ``spfteach/data/mutants.json``, which ``make bench``
 regenerates); ``spfteach compare`` prints it.
 """
 
@@ -18,16 +18,14 @@ from __future__ import annotations
 import json
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
+from .. import resources
 from ..model.pervma.checks import MUTANTS as PER_VMA_MUTANTS
 from ..scenarios import SCENARIOS
 from .search import explore
 
-DATA = Path(__file__).resolve().parents[2] / "data"
-DESIGNS = DATA / "designs.json"
-MUTANTS = DATA / "mutants.json"
+DESIGNS, MUTANTS = "designs.json", "mutants.json"  # in the package's data (spfteach.resources)
 
 _SEQ = ("vma_lock_seq", "the VMA is read-locked before the fault reads it, and a writer "
         "write-locks it before changing it: nothing to validate afterwards, the "
@@ -97,7 +95,7 @@ def per_vma_catches() -> dict[str, list[str]]:
 def build() -> dict[str, Any]:
     """The comparison, computed: every scenario explored under both designs."""
     t0 = time.perf_counter()
-    recorded = json.loads(MUTANTS.read_text(encoding="utf-8"))
+    recorded = resources.read_json(MUTANTS)
     spf_relies = {name: sorted(m for m, row in recorded["mutants"].items()
                                if name in row.get("caught_by", ()))
                   for name in SCENARIOS}
@@ -132,7 +130,7 @@ def table(data: dict[str, Any]) -> str:
 
 
 def load() -> dict[str, Any]:
-    return json.loads(DESIGNS.read_text(encoding="utf-8"))
+    return resources.read_json(DESIGNS)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -140,17 +138,19 @@ def main(argv: list[str] | None = None) -> int:
     if args and args != ["--check"]:
         print("usage: python -m spfteach.explore.compare [--check]", file=sys.stderr)
         return 2
+    out = None if args == ["--check"] else \
+        resources.checkout_data_or_exit("python -m spfteach.explore.compare") / DESIGNS
     data = build()
-    if args == ["--check"]:
+    if out is None:
         have = load()
         same = {k: have[k] for k in ("scenarios", "no_counterpart")} == \
             {k: data[k] for k in ("scenarios", "no_counterpart")}
-        print(f"{DESIGNS.name} " + ("matches" if same else "is stale: run "
+        print(f"{DESIGNS} " + ("matches" if same else "is stale: run "
                                     "`python -m spfteach.explore.compare`"))
         return 0 if same else 1
-    DESIGNS.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    out.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
     print(table(data))
-    print(f"wrote {DESIGNS} in {data['seconds']} s")
+    print(f"wrote {out} in {data['seconds']} s")
     return 0
 
 

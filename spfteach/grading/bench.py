@@ -8,7 +8,7 @@ student's code in a plain child process (a fresh interpreter as the judge's
 user, as the old worker ran it: no namespaces, no view, no uid of its own).
 Seconds per submission and their ratio, per assignment and overall.  Then a
 class of the target's size (200 students x every assignment) with the
-jail, once.  Figures go to ``data/grading-bench.json``; the table is printed.
+jail, once.  Figures go to ``spfteach/data/grading-bench.json``; the table is printed.
 Measures, does not assert: the targets are printed beside the figures.
 """
 
@@ -28,6 +28,7 @@ from pathlib import Path
 
 import nbformat
 
+from .. import resources
 from ..drills import predict
 from . import exercises
 from .nbgrader_plugin import Regrade, _is_grade_code, tasks_of
@@ -35,7 +36,6 @@ from .pool import key
 
 REPO = Path(__file__).resolve().parents[2]
 COURSE = REPO / "notebooks" / "course"
-DATA = REPO / "data"
 ASSIGNMENTS = ("walk", "seqcount", "vma_has_changed", "break_it", "predict", "vma_locks")
 #: Targets (the grading issue), printed beside the figures.
 TARGET_RATIO = 1.5
@@ -261,9 +261,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--big-class", type=int, default=TARGET_CLASS,
                    help=f"students of the target's class, graded with the jail once (default "
                         f"{TARGET_CLASS}; 0: skip)")
-    p.add_argument("--out", type=Path, default=DATA / "grading-bench.json",
-                   help="where the figures go (default data/grading-bench.json)")
+    p.add_argument("--out", type=Path,
+                   help="where the figures go (default: the checkout's "
+                        "spfteach/data/grading-bench.json)")
     args = p.parse_args(argv)
+    if args.out is None:
+        args.out = resources.checkout_data_or_exit(p.prog) / "grading-bench.json"
     if args.class_size < 1 or args.big_class < 0:
         p.error("--class-size must be 1 or more and --big-class 0 or more")
     from .jail import JailUnavailable, probe

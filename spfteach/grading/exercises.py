@@ -135,7 +135,7 @@ def _walk_part(args: dict, part: str, answer: Answer | None) -> Part:
 
 #: The mutants a student may be given, each with a scenario that catches it alone.
 #: The pool is every mutant whose counterexample in the mutant matrix
-#: (data/mutants.json) is a race (two threads or more) of at most 64 steps, and
+#: (spfteach/data/mutants.json) is a race (two threads or more) of at most 64 steps, and
 #: that no trivial schedule (``0*``, ``0*,1*``, ``1*,0*``) and no schedule the
 #: course material prints breaks alone: a deadlock, the split's rmap race, THP
 #: collapse, swap, COW, mbind and munmap races.  (spf_seq_odd, the mremap race, is

@@ -8,11 +8,11 @@ Classic faults queue behind that writer; speculative ones do not, so the
 interesting figure is the on/off ratio *with* the writer.  Emulated CPUs are noisy (one run's
 ratio moved between 0.8x and 1.0x here), so the sequence is repeated and the
 table gives each repetition's ratio and their median.  The published v9 figures
-(``data/spf-v9-ebizzy.json``, from the series' cover letter) are printed beside
+(``spfteach/data/spf-v9-ebizzy.json``, from the series' cover letter) are printed beside
 ours: ebizzy's records/s on a 16-CPU VM and an 80-CPU Power8 against our faults/s
 on a few emulated vCPUs, so compare ratios and speculative shares, not raw numbers.
 
-Each bench run is saved as ``data/kernel-bench/<time>-<host>.json``: the machine,
+Each bench run is saved as ``spfteach/data/kernel-bench/<time>-<host>.json``: the machine,
 the QEMU mode and vCPUs, the kernel, every run, and the guest's whole document.
 
 Linux 6.12's per-VMA locks (SPF's mainline successor) are compared the same way: 6.12 as
@@ -35,10 +35,16 @@ import subprocess
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from .. import resources
 from .layout import REPO
 
-PUBLISHED = REPO / "data" / "spf-v9-ebizzy.json"
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
+
+#: the series' published figures, shipped in the package (:mod:`spfteach.resources`)
+PUBLISHED = resources.resource("spf-v9-ebizzy.json")
 #: vmstat counters of the paths that avoid ``mmap_lock``: SPF's ``spf_*`` and
 #: ``speculative_*`` (6.1 with the series), per-VMA locks' ``vma_lock_*`` (6.12).
 SPF_COUNTER = re.compile(r"^(spf_|speculative_|vma_lock_)")
@@ -234,8 +240,8 @@ def source_version(kernel_dir: Path) -> dict:
 
 def record(host: dict, bench_runs: list[Run], kernel_dir: Path,
            boots: list[dict] | None = None) -> dict:
-    """What ``data/kernel-bench/`` keeps of a bench: the machine, the kernels, every run and
-    ratio, and each boot's whole guest document (``boots[i]["guest"]``)."""
+    """What ``spfteach/data/kernel-bench/`` keeps of a bench: the machine, the kernels, every
+    run and ratio, and each boot's whole guest document (``boots[i]["guest"]``)."""
     return {"when": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": machine(),
             "source": source_version(kernel_dir),
             "qemu": {"version": qemu_version(), **{k: host[k] for k in
@@ -444,7 +450,7 @@ def summary(r: Run) -> dict:
                 share_after_first_touch=r.share_after_first_touch)
 
 
-def table(bench_runs: list[Run], host: dict, published: Path = PUBLISHED) -> str:
+def table(bench_runs: list[Run], host: dict, published: Path | Traversable = PUBLISHED) -> str:
     """Our runs, their on/off ratios, and the published v9 ebizzy table beside them."""
     lines = [f"ours: faultbench, QEMU {host.get('accel', '?')}, {host.get('smp', '?')} vCPUs, "
              f"{host.get('profile', '?')} kernel {host.get('release', '')}".rstrip(),

@@ -71,7 +71,7 @@ examples:
   spfteach kernel boot -- torture:seconds=5 vmstat
   spfteach kernel test --seconds 60          a longer torture run
   spfteach kernel test --json | jq .steps[0].vmstat
-  spfteach kernel bench                      writes data/kernel-bench/*.json
+  spfteach kernel bench                      writes spfteach/data/kernel-bench/*.json
   spfteach kernel test --variant v6.12       torture test of 6.12's debug kernel
   spfteach kernel bench --kernels vanilla,series,v6.12,v6.12-novma
 """
@@ -223,9 +223,9 @@ def add_subparser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentPa
             behind the writer; speculative ones do not, so the figure to watch is the
             on/off ratio with the writer; against vanilla, each ratio with its spread.
 
-            The figures are saved in data/kernel-bench/ (machine, QEMU mode, vCPUs,
+            The figures are saved in spfteach/data/kernel-bench/ (machine, QEMU mode, vCPUs,
             every run) and printed beside the v9 ebizzy table of the series' cover
-            letter (data/spf-v9-ebizzy.json): compare ratios and shares, not raw
+            letter (spfteach/data/spf-v9-ebizzy.json): compare ratios and shares, not raw
             numbers (records/s on 16-80 CPUs vs faults/s on emulated vCPUs)."""))
     _common(hp)
     _build_opts(hp, debug_default=False)
@@ -251,7 +251,8 @@ def add_subparser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentPa
                     help="add a run on a MADV_HUGEPAGE mapping to each side (default: when the "
                          "kernel has CONFIG_TRANSPARENT_HUGEPAGE; needs an even --mb)")
     hp.add_argument("--json", action="store_true", help="print the guest's JSON document")
-    hp.add_argument("--no-save", action="store_true", help="do not write data/kernel-bench/")
+    hp.add_argument("--no-save", action="store_true",
+                    help="do not write spfteach/data/kernel-bench/ (in the checkout)")
     return kp
 
 
@@ -270,8 +271,7 @@ def do_fetch_612(layout: Layout, progress: Progress, prof: str) -> None:
     """linux-source-6.12 installed in the recorded version and unpacked (no series); for
     v6.12-novma, its copy without per-VMA locks too."""
     managed = debsource.recorded(layout, LINUX_612) is not None
-    tools.ensure_packages(progress.say, packages=tuple(
-        p for p in tools.PACKAGES if p != LINUX_61.package))
+    tools.ensure_packages(progress.say, packages=debsource.fetch_packages(layout, LINUX_612))
     if managed:
         version = debsource.ensure(layout, progress.say, up=LINUX_612)
         progress.say(f"source: {LINUX_612.package} {version}")
@@ -284,10 +284,8 @@ def do_fetch(layout: Layout, progress: Progress, prof: str = "plain") -> source.
     if is_612(prof):
         do_fetch_612(layout, progress, prof)
         return source.Applied([], [], True)
-    managed = debsource.recorded(layout) is not None
     # linux-source-6.1 in the version the series was made on, not whatever is newest
-    tools.ensure_packages(progress.say, packages=tuple(
-        p for p in tools.PACKAGES if not (managed and p == debsource.PACKAGE)))
+    tools.ensure_packages(progress.say, packages=debsource.fetch_packages(layout))
     version = debsource.ensure(layout, progress.say)
     if version:
         progress.say(f"source: {debsource.PACKAGE} {version}")

@@ -26,6 +26,7 @@ import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from . import tools
 from .errors import KernelError
 from .layout import Layout
 from .upstream import LINUX_61, Upstream
@@ -134,6 +135,29 @@ def ensure(layout: Layout, say: Callable[[str], None],
         if (run_apt or _apt)(cmd) != 0:
             raise KernelError(f"`{' '.join(cmd)}` failed: run it by hand to see why")
     return c.version
+
+
+def fetch_packages(layout: Layout, up: Upstream = LINUX_61) -> tuple[str, ...]:
+    """The Debian packages ``fetch`` makes sure of for ``up``'s tree, besides the source
+    package :func:`ensure` manages in its recorded version (6.1's when it is managed; 6.12's
+    is never in the list)."""
+    managed = recorded(layout, up) is not None
+    return tuple(p for p in tools.PACKAGES
+                 if not (p == LINUX_61.package and (managed or up != LINUX_61)))
+
+
+def apt_needs(layout: Layout, up: Upstream = LINUX_61) -> list[str]:
+    """What ``fetch`` would ask apt to install for ``up`` (``package`` or ``package=version``),
+    found without installing anything: the check a user who is not root gets first."""
+    needs = list(tools.dpkg_missing(fetch_packages(layout, up)) or [])
+    want = recorded(layout, up)
+    if want is not None and shutil.which("dpkg-query") is not None:
+        installed = installed_version(package=up.package)
+        if installed != want:
+            c = choose(want, offered_versions(package=up.package), installed, up.package)
+            if c.install:
+                needs.append(f"{up.package}={c.version}")
+    return needs
 
 
 def apply_hint(layout: Layout) -> str:

@@ -7,6 +7,10 @@ port itself (``patches/``, ``configs/``, ``guest/``) defaults to ``<repo>/kernel
 ``$SPFTEACH_KERNEL_DIR`` or ``--kernel-dir`` points elsewhere, which is how the
 tests drive the pipeline with a small fixture port.
 
+A wheel installed without a checkout has no port: without ``--kernel-dir`` (or
+``$SPFTEACH_KERNEL_DIR``) every command refuses in one line (:data:`NO_CHECKOUT`, what to do
+instead), and with one the build tree defaults to ``<port>/build``, never site-packages.
+
 An option given as the empty string (``--build-dir ''``) is an error: it is what
 an unset shell variable expands to, and falling back to the default tree would
 build somewhere the user did not ask for.  An empty environment variable
@@ -19,6 +23,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import resources
 from .errors import KernelError
 from .options import shown
 from .upstream import LINUX_61, LINUX_612, Upstream
@@ -27,6 +32,12 @@ REPO = Path(__file__).resolve().parents[2]
 DEFAULT_TARBALL = LINUX_61.tarball
 DEFAULT_TARBALL_612 = LINUX_612.tarball
 
+#: ``spfteach kernel`` in an installed wheel: the port is in a checkout, never in the package
+NO_CHECKOUT = ("spfteach kernel builds the kernel from a checkout's kernel/ port, and this "
+               "spfteach is installed as a package without one: students read the recorded "
+               "runs the package ships (spfteach/data/kernel-bench/); the instructor runs "
+               "`spfteach kernel ...` on a lab machine from a git checkout of spfteach "
+               "(or gives a port with --kernel-dir)")
 BUILD_ENV = "SPFTEACH_BUILD"
 KERNEL_DIR_ENV = "SPFTEACH_KERNEL_DIR"
 TARBALL_ENV = LINUX_61.tarball_env
@@ -79,15 +90,20 @@ class Layout:
     kernel_dir: Path
     build: Path
     tarball: Path = DEFAULT_TARBALL
-    data: Path = REPO / "data"
+    data: Path = REPO / "spfteach" / "data"  # the checkout's copy, which bench records go to
     tarball_612: Path = DEFAULT_TARBALL_612
 
     @classmethod
     def from_options(cls, build_dir: str | None = None, kernel_dir: str | None = None,
                      tarball: str | None = None) -> Layout:
         """Resolve command-line options, then environment variables, then defaults."""
+        if kernel_dir is None and not os.environ.get(KERNEL_DIR_ENV) \
+                and resources.checkout() is None:
+            raise KernelError(NO_CHECKOUT)
         kdir = choose(kernel_dir, "--kernel-dir", KERNEL_DIR_ENV, REPO / "kernel")
-        bdir = choose(build_dir, "--build-dir", BUILD_ENV, REPO / "kernel" / "build")
+        # a package without a checkout builds beside the port it was given, not in site-packages
+        build_default = REPO / "kernel" / "build" if resources.checkout() else Path(kdir) / "build"
+        bdir = choose(build_dir, "--build-dir", BUILD_ENV, build_default)
         tar = tarball or os.environ.get(TARBALL_ENV) or str(DEFAULT_TARBALL)
         tar612 = os.environ.get(TARBALL_612_ENV) or str(DEFAULT_TARBALL_612)
         return cls(kernel_dir=_resolve(kdir, origin(kernel_dir, "--kernel-dir", KERNEL_DIR_ENV)),

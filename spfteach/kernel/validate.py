@@ -15,7 +15,11 @@ nothing and leaves nothing behind:
 3. what depends on the port: ``--smp`` against its ``CONFIG_NR_CPUS``; the guest
    steps (each one ``/init`` knows, see :mod:`.initargs`), the kernel command
    line they make, and whether they fit in ``--memory`` and ``--timeout``;
-4. the build tree (``--build-dir``): a path kbuild can work in, not a file or
+4. for a user who is not root, whether apt would be needed (a Debian package missing, or the
+   recorded ``linux-source`` version not installed): only root may run it, so the command
+   names what to install instead of failing at the fetch; and, without a checkout (a wheel),
+   ``bench`` without ``--no-save`` (its record goes into the checkout);
+5. the build tree (``--build-dir``): a path kbuild can work in, not a file or
    under one, not someone else's non-empty directory (the pipeline deletes and
    rewrites ``linux/``, ``out*/`` and ``stamps/`` in it), and writable: this
    last check creates the directory, so it comes after everything else.
@@ -33,11 +37,13 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from . import bench, config, guest, initargs, qemu, source
+from .. import resources
+from . import bench, config, debsource, guest, initargs, qemu, source
 from .build import jobs
 from .errors import KernelError
 from .layout import BUILD_ENV, KERNEL_DIR_ENV, REPO, Layout, origin
 from .options import mebibytes, secs, shown
+from .upstream import LINUX_61, LINUX_612, Upstream
 
 BUILDING = ("build", "boot", "test", "bench")
 BOOTING = ("boot", "test", "bench")
@@ -76,6 +82,11 @@ def check(args: argparse.Namespace) -> None:
         _check_smp(layout, args, prof)
         _check_guest(args)
         _check_accel(args.accel, args.smp)
+    if step == "bench" and not args.no_save and resources.checkout() is None:
+        raise KernelError("spfteach kernel bench saves its record in a checkout's "
+                          "spfteach/data/kernel-bench/, and this spfteach is installed without "
+                          "one: add --no-save, or run it from a git checkout")
+    check_apt(layout, args)
     check_build_dir(layout, origin(args.build_dir, "--build-dir", BUILD_ENV))
 
 
@@ -232,6 +243,33 @@ def check_port(layout: Layout, step: str, prof: str, given_by: str) -> None:
         raise KernelError(f"{given_by} {kdir}: a file of the port is not text ({err.reason} "
                           f"at byte {err.start}): is the series or a config fragment damaged?"
                           ) from None
+
+
+def upstreams(args: argparse.Namespace) -> list[Upstream]:
+    """The Debian sources a step fetches: 6.1's, 6.12's or both (``bench --kernels``)."""
+    step = args.kernel_cmd
+    if step == "bench":
+        names = args.kernels.split(",") if args.kernels else ["series"]
+    elif step == "check":
+        names = ["series"]
+    else:
+        names = [getattr(args, "variant", None) or "series"]
+    found = {LINUX_612 if config.is_612(config.profile(False, n)) else LINUX_61 for n in names}
+    return sorted(found, key=lambda up: up.package)
+
+
+def check_apt(layout: Layout, args: argparse.Namespace) -> None:
+    """Not root, and the step would need apt: say what to install, in one line, before any
+    work (as root, ``fetch`` installs it itself)."""
+    if os.geteuid() == 0:
+        return
+    needs = [p for up in upstreams(args) for p in debsource.apt_needs(layout, up)]
+    if needs:
+        needs = list(dict.fromkeys(needs))
+        raise KernelError(f"spfteach kernel {args.kernel_cmd} needs Debian packages that are not "
+                          f"installed ({' '.join(needs)}), and only root may install them: run "
+                          f"`sudo apt-get install -y --no-install-recommends {' '.join(needs)}` "
+                          "first, or run this as root and it will")
 
 
 # --- 3. what depends on the port -----------------------------------------------------------

@@ -11,7 +11,7 @@ Anything but a clean result — ``VM_FAULT_RETRY`` (it gave up) or an error —
 falls back to the classic path under ``mmap_lock``, which is always correct,
 only slower under contention.
 
-What trying first costs (``data/kernel-bench/20261203T151445-vm.json``, QEMU on an
+What trying first costs (``spfteach/data/kernel-bench/20261203T151445-vm.json``, QEMU on an
 instruction clock, one vCPU, against vanilla 6.1): with the sysctl at 0 a fault
 takes under 1 % more instructions (0.992x-0.995x vanilla's pages/s), with the
 option compiled out 0.2-0.4 %; with it on, 1-2 % fewer (1.01x-1.02x), except a

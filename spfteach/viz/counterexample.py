@@ -1,7 +1,7 @@
 """A counterexample as a picture: the violating schedule replayed, drawn as
 swim-lanes with the violating step outlined and the violation as the title.
 
-The explorer and ``data/mutants.json`` give a counterexample as a schedule and
+The explorer and ``spfteach/data/mutants.json`` give a counterexample as a schedule and
 a message; the picture is what makes it a story (which thread ran between the
 fault's check and its use).  The replay is a fresh run of the scenario with the
 same mutants, and it must break the same invariant at the same step: a picture

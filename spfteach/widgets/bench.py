@@ -7,7 +7,7 @@ the front end (outside a kernel ipywidgets sends to a dummy comm, so the
 serialisation is measured and only the socket is not).  Measured on the largest
 scenario (the longest run), over at least 200 clicks, beside the engine alone
 (``Run.step`` of the same schedule) in the same process, so the ratio says what
-the widgets add.  Target: p95 ≤ 100 ms.  Writes ``data/widget-latency.json``.
+the widgets add.  Target: p95 ≤ 100 ms.  Writes ``spfteach/data/widget-latency.json``.
 Measures, does not assert.
 """
 
@@ -21,11 +21,11 @@ import statistics
 import time
 from pathlib import Path
 
+from .. import resources
 from ..scenarios import SCENARIOS
 from .stepper import RaceStepper
 from .timeline import SeqcountTimeline
 
-DATA = Path(__file__).resolve().parents[2] / "data"
 TARGET_P95_MS = 100.0
 
 
@@ -91,8 +91,12 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m spfteach.widgets.bench",
                                  description="Step-click latency of the RaceStepper, headless.")
     ap.add_argument("--clicks", type=int, default=200, help="at least this many (default 200)")
-    ap.add_argument("--out", type=Path, default=DATA / "widget-latency.json")
+    ap.add_argument("--out", type=Path,
+                    help="where the figures go (default: the checkout's "
+                         "spfteach/data/widget-latency.json)")
     args = ap.parse_args(argv)
+    if args.out is None:
+        args.out = resources.checkout_data_or_exit(ap.prog) / "widget-latency.json"
     if args.clicks < 20:
         ap.error("--clicks must be at least 20 (a p95 needs them)")
     res = measure(args.clicks)

@@ -10,11 +10,10 @@ mutant reaches more).
 from __future__ import annotations
 
 import html
-import json
-from pathlib import Path
 
 import ipywidgets as W
 
+from .. import resources
 from ..explore.search import Report, explore
 from ..model import checks
 from ..scenarios import get as get_scenario
@@ -26,7 +25,6 @@ from .safe import guarded
 from .stepper import RaceStepper
 
 NO_MUTANT = "(none: the port as it is)"
-MUTANTS_JSON = Path(__file__).resolve().parents[2] / "data" / "mutants.json"
 
 
 class ExplorerPanel(Shown):
@@ -82,10 +80,10 @@ class ExplorerPanel(Shown):
 
     def _expected_states(self) -> int:
         """The unmutated scenario's state count, as ``make bench`` last recorded it
-        in data/mutants.json (0 when unknown: the bar then grows as it goes)."""
+        in spfteach/data/mutants.json (0 when unknown: the bar then grows as it goes)."""
         if self._expected is None:
             try:
-                data = json.loads(MUTANTS_JSON.read_text())
+                data = resources.read_json("mutants.json")
                 self._expected = int(data["scenarios"][self.scenario.name]["states"])
             except (OSError, ValueError, KeyError, TypeError):
                 self._expected = 0

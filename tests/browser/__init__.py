@@ -515,23 +515,18 @@ class LabSession:
 
 
 @contextlib.contextmanager
-def lab_session(tmp: Path, *, with_files: Sequence[Path] = (),
-                with_repo_dirs: Sequence[str] = ()) -> Iterator[LabSession]:
+def lab_session(tmp: Path, *, with_files: Sequence[Path] = ()) -> Iterator[LabSession]:
     """JupyterLab serving `tmp/root` and a headless Chromium, until the block ends.
 
-    `with_files` are copied into the root (data a notebook opens by a relative path);
-    `with_repo_dirs` (paths relative to the repository, say "data") are copied into `tmp`, the
-    root's parent, at the same relative path: a notebook of notebooks/ reads `../data`, and its
-    copy then finds a copy of it (never the repository's own files). Browser and server are
-    stopped whatever happens.
+    `with_files` are copied into the root (data a notebook opens by a relative path; the
+    notebooks of notebooks/ read theirs from the package, spfteach.resources, so a copy of one
+    runs anywhere). Browser and server are stopped whatever happens.
     """
     chromium_path()  # no Chromium: fail before a server is started for nothing
     root = tmp / "root"
     root.mkdir(parents=True, exist_ok=True)
     for extra in with_files:
         shutil.copy2(extra, root / Path(extra).name)
-    for rel in with_repo_dirs:
-        shutil.copytree(ROOT / rel, tmp / rel, dirs_exist_ok=True)
     with contextlib.ExitStack() as stack:
         server = stack.enter_context(lab_server(root, tmp))
         pw = stack.enter_context(sync_playwright())

@@ -1,4 +1,4 @@
-"""The shipped C excerpts (data/c-excerpts.json) answer for every step of the model,
+"""The shipped C excerpts (spfteach/data/c-excerpts.json) answer for every step of the model,
 with no kernel tree.  That the file equals what the patched tree gives is a kernel
 test (tests/kernel/test_src_snippets.py)."""
 
@@ -32,11 +32,11 @@ def _label(s: Src) -> str:
 
 def test_every_model_step_is_in_the_shipped_file(srcs: set[Src], shipped: Excerpts) -> None:
     missing = sorted(_label(s) for s in srcs if excerpts._key(s) not in shipped.lines)
-    assert not missing, (f"{len(missing)} model steps are not in data/c-excerpts.json; "
+    assert not missing, (f"{len(missing)} model steps are not in spfteach/data/c-excerpts.json; "
                          f"{FIX} and commit it:\n" + "\n".join(missing))
     keys = {excerpts._key(s) for s in srcs}
     stale = sorted(str(k) for k in shipped.lines if k not in keys)
-    assert not stale, ("data/c-excerpts.json has steps the model no longer has; "
+    assert not stale, ("spfteach/data/c-excerpts.json has steps the model no longer has; "
                        f"{FIX} and commit it:\n" + "\n".join(stale))
     assert {(s.file, s.function) for s in srcs} == set(shipped.functions), FIX
 
@@ -80,7 +80,7 @@ def test_the_excerpts_alone_resolve_each_step_to_its_line(tmp_path: Path, srcs: 
 def test_the_file_names_its_tree(shipped: Excerpts) -> None:
     assert shipped.tree["linux_version"].startswith("6.1.")
     assert shipped.tree["patches_sha256"] == excerpts.patches_sha256(), (
-        f"kernel/patches changed since data/c-excerpts.json was cut; {FIX}")
+        f"kernel/patches changed since spfteach/data/c-excerpts.json was cut; {FIX}")
 
 
 def test_the_loader_says_what_is_missing_and_how_to_fix_it(tmp_path: Path,

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
+from spfteach import resources
 from spfteach.explore.mutants import matrix, names
 from spfteach.explore.search import SEARCHES, explore, naive
 from spfteach.scenarios import SCENARIOS, get
 from spfteach.scenarios.base import Scenario
 from spfteach.sched import parse_schedule
 from tests import golden
-from tests.paths import ROOT
 from tests.small_scenarios import SMALL
 
 SPFTEACH = str(Path(sys.executable).parent / "spfteach")
@@ -57,7 +57,7 @@ def test_reduction_agrees_with_brute_force(mutant: str | None, search: str) -> N
 
 
 def _recorded_catchers() -> dict[str, list[str]]:
-    m = json.loads((ROOT / "data" / "mutants.json").read_text())
+    m = resources.read_json("mutants.json")
     return {k: v.get("caught_by") or v.get("pair_caught_by") or []
             for k, v in m["mutants"].items()}
 
@@ -103,7 +103,7 @@ def test_searches_agree_on_the_small_scenarios_under_every_mutant(mutant: str) -
 @pytest.mark.parametrize("mutant", names())
 def test_searches_agree_where_each_mutant_is_caught(mutant: str) -> None:
     """Under every mutant, on up to three two-thread scenarios of the catalogue that catch
-    it (as recorded in data/mutants.json) and on two that need not, the three searches
+    it (as recorded in spfteach/data/mutants.json) and on two that need not, the three searches
     agree: the state cache alone is the baseline, 17-31 times slower than the default."""
     two = {n for n, s in SCENARIOS.items() if len(s.threads) < 3}
     catchers = [n for n in _recorded_catchers().get(mutant, []) if n in two][:3]
@@ -214,7 +214,7 @@ def test_every_mutant_is_caught_or_explained() -> None:
     others — then nothing catches it alone, the pair is caught, and in a scenario
     that catches the pair some violating run passes a point where the check would
     have stopped it (so it does something once they are gone);
-    data/mutants.json, which `spfteach checks` shows, says the same."""
+    spfteach/data/mutants.json, which `spfteach checks` shows, says the same."""
     from spfteach.model import checks
 
     m = matrix().as_json()
@@ -235,11 +235,11 @@ def test_every_mutant_is_caught_or_explained() -> None:
     assert {c.name for c in checks.CHECKS if c.kind == "scope"} & set(m["mutants"]) == set()
     # the verdicts and counterexamples recorded before the rebuild of issue 24 (tests/golden.py)
     assert golden.matrix_view(m) == golden.load()["matrix"]
-    recorded = json.loads((ROOT / "data" / "mutants.json").read_text())
+    recorded = resources.read_json("mutants.json")
     keys = ("caught_by", "pair_caught_by")
     assert {k: [v.get(x) for x in keys] for k, v in recorded["mutants"].items()} == \
         {k: [v.get(x) for x in keys] for k, v in m["mutants"].items()}, \
-        "stale data/mutants.json: make bench"
+        "stale spfteach/data/mutants.json: make bench"
 
 
 def _keys_every_step(name: str, schedule: list[int]) -> tuple:

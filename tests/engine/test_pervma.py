@@ -4,7 +4,6 @@ note says which race is missing from the catalogue."""
 
 from __future__ import annotations
 
-import json
 import random
 import subprocess
 import sys
@@ -12,15 +11,15 @@ from pathlib import Path
 
 import pytest
 
+from spfteach import resources
 from spfteach.explore.mutants import UnknownMutant, names_of, validate
 from spfteach.explore.search import explore
 from spfteach.model.pervma import checks as PV
 from spfteach.scenarios import SCENARIOS, get
 from spfteach.scenarios.base import UnknownDesign
-from tests.paths import ROOT
 
 SPFTEACH = str(Path(sys.executable).parent / "spfteach")
-DESIGNS = json.loads((ROOT / "data" / "designs.json").read_text())
+DESIGNS = resources.read_json("designs.json")
 
 
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
@@ -29,7 +28,7 @@ def test_every_scenario_explores_clean_with_per_vma_locks(name: str) -> None:
     assert rep.complete and not rep.unmodelled, rep.unmodelled
     assert not rep.counterexamples, rep.as_dict()["counterexamples"]
     assert rep.deadlocks == 0 and rep.executions >= 1
-    # data/designs.json (the comparison notebook 08 shows) says the same
+    # spfteach/data/designs.json (the comparison notebook 08 shows) says the same
     assert DESIGNS["scenarios"][name]["per-vma"]["states"] == rep.states
     assert DESIGNS["scenarios"][name]["per-vma"]["clean"] is True
 
@@ -58,10 +57,10 @@ MUST_CATCH = [["no_vma_start_write"], ["vma_lock_seq"], ["vma_lock_seq", "vma_lo
 def test_per_vma_mutant_is_caught(mutants: list[str]) -> None:
     caught = _caught_by(mutants)
     assert caught, f"{mutants}: no scenario of the catalogue catches it"
-    if len(mutants) == 1:  # data/designs.json's "relies on" column is exactly this
+    if len(mutants) == 1:  # spfteach/data/designs.json's "relies on" column is exactly this
         claimed = {n for n, row in DESIGNS["scenarios"].items()
                    if mutants[0] in row["per-vma"]["relies_on"]}
-        assert claimed == set(caught), "stale data/designs.json: python -m " \
+        assert claimed == set(caught), "stale spfteach/data/designs.json: python -m " \
             "spfteach.explore.compare"
 
 
@@ -128,11 +127,12 @@ def test_cli_explores_a_scenario_under_per_vma_locks() -> None:
 
 
 def test_the_comparison_agrees_with_the_spf_matrix_and_says_every_counterpart() -> None:
-    """The SPF half of data/designs.json is data/mutants.json's (states and what each scenario
-    catches), and every SPF mutant has its per-VMA counterpart, or the reason it needs none."""
+    """The SPF half of spfteach/data/designs.json is spfteach/data/mutants.json's (states and
+    what each scenario catches), and every SPF mutant has its per-VMA counterpart, or the
+    reason it needs none."""
     from spfteach.explore.compare import COUNTERPART, table
     from spfteach.explore.mutants import names
-    recorded = json.loads((ROOT / "data" / "mutants.json").read_text())
+    recorded = resources.read_json("mutants.json")
     for name, row in DESIGNS["scenarios"].items():
         assert row["spf"]["states"] == recorded["scenarios"][name]["states"], name
         assert row["spf"]["relies_on"] == sorted(

@@ -13,7 +13,7 @@ import pytest
 
 import spfteach.explore.search
 import spfteach.sched
-from spfteach import grading
+from spfteach import grading, resources
 from spfteach.explore.search import explore
 from spfteach.grading import exercises
 from spfteach.model.machine import Machine
@@ -56,10 +56,10 @@ EQUIVALENT_VMA = [_vma("    return vm_detached or vm_sequence_now > seq_at_start
 # --- the model's hook ---------------------------------------------------------------
 
 def test_no_override_changes_nothing() -> None:
-    """Without an override the model is the model: the figures data/mutants.json
+    """Without an override the model is the model: the figures spfteach/data/mutants.json
     recorded, and the reference answer as an override reaches the same verdict."""
     assert Machine().override == {}
-    recorded = json.loads((ROOT / "data/mutants.json").read_text())["scenarios"]
+    recorded = resources.read_json("mutants.json")["scenarios"]
     rep = explore(get("fault-vs-munmap"))
     assert (rep.states, rep.executions, len(rep.counterexamples)) == (
         recorded["fault-vs-munmap"]["states"], recorded["fault-vs-munmap"]["executions"], 0)
@@ -261,7 +261,7 @@ def test_the_break_pool_is_every_short_race_no_printed_schedule_breaks() -> None
     """The pool holds every mutant whose counterexample in the matrix is a race of at most 64
     steps, with the scenario that catches it there, and that no schedule the material prints
     (nor a trivial one) breaks; the pool's module holds no schedule."""
-    recorded = json.loads((ROOT / "data/mutants.json").read_text())["mutants"]
+    recorded = resources.read_json("mutants.json")["mutants"]
     races = {m: r["counterexample"] for m, r in recorded.items()
              if r.get("counterexample") and _is_race(r["counterexample"])
              and r["counterexample"]["steps"] <= 64}

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from spfteach import resources
 from spfteach.kernel import (
     KernelError,
     add_subparser,
@@ -999,7 +1000,7 @@ def test_bench_share_after_first_touch_and_target() -> None:
                                                     "writer_ops": first - 3},
                 "vmstat": {"pgfault": pgfault, "speculative_pgfault": spec,
                            "spf_abort_no_anon_vma": first, "spf_abort_pmd": 16}}
-    # The figures of data/kernel-bench/20261126T171005-vm.json, SPF on with the writer.
+    # The figures of spfteach/data/kernel-bench/20261126T171005-vm.json, SPF on with the writer.
     on = bench.runs({"steps": [{"sysctl": "1"}, step(32768, 5693, 38511)]})[0]
     assert round(on.share, 3) == 0.851 and on.first_touch == 5693 and on.writer_ops == 5690
     assert round(on.share_after_first_touch, 4) == 0.9985
@@ -1119,7 +1120,7 @@ def test_test_requires_speculative_faults_on_an_spf_kernel() -> None:
 
 
 def test_published_table_cites_its_source() -> None:
-    pub = json.loads((REPO / "data" / "spf-v9-ebizzy.json").read_text())
+    pub = resources.read_json("spf-v9-ebizzy.json")
     assert pub["message_id"] == "<1520963994-28477-1-git-send-email-ldufour@linux.vnet.ibm.com>"
     assert {r["machine"] for r in pub["rows"]} == {"16-CPU x86 VM", "80-CPU Power8"}
 

@@ -45,11 +45,11 @@ def test_model_sources_are_found() -> None:
 
 @pytest.mark.kernel
 def test_the_shipped_c_excerpts_are_the_patched_tree(kernel_tree: Path) -> None:
-    """data/c-excerpts.json, which the widgets show with no tree, is what the patched
+    """spfteach/data/c-excerpts.json, which the widgets show with no tree, is what the patched
     tree gives, byte for byte: the excerpts cannot drift from the C."""
     from spfteach.csource import excerpts
     diffs = excerpts.differences(kernel_tree)
-    assert not diffs, ("data/c-excerpts.json is not the patched tree's; run `python -m "
+    assert not diffs, ("spfteach/data/c-excerpts.json is not the patched tree's; run `python -m "
                        "spfteach.csource.excerpts` and commit it:\n" + "\n".join(diffs))
 
 
@@ -137,7 +137,7 @@ def _per_vma_traces(runs_per_scenario: int = 20):
 
 @pytest.mark.kernel
 def test_the_shipped_612_excerpts_are_debians_tree(kernel_tree_612: Path) -> None:
-    """data/c-excerpts-6.12.json, the per-VMA design's C for the steppers, is what Debian's
+    """spfteach/data/c-excerpts-6.12.json, the per-VMA design's C for the steppers, is what Debian's
     linux-source-6.12 gives, byte for byte, and every per-VMA step resolves to one line of it:
     the design's own steps and the port's shared steps (spfteach.model.pervma.lines), all but
     the port lines pervma.lines.KEPT keeps for want of a 6.12 line."""
@@ -145,7 +145,7 @@ def test_the_shipped_612_excerpts_are_debians_tree(kernel_tree_612: Path) -> Non
     from spfteach.csource.csrc import per_vma_steps
     from spfteach.model.pervma.lines import KEPT
     diffs = excerpts.differences(kernel_tree_612, excerpts.DATA_612, per_vma=True)
-    assert not diffs, ("data/c-excerpts-6.12.json is not the 6.12 tree's; run `python -m "
+    assert not diffs, ("spfteach/data/c-excerpts-6.12.json is not the 6.12 tree's; run `python -m "
                        "spfteach.csource.excerpts --per-vma` and commit it:\n" + "\n".join(diffs))
     steps = per_vma_steps()
     assert {s for s in steps if s.tree != "6.12"} == set(KEPT), "only KEPT may name the port"

@@ -6,11 +6,11 @@ the recorder: a write, a read, a wait's read."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 
 import pytest
 
+from spfteach import resources
 from spfteach.explore.footprints import FootprintReport, check
 from spfteach.explore.mutants import names
 from spfteach.model import checks
@@ -23,11 +23,10 @@ from spfteach.model.wait import OnLock
 from spfteach.scenarios import SCENARIOS
 from spfteach.scenarios.base import Scenario
 from spfteach.scenarios.catalogue import ADDR, base_map
-from tests.paths import ROOT
 from tests.small_scenarios import SMALL
 
 ALL = {s.name: s for s in (*SCENARIOS.values(), *SMALL)}
-RECORDED = json.loads((ROOT / "data" / "mutants.json").read_text())
+RECORDED = resources.read_json("mutants.json")
 #: The states checked of a race of three threads or more: the first ones the
 #: depth-first walk reaches (all of them take a quarter of an hour each).
 MAX_STATES_BIG = 1500
@@ -51,7 +50,7 @@ def test_footprints_hold(name: str) -> None:
 
 
 def _mutant_sets() -> list[tuple[str, ...]]:
-    """Every mutant, as data/mutants.json has it caught: alone, or with the
+    """Every mutant, as spfteach/data/mutants.json has it caught: alone, or with the
     registry's pair when nothing catches it alone (a pair once)."""
     out: list[tuple[str, ...]] = []
     for m in names():
@@ -67,7 +66,7 @@ def _catchers(muts: tuple[str, ...]) -> list[str]:
     unmutated scenario)."""
     row = RECORDED["mutants"][muts[0]]
     scens = row["caught_by"] or row.get("pair_caught_by", [])
-    assert scens, f"data/mutants.json: nothing catches {muts}"
+    assert scens, f"spfteach/data/mutants.json: nothing catches {muts}"
     return sorted(scens, key=lambda s: RECORDED["scenarios"][s]["states"])
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from spfteach import resources
 from spfteach.explore.search import explore
 from spfteach.model.invariants import INVARIANTS
 from spfteach.model.locking import spin_lock
@@ -141,10 +142,9 @@ def test_wrong_sigsegv() -> None:
 
 def test_every_invariant_is_reachable_somewhere() -> None:
     """No dead invariant: each one is broken by a test above or by a mutant of the
-    catalogue (data/mutants.json records which)."""
-    import json
+    catalogue (spfteach/data/mutants.json records which)."""
 
-    recorded = json.loads((ROOT / "data" / "mutants.json").read_text())
+    recorded = resources.read_json("mutants.json")
     by_mutants = {inv for row in recorded["mutants"].values() for inv in row["invariants"]}
     by_mutants |= {row["pair_counterexample"]["invariant"]
                    for row in recorded["mutants"].values() if row.get("pair_counterexample")}

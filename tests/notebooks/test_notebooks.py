@@ -59,7 +59,8 @@ def widget_cells(nb: nbformat.NotebookNode) -> list[int]:
 
 
 def _run(path: Path) -> nbformat.NotebookNode:
-    """The notebook executed headless by nbclient, in its own directory (it reads ../data)."""
+    """The notebook executed headless by nbclient, in its own directory (its data comes from the
+    package, spfteach.resources)."""
     nb = nbformat.read(path, as_version=4)
     NotebookClient(nb, timeout=180, kernel_name="python3",
                    resources={"metadata": {"path": str(path.parent)}}).execute()
@@ -68,6 +69,19 @@ def _run(path: Path) -> nbformat.NotebookNode:
 
 def test_there_are_notebooks() -> None:
     assert NOTEBOOKS, "notebooks/ has no notebook"
+
+
+#: every notebook a student opens: the guided ones and the course's assignments
+EVERY = NOTEBOOKS + sorted((ROOT / "notebooks" / "course" / "source").glob("*/*.ipynb"))
+
+
+@pytest.mark.parametrize("path", EVERY, ids=lambda p: p.name)
+def test_reads_nothing_beside_itself(path: Path) -> None:
+    """On a hub a notebook has no checkout around it: its data comes from the package
+    (spfteach.resources), never from ../data or ../kernel (issue 26)."""
+    nb = nbformat.read(path, as_version=4)
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    assert not [w for w in ('Path("..")', "Path('..')", '"../', "'../") if w in code], path.name
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)

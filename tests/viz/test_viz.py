@@ -3,7 +3,6 @@ every figure rendering to PNG and SVG."""
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import subprocess
@@ -13,6 +12,7 @@ import xml.etree.ElementTree as ET
 import pytest
 from matplotlib.figure import Figure
 
+from spfteach import resources
 from spfteach.model.machine import Machine
 from spfteach.scenarios import SCENARIOS
 from spfteach.sched import Run, Violation
@@ -22,9 +22,8 @@ from spfteach.viz.lanes import function_runs, lanes_data, swim_lanes
 from spfteach.viz.render import to_png, to_svg
 from spfteach.viz.seqcount import SeqPoint, odd_windows, seqcount_points, seqcount_timeline
 from spfteach.viz.vmamap import size_str, vma_bars, vma_map
-from tests.paths import ROOT
 
-MUTANTS = json.loads((ROOT / "data" / "mutants.json").read_text())
+MUTANTS = resources.read_json("mutants.json")
 needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="graphviz `dot` missing")
 
 

@@ -8,18 +8,16 @@ test (tests/browser/test_browser_widgets.py) checks that the page then shows the
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
+from spfteach import resources
 from spfteach.csource.excerpts import load as load_excerpts
 from spfteach.model.errors import UsageError
 from spfteach.sched import ModelError, ScheduleError
 from spfteach.session import Session
 from spfteach.widgets import ExplorerPanel, RaceStepper, SeqcountTimeline, WalkView
-from tests.paths import ROOT
 
-MUTANTS = json.loads((ROOT / "data" / "mutants.json").read_text())
+MUTANTS = resources.read_json("mutants.json")
 
 
 def stepper(*args, **kw) -> RaceStepper:
@@ -292,7 +290,8 @@ def test_the_explorer_panel_finds_and_loads_a_counterexample() -> None:
 
 def test_the_same_race_under_per_vma_locks_shows_the_612_c() -> None:
     """design="per-vma": the fault read-locks its VMA (6.12's lines, from
-    data/c-excerpts-6.12.json), munmap waits in vma_start_write() until the fault is done."""
+    spfteach/data/c-excerpts-6.12.json), munmap waits in vma_start_write() until the fault is
+    done."""
     s = stepper("fault-vs-munmap", design="per-vma")
     assert s.current_line(0) == "if (!(flags & FAULT_FLAG_USER))"
     assert s.code[0].title == "do_user_addr_fault() — arch/x86/mm/fault.c (6.12)"
