@@ -17,4 +17,5 @@ c.CourseDirectory.course_id = "spfteach"
 # submission in the exchange says nothing about who submitted it: `nbgrader collect` would
 # warn "cheating attempt?" on every one.  The exchange cannot tell students apart there
 # (README, "Beyond one machine"); this only stops the warning that cannot be acted upon.
-c.CollectApp.check_owner = False
+# (The warning names CollectApp.check_owner; nbgrader 0.9.6's trait is on ExchangeCollect.)
+c.ExchangeCollect.check_owner = False
