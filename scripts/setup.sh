@@ -75,9 +75,13 @@ image_setup() {
     install -D -m 644 "$ROOT/deploy/nbgrader_config.py" "$prefix/etc/jupyter/nbgrader_config.py"
     say "--image: $prefix/etc/jupyter/nbgrader_config.py (the exchange)"
     # pip enabled nbgrader's server and lab extensions (its etc/jupyter files): check, never assume
-    "$PYTHON" -m jupyter server extension list 2>&1 | grep -q 'formgrader.*enabled' \
+    # (the lists are read whole first: `grep -q` closing the pipe early fails under pipefail)
+    local listed
+    listed="$("$PYTHON" -m jupyter server extension list 2>&1)"
+    grep -q 'formgrader.*enabled' <<<"$listed" \
         || die "--image: nbgrader's server extensions are not enabled in $prefix"
-    "$PYTHON" -m jupyter labextension list 2>&1 | grep -q 'nbgrader.*enabled' \
+    listed="$("$PYTHON" -m jupyter labextension list 2>&1)"
+    grep -q 'nbgrader.*enabled' <<<"$listed" \
         || die "--image: nbgrader's lab extension is not enabled in $prefix"
     command -v jupyterhub-singleuser >/dev/null 2>&1 || [ -x "$prefix/bin/jupyterhub-singleuser" ] \
         || die "--image: jupyterhub-singleuser was not installed"
