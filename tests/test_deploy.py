@@ -114,8 +114,8 @@ def setup_apt_packages(text: str) -> set[str]:
     """The packages scripts/setup.sh names to ``apt_install`` outside ``--image`` mode."""
     names: set[str] = set()
     for line in text.splitlines():
-        m = re.match(r"\s*apt_install\s+(.*)$", line)
-        if m and not m.group(1).startswith(('"', "$")):
+        line = line.partition(" #")[0]
+        for m in re.finditer(r"\bapt_install\s+([a-z0-9][a-z0-9.+ -]*)", line):
             names.update(m.group(1).split())
     return names
 
@@ -216,8 +216,9 @@ def test_apt_txt_is_setup_sh_less_the_checkout_only_packages():
 
 def test_the_apt_list_parsers_read_what_they_should():
     assert apt_txt_packages("# c\ngraphviz  # dot\n\nbubblewrap\n") == ["graphviz", "bubblewrap"]
-    text = 'apt_install graphviz\n  apt_install "${missing[@]}"\n    apt_install python3-venv\n'
-    assert setup_apt_packages(text) == {"graphviz", "python3-venv"}
+    text = ('apt_install graphviz\n  apt_install "${missing[@]}"\n    apt_install python3-venv\n'
+            "command -v npm >/dev/null 2>&1 || apt_install npm  # the proxy\napt_install() {\n")
+    assert setup_apt_packages(text) == {"graphviz", "python3-venv", "npm"}
 
 
 def test_postbuild_and_dockerfile_run_the_setup_script_and_nothing_else():
@@ -251,6 +252,15 @@ def test_scripts_parse():
 def test_setup_script_refuses_an_unknown_option():
     r = subprocess.run(["bash", str(SETUP), "--imag"], capture_output=True, text=True)
     assert r.returncode == 2 and "unknown option --imag" in r.stderr and not r.stdout
+
+
+def test_image_mode_refuses_a_checkout_under_home(tmp_path):
+    # repo2docker's default puts the repository in $HOME, which z2jh's home volume hides.
+    r = subprocess.run(["bash", str(SETUP), "--image"], capture_output=True, text=True,
+                       env={**os.environ, "HOME": str(ROOT.parent),
+                            "PYTHON": "/nonexistent/python3"})  # never a real install
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "--target-repo-dir /srv/spfteach" in r.stderr and "pip install" not in r.stdout
 
 
 def test_repo2docker_and_docker_see_the_same_python_and_leave_out_the_course_source():
