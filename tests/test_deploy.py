@@ -362,8 +362,64 @@ def test_image_grader_and_hook_agree_with_the_repository(values):
     assert values["cull"]["enabled"] is True and values["cull"]["users"] is False
 
 
-def test_the_grader_hook_compiles(values):
-    compile(values["hub"]["extraConfig"]["spfteach-grader.py"], "spfteach-grader.py", "exec")
+class _User:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+class _Spawner:
+    """What the grader hook touches of a KubeSpawner: the user and the pod's settings."""
+
+    def __init__(self, name: str, environment: dict) -> None:
+        self.user = _User(name)
+        self.environment = environment
+        self.mem_guarantee = self.mem_limit = self.cpu_guarantee = self.cpu_limit = None
+
+
+def test_the_grader_hook_gives_the_grader_its_pod_and_leaves_students_alone(values):
+    from traitlets.config import Config
+
+    def get_config(key: str) -> object:  # z2jh's: a dotted path into the values
+        node: object = values
+        for part in key.split("."):
+            node = node[part]  # type: ignore[index]
+        return node
+
+    c = Config()
+    exec(compile(values["hub"]["extraConfig"]["spfteach-grader.py"], "hook", "exec"),
+         {"c": c, "get_config": get_config})
+    hook = c.KubeSpawner.pre_spawn_hook
+    env = dict(values["singleuser"]["extraEnv"])
+    grader = _Spawner(values["custom"]["spfteach"]["grader"], env)
+    student = _Spawner("alice", env)
+    hook(grader)
+    hook(student)
+    assert "JUPYTER_CONFIG_PATH" not in grader.environment
+    assert student.environment == env == values["singleuser"]["extraEnv"]  # not mutated
+    assert mib(grader.mem_guarantee) >= 2 * mib(values["singleuser"]["memory"]["guarantee"])
+    assert mib(grader.mem_limit) >= mib(grader.mem_guarantee)
+    assert student.mem_guarantee is None and student.cpu_limit is None
+
+
+_SERVER_EXTENSIONS = """
+from jupyter_server.serverapp import ServerApp
+app = ServerApp()
+app.initialize(argv=["--port=0", "--ServerApp.root_dir=/tmp"], new_httpserver=False)
+print(app.jpserver_extensions.get("nbgrader.server_extensions.formgrader"))
+"""
+
+
+@pytest.mark.parametrize("who", ["student", "grader"])
+def test_the_formgrader_runs_on_the_graders_server_only(who, values, tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JUPYTER")}
+    env["HOME"] = str(tmp_path)  # no ~/.jupyter of this machine's
+    if who == "student":  # the pods' variable, with the image's path made this checkout's
+        path = values["singleuser"]["extraEnv"]["JUPYTER_CONFIG_PATH"]
+        env["JUPYTER_CONFIG_PATH"] = str(ROOT / Path(path).relative_to(IMAGE_REPO))
+    r = subprocess.run([sys.executable, "-c", _SERVER_EXTENSIONS], env=env, capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split()[-1] == ("False" if who == "student" else "True")
 
 
 def test_per_student_memory_against_the_measurement():
