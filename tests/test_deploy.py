@@ -355,6 +355,7 @@ def test_image_grader_and_hook_agree_with_the_repository(values):
     assert su["extraEnv"]["SPFTEACH_GRADER"] == grader
     scopes = values["hub"]["loadRoles"]["formgrade-spfteach"]["scopes"]
     assert sorted(scopes) == sorted([f"access:servers!user={grader}", f"servers!user={grader}"])
+    assert values["hub"]["loadRoles"]["spfteach-grader-account"]["users"] == [grader]
     assert 'get_config("custom.spfteach.grader")' in values["hub"]["extraConfig"][
         "spfteach-grader.py"]
     start = su["defaultUrl"].removeprefix("/lab/tree/spfteach/")
