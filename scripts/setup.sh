@@ -6,6 +6,7 @@
 # tools (`pip install -e '.[test]'`).
 # A second run with an unchanged pyproject.toml only checks and returns.
 #   PYTHON=python3.12 scripts/setup.sh   # choose the interpreter for .venv (default: python3)
+#   scripts/setup.sh --image             # a hub image's set-up instead (see 0. below)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -36,6 +37,61 @@ apt_install() {
     say "apt-get install $*"
     DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 }
+
+# 0. --image: the set-up of a hub image (Dockerfile, binder/postBuild), not of a checkout. The
+# same steps, kept apart so the two cannot drift: binder/apt.txt's packages (the list
+# repo2docker installs too; chromium and the venv are for the tests and a checkout only), then
+# the package, nbgrader and jupyterhub-singleuser (the `singleuser` extra) into the image's own
+# Python ($PYTHON) instead of a .venv, without the test tools; then deploy/nbgrader_config.py
+# (the exchange every pod shares) into that Python's etc/jupyter, where each user's nbgrader
+# reads it. Editable, like make setup: the package reads data/ beside itself.
+image_setup() {
+    local pkgs=() missing=() p prefix
+    command -v dpkg-query >/dev/null 2>&1 \
+        || die "--image needs a Debian or Ubuntu base (dpkg-query not found)" 2
+    case "$ROOT/" in
+        "${HOME%/}/"*) die "--image: the repository is under \$HOME ($ROOT), which Zero to JupyterHub hides under each user's home volume: build with repo2docker --target-repo-dir /srv/spfteach, or with the Dockerfile" 2 ;;
+    esac
+    while read -r p; do
+        if [ -n "$p" ]; then pkgs+=("$p"); fi
+    done < <(sed -e 's/#.*//' -e 's/[[:space:]]//g' "$ROOT/binder/apt.txt")
+    [ "${#pkgs[@]}" -gt 0 ] || die "binder/apt.txt lists no package" 2
+    for p in "${pkgs[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
+    done
+    if [ "${#missing[@]}" -gt 0 ]; then
+        [ "$(id -u)" -eq 0 ] || die "--image: ${missing[*]} not installed and we are not root: install binder/apt.txt first (repo2docker does, before postBuild)" 2
+        apt_install "${missing[@]}"
+    fi
+    command -v dot >/dev/null 2>&1 || die "--image: \`dot\` not on PATH after installing graphviz"
+    command -v bwrap >/dev/null 2>&1 || die "--image: \`bwrap\` not on PATH after installing bubblewrap"
+    command -v "$PYTHON" >/dev/null 2>&1 || die "--image: $PYTHON not found (set PYTHON=...)" 2
+    "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 10))' \
+        || die "--image: $("$PYTHON" -V 2>&1) is too old: spfteach needs Python >= 3.10" 2
+    say "--image: pip install -e '.[singleuser]' into $("$PYTHON" -c 'import sys; print(sys.prefix)')"
+    "$PYTHON" -m pip install --quiet --no-cache-dir --disable-pip-version-check \
+        --root-user-action=ignore -e "${ROOT}[singleuser]"
+    prefix="$("$PYTHON" -c 'import sys; print(sys.prefix)')"
+    install -D -m 644 "$ROOT/deploy/nbgrader_config.py" "$prefix/etc/jupyter/nbgrader_config.py"
+    say "--image: $prefix/etc/jupyter/nbgrader_config.py (the exchange)"
+    # pip enabled nbgrader's server and lab extensions (its etc/jupyter files): check, never assume
+    # (the lists are read whole first: `grep -q` closing the pipe early fails under pipefail)
+    local listed
+    listed="$("$PYTHON" -m jupyter server extension list 2>&1)"
+    grep -q 'formgrader.*enabled' <<<"$listed" \
+        || die "--image: nbgrader's server extensions are not enabled in $prefix"
+    listed="$("$PYTHON" -m jupyter labextension list 2>&1)"
+    grep -q 'nbgrader.*enabled' <<<"$listed" \
+        || die "--image: nbgrader's lab extension is not enabled in $prefix"
+    command -v jupyterhub-singleuser >/dev/null 2>&1 || [ -x "$prefix/bin/jupyterhub-singleuser" ] \
+        || die "--image: jupyterhub-singleuser was not installed"
+    say "--image: done"
+}
+case "${1:-}" in
+    --image) image_setup; exit 0 ;;
+    "") ;;
+    *) die "unknown option $1: scripts/setup.sh [--image]" 2 ;;
+esac
 
 # 1. Graphviz's `dot`, which the graphviz Python binding calls to draw.
 if command -v dot >/dev/null 2>&1; then
