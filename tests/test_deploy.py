@@ -6,7 +6,7 @@ come from binder/apt.txt, which scripts/setup.sh also installs; the pip requirem
 pyproject.toml, through ``scripts/setup.sh --image`` that the Dockerfile and binder/postBuild
 both run; the exchange root and course id are the same in every file that names them; the
 keys of deploy/z2jh/values.yaml are keys the chart's schema defines (SCHEMA below); the
-per-student memory is compared with the measured one (data/hub-load.json) once it exists.
+per-student memory is compared with the measured one (spfteach/data/hub-load.json) once it exists.
 One test (marked slow) runs ``scripts/setup.sh --image`` for real into a scratch venv.
 """
 
@@ -38,7 +38,7 @@ IMAGE_NBGRADER = ROOT / "deploy" / "nbgrader_config.py"
 COURSE_NBGRADER = ROOT / "notebooks" / "course" / "nbgrader_config.py"
 VALUES = ROOT / "deploy" / "z2jh" / "values.yaml"
 PVC = ROOT / "deploy" / "z2jh" / "exchange-pvc.yaml"
-HUB_LOAD = ROOT / "data" / "hub-load.json"
+HUB_LOAD = ROOT / "spfteach" / "data" / "hub-load.json"
 
 IMAGE_REPO = "/srv/spfteach"  # where the image keeps the checkout (outside $HOME)
 EXCHANGE_ROOT = "/srv/nbgrader/exchange"  # make hub's, on one machine
@@ -160,12 +160,13 @@ def memory_problems(values_text: str, hub_load: dict | None) -> list[str]:
     placeholder = "PLACEHOLDER" in values_text
     if hub_load is None:
         if not placeholder:
-            problems.append("no data/hub-load.json, yet the figure is not marked PLACEHOLDER")
+            problems.append("no spfteach/data/hub-load.json, yet the figure is not marked "
+                            "PLACEHOLDER")
         return problems
     try:
         measured = float(hub_load["sizing_24gib"]["memory_per_user_mib"])
     except (KeyError, TypeError, ValueError):
-        return problems + ["data/hub-load.json has no sizing_24gib.memory_per_user_mib"]
+        return problems + ["spfteach/data/hub-load.json has no sizing_24gib.memory_per_user_mib"]
     if guarantee < measured:
         problems.append(f"guarantee {guarantee} MiB < measured {measured} MiB per student")
     if guarantee > 1.5 * measured:
