@@ -68,7 +68,9 @@ def layout(s: Settings) -> None:
         "# one exchange on this machine.\n"
         "c = get_config()  # noqa: F821\n"
         f"c.Exchange.root = {str(s.exchange)!r}\n"
-        f"c.CourseDirectory.course_id = {s.course_id!r}\n")
+        f"c.CourseDirectory.course_id = {s.course_id!r}\n"
+        "# collect only what each student made (spfteach/hub/exchange.py says why)\n"
+        "c.ExchangeFactory.collect = 'spfteach.hub.exchange.OwnedCollect'\n")
     # A student's own server has no formgrader (it would grade nothing of the course's:
     # the course and its gradebook are the instructor's); the assignment list stays.
     (s.etc_student / "jupyter_server_config.json").write_text(json.dumps({
