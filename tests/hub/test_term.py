@@ -292,6 +292,7 @@ def run_term(tmp: Path) -> Term:
         term.isolation = _isolation()
 
         # 5. the instructor collects (formgrader), autogrades (jailed, as the instructor)
+        term.jail = _instructor(str(SPFTEACH), "grading", "jail")
         t = time.monotonic()
         for a in ASSIGNMENTS:
             st, body = hub.service_api(prof, "POST", f"formgrader/api/assignment/{a}/collect")
@@ -415,9 +416,15 @@ def test_every_student_fetched_and_submitted(term: Term) -> None:
 
 
 def test_autograde_ran_jailed_as_the_instructor(term: Term) -> None:
+    """The jail starts for the instructor, an ordinary user (bubblewrap, unprivileged user
+    namespaces), as the instructor's uid; autograde graded in it (it never grades
+    unconfined: without the jail every part would be "not graded"), by the course's own
+    Regrade, which runs no cell the student added."""
+    assert term.jail.returncode == 0, term.jail.stderr
+    assert f"as uid {pwd.getpwnam(INSTRUCTOR).pw_uid} " in term.jail.stdout, term.jail.stdout
     for r in term.autograde.values():
-        assert "jail" not in r.stderr.lower() or "unavailable" not in r.stderr.lower(), r.stderr
-        assert "not graded" not in r.stderr, r.stderr[-2000:]
+        assert "not graded" not in r.stdout + r.stderr, r.stderr[-2000:]
+    assert "not run: 1 code cell you added" in term.student[ATTACKER]["feedback-text-seqcount"]
 
 
 def test_export_has_the_scores_the_answers_deserve(term: Term) -> None:
