@@ -53,16 +53,16 @@ def run(args: argparse.Namespace) -> int:
     """The exit status: 0, 2 for a one-line error (nothing changed), 1 if the hub died."""
     if not getattr(args, "hub_cmd", None):
         return _fail("name what: roster or serve (try: spfteach hub --help)")
-    if os.geteuid() != 0:
-        return _fail("the hub creates Unix users and runs each server as its user: run this "
-                     "as root (sudo)")
     from .local import HubError, LocalHub
     from .roster import RosterError, read
 
     root = _root(args)
     try:
+        rows = read(Path(args.csv)) if args.hub_cmd == "roster" else []  # checked first
+        if os.geteuid() != 0:
+            return _fail("the hub creates Unix users and runs each server as its user: run "
+                         "this as root (sudo)")
         if args.hub_cmd == "roster":
-            rows = read(Path(args.csv))
             hub = LocalHub(root, _port_of(root))
             for line in hub.roster(rows) or ["nothing to do: everyone is there"]:
                 print(line)
