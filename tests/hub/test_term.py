@@ -345,9 +345,9 @@ def run_term(tmp: Path) -> Term:
             term.grades[(row["assignment"], row["student_id"])] = float(row["raw_score"])
             term.max[row["assignment"]] = float(row["max_score"])
         term.export_csv = (HUB_ROOT / "course" / "grades.csv").read_text()
-        _keep(term)
         term.hub = hub
         term.mark("term", t0)
+        _keep(term)
         return term
     except BaseException:
         hub.stop()
