@@ -13,8 +13,8 @@ The instructor releases all six assignments; the students work on two, ``walk`` 
 ``seqcount``: each assignment worked costs every student a fetch, a notebook read and write
 and a submission through their server, and the class an autograde and its feedback; two (one
 whose problem is drawn from the student's id, one whose answer is code explored against a
-writer) take every path at a third of the time, which keeps this test near two and a half
-minutes on two shared cores.
+writer) take every path at a third of the time: the term takes 80-120 s on two shared cores,
+the module with its screenshots 3-4 minutes.
 
 Everything lives under ``/tmp/spfteach-hub-term`` and in Unix users named ``sptt-*``;
 both are removed at the start (a crashed run's leftovers) and at the end."""
