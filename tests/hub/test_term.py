@@ -307,6 +307,17 @@ def run_term(tmp: Path) -> Term:
 
         # 4. what a student cannot reach (checked while everything is in place)
         term.isolation = _isolation()
+        bad = tokens[ATTACKER]
+        term.cross = {
+            "a classmate's server": hub.user_api(VICTIM, bad, "GET", "api/contents")[0],
+            "the list of users": hub.api("GET", "users", token=bad)[0],
+            "a token of a classmate's": hub.api("POST", f"users/{VICTIM}/tokens", {},
+                                                token=bad)[0],
+            "stopping a classmate's server": hub.api("DELETE", f"users/{VICTIM}/server",
+                                                     token=bad)[0],
+        }
+        victim = hub.api("GET", f"users/{VICTIM}")[1]
+        term.cross["the classmate's server still ready"] = victim["servers"][""]["ready"]
 
         # 5. the instructor collects (formgrader), autogrades (jailed, as the instructor)
         term.jail = _instructor(str(SPFTEACH), "grading", "jail")
@@ -501,6 +512,12 @@ def test_a_student_reaches_nothing_of_anyone_else(term: Term) -> None:
         assert re.search(r"Permission denied|Operation not permitted", r.stderr), (what, r.stderr)
     assert term.formgrader["student"] == 403
     assert term.formgrader["student-page"] == 403
+    # with their own token, through the hub: nobody else's server, no one else's token
+    # (the hub answers 404 for a server the token may not even see)
+    assert term.cross == {"a classmate's server": 403, "the list of users": 403,
+                          "a token of a classmate's": 403,
+                          "stopping a classmate's server": 404,
+                          "the classmate's server still ready": True}, term.cross
 
 
 def test_the_graders_reach_the_formgrader(term: Term) -> None:
