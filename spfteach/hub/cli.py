@@ -43,6 +43,8 @@ def add_subparser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
     sp.add_argument("--root", help=root_help)
     sp.add_argument("--port", type=int, default=8000,
                     help="the hub's port (default 8000; the next three are its own)")
+    sp.add_argument("--idle", type=int, default=3600, metavar="SECONDS",
+                    help="stop a user's server idle this long (the idle culler; default 3600)")
 
 
 def _root(args: argparse.Namespace) -> Path:
@@ -72,7 +74,10 @@ def run(args: argparse.Namespace) -> int:
                          f"{root}` with a row whose role is instructor")
         if not 0 < args.port < 65533:
             return _fail(f"port {args.port} is not a port (1-65532)")
+        if args.idle < 60:
+            return _fail(f"--idle {args.idle}: give at least 60 seconds")
         hub = LocalHub(root, args.port)
+        hub.settings.cull_timeout = args.idle
         hub.start()
         print(f"spfteach hub: {hub.url}/ (log: {hub.log}); Ctrl-C stops it", flush=True)
         signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
