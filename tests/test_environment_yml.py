@@ -150,13 +150,18 @@ def conda_parts(env: dict) -> tuple[dict[str, frozenset[str]], list[str]]:
 
 
 def pyproject_deps(pp: dict) -> dict[str, frozenset[str]]:
-    """Runtime dependencies and the `test` extra, as {PyPI name: bounds}."""
+    """Runtime dependencies and every extra (`test`, `hub`), as {PyPI name: bounds}."""
     project = pp["project"]
-    reqs = list(project["dependencies"]) + list(project["optional-dependencies"]["test"])
+    reqs = list(project["dependencies"])
+    for extra in sorted(project["optional-dependencies"]):
+        reqs += project["optional-dependencies"][extra]
     out: dict[str, frozenset[str]] = {}
     for r in reqs:
         name, bounds = split_spec(r)
-        assert name not in out, f"{name} listed twice in pyproject.toml"
+        # two extras may need the same package (the hub and the image's single-user server),
+        # with the same bounds: environment.yml has one line for it
+        assert out.get(name, bounds) == bounds, f"{name} listed twice in pyproject.toml, " \
+            "with other bounds"
         out[name] = bounds
     return out
 
