@@ -20,6 +20,9 @@ RANKS: dict[str, int] = {
     "spfteach.viz": 4,
     "spfteach.widgets": 5, "spfteach.grading": 5,
     "spfteach.cli": 6, "spfteach.kernel": 6,
+    # make bench's simulated students: drives Jupyter servers (or a hub) from outside, over
+    # HTTP and websockets; imports no Jupyter, and may use anything below it (a hub harness)
+    "spfteach.hubload": 7,
 }
 #: Same-rank packages that must not import each other, and what grading may not
 #: import although it ranks above it (it judges code; it never draws).
