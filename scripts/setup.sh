@@ -3,7 +3,8 @@
 # (Debian packages; the browser tests drive Debian's chromium through playwright, whose own
 # `playwright install` downloads a browser build and cannot be used; the grader confines a
 # student's code with bubblewrap), a virtual environment in .venv, and the package with its test
-# tools (`pip install -e '.[test]'`).
+# tools (`pip install -e '.[test]'`); and the hub's venv, .venv-hub, on /usr/bin/python3 (make hub:
+# `pip install -e '.[hub]'`, JupyterHub, and npm's configurable-http-proxy in its prefix).
 # A second run with an unchanged pyproject.toml only checks and returns.
 #   PYTHON=python3.12 scripts/setup.sh   # choose the interpreter for .venv (default: python3)
 set -euo pipefail
@@ -88,11 +89,43 @@ fi
 KEY="$(cat "$ROOT/pyproject.toml" | sha256sum | cut -d' ' -f1) $("$VENV/bin/python" -V 2>&1)"
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$KEY" ]; then
     say "up to date (.venv matches pyproject.toml)"
-    exit 0
+else
+    say "pip install -e '.[test]' (a minute or two the first time)"
+    start=$SECONDS
+    rm -f "$STAMP"
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e "$ROOT[test]"
+    printf '%s\n' "$KEY" > "$STAMP"
+    say "done in $((SECONDS - start)) s"
 fi
-say "pip install -e '.[test]' (a minute or two the first time)"
-start=$SECONDS
-rm -f "$STAMP"
-"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e "$ROOT[test]"
-printf '%s\n' "$KEY" > "$STAMP"
-say "done in $((SECONDS - start)) s"
+
+# 4. The hub's venv (make hub, tests/hub/): JupyterHub and its idle culler (the `hub` extra),
+# with npm's configurable-http-proxy in its prefix.  A venv of its own, on the system's
+# /usr/bin/python3: every student's server runs from it as the student, and .venv's
+# interpreter may live where no student can execute it (pyenv's, under /root).
+HUB_VENV="$ROOT/.venv-hub"
+HUB_STAMP="$HUB_VENV/.spfteach-setup-stamp"
+HUB_PYTHON="${HUB_PYTHON:-/usr/bin/python3}"
+if [ ! -x "$HUB_PYTHON" ]; then
+    apt_install python3
+fi
+"$HUB_PYTHON" -c 'import venv, ensurepip' >/dev/null 2>&1 || apt_install python3-venv
+command -v npm >/dev/null 2>&1 || apt_install npm
+HUB_KEY="$KEY $("$HUB_PYTHON" -V 2>&1) chp5"
+hub_ok() { [ -x "$HUB_VENV/bin/python" ] && "$HUB_VENV/bin/python" -c 'import sys' >/dev/null 2>&1; }
+if [ -f "$HUB_STAMP" ] && [ "$(cat "$HUB_STAMP")" = "$HUB_KEY" ] && hub_ok \
+        && [ -x "$HUB_VENV/node_modules/.bin/configurable-http-proxy" ]; then
+    say "hub: up to date (.venv-hub)"
+else
+    start=$SECONDS
+    hub_ok || { rm -rf "$HUB_VENV"; say "creating $HUB_VENV ($("$HUB_PYTHON" -V 2>&1))"; \
+                "$HUB_PYTHON" -m venv "$HUB_VENV"; }
+    rm -f "$HUB_STAMP"
+    say "hub: pip install -e '.[hub]' into .venv-hub"
+    "$HUB_VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e "$ROOT[hub]"
+    say "hub: npm install configurable-http-proxy into .venv-hub/node_modules"
+    npm install --prefix "$HUB_VENV" --no-audit --no-fund --silent "configurable-http-proxy@^5"
+    [ -x "$HUB_VENV/node_modules/.bin/configurable-http-proxy" ] \
+        || die "npm installed configurable-http-proxy but $HUB_VENV/node_modules/.bin has none"
+    printf '%s\n' "$HUB_KEY" > "$HUB_STAMP"
+    say "hub: done in $((SECONDS - start)) s"
+fi

@@ -164,6 +164,10 @@ def _parser() -> argparse.ArgumentParser:
 
     add_kernel(sub)
 
+    from .hub.cli import add_subparser as add_hub
+
+    add_hub(sub)
+
     wk = sub.add_parser(
         "walk", help="page-table walk drill: split an address, follow the walk",
         description="A seeded memory map; the address split into its index fields, then the "
@@ -536,6 +540,12 @@ def _grading_report(args: argparse.Namespace) -> int:
     return EXIT_CLEAN
 
 
+def cmd_hub(args: argparse.Namespace) -> int:
+    from .hub.cli import run as run_hub
+
+    return run_hub(args)
+
+
 def cmd_kernel(args: argparse.Namespace) -> int:
     from .kernel import run as run_kernel
 
@@ -545,7 +555,8 @@ def cmd_kernel(args: argparse.Namespace) -> int:
 COMMANDS = {"scenarios": cmd_scenarios, "step": cmd_step, "walk": cmd_walk,
             "checks": cmd_checks, "compare": cmd_compare, "explore": cmd_explore,
             "mutants": cmd_mutants,
-            "kernel": cmd_kernel, "grading": cmd_grading, "predict": cmd_predict}
+            "kernel": cmd_kernel, "grading": cmd_grading, "predict": cmd_predict,
+            "hub": cmd_hub}
 
 
 #: What a terminal that cannot show these characters gets instead.

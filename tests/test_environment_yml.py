@@ -150,9 +150,11 @@ def conda_parts(env: dict) -> tuple[dict[str, frozenset[str]], list[str]]:
 
 
 def pyproject_deps(pp: dict) -> dict[str, frozenset[str]]:
-    """Runtime dependencies and the `test` extra, as {PyPI name: bounds}."""
+    """Runtime dependencies and every extra (`test`, `hub`), as {PyPI name: bounds}."""
     project = pp["project"]
-    reqs = list(project["dependencies"]) + list(project["optional-dependencies"]["test"])
+    reqs = list(project["dependencies"])
+    for extra in sorted(project["optional-dependencies"]):
+        reqs += project["optional-dependencies"][extra]
     out: dict[str, frozenset[str]] = {}
     for r in reqs:
         name, bounds = split_spec(r)

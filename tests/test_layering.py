@@ -19,9 +19,9 @@ RANKS: dict[str, int] = {
     "spfteach.explore": 3, "spfteach.drills": 3, "spfteach.csource": 3, "spfteach.session": 3,
     "spfteach.viz": 4,
     "spfteach.widgets": 5, "spfteach.grading": 5,
-    "spfteach.cli": 6, "spfteach.kernel": 6,
-    # make bench's simulated students: drives Jupyter servers (or a hub) from outside, over
-    # HTTP and websockets; imports no Jupyter, and may use anything below it (a hub harness)
+    "spfteach.cli": 6, "spfteach.kernel": 6, "spfteach.hub": 6,
+    # make bench's simulated students: drive Jupyter servers, or the hub (spfteach.hub's
+    # LocalHub), from outside over HTTP and websockets; import no Jupyter themselves
     "spfteach.hubload": 7,
 }
 #: Same-rank packages that must not import each other, and what grading may not
@@ -30,6 +30,7 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "spfteach.grading": ("spfteach.widgets", "spfteach.viz"),
     "spfteach.widgets": ("spfteach.grading", "spfteach.cli", "spfteach.kernel"),
     "spfteach.kernel": ("spfteach.cli",),
+    "spfteach.hub": ("spfteach.cli", "spfteach.widgets", "spfteach.viz"),
 }
 JUPYTER = ("ipywidgets", "IPython", "jupyter", "ipykernel", "anywidget")
 #: Jupyter modules a module outside the widgets may import, and why: no interface, only
