@@ -305,8 +305,27 @@ def sizing(res: dict, total_gib: float = 24.0, os_reserve_gib: float = 2.0) -> d
             "formula": "concurrent = (machine - hub - OS reserve) / (max PSS per student x 1.3)"}
 
 
-async def _main(args: argparse.Namespace) -> dict[str, object]:
-    fleet: Fleet = OwnServers()
+class NoHub(Exception):
+    """``--fleet hub`` asked for and the hub cannot run here (why, in one line)."""
+
+
+def choose_fleet(which: str) -> tuple[Fleet, str]:
+    """The fleet asked for: ``hub`` (LocalHub; root, ``make setup``'s .venv-hub), ``servers``
+    (one jupyter lab per student, no hub) or ``auto`` (the hub when it can run here).  The
+    second value says why the hub was not used ("" when it was)."""
+    if which in ("hub", "auto"):
+        from .hubfleet import HubFleet, available
+
+        why = available()
+        if not why:
+            return HubFleet(), ""
+        if which == "hub":
+            raise NoHub(why)
+        return OwnServers(), why
+    return OwnServers(), "--fleet servers asked for"
+
+
+async def _main(args: argparse.Namespace, fleet: Fleet) -> dict[str, object]:
     bench = Bench(fleet, seconds=args.seconds, seed=args.seed,
                   margin_kib=int(args.margin_gib * GIB))
     try:
@@ -337,14 +356,25 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--margin-gib", type=float, default=4.0,
                     help="never start a size that would leave less MemAvailable (default 4)")
+    ap.add_argument("--fleet", choices=("auto", "hub", "servers"), default="auto",
+                    help="the students' servers: through JupyterHub (root; the default when it "
+                    "can run), or one jupyter lab each started here")
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args(argv)
     if args.seconds < 10:
         ap.error("--seconds must be at least 10 (a student clicks every 2-5 s)")
+    try:
+        fleet, no_hub = choose_fleet(args.fleet)
+    except NoHub as e:
+        print(f"hubload: cannot run the hub: {e}; or use --fleet servers", file=sys.stderr)
+        return 2
     print(f"hub load: {args.sizes} students, {args.seconds:.0f} s of Step clicks each size, "
           f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs", flush=True)
+    if no_hub:
+        print(f"NO HUB: {no_hub}; each student gets a `jupyter lab` started here, and no hub "
+              "or proxy CPU is measured", flush=True)
     t0 = time.monotonic()
-    res = asyncio.run(_main(args))
+    res = asyncio.run(_main(args, fleet))
     res["sizing_24gib"] = sizing(res)
     res["pace_seconds"] = [2.0, 5.0]
     res["seed"] = args.seed
@@ -354,8 +384,16 @@ def main(argv: list[str] | None = None) -> int:
                       "shared": "measured on a machine shared with other jobs",
                       "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
     res["wall_seconds"] = round(time.monotonic() - t0, 1)
+    key = "servers" if isinstance(fleet, OwnServers) else "hub"
+    record: dict[str, object] = {}
+    if args.out.exists():
+        try:
+            record = json.loads(args.out.read_text())
+        except json.JSONDecodeError:
+            record = {}
+    record[key] = res  # the other fleet's last run is kept beside this one
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(res, indent=1) + "\n")
+    args.out.write_text(json.dumps(record, indent=1) + "\n")
     print(f"students' servers: {res['fleet']}")
     print(HEADER)
     for r in res["sizes"]:  # type: ignore[union-attr]
