@@ -231,17 +231,19 @@ class Bench:
 
     def room_for(self, n: int) -> tuple[bool, str]:
         """Whether growing to ``n`` keeps MemAvailable above the margin, judged on the largest
-        student measured so far (1 GiB each before any is measured) plus half again (a
-        server's start-up peak)."""
+        student's PSS measured so far (1 GiB each before any is measured) plus half again for
+        a server's start-up.  PSS, not RSS: what N servers take from MemAvailable is their
+        PSS (the shared libraries are counted once), as the record's MemAvailable shows."""
         more = n - len(self.servers)
-        mems = [sum((procstat.memory(p) for p in self.fleet.pids(s)), procstat.Mem()).rss_kib
+        mems = [sum((procstat.memory(p) for p in self.fleet.pids(s)), procstat.Mem()).pss_kib
                 for s in self.servers]
         each = max(mems, default=GIB)
         need = int(more * each * 1.5)
         avail = procstat.mem_available_kib()
         ok = avail - need >= self.margin_kib
-        why = (f"{n} students: {more} more x {each / 1024:.0f} MiB x 1.5 = {need / GIB:.1f} GiB "
-               f"of {avail / GIB:.1f} GiB available, margin {self.margin_kib / GIB:.1f} GiB")
+        why = (f"{n} students: {more} more x {each / 1024:.0f} MiB PSS x 1.5 = "
+               f"{need / GIB:.1f} GiB of {avail / GIB:.1f} GiB available, margin "
+               f"{self.margin_kib / GIB:.1f} GiB")
         return ok, why
 
     async def run(self, sizes: Sequence[int]) -> dict[str, object]:
