@@ -75,10 +75,15 @@ def test_a_student_resets_when_no_thread_can_move() -> None:
 
 
 def test_sizing_is_tljh_s_formula() -> None:
-    """concurrent = (machine - hub - OS reserve) / (max PSS per student x 1.3)."""
-    res = {"sizes": [{"per_student_pss_mib": {"max": 200.0}, "hub_pss_mib": 260.0}]}
+    """concurrent = (machine - hub - OS reserve) / ((server + largest kernel) PSS x 1.3)."""
+    row = {"server_pss_mib": {"max": 100.0}, "kernel_pss_mib": {"max": 60.0},
+           "hub_pss_mib": 260.0}
+    res = {"sizes": [row], "whole_notebooks": [{"kernel_pss_mib": 100.0}]}
     got = sizing(res, total_gib=24.0, os_reserve_gib=2.0)
+    assert got["measured_per_user_mib"] == 200.0  # the notebook's kernel, not the stepper's
     assert got["concurrent_students"] == int((24 * 1024 - 260 - 2048) // 260.0)
+    res["whole_notebooks"] = []
+    assert sizing(res, 24.0, 2.0)["measured_per_user_mib"] == 160.0
 
 
 def test_bad_sizes_are_refused_in_one_line() -> None:

@@ -42,6 +42,9 @@ from .student import Server, Student, StudentError
 #: where the figures go (the one place the path is written)
 OUT = Path(__file__).resolve().parents[2] / "data" / "hub-load.json"
 SIZES = (10, 20, 40, 80)
+NOTEBOOK_DIR = Path(__file__).resolve().parents[2] / "notebooks"
+#: the notebooks run whole, each in a kernel of its own, for the kernel a student ends with
+NOTEBOOKS = ("04-speculative-path", "05-races-and-checks")
 GIB = 1 << 20  # KiB in a GiB
 #: headroom on the measured memory per student, as TLJH's estimate advises (20-40%)
 HEADROOM = 0.3
@@ -209,8 +212,8 @@ class Bench:
         steps = [c.seconds * 1000 for c in clicks if c.label.startswith("Step")]
         advanced = sum(1 for c in clicks if c.label.startswith("Step")
                        and c.steps_after == c.steps_before + 1)
-        mems = [sum((procstat.memory(p) for p in self.fleet.pids(s)), procstat.Mem())
-                for s in self.servers]
+        split = [_split(self.fleet.pids(s)) for s in self.servers]
+        mems = [a + b for a, b in split]
         hub_mem = sum((procstat.memory(p) for p in hub), procstat.Mem())
         return {
             "students": n, "seconds": round(wall, 1),
@@ -220,6 +223,8 @@ class Bench:
             "max_ms": round(max(steps), 1) if steps else float("nan"),
             "per_student_rss_mib": _mib_stats([m.rss_kib for m in mems]),
             "per_student_pss_mib": _mib_stats([m.pss_kib for m in mems]),
+            "server_pss_mib": _mib_stats([a.pss_kib for a, _ in split]),
+            "kernel_pss_mib": _mib_stats([b.pss_kib for _, b in split]),
             "processes_per_student": max((len(t) for t in trees), default=0),
             "students_cpu_cores": round(cpu_st / wall, 3),
             "hub_cpu_cores": round(cpu_hub / wall, 3) if hub else None,
@@ -228,6 +233,30 @@ class Bench:
             "mem_available_gib": round(procstat.mem_available_kib() / GIB, 2),
             "load_average": [round(x, 2) for x in os.getloadavg()],
         }
+
+    async def whole_notebook(self, name: str) -> dict[str, object]:
+        """A kernel of its own on the first student's server runs every code cell of
+        notebook ``name`` in order (in notebooks/, as the tests run them): its memory then is
+        what a student who worked through the notebook holds in that kernel."""
+        server = self.servers[0]
+        before = set(self.fleet.pids(server))
+        st = Student(server, name=f"notebook {name}", timeout=900)
+        await st.start()
+        try:
+            kernel = [p for p in self.fleet.pids(server) if p not in before]
+            cells = [c for c in json.loads((NOTEBOOK_DIR / f"{name}.ipynb").read_text())["cells"]
+                     if c["cell_type"] == "code"]
+            t0 = time.monotonic()
+            await st.execute(f"import os; os.chdir({str(NOTEBOOK_DIR)!r})")
+            for c in cells:
+                await st.execute("".join(c["source"]))
+            took = time.monotonic() - t0
+            mem = sum((procstat.memory(p) for p in kernel), procstat.Mem())
+        finally:
+            await st.stop()
+        return {"notebook": name, "code_cells": len(cells), "seconds": round(took, 1),
+                "kernel_rss_mib": round(mem.rss_kib / 1024, 1),
+                "kernel_pss_mib": round(mem.pss_kib / 1024, 1)}
 
     def room_for(self, n: int) -> tuple[bool, str]:
         """Whether growing to ``n`` keeps MemAvailable above the margin, judged on the largest
@@ -246,8 +275,10 @@ class Bench:
                f"{self.margin_kib / GIB:.1f} GiB")
         return ok, why
 
-    async def run(self, sizes: Sequence[int]) -> dict[str, object]:
+    async def run(self, sizes: Sequence[int],
+                  notebooks: Sequence[str] = NOTEBOOKS) -> dict[str, object]:
         rows: list[dict[str, object]] = []
+        whole: list[dict[str, object]] = []
         stopped = ""
         try:
             for n in sizes:
@@ -264,10 +295,27 @@ class Bench:
                 row["startup_seconds"] = round(took, 1)
                 rows.append(row)
                 print("  " + _row_text(row), flush=True)
+            for name in notebooks if self.servers else ():
+                print(f"  notebook {name}: every code cell in a kernel of its own ...",
+                      flush=True)
+                whole.append(await self.whole_notebook(name))
+                print(f"  notebook {name}: kernel PSS {whole[-1]['kernel_pss_mib']} MiB "
+                      f"({whole[-1]['seconds']} s)", flush=True)
         finally:
             await asyncio.gather(*(st.stop() for st in self.students), return_exceptions=True)
         return {"fleet": self.fleet.kind, "note": self.fleet.note, "sizes": rows,
-                "stopped": stopped}
+                "stopped": stopped, "whole_notebooks": whole}
+
+
+def _split(pids: Sequence[int]) -> tuple[procstat.Mem, procstat.Mem]:
+    """A student's memory: (the server's processes, the kernels')."""
+    server, kernels = procstat.Mem(), procstat.Mem()
+    for p in pids:
+        if procstat.is_kernel(p):
+            kernels += procstat.memory(p)
+        else:
+            server += procstat.memory(p)
+    return server, kernels
 
 
 def _mib_stats(kib: Sequence[int]) -> dict[str, float]:
@@ -290,21 +338,27 @@ def _row_text(r: dict) -> str:
 
 def sizing(res: dict, total_gib: float = 24.0, os_reserve_gib: float = 2.0) -> dict[str, object]:
     """Students one machine of ``total_gib`` holds, TLJH's way: memory = concurrent users x
-    memory per user + overhead.  Memory per user: the largest PSS of a student seen at the
-    largest size, plus :data:`HEADROOM`; overhead: the hub and proxy (their PSS, when a hub
-    ran) plus ``os_reserve_gib`` for the operating system."""
+    memory per user + overhead.  Memory per user: the largest server PSS seen at the largest
+    size, plus the largest kernel seen (the stepper's, or one that ran a whole notebook), plus
+    :data:`HEADROOM`; overhead: the hub and proxy (their PSS, when a hub ran) plus
+    ``os_reserve_gib`` for the operating system."""
     rows = res["sizes"]
     if not rows:
         return {}
     last = rows[-1]
-    per_user = last["per_student_pss_mib"]["max"] * (1 + HEADROOM)
+    kernels = [last["kernel_pss_mib"]["max"]] + [
+        w["kernel_pss_mib"] for w in res.get("whole_notebooks", [])]
+    measured = last["server_pss_mib"]["max"] + max(kernels)
+    per_user = measured * (1 + HEADROOM)
     hub = last["hub_pss_mib"] or 0.0
     overhead = hub + os_reserve_gib * 1024
     users = int((total_gib * 1024 - overhead) // per_user)
-    return {"memory_per_user_mib": round(per_user, 1), "headroom": HEADROOM,
+    return {"measured_per_user_mib": round(measured, 1),
+            "memory_per_user_mib": round(per_user, 1), "headroom": HEADROOM,
             "hub_overhead_mib": hub, "os_reserve_mib": os_reserve_gib * 1024,
             "machine_gib": total_gib, "concurrent_students": users,
-            "formula": "concurrent = (machine - hub - OS reserve) / (max PSS per student x 1.3)"}
+            "formula": "concurrent = (machine - hub - OS reserve) / "
+                       "((server PSS + largest kernel PSS) x 1.3)"}
 
 
 class NoHub(Exception):
@@ -331,7 +385,7 @@ async def _main(args: argparse.Namespace, fleet: Fleet) -> dict[str, object]:
     bench = Bench(fleet, seconds=args.seconds, seed=args.seed,
                   margin_kib=int(args.margin_gib * GIB))
     try:
-        res = await bench.run(args.sizes)
+        res = await bench.run(args.sizes, args.notebooks)
     finally:
         fleet.close()
     return res
@@ -358,6 +412,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--margin-gib", type=float, default=4.0,
                     help="never start a size that would leave less MemAvailable (default 4)")
+    ap.add_argument("--notebooks", default=",".join(NOTEBOOKS),
+                    help="notebooks run whole afterwards, each in a kernel of its own, for "
+                    "the memory of a kernel that did all of one ('' for none; default "
+                    f"{','.join(NOTEBOOKS)})")
     ap.add_argument("--fleet", choices=("auto", "hub", "servers"), default="auto",
                     help="the students' servers: through JupyterHub (root; the default when it "
                     "can run), or one jupyter lab each started here")
@@ -365,6 +423,12 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.seconds < 10:
         ap.error("--seconds must be at least 10 (a student clicks every 2-5 s)")
+    args.notebooks = [n.strip().removesuffix(".ipynb") for n in args.notebooks.split(",")
+                      if n.strip()]
+    missing = [n for n in args.notebooks if not (NOTEBOOK_DIR / f"{n}.ipynb").exists()]
+    if missing:
+        ap.error(f"no notebook {missing[0]}.ipynb in {NOTEBOOK_DIR} (name one of "
+                 f"{', '.join(sorted(p.stem for p in NOTEBOOK_DIR.glob('*.ipynb')))})")
     try:
         fleet, no_hub = choose_fleet(args.fleet)
     except NoHub as e:

@@ -98,6 +98,20 @@ def matching(*needles: str) -> list[int]:
                   if p != me and all(n in cmd for n in needles))
 
 
+def cmdline(pid: int) -> str:
+    """The process's command line, words joined by spaces ("" when it is gone)."""
+    try:
+        raw = (PROC / str(pid) / "cmdline").read_bytes()
+    except (FileNotFoundError, ProcessLookupError):
+        return ""
+    return raw.replace(b"\0", b" ").decode(errors="replace").strip()
+
+
+def is_kernel(pid: int) -> bool:
+    """Whether the process is an IPython kernel (``python -m ipykernel_launcher ...``)."""
+    return "ipykernel" in cmdline(pid)
+
+
 def mem_available_kib() -> int:
     """``MemAvailable`` of ``/proc/meminfo``: what can still be had without swapping."""
     return _field((PROC / "meminfo").read_text(), "MemAvailable")

@@ -184,12 +184,17 @@ class Student:
 
     # --- what a student does -------------------------------------------------------
 
+    async def execute(self, code: str, timeout: float | None = None) -> list[dict[str, Any]]:
+        """Run one cell as the notebook front end does; the messages it caused (an error in
+        the cell raises :class:`StudentError`)."""
+        msg_id = await self._send("shell", "execute_request", {
+            "code": code, "silent": False, "store_history": True, "user_expressions": {},
+            "allow_stdin": False, "stop_on_error": True})
+        return await self._until_idle(msg_id, timeout or self.timeout)
+
     async def open_stepper(self, cell: str = CELL) -> None:
         """Run the cell that displays the stepper; its widgets' models arrive as ``comm_open``."""
-        msg_id = await self._send("shell", "execute_request", {
-            "code": cell, "silent": False, "store_history": True, "user_expressions": {},
-            "allow_stdin": False, "stop_on_error": True})
-        await self._until_idle(msg_id, self.timeout)
+        await self.execute(cell)
         if not self.step_buttons():
             raise StudentError(f"{self.name}: the cell displayed no Step button "
                                f"({len(self.models)} widget models arrived)")
