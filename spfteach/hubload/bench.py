@@ -119,11 +119,11 @@ class OwnServers:
             home = self.root / f"student{i:03d}"
             home.mkdir(parents=True, exist_ok=True)
             port, token = _free_port(), secrets.token_hex(16)
-            log = (self.root / f"student{i:03d}.log").open("wb")
             env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(home / ".runtime")}
-            proc = subprocess.Popen(self._command(port, token, home), stdout=log,
-                                    stderr=subprocess.STDOUT, cwd=home, env=env,
-                                    start_new_session=True)
+            with (self.root / f"student{i:03d}.log").open("wb") as log:
+                proc = subprocess.Popen(self._command(port, token, home), stdout=log,
+                                        stderr=subprocess.STDOUT, cwd=home, env=env,
+                                        start_new_session=True)
             server = Server(f"http://127.0.0.1:{port}/", token, proc.pid)
             self.procs[server.base_url] = proc
             out.append(server)
@@ -138,10 +138,12 @@ class OwnServers:
         return []
 
     def close(self) -> None:
-        for proc in self.procs.values():
+        """Stop every server (their kernels with them); a second call does nothing."""
+        procs, self.procs = self.procs, {}
+        for proc in procs.values():
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGTERM)
-        for proc in self.procs.values():
+        for proc in procs.values():
             try:
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
@@ -401,6 +403,10 @@ def _sizes(text: str) -> list[int]:
     return sizes
 
 
+def _interrupted(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m spfteach.hubload.bench",
                                  description="N simulated students clicking Step through "
@@ -440,7 +446,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"NO HUB: {no_hub}; each student gets a `jupyter lab` started here, and no hub "
               "or proxy CPU is measured", flush=True)
     t0 = time.monotonic()
-    res = asyncio.run(_main(args, fleet))
+    # a SIGTERM (or a ^C) must still stop the servers and, with a hub, remove its Unix users
+    signal.signal(signal.SIGTERM, _interrupted)
+    try:
+        res = asyncio.run(_main(args, fleet))
+    except KeyboardInterrupt as e:
+        fleet.close()
+        print(f"hubload: interrupted ({e or 'SIGINT'}); the servers are stopped, nothing "
+              "written", file=sys.stderr)
+        return 130
+    finally:
+        fleet.close()
     res["sizing_24gib"] = sizing(res)
     res["pace_seconds"] = [2.0, 5.0]
     res["seed"] = args.seed
