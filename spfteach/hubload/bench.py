@@ -179,7 +179,8 @@ class Bench:
         """Bring the fleet to ``n`` students, each with its stepper open; the seconds it took."""
         t0 = time.monotonic()
         new = await self.fleet.add(n - len(self.servers))
-        added = [Student(s, name=f"student{len(self.servers) + i:03d}")
+        # a kernel starting beside forty others on two cores may take minutes to answer
+        added = [Student(s, name=f"student{len(self.servers) + i:03d}", timeout=240)
                  for i, s in enumerate(new)]
         self.servers += new
         # a few at a time: forty kernels importing the workbook at once only queue on the CPU
@@ -290,7 +291,14 @@ class Bench:
                     print(f"  {stopped}", flush=True)
                     break
                 print(f"  {n} students: starting ({why}) ...", flush=True)
-                took = await self.grow(n)
+                try:
+                    took = await self.grow(n)
+                except (StudentError, OSError, HTTPClientError, asyncio.TimeoutError) as e:
+                    # the sizes measured so far stand; this one is reported, not measured
+                    stopped = (f"{n} students: could not start them all "
+                               f"({type(e).__name__}: {e})")
+                    print(f"  {stopped}", flush=True)
+                    break
                 print(f"  {n} students: up in {took:.0f} s; clicking for {self.seconds:.0f} s",
                       flush=True)
                 row = await self.window()
