@@ -5,7 +5,11 @@ showing notebook 05's stepper, click *Step* through the kernel's websocket at a 
 (one click every 2-5 s, seeded), for N = 10, 20, 40, 80: the students of a size stay on while
 the next size adds its own.  Per size: the resident memory of each student's server with its
 kernel (RSS and PSS, ``/proc``), p50/p95 of a Step click (send to idle), the CPU of the hub and
-its proxy (when there is a hub) and of the students' processes.  A size that would bring
+its proxy (when there is a hub) and of the students' processes.  Then notebooks 04 and 05 run
+whole, each in a kernel of its own: the kernel a student who did the notebook ends with, which
+the sizing takes as the largest kernel.  The servers come through the hub
+(:mod:`.hubfleet`, root) or, with ``--fleet servers`` or without root, one ``jupyter lab`` per
+student started here (:class:`OwnServers`; the output says NO HUB).  A size that would bring
 ``MemAvailable`` below a safe margin is not started (this machine has no swap: past it the
 kernel's OOM killer picks a process).  Prints a table and writes :data:`OUT`, from which the
 README sizes a machine the way The Littlest JupyterHub does: memory per user x concurrent
