@@ -2,9 +2,10 @@
 
 ``tests/<layer>/`` mirrors the package (DESIGN.md §8): ``model/``, ``engine/`` (sched, scenarios,
 explore, drills, the C excerpts), ``viz/``, ``widgets/``, ``grading/``, ``kernel/`` (the driver
-package, ``spfteach/kernel/``), ``frontends/`` (the command line, ``make lab``), ``notebooks/`` and
-``browser/``. Each test gets its directory's marker (``-m model``, ``-m 'grading and not slow'``;
-``tests/kernel/`` is marked ``driver``: ``kernel`` already means "builds and boots it").
+package, ``spfteach/kernel/``), ``frontends/`` (the command line, ``make lab``), ``notebooks/``,
+``browser/`` and ``hub/`` (``make hub``: a whole term on a JupyterHub). Each test gets its
+directory's marker (``-m model``, ``-m 'grading and not slow'``; ``tests/kernel/`` is marked
+``driver``: ``kernel`` already means "builds and boots it").
 
 Under pytest-xdist (``make test`` runs ``-n auto --dist loadgroup``) tests that share an
 expensive fixture stay on one worker: every ``kernel`` test (one fetched and built tree, two
@@ -31,7 +32,7 @@ TESTS = Path(__file__).resolve().parent
 #: the directory a test lives in -> its marker
 LAYER_MARKS = {"model": "model", "engine": "engine", "viz": "viz", "widgets": "widgets",
                "grading": "grading", "kernel": "driver", "frontends": "frontends",
-               "notebooks": "notebooks", "browser": "browser"}
+               "notebooks": "notebooks", "browser": "browser", "hub": "hub"}
 
 
 #: tests of the lower layers that explore for seconds each: left out of ``make test-quick``

@@ -14,6 +14,7 @@ import grp
 import os
 import pwd
 import subprocess
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -22,11 +23,21 @@ class AccountError(Exception):
     """A system command refused (its one line of stderr)."""
 
 
-def _run(argv: list[str]) -> None:
-    r = subprocess.run(argv, capture_output=True, text=True)
+#: the exit status of useradd & co. when another one holds /etc/passwd's lock
+LOCKED = 10
+
+
+def _run(argv: list[str], tries: int = 20) -> None:
+    """Run a shadow-utils command; while another holds the passwd lock (another roster,
+    an administrator's ``useradd``), wait and try again, a few seconds at most."""
+    for attempt in range(tries):
+        r = subprocess.run(argv, capture_output=True, text=True)
+        if r.returncode != LOCKED or attempt == tries - 1:
+            break
+        time.sleep(0.25)
     if r.returncode != 0:
         line = (r.stderr.strip() or r.stdout.strip() or f"exit {r.returncode}").splitlines()[0]
-        raise AccountError(f"{argv[0]}: {line}")
+        raise AccountError(line if line.startswith(argv[0]) else f"{argv[0]}: {line}")
 
 
 def user_exists(name: str) -> bool:
@@ -61,8 +72,12 @@ def ensure_user(name: str, full_name: str, home: Path, groups: Sequence[str] = (
                 "--user-group", "--comment", full_name.replace(":", " ")]
         if groups:
             argv += ["--groups", ",".join(groups)]
-        _run([*argv, name])
-    else:
+        try:
+            _run([*argv, name])
+        except AccountError:
+            if not user_exists(name):  # made meanwhile by someone else: then it is there
+                raise
+    if user_exists(name):
         missing = [g for g in groups if name not in grp.getgrnam(g).gr_mem]
         if missing:
             _run(["usermod", "--append", "--groups", ",".join(missing), name])

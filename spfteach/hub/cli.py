@@ -43,6 +43,8 @@ def add_subparser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
     sp.add_argument("--root", help=root_help)
     sp.add_argument("--port", type=int, default=8000,
                     help="the hub's port (default 8000; the next three are its own)")
+    sp.add_argument("--idle", type=int, default=3600, metavar="SECONDS",
+                    help="stop a user's server idle this long (the idle culler; default 3600)")
 
 
 def _root(args: argparse.Namespace) -> Path:
@@ -53,16 +55,16 @@ def run(args: argparse.Namespace) -> int:
     """The exit status: 0, 2 for a one-line error (nothing changed), 1 if the hub died."""
     if not getattr(args, "hub_cmd", None):
         return _fail("name what: roster or serve (try: spfteach hub --help)")
-    if os.geteuid() != 0:
-        return _fail("the hub creates Unix users and runs each server as its user: run this "
-                     "as root (sudo)")
     from .local import HubError, LocalHub
     from .roster import RosterError, read
 
     root = _root(args)
     try:
+        rows = read(Path(args.csv)) if args.hub_cmd == "roster" else []  # checked first
+        if os.geteuid() != 0:
+            return _fail("the hub creates Unix users and runs each server as its user: run "
+                         "this as root (sudo)")
         if args.hub_cmd == "roster":
-            rows = read(Path(args.csv))
             hub = LocalHub(root, _port_of(root))
             for line in hub.roster(rows) or ["nothing to do: everyone is there"]:
                 print(line)
@@ -72,7 +74,10 @@ def run(args: argparse.Namespace) -> int:
                          f"{root}` with a row whose role is instructor")
         if not 0 < args.port < 65533:
             return _fail(f"port {args.port} is not a port (1-65532)")
+        if args.idle < 60:
+            return _fail(f"--idle {args.idle}: give at least 60 seconds")
         hub = LocalHub(root, args.port)
+        hub.settings.cull_timeout = args.idle
         hub.start()
         print(f"spfteach hub: {hub.url}/ (log: {hub.log}); Ctrl-C stops it", flush=True)
         signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))

@@ -14,10 +14,12 @@ from pathlib import Path
 
 from nbgrader.api import Gradebook, MissingEntry
 
+from .settings import COURSE_ID
+
 
 def add(course: Path, students: list[dict[str, str]]) -> list[str]:
     added = []
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", course_id="spfteach") as gb:
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", course_id=COURSE_ID) as gb:
         for s in students:
             try:
                 gb.find_student(s["id"])

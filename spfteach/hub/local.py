@@ -68,14 +68,25 @@ def layout(s: Settings) -> None:
         "# one exchange on this machine.\n"
         "c = get_config()  # noqa: F821\n"
         f"c.Exchange.root = {str(s.exchange)!r}\n"
-        f"c.CourseDirectory.course_id = {s.course_id!r}\n")
+        f"c.CourseDirectory.course_id = {s.course_id!r}\n"
+        "# collect only what each student made (spfteach/hub/exchange.py says why)\n"
+        "c.ExchangeFactory.collect = 'spfteach.hub.exchange.OwnedCollect'\n")
     # A student's own server has no formgrader (it would grade nothing of the course's:
     # the course and its gradebook are the instructor's); the assignment list stays.
     (s.etc_student / "jupyter_server_config.json").write_text(json.dumps({
         "ServerApp": {"jpserver_extensions": {
             "nbgrader.server_extensions.formgrader": False,
             "nbgrader.server_extensions.course_list": False}}}, indent=1) + "\n")
-    for f in (s.etc_common / "nbgrader_config.py", s.etc_student / "jupyter_server_config.json"):
+    # ...and JupyterLab shows a student no instructor's panel (creating an assignment, the
+    # formgrader, the course list): the Nbgrader menu keeps the assignment list.
+    (s.etc_student / "labconfig").mkdir(exist_ok=True)
+    (s.etc_student / "labconfig").chmod(0o755)
+    (s.etc_student / "labconfig" / "page_config.json").write_text(json.dumps({
+        "disabledExtensions": {f"@jupyter/nbgrader:{p}": True
+                               for p in ("create-assignment", "formgrader", "course-list")}},
+        indent=1) + "\n")
+    for f in (s.etc_common / "nbgrader_config.py", s.etc_student / "jupyter_server_config.json",
+              s.etc_student / "labconfig" / "page_config.json"):
         f.chmod(0o644)
     if not s.admin_token_file.exists():
         s.admin_token_file.write_text(secrets.token_hex(32) + "\n")
