@@ -20,6 +20,8 @@ PYTEST_ARGS ?=
 PYTEST_JOBS ?= auto
 # the commit make bench compares the explorer with (the last before issue 24's rebuild)
 BENCH_AGAINST ?= 31092a6
+# the load benchmark's options (python -m spfteach.hubload.bench --help): e.g. --sizes 10,20
+HUBLOAD_ARGS ?=
 VENV := .venv
 PYTEST := $(VENV)/bin/python -m pytest -q -n $(PYTEST_JOBS) --dist loadgroup
 RUFF := $(VENV)/bin/ruff check spfteach tests notebooks
@@ -49,6 +51,7 @@ bench: setup
 	$(VENV)/bin/python -m spfteach.explore.against $(BENCH_AGAINST)
 	$(VENV)/bin/python -m spfteach.widgets.bench
 	$(VENV)/bin/python -m spfteach.grading.bench
+	$(VENV)/bin/python -m spfteach.hubload.bench $(HUBLOAD_ARGS)
 
 lab: setup
 	@LAB_PORT='$(LAB_PORT)' bash scripts/lab.sh

@@ -164,9 +164,11 @@ def memory_problems(values_text: str, hub_load: dict | None) -> list[str]:
                             "PLACEHOLDER")
         return problems
     try:
-        measured = float(hub_load["sizing_24gib"]["memory_per_user_mib"])
+        # the record is keyed by fleet: the students through the hub, as on a hub
+        measured = float(hub_load["hub"]["sizing_24gib"]["memory_per_user_mib"])
     except (KeyError, TypeError, ValueError):
-        return problems + ["spfteach/data/hub-load.json has no sizing_24gib.memory_per_user_mib"]
+        return problems + ["spfteach/data/hub-load.json has no "
+                           "hub.sizing_24gib.memory_per_user_mib"]
     if guarantee < measured:
         problems.append(f"guarantee {guarantee} MiB < measured {measured} MiB per student")
     if guarantee > 1.5 * measured:
@@ -437,7 +439,7 @@ def test_per_student_memory_against_the_measurement():
 def test_memory_check_itself():
     base = "singleuser:\n  memory:\n    guarantee: {g}\n    limit: {lim}\n"
     mark = "# PLACEHOLDER\n"
-    hl = {"sizing_24gib": {"memory_per_user_mib": 400.0}}
+    hl = {"hub": {"sizing_24gib": {"memory_per_user_mib": 400.0}}}
     assert memory_problems(mark + base.format(g="1024M", lim="2G"), None) == []
     assert memory_problems(base.format(g="1024M", lim="2G"), None)  # unmarked, unmeasured
     assert memory_problems(base.format(g="512M", lim="1G"), hl) == []

@@ -22,6 +22,9 @@ RANKS: dict[str, int] = {
     "spfteach.viz": 4,
     "spfteach.widgets": 5, "spfteach.grading": 5,
     "spfteach.cli": 6, "spfteach.kernel": 6, "spfteach.hub": 6,
+    # make bench's simulated students: drive Jupyter servers, or the hub (spfteach.hub's
+    # LocalHub), from outside over HTTP and websockets; import no Jupyter themselves
+    "spfteach.hubload": 7,
 }
 #: Same-rank packages that must not import each other, and what grading may not
 #: import although it ranks above it (it judges code; it never draws).
