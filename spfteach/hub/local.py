@@ -14,6 +14,7 @@ import json
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import time
 import urllib.error
@@ -45,6 +46,28 @@ def _descendants(pid: int) -> list[int]:
         out += kids
         todo += kids
     return out
+
+
+def free_port_block(n: int = 4) -> int:
+    """A free port on 127.0.0.1 with the next ``n - 1`` free too: a LocalHub takes four in a
+    row (see :class:`LocalHub`)."""
+    for _ in range(50):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            base = int(s.getsockname()[1])
+        if base + n > 65535:
+            continue
+        ok = True
+        for p in range(base + 1, base + n):
+            with socket.socket() as t:
+                try:
+                    t.bind(("127.0.0.1", p))
+                except OSError:
+                    ok = False
+                    break
+        if ok:
+            return base
+    raise OSError("no four free ports in a row on 127.0.0.1")
 
 
 class HubError(Exception):

@@ -12,13 +12,13 @@ from __future__ import annotations
 import asyncio
 import os
 import pwd
-import socket
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..hub import LocalHub
 from ..hub import roster as hub_roster
+from ..hub.local import free_port_block
 from ..hub.settings import hub_venv, proxy_command
 from . import procstat
 from .student import Server
@@ -41,27 +41,6 @@ def available() -> str:
     return ""
 
 
-def _free_port_block(n: int = 4) -> int:
-    """A port with the next ``n - 1`` free too (the hub takes four in a row)."""
-    for _ in range(50):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            base = int(s.getsockname()[1])
-        if base + n > 65535:
-            continue
-        ok = True
-        for p in range(base + 1, base + n):
-            with socket.socket() as t:
-                try:
-                    t.bind(("127.0.0.1", p))
-                except OSError:
-                    ok = False
-                    break
-        if ok:
-            return base
-    raise OSError("no four free ports in a row on 127.0.0.1")
-
-
 @dataclass
 class HubFleet:
     """N students on a LocalHub started for the benchmark, in a temporary root."""
@@ -81,7 +60,7 @@ class HubFleet:
                                         for x in self.names + new))
         if self.hub is None:
             root = Path(tempfile.mkdtemp(prefix="spf-hubload-hub-"))
-            self.hub = LocalHub(root, _free_port_block())
+            self.hub = LocalHub(root, free_port_block())
             await asyncio.to_thread(self.hub.roster, rows)
             await asyncio.to_thread(self.hub.start)
         else:

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from spfteach.hub import LocalHub, accounts, roster
+from spfteach.hub.local import free_port_block
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -36,27 +37,13 @@ def _clean() -> None:
     accounts.remove_group(GROUP)
 
 
-def _free_base() -> int:
-    import socket
-
-    for base in range(19900, 20900, 10):
-        try:
-            for p in range(base, base + 4):
-                with socket.socket() as s:
-                    s.bind(("127.0.0.1", p))
-            return base
-        except OSError:
-            continue
-    raise AssertionError("no four free ports on 127.0.0.1 in 19900-20900")
-
-
 def test_an_idle_server_is_culled() -> None:
     if os.geteuid() != 0:
         pytest.fail("the culler test creates a Unix user and runs a hub as root: run as root")
     with open("/tmp/spfteach-hub-cull.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         _clean()
-        hub = LocalHub(ROOT, _free_base(), graders_group=GROUP, cull_timeout=20)
+        hub = LocalHub(ROOT, free_port_block(), graders_group=GROUP, cull_timeout=20)
         try:
             hub.roster(roster.parse(f"{USER},Idle,Student,idle@example.org\n"))
             hub.start()

@@ -31,7 +31,6 @@ import pwd
 import re
 import secrets
 import signal
-import socket
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -43,6 +42,7 @@ import pytest
 
 from spfteach.grading import exercises
 from spfteach.hub import LocalHub, accounts
+from spfteach.hub.local import free_port_block
 from spfteach.hub.settings import hub_venv
 from tests.paths import ROOT
 
@@ -118,19 +118,6 @@ def answer(nb: dict, assignment: str, sid: str, kind: str) -> dict:
 
 
 # --- the term ----------------------------------------------------------------------------------
-
-
-def _free_base() -> int:
-    """A port p with p..p+3 free on 127.0.0.1."""
-    for base in range(18900, 19900, 10):
-        try:
-            for p in range(base, base + 4):
-                with socket.socket() as s:
-                    s.bind(("127.0.0.1", p))
-            return base
-        except OSError:
-            continue
-    raise AssertionError("no four free ports on 127.0.0.1 in 18900-19900")
 
 
 def _pids_of(uid: int) -> list[int]:
@@ -257,7 +244,7 @@ def run_term(tmp: Path) -> Term:
     term = Term()
     t0 = time.monotonic()
     _clean()
-    hub = LocalHub(HUB_ROOT, _free_base(), graders_group=GROUP)
+    hub = LocalHub(HUB_ROOT, free_port_block(), graders_group=GROUP)
     hub.prepare()
     try:
         # 1. enrolment, by the roster command; a bad roster changes nothing
