@@ -59,7 +59,7 @@ def test_against_the_same_commit_finds_the_same_states(monkeypatch: pytest.Monke
     working tree is this one) every scenario has the same states both ways."""
     from spfteach.explore import against
 
-    monkeypatch.setattr(against, "DATA", tmp_path)
+    monkeypatch.setattr(against.resources, "checkout_data_or_exit", lambda tool: tmp_path)
     assert against.main(["HEAD", "--rounds", "1"]) == 0
     import json
     out = json.loads((tmp_path / "explore-against.json").read_text())
