@@ -108,8 +108,13 @@ def layout(s: Settings) -> None:
         "disabledExtensions": {f"@jupyter/nbgrader:{p}": True
                                for p in ("create-assignment", "formgrader", "course-list")}},
         indent=1) + "\n")
+    # ...nor JupyterLab's question whether to fetch Jupyter's news from the internet, which
+    # every new home would ask (a hub's users cannot be asked one by one; the hub decides)
+    (s.etc_student / "labconfig" / "default_setting_overrides.json").write_text(json.dumps({
+        "@jupyterlab/apputils-extension:notification": {"fetchNews": "false"}}, indent=1) + "\n")
     for f in (s.etc_common / "nbgrader_config.py", s.etc_student / "jupyter_server_config.json",
-              s.etc_student / "labconfig" / "page_config.json"):
+              s.etc_student / "labconfig" / "page_config.json",
+              s.etc_student / "labconfig" / "default_setting_overrides.json"):
         f.chmod(0o644)
     if not s.admin_token_file.exists():
         s.admin_token_file.write_text(secrets.token_hex(32) + "\n")

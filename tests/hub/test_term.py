@@ -562,6 +562,8 @@ def test_screenshots_of_the_assignment_list_and_the_formgrader(term: Term) -> No
             page.get_by_text("vma_locks").first.wait_for(timeout=60_000)  # released, not fetched
             page.wait_for_timeout(1000)
             page.screenshot(path=str(ARTIFACTS / "hub-student-assignments.png"))
+            # the hub decided for every student: JupyterLab does not ask to fetch the news
+            assert page.get_by_text("notified about official Jupyter news").count() == 0
 
             page = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
             _log_in(page, hub, INSTRUCTOR)
